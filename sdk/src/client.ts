@@ -1,0 +1,148 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate, FieldMaskSchema } from "@bufbuild/protobuf/wkt";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
+import { JobService } from "./gen/chime/v1/job_service_pb.js";
+import type { Run, RunState } from "./gen/chime/v1/run_pb.js";
+import { SPEC_FIELD_PATHS, toJob, type JobSpec } from "./job-spec.js";
+import { toSchedule, type ScheduleSpec } from "./schedule-spec.js";
+
+export interface ChimeClientOptions {
+  /** The server's gRPC address, e.g. "http://localhost:8080". */
+  baseUrl: string;
+  /** Sent as "authorization: Bearer <token>" when set. */
+  token?: string;
+  /** Default deadline of each call, in milliseconds. */
+  timeoutMs?: number;
+  /** Use another transport (Connect, gRPC-Web) instead of gRPC over HTTP/2. */
+  transport?: Transport;
+}
+
+export interface JobFilter {
+  state?: JobState;
+  queue?: string;
+  /** e.g. "env=prod,team,!legacy" */
+  labelSelector?: string;
+  namePrefix?: string;
+  namespace?: string;
+  /** Jobs fetched per call. */
+  pageSize?: number;
+}
+
+export interface RunFilter {
+  jobId?: string;
+  states?: RunState[];
+  scheduledAfter?: Date;
+  scheduledBefore?: Date;
+  pageSize?: number;
+}
+
+export type ChimeClient = ReturnType<typeof createChimeClient>;
+
+/** A typed Chime client: the raw JobService client plus plain-value helpers and paging iterators. */
+export function createChimeClient(options: ChimeClientOptions) {
+  const interceptors: Interceptor[] = [];
+  if (options.token) {
+    const header = `Bearer ${options.token}`;
+    interceptors.push((next) => (request) => {
+      request.header.set("authorization", header);
+      return next(request);
+    });
+  }
+  const transport =
+    options.transport ??
+    createGrpcTransport({ baseUrl: options.baseUrl, interceptors, defaultTimeoutMs: options.timeoutMs });
+  const jobService: Client<typeof JobService> = createClient(JobService, transport);
+
+  return {
+    /** The generated JobService client, for anything the helpers do not cover. */
+    jobService,
+
+    /** Creates a job; with a requestId, a retried call returns the job the first one created. */
+    async createJob(spec: JobSpec, requestOptions: { requestId?: string } = {}): Promise<Job> {
+      const { job } = await jobService.createJob({ job: toJob(spec), requestId: requestOptions.requestId ?? "" });
+      return job!;
+    },
+
+    async getJob(id: string): Promise<Job> {
+      return (await jobService.getJob({ id })).job!;
+    },
+
+    /** Replaces the fields present in `changes`, leaving the others as they are. */
+    async updateJob(id: string, changes: Partial<Omit<JobSpec, "namespace">>): Promise<Job> {
+      const paths = Object.keys(changes).map((key) => SPEC_FIELD_PATHS[key as keyof JobSpec] ?? key);
+      const { job } = await jobService.updateJob({ job: toJob(changes, id), updateMask: create(FieldMaskSchema, { paths }) });
+      return job!;
+    },
+
+    async deleteJob(id: string): Promise<void> {
+      await jobService.deleteJob({ id });
+    },
+
+    async pauseJob(id: string): Promise<Job> {
+      return (await jobService.pauseJob({ id })).job!;
+    },
+
+    async resumeJob(id: string): Promise<Job> {
+      return (await jobService.resumeJob({ id })).job!;
+    },
+
+    async triggerJob(id: string): Promise<Run> {
+      return (await jobService.triggerJob({ id })).run!;
+    },
+
+    async getRun(id: string): Promise<Run> {
+      return (await jobService.getRun({ id })).run!;
+    },
+
+    async cancelRun(id: string): Promise<Run> {
+      return (await jobService.cancelRun({ id })).run!;
+    },
+
+    /** The next `count` fire times of a schedule. */
+    async previewSchedule(schedule: ScheduleSpec, count = 10, after?: Date): Promise<Date[]> {
+      const { fireTimes } = await jobService.previewSchedule({
+        schedule: toSchedule(schedule),
+        count,
+        after: after ? timestampFromDate(after) : undefined,
+      });
+      return fireTimes.map((t) => new Date(Number(t.seconds) * 1000 + t.nanos / 1e6));
+    },
+
+    /** Every job matching the filter, fetched page by page as the loop asks for more. */
+    async *listJobs(filter: JobFilter = {}): AsyncGenerator<Job> {
+      let pageToken = "";
+      do {
+        const page = await jobService.listJobs({
+          pageSize: filter.pageSize ?? 0,
+          pageToken,
+          state: filter.state,
+          queue: filter.queue ?? "",
+          labelSelector: filter.labelSelector ?? "",
+          namePrefix: filter.namePrefix ?? "",
+          namespace: filter.namespace ?? "",
+        });
+        yield* page.jobs;
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+    },
+
+    /** Every run matching the filter, newest scheduled first, page by page. */
+    async *listRuns(filter: RunFilter = {}): AsyncGenerator<Run> {
+      let pageToken = "";
+      do {
+        const page = await jobService.listRuns({
+          pageSize: filter.pageSize ?? 0,
+          pageToken,
+          jobId: filter.jobId ?? "",
+          states: filter.states ?? [],
+          scheduledAfter: filter.scheduledAfter ? timestampFromDate(filter.scheduledAfter) : undefined,
+          scheduledBefore: filter.scheduledBefore ? timestampFromDate(filter.scheduledBefore) : undefined,
+        });
+        yield* page.runs;
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+    },
+  };
+}

@@ -1,0 +1,95 @@
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import {
+  HttpRequestSchema,
+  JobSchema,
+  MisfirePolicy,
+  OverlapPolicy,
+  RetryPolicySchema,
+  type Job,
+} from "./gen/chime/v1/job_pb.js";
+import { durationFromMs, parseDuration, toSchedule, type DurationSpec, type ScheduleSpec } from "./schedule-spec.js";
+
+export interface RetrySpec {
+  maxAttempts?: number;
+  initialBackoff?: DurationSpec;
+  maxBackoff?: DurationSpec;
+  multiplier?: number;
+  /** 0 (none) to 1. */
+  jitter?: number;
+}
+
+/** A job as plain JavaScript values; see chime.v1.Job for the meaning of each field. */
+export interface JobSpec {
+  name: string;
+  queue: string;
+  schedule: ScheduleSpec;
+  namespace?: string;
+  payload?: JsonObject;
+  labels?: Record<string, string>;
+  retry?: RetrySpec;
+  attemptTimeout?: DurationSpec;
+  overlap?: "allow" | "skip" | "buffer_one" | "cancel_previous";
+  maxConcurrentRuns?: number;
+  misfire?: "skip" | "run_once" | "run_all";
+  misfireWindow?: DurationSpec;
+  http?: { method?: string; url: string; headers?: Record<string, string>; body?: string };
+}
+
+const OVERLAP = {
+  allow: OverlapPolicy.ALLOW,
+  skip: OverlapPolicy.SKIP,
+  buffer_one: OverlapPolicy.BUFFER_ONE,
+  cancel_previous: OverlapPolicy.CANCEL_PREVIOUS,
+} as const;
+
+const MISFIRE = {
+  skip: MisfirePolicy.SKIP,
+  run_once: MisfirePolicy.RUN_ONCE,
+  run_all: MisfirePolicy.RUN_ALL,
+} as const;
+
+/** The proto field (snake_case, as in an update mask) each JobSpec key sets. */
+export const SPEC_FIELD_PATHS: Record<keyof JobSpec, string> = {
+  name: "name",
+  queue: "queue",
+  schedule: "schedule",
+  namespace: "namespace",
+  payload: "payload",
+  labels: "labels",
+  retry: "retry_policy",
+  attemptTimeout: "attempt_timeout",
+  overlap: "overlap_policy",
+  maxConcurrentRuns: "max_concurrent_runs",
+  misfire: "misfire_policy",
+  misfireWindow: "misfire_window",
+  http: "http",
+};
+
+/** Builds the chime.v1.Job message for a (partial) JobSpec. */
+export function toJob(spec: Partial<JobSpec>, id = ""): Job {
+  const optionalDuration = (value: DurationSpec | undefined) => (value === undefined ? undefined : durationFromMs(parseDuration(value)));
+  return create(JobSchema, {
+    id,
+    name: spec.name ?? "",
+    queue: spec.queue ?? "",
+    namespace: spec.namespace ?? "",
+    schedule: spec.schedule === undefined ? undefined : toSchedule(spec.schedule),
+    payload: spec.payload,
+    labels: spec.labels ?? {},
+    retryPolicy: spec.retry
+      ? create(RetryPolicySchema, {
+          maxAttempts: spec.retry.maxAttempts ?? 0,
+          initialBackoff: optionalDuration(spec.retry.initialBackoff),
+          maxBackoff: optionalDuration(spec.retry.maxBackoff),
+          backoffMultiplier: spec.retry.multiplier ?? 0,
+          jitter: spec.retry.jitter,
+        })
+      : undefined,
+    attemptTimeout: optionalDuration(spec.attemptTimeout),
+    overlapPolicy: spec.overlap ? OVERLAP[spec.overlap] : OverlapPolicy.UNSPECIFIED,
+    maxConcurrentRuns: spec.maxConcurrentRuns ?? 0,
+    misfirePolicy: spec.misfire ? MISFIRE[spec.misfire] : MisfirePolicy.UNSPECIFIED,
+    misfireWindow: optionalDuration(spec.misfireWindow),
+    http: spec.http ? create(HttpRequestSchema, { ...spec.http, method: spec.http.method ?? "", headers: spec.http.headers ?? {}, body: spec.http.body ?? "" }) : undefined,
+  });
+}

@@ -1,0 +1,222 @@
+import { clone } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { JobService } from "@chime/sdk/gen/job_service_pb";
+import { JobSchema, JobState, MisfirePolicy, type Job } from "@chime/sdk/gen/job_pb";
+import { RunState, RunTrigger, type Run } from "@chime/sdk/gen/run_pb";
+import type pg from "pg";
+import { inTransaction } from "../db/pool.js";
+import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
+import { validateJob, validateScheduleInput } from "../jobs/job-validation.js";
+import { previewFireTimes } from "../jobs/schedule.js";
+import { createRunStore, type RunPageKey } from "../runs/run-store.js";
+import { toDate, toTimestamp } from "../util/time.js";
+import { invalidArgument, notFound, requireId } from "./errors.js";
+import { parseLabelSelector } from "./label-selector.js";
+import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
+
+/** Fields UpdateJob may replace, by their proto name. */
+const UPDATABLE_FIELDS = {
+  name: "name",
+  queue: "queue",
+  payload: "payload",
+  labels: "labels",
+  schedule: "schedule",
+  retry_policy: "retryPolicy",
+  attempt_timeout: "attemptTimeout",
+  overlap_policy: "overlapPolicy",
+  max_concurrent_runs: "maxConcurrentRuns",
+  misfire_policy: "misfirePolicy",
+  misfire_window: "misfireWindow",
+  http: "http",
+} as const satisfies Record<string, keyof Job>;
+
+const MAX_PREVIEW = 100;
+
+export interface JobServiceDeps {
+  pool: pg.Pool;
+  maxPayloadBytes: number;
+  /** The time source; tests substitute a controllable clock. */
+  now?: () => Date;
+  /** Called after a change that may move a job's next fire time (wakes the scheduler). */
+  onJobsChanged?: () => void;
+}
+
+export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
+  const { pool } = deps;
+  const now = deps.now ?? (() => new Date());
+  const changed = deps.onJobsChanged ?? (() => undefined);
+  const jobs = createJobStore(pool);
+  const runs = createRunStore(pool);
+  const validation = (rejectPastTimes: boolean) => ({ now: now(), maxPayloadBytes: deps.maxPayloadBytes, rejectPastTimes });
+
+  return {
+    async createJob(request) {
+      if (request.requestId.length > 200) throw invalidArgument("request_id: longer than 200 characters");
+      const job = validateJob(request.job, validation(true));
+      const created = await jobs.create(job, request.requestId, now());
+      changed();
+      return { job: created };
+    },
+
+    async getJob(request) {
+      return { job: await jobs.get(requireId("id", request.id)) };
+    },
+
+    async listJobs(request) {
+      const limit = pageSize(request.pageSize);
+      if (request.state && !(request.state in JobState)) throw invalidArgument(`state: unknown value ${request.state}`);
+      const filter = {
+        namespace: request.namespace,
+        state: request.state,
+        queue: request.queue,
+        namePrefix: request.namePrefix,
+        labelSelector: request.labelSelector,
+      };
+      const after = decodePageToken(request.pageToken, filter)?.[0];
+      if (after !== undefined && typeof after !== "string") throw invalidArgument("page_token: not a token this server issued");
+      const page = await jobs.list({ ...filter, labels: parseLabelSelector(request.labelSelector) }, after, limit + 1);
+      const more = page.length > limit;
+      const result = page.slice(0, limit);
+      return { jobs: result, nextPageToken: more ? encodePageToken([result[result.length - 1].id], filter) : "" };
+    },
+
+    async updateJob(request) {
+      const id = requireId("job.id", request.job?.id ?? "");
+      const paths = request.updateMask?.paths ?? [];
+      if (paths.length === 0) throw invalidArgument("update_mask: at least one field path is required");
+      const fields = paths.map((path) => {
+        const field = UPDATABLE_FIELDS[path as keyof typeof UPDATABLE_FIELDS];
+        if (!field) {
+          throw invalidArgument(`update_mask: unknown or read-only field ${JSON.stringify(path.slice(0, 80))}; updatable: ${Object.keys(UPDATABLE_FIELDS).join(", ")}`);
+        }
+        return field;
+      });
+      const updated = await inTransaction(pool, (client) =>
+        jobs.modify(client, id, (current) => {
+          const merged = clone(JobSchema, current);
+          for (const field of fields) (merged as Record<string, unknown>)[field] = request.job![field];
+          const job = validateJob(merged, validation(fields.includes("schedule")));
+          if (!fields.includes("schedule")) {
+            return { job, state: current.state, next: current.nextRunTime ? toDate(current.nextRunTime) : null };
+          }
+          const createTime = toDate(current.createTime!);
+          if (job.schedule?.kind.case === "interval" && !job.schedule.kind.value.anchor) {
+            job.schedule.kind.value.anchor = toTimestamp(now());
+          }
+          const plan = planNext(job, now(), createTime, Number(current.runCount));
+          // A paused job stays paused; a completed job whose new schedule fires again is active again.
+          return { job, state: current.state === JobState.PAUSED ? JobState.PAUSED : plan.state, next: plan.next };
+        }),
+      );
+      changed();
+      return { job: updated };
+    },
+
+    async deleteJob(request) {
+      const id = requireId("id", request.id);
+      await inTransaction(pool, async (client) => {
+        if (!(await jobs.markDeleted(client, id))) throw notFound("job", id);
+        await runs.cancelActiveOfJob(client, id);
+      });
+      changed();
+      return {};
+    },
+
+    async pauseJob(request) {
+      const id = requireId("id", request.id);
+      const job = await inTransaction(pool, (client) =>
+        jobs.modify(client, id, (current) => {
+          requireState(current, JobState.ACTIVE, "paused");
+          // The next fire time is kept: resuming decides what happens to the times missed meanwhile.
+          return { job: current, state: JobState.PAUSED, next: current.nextRunTime ? toDate(current.nextRunTime) : null };
+        }),
+      );
+      changed();
+      return { job };
+    },
+
+    async resumeJob(request) {
+      const id = requireId("id", request.id);
+      const job = await inTransaction(pool, (client) =>
+        jobs.modify(client, id, (current) => {
+          requireState(current, JobState.PAUSED, "resumed");
+          const kept = current.nextRunTime ? toDate(current.nextRunTime) : null;
+          const missed = kept !== null && kept.getTime() < now().getTime();
+          if (kept && !(missed && current.misfirePolicy === MisfirePolicy.SKIP)) {
+            // RUN_ONCE and RUN_ALL: the scheduler catches up from the missed time.
+            return { job: current, state: JobState.ACTIVE, next: kept };
+          }
+          const plan = planNext(current, now(), toDate(current.createTime!), Number(current.runCount));
+          return { job: current, ...plan };
+        }),
+      );
+      changed();
+      return { job };
+    },
+
+    async triggerJob(request) {
+      const id = requireId("id", request.id);
+      const job = await jobs.get(id);
+      const run = await inTransaction(pool, async (client) => {
+        // Two triggers in the same millisecond would share a scheduled time: move the later one on.
+        for (let offset = 0; offset < 50; offset++) {
+          const inserted = await runs.insert(client, {
+            jobId: job.id,
+            queue: job.queue,
+            scheduledTime: new Date(now().getTime() + offset),
+            trigger: RunTrigger.MANUAL,
+          });
+          if (inserted) return inserted;
+        }
+        throw new Error("could not find a free scheduled time for the triggered run");
+      });
+      changed();
+      return { run };
+    },
+
+    async getRun(request) {
+      return { run: await runs.get(requireId("id", request.id)) };
+    },
+
+    async listRuns(request) {
+      const limit = pageSize(request.pageSize);
+      for (const state of request.states) {
+        if (state === RunState.UNSPECIFIED || !(state in RunState)) throw invalidArgument(`states: unknown value ${state}`);
+      }
+      const filter = {
+        jobId: request.jobId ? requireId("job_id", request.jobId) : undefined,
+        states: [...request.states].sort(),
+        scheduledAfter: request.scheduledAfter ? toDate(request.scheduledAfter) : undefined,
+        scheduledBefore: request.scheduledBefore ? toDate(request.scheduledBefore) : undefined,
+      };
+      const key = decodePageToken(request.pageToken, filter);
+      let after: RunPageKey | undefined;
+      if (key) {
+        const [time, runId] = key;
+        if (typeof time !== "number" || typeof runId !== "string") throw invalidArgument("page_token: not a token this server issued");
+        after = { scheduledTime: new Date(time), id: runId };
+      }
+      const page = await runs.list(filter, after, limit + 1);
+      const more = page.length > limit;
+      const result: Run[] = page.slice(0, limit);
+      const last = result[result.length - 1];
+      return {
+        runs: result,
+        nextPageToken: more ? encodePageToken([toDate(last.scheduledTime!).getTime(), last.id], filter) : "",
+      };
+    },
+
+    async cancelRun(request) {
+      const id = requireId("id", request.id);
+      return { run: await inTransaction(pool, (client) => runs.cancel(client, id)) };
+    },
+
+    async previewSchedule(request) {
+      if (request.count < 0 || request.count > MAX_PREVIEW) throw invalidArgument(`count: expected 0 (default 10) to ${MAX_PREVIEW}`);
+      const schedule = validateScheduleInput(request.schedule, validation(false));
+      const after = request.after ? toDate(request.after) : now();
+      const times = previewFireTimes(schedule, after, request.count || 10, { createTime: after, runCount: 0 });
+      return { fireTimes: times.map(toTimestamp) };
+    },
+  };
+}

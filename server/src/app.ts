@@ -1,0 +1,123 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { JobService } from "@chime/sdk/gen/job_service_pb";
+import type pg from "pg";
+import { createJobService } from "./api/job-service.js";
+import { hardenService } from "./api/error-mapping.js";
+import type { ChimeConfig } from "./config.js";
+import { ensureDatabase } from "./db/ensure-database.js";
+import { migrate } from "./db/migrate.js";
+import { createPool } from "./db/pool.js";
+import { createLogger, type Logger } from "./logger.js";
+import { createMetrics } from "./metrics.js";
+import { createNatsHolder } from "./nats/connection.js";
+import { startConnectServer } from "./transport/connect-server.js";
+import { startGrpcServer } from "./transport/grpc-server.js";
+import { createHealthMonitor } from "./transport/health.js";
+
+export interface ChimeServerOptions {
+  logger?: Logger;
+  /** The time source; tests substitute a controllable clock. */
+  now?: () => Date;
+}
+
+export interface RunningChimeServer {
+  grpcPort: number;
+  httpPort: number;
+  pool: pg.Pool;
+  /** Stops accepting calls, lets in-flight ones finish (up to the grace period), and closes everything. */
+  stop(): Promise<void>;
+}
+
+/** Starts one Chime server process's worth of roles with the given configuration. */
+export async function startChimeServer(config: ChimeConfig, options: ChimeServerOptions = {}): Promise<RunningChimeServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const shutdown = new AbortController();
+  const database = redactUrl(config.databaseUrl);
+  try {
+    if (await ensureDatabase(config.databaseUrl)) logger.info({ database }, "created database");
+  } catch (error) {
+    throw new Error(`cannot reach Postgres at ${database}: ${(error as Error).message}`, { cause: error });
+  }
+  const pool = createPool(config.databaseUrl);
+  const applied = await migrate(pool);
+  if (applied.length) logger.info({ applied }, "applied migrations");
+
+  const nats = createNatsHolder(config.natsUrl, `chime-server-${process.pid}`, logger);
+  const metrics = createMetrics();
+  const services: Array<{ service: DescService; impl: ServiceImpl<DescService> }> = [];
+  if (config.roles.has("api")) {
+    const jobService = createJobService({ pool, maxPayloadBytes: config.maxPayloadBytes, now: options.now });
+    services.push({
+      service: JobService,
+      impl: hardenService(JobService, jobService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+    });
+  }
+  const health = createHealthMonitor({
+    databaseUrl: config.databaseUrl,
+    nats: nats.current,
+    intervalMs: config.healthIntervalMs,
+    services: services.map((s) => s.service.typeName),
+    logger,
+  });
+  await Promise.race([nats.ready, new Promise((resolve) => setTimeout(resolve, 2000))]);
+  await health.start();
+
+  const grpcServer = await startGrpcServer({
+    services,
+    host: config.host,
+    port: config.grpcPort,
+    maxMessageBytes: config.maxMessageBytes,
+    shutdownSignal: shutdown.signal,
+    health,
+    logger,
+  });
+  const connectServer = await startConnectServer({
+    services,
+    host: config.host,
+    port: config.httpPort,
+    maxMessageBytes: config.maxMessageBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    shutdownSignal: shutdown.signal,
+    health,
+    metrics,
+  });
+  logger.info(
+    { grpcPort: grpcServer.port, httpPort: connectServer.port, roles: [...config.roles], database },
+    "chime server started",
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    grpcPort: grpcServer.port,
+    httpPort: connectServer.port,
+    pool,
+    stop() {
+      stopping ??= (async () => {
+        logger.info("chime server stopping");
+        health.stop();
+        const closing = Promise.all([
+          grpcServer.close(config.shutdownGraceMs),
+          connectServer.close(config.shutdownGraceMs),
+        ]);
+        // Streams end at once; unary calls get the grace period to finish.
+        shutdown.abort();
+        await closing;
+        await nats.close();
+        await pool.end();
+        logger.info("chime server stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(invalid URL)";
+  }
+}

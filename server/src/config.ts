@@ -1,0 +1,129 @@
+/**
+ * Configuration from environment variables, validated once at start.
+ * Every problem is reported (one line each), not just the first.
+ */
+
+export type Role = "api" | "scheduler" | "executor";
+
+export interface ChimeConfig {
+  /** Postgres connection string; the database is created when missing. */
+  databaseUrl: string;
+  natsUrl: string;
+  /** Prefix of every NATS stream, subject and bucket name this server uses. */
+  natsPrefix: string;
+  /** gRPC (h2c) port served by grpc-js. 0 picks a free port. */
+  grpcPort: number;
+  /** Connect + gRPC-Web (HTTP/1.1) port served by connect-node; also /metrics and /healthz. */
+  httpPort: number;
+  host: string;
+  roles: Set<Role>;
+  /** Largest accepted job payload, as JSON bytes. */
+  maxPayloadBytes: number;
+  /** Largest accepted request message. */
+  maxMessageBytes: number;
+  /** Longest a unary request may take before it is cancelled. */
+  requestTimeoutMs: number;
+  /** How often health probes Postgres and NATS. */
+  healthIntervalMs: number;
+  /** Grace period for in-flight requests on SIGTERM. */
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+const DEFAULTS = {
+  DATABASE_URL: "postgres://postgres@127.0.0.1:5432/chime",
+  NATS_URL: "nats://127.0.0.1:4222",
+  CHIME_NATS_PREFIX: "chime",
+  CHIME_PORT: "8080",
+  CHIME_HTTP_PORT: "8081",
+  CHIME_HOST: "0.0.0.0",
+  CHIME_ROLES: "api,scheduler,executor",
+  CHIME_MAX_PAYLOAD_BYTES: String(256 * 1024),
+  CHIME_MAX_MESSAGE_BYTES: String(4 * 1024 * 1024),
+  CHIME_REQUEST_TIMEOUT_MS: "30000",
+  CHIME_HEALTH_INTERVAL_MS: "2000",
+  CHIME_SHUTDOWN_GRACE_MS: "10000",
+  CHIME_LOG_LEVEL: "info",
+} as const;
+
+const ALL_ROLES: readonly Role[] = ["api", "scheduler", "executor"];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads and validates the configuration; throws ConfigError listing every problem. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<ChimeConfig> = {},
+): ChimeConfig {
+  const problems: string[] = [];
+  const get = (key: keyof typeof DEFAULTS): string => {
+    const value = env[key];
+    return value === undefined || value === "" ? DEFAULTS[key] : value;
+  };
+  const integer = (key: keyof typeof DEFAULTS, min: number, max: number): number => {
+    const raw = get(key);
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${key}=${JSON.stringify(raw)}: expected a whole number from ${min} to ${max}`);
+      return Number(DEFAULTS[key]);
+    }
+    return value;
+  };
+  const url = (key: keyof typeof DEFAULTS, protocols: string[]): string => {
+    const raw = get(key);
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) {
+        problems.push(`${key}=${JSON.stringify(raw)}: expected a ${protocols.join(" or ")} URL`);
+      }
+    } catch {
+      problems.push(`${key}=${JSON.stringify(raw)}: not a URL`);
+    }
+    return raw;
+  };
+
+  const databaseUrl = url("DATABASE_URL", ["postgres:", "postgresql:"]);
+  const natsUrl = url("NATS_URL", ["nats:", "tls:"]);
+  const natsPrefix = get("CHIME_NATS_PREFIX");
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(natsPrefix)) {
+    problems.push(`CHIME_NATS_PREFIX=${JSON.stringify(natsPrefix)}: expected 1-32 letters, digits, _ or -`);
+  }
+  const roles = new Set<Role>();
+  for (const name of get("CHIME_ROLES").split(",").map((r) => r.trim()).filter(Boolean)) {
+    if ((ALL_ROLES as readonly string[]).includes(name)) roles.add(name as Role);
+    else problems.push(`CHIME_ROLES: unknown role ${JSON.stringify(name)} (known: ${ALL_ROLES.join(", ")})`);
+  }
+  if (roles.size === 0 && !problems.some((p) => p.startsWith("CHIME_ROLES"))) {
+    problems.push("CHIME_ROLES: at least one role is required");
+  }
+  const logLevel = get("CHIME_LOG_LEVEL");
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
+    problems.push(`CHIME_LOG_LEVEL=${JSON.stringify(logLevel)}: expected fatal, error, warn, info, debug, trace or silent`);
+  }
+
+  const config: ChimeConfig = {
+    databaseUrl,
+    natsUrl,
+    natsPrefix,
+    grpcPort: integer("CHIME_PORT", 0, 65535),
+    httpPort: integer("CHIME_HTTP_PORT", 0, 65535),
+    host: get("CHIME_HOST"),
+    roles,
+    maxPayloadBytes: integer("CHIME_MAX_PAYLOAD_BYTES", 1, 64 * 1024 * 1024),
+    maxMessageBytes: integer("CHIME_MAX_MESSAGE_BYTES", 1024, 256 * 1024 * 1024),
+    requestTimeoutMs: integer("CHIME_REQUEST_TIMEOUT_MS", 100, 3_600_000),
+    healthIntervalMs: integer("CHIME_HEALTH_INTERVAL_MS", 50, 600_000),
+    shutdownGraceMs: integer("CHIME_SHUTDOWN_GRACE_MS", 0, 600_000),
+    logLevel,
+  };
+  if (config.grpcPort !== 0 && config.grpcPort === config.httpPort) {
+    problems.push(`CHIME_PORT and CHIME_HTTP_PORT are both ${config.grpcPort}: they must differ`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...config, ...overrides };
+}

@@ -1,0 +1,199 @@
+import { clone, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { JobSchema, JobState, type Job } from "@chime/sdk/gen/job_pb";
+import type pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import { alreadyExists, failedPrecondition, notFound } from "../api/errors.js";
+import { labelConditions, type LabelTerm } from "../api/label-selector.js";
+import { optionalTimestamp, toTimestamp } from "../util/time.js";
+import { nextFireTime } from "./schedule.js";
+
+export interface JobRow {
+  id: string;
+  namespace: string;
+  name: string;
+  queue: string;
+  labels: Record<string, string>;
+  spec: JsonObject;
+  state: number;
+  next_run_time: Date | null;
+  run_count: number;
+  create_time: Date;
+  update_time: Date;
+}
+
+const JOB_COLUMNS = "id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time";
+
+/** The job definition kept in the `spec` column: everything but identity and state. */
+export function specOf(job: Job): JsonObject {
+  const spec = clone(JobSchema, job);
+  spec.id = "";
+  spec.namespace = "";
+  spec.name = "";
+  spec.queue = "";
+  spec.labels = {};
+  spec.state = JobState.UNSPECIFIED;
+  spec.nextRunTime = undefined;
+  spec.runCount = 0n;
+  spec.createTime = undefined;
+  spec.updateTime = undefined;
+  return toJson(JobSchema, spec) as JsonObject;
+}
+
+export function jobFromRow(row: JobRow): Job {
+  const job = fromJson(JobSchema, row.spec, { ignoreUnknownFields: true });
+  job.id = row.id;
+  job.namespace = row.namespace;
+  job.name = row.name;
+  job.queue = row.queue;
+  job.labels = row.labels;
+  job.state = row.state;
+  job.nextRunTime = optionalTimestamp(row.next_run_time);
+  job.runCount = BigInt(row.run_count);
+  job.createTime = toTimestamp(row.create_time);
+  job.updateTime = toTimestamp(row.update_time);
+  return job;
+}
+
+/** The state and next fire time of a job whose schedule has produced `runCount` runs. */
+export function planNext(job: Job, after: Date, createTime: Date, runCount: number): { state: JobState; next: Date | null } {
+  const next = job.schedule ? nextFireTime(job.schedule, after, { createTime, runCount }) : undefined;
+  return next ? { state: JobState.ACTIVE, next } : { state: JobState.COMPLETED, next: null };
+}
+
+export interface JobFilter {
+  namespace?: string;
+  state?: JobState;
+  queue?: string;
+  namePrefix?: string;
+  labels: LabelTerm[];
+}
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const e = error as { code?: string; constraint?: string };
+  return e.code === "23505" && e.constraint === constraint;
+}
+
+export function createJobStore(pool: pg.Pool) {
+  async function findByRequestId(namespace: string, requestId: string): Promise<Job | undefined> {
+    const { rows } = await pool.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE namespace = $1 AND request_id = $2`,
+      [namespace, requestId],
+    );
+    return rows[0] ? jobFromRow(rows[0]) : undefined;
+  }
+
+  return {
+    /**
+     * Inserts a validated job. With a request id, a retried call returns the job the
+     * first call created (deleted or not) instead of failing on the name.
+     */
+    async create(input: Job, requestId: string, now: Date): Promise<Job> {
+      if (requestId) {
+        const existing = await findByRequestId(input.namespace, requestId);
+        if (existing) return existing;
+      }
+      const job = clone(JobSchema, input);
+      if (job.schedule?.kind.case === "interval" && !job.schedule.kind.value.anchor) {
+        job.schedule.kind.value.anchor = toTimestamp(now);
+      }
+      const { state, next } = planNext(job, new Date(now.getTime() - 1), now, 0);
+      try {
+        const { rows } = await pool.query<JobRow>(
+          `INSERT INTO jobs (id, namespace, name, queue, labels, spec, state, next_run_time, request_id, create_time, update_time)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+           RETURNING ${JOB_COLUMNS}`,
+          [uuidv7(), job.namespace, job.name, job.queue, job.labels, specOf(job), state, next, requestId || null, now],
+        );
+        return jobFromRow(rows[0]);
+      } catch (error) {
+        if (requestId && isUniqueViolation(error, "jobs_request_id")) {
+          const existing = await findByRequestId(job.namespace, requestId);
+          if (existing) return existing;
+        }
+        if (isUniqueViolation(error, "jobs_namespace_name")) {
+          if (requestId) {
+            const existing = await findByRequestId(job.namespace, requestId);
+            if (existing) return existing;
+          }
+          throw alreadyExists(`job.name: a job named ${JSON.stringify(job.name)} already exists in namespace ${JSON.stringify(job.namespace)}`);
+        }
+        throw error;
+      }
+    },
+
+    async get(id: string): Promise<Job> {
+      const { rows } = await pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 AND deleted_time IS NULL`, [id]);
+      if (!rows[0]) throw notFound("job", id);
+      return jobFromRow(rows[0]);
+    },
+
+    async list(filter: JobFilter, afterId: string | undefined, limit: number): Promise<Job[]> {
+      const params: unknown[] = [];
+      const where = ["deleted_time IS NULL"];
+      const add = (sql: (p: string) => string, value: unknown) => {
+        params.push(value);
+        where.push(sql(`$${params.length}`));
+      };
+      if (filter.namespace) add((p) => `namespace = ${p}`, filter.namespace);
+      if (filter.state) add((p) => `state = ${p}`, filter.state);
+      if (filter.queue) add((p) => `queue = ${p}`, filter.queue);
+      if (filter.namePrefix) add((p) => `starts_with(name, ${p})`, filter.namePrefix);
+      if (afterId) add((p) => `id > ${p}`, afterId);
+      where.push(...labelConditions(filter.labels, "labels", params));
+      params.push(limit);
+      const { rows } = await pool.query<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${where.join(" AND ")} ORDER BY id LIMIT $${params.length}`,
+        params,
+      );
+      return rows.map(jobFromRow);
+    },
+
+    /**
+     * Reads the live job under a row lock, lets `change` compute its new version, and
+     * writes it, all in the caller's transaction. `change` may throw to abort.
+     */
+    async modify(
+      client: pg.PoolClient,
+      id: string,
+      change: (job: Job, row: JobRow) => { job: Job; state: JobState; next: Date | null },
+    ): Promise<Job> {
+      const { rows } = await client.query<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 AND deleted_time IS NULL FOR UPDATE`,
+        [id],
+      );
+      if (!rows[0]) throw notFound("job", id);
+      const { job, state, next } = change(jobFromRow(rows[0]), rows[0]);
+      try {
+        const updated = await client.query<JobRow>(
+          `UPDATE jobs SET name = $2, queue = $3, labels = $4, spec = $5, state = $6, next_run_time = $7, update_time = now()
+           WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
+          [id, job.name, job.queue, job.labels, specOf(job), state, next],
+        );
+        return jobFromRow(updated.rows[0]);
+      } catch (error) {
+        if (isUniqueViolation(error, "jobs_namespace_name")) {
+          throw alreadyExists(`job.name: a job named ${JSON.stringify(job.name)} already exists in namespace ${JSON.stringify(job.namespace)}`);
+        }
+        throw error;
+      }
+    },
+
+    /** Marks a job deleted (its name is freed, it never fires again). Returns false when absent. */
+    async markDeleted(client: pg.PoolClient, id: string): Promise<boolean> {
+      const { rowCount } = await client.query(
+        `UPDATE jobs SET deleted_time = now(), update_time = now(), next_run_time = NULL
+         WHERE id = $1 AND deleted_time IS NULL`,
+        [id],
+      );
+      return rowCount === 1;
+    },
+  };
+}
+
+export type JobStore = ReturnType<typeof createJobStore>;
+
+export function requireState(job: Job, expected: JobState, action: string): void {
+  if (job.state !== expected) {
+    throw failedPrecondition(`job ${job.id} is ${JobState[job.state].toLowerCase()}; only ${JobState[expected].toLowerCase()} jobs can be ${action}`);
+  }
+}

@@ -1,0 +1,264 @@
+import { clone, create } from "@bufbuild/protobuf";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import {
+  HttpRequestSchema,
+  JobSchema,
+  MisfirePolicy,
+  OverlapPolicy,
+  RetryPolicySchema,
+  type Job,
+} from "@chime/sdk/gen/job_pb";
+import type { Schedule } from "@chime/sdk/gen/schedule_pb";
+import { FieldViolations } from "../api/errors.js";
+import { durationToMs, msToDuration, toDate } from "../util/time.js";
+import { isKnownTimeZone, parseCron } from "./schedule.js";
+
+export const HTTP_QUEUE = "http";
+export const DEFAULT_NAMESPACE = "default";
+
+export const JOB_DEFAULTS = {
+  maxAttempts: 3,
+  initialBackoffMs: 1_000,
+  maxBackoffMs: 300_000,
+  backoffMultiplier: 2,
+  jitter: 0.2,
+  attemptTimeoutMs: 600_000,
+  misfireWindowMs: 3_600_000,
+} as const;
+
+const LIMITS = {
+  nameLength: 200,
+  labels: 64,
+  labelValueLength: 255,
+  maxAttempts: 100,
+  backoffMs: 86_400_000,
+  attemptTimeoutMs: 86_400_000,
+  misfireWindowMs: 7 * 86_400_000,
+  intervalMinMs: 1_000,
+  intervalMaxMs: 366 * 86_400_000,
+  maxConcurrentRuns: 10_000,
+  /** An `at` time this far in the past is still accepted (clock skew between caller and server). */
+  atPastGraceMs: 1_000,
+} as const;
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
+const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const LABEL_KEY_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$/;
+const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+export interface ValidationOptions {
+  now: Date;
+  maxPayloadBytes: number;
+  /** Reject an `at` time or end_time in the past (on create, and on update of the schedule). */
+  rejectPastTimes: boolean;
+}
+
+/**
+ * Validates a job definition as a client sent it and returns it normalised: defaults
+ * filled in, output-only fields cleared. Throws INVALID_ARGUMENT naming every bad field.
+ */
+export function validateJob(input: Job | undefined, options: ValidationOptions, field = "job"): Job {
+  const violations = new FieldViolations();
+  if (!input) {
+    violations.add(field, "is required");
+    violations.throwIfAny();
+  }
+  const job = clone(JobSchema, input!);
+  job.id = "";
+  job.state = 0;
+  job.nextRunTime = undefined;
+  job.runCount = 0n;
+  job.createTime = undefined;
+  job.updateTime = undefined;
+
+  job.namespace ||= DEFAULT_NAMESPACE;
+  if (!QUEUE_PATTERN.test(job.namespace)) {
+    violations.add(`${field}.namespace`, "expected 1-64 letters, digits, _ or -");
+  }
+  if (!job.name) violations.add(`${field}.name`, "is required");
+  else if (job.name.length > LIMITS.nameLength) violations.add(`${field}.name`, `longer than ${LIMITS.nameLength} characters`);
+  else if (!NAME_PATTERN.test(job.name)) {
+    violations.add(`${field}.name`, "expected letters, digits and . _ - : /, starting with a letter or digit");
+  }
+  if (!job.queue) violations.add(`${field}.queue`, "is required");
+  else if (!QUEUE_PATTERN.test(job.queue)) violations.add(`${field}.queue`, "expected 1-64 letters, digits, _ or -");
+
+  if (job.payload) {
+    const bytes = Buffer.byteLength(JSON.stringify(job.payload));
+    if (bytes > options.maxPayloadBytes) {
+      violations.add(`${field}.payload`, `${bytes} bytes exceeds the limit of ${options.maxPayloadBytes} bytes`);
+    }
+  } else {
+    job.payload = {};
+  }
+  validateLabels(job.labels, `${field}.labels`, violations);
+  validateSchedule(job, options, `${field}.schedule`, violations);
+  validateRetryPolicy(job, `${field}.retry_policy`, violations);
+
+  job.attemptTimeout = durationOrDefault(job.attemptTimeout, JOB_DEFAULTS.attemptTimeoutMs, LIMITS.attemptTimeoutMs, `${field}.attempt_timeout`, violations);
+  job.misfireWindow = durationOrDefault(job.misfireWindow, JOB_DEFAULTS.misfireWindowMs, LIMITS.misfireWindowMs, `${field}.misfire_window`, violations);
+
+  if (!(job.overlapPolicy in OverlapPolicy)) violations.add(`${field}.overlap_policy`, `unknown value ${job.overlapPolicy}`);
+  else if (job.overlapPolicy === OverlapPolicy.UNSPECIFIED) job.overlapPolicy = OverlapPolicy.ALLOW;
+  if (!(job.misfirePolicy in MisfirePolicy)) violations.add(`${field}.misfire_policy`, `unknown value ${job.misfirePolicy}`);
+  else if (job.misfirePolicy === MisfirePolicy.UNSPECIFIED) job.misfirePolicy = MisfirePolicy.RUN_ONCE;
+  if (job.maxConcurrentRuns < 0 || job.maxConcurrentRuns > LIMITS.maxConcurrentRuns) {
+    violations.add(`${field}.max_concurrent_runs`, `expected 0 to ${LIMITS.maxConcurrentRuns}`);
+  }
+  validateHttp(job, options, `${field}.http`, violations);
+
+  violations.throwIfAny();
+  return job;
+}
+
+/** Validates a schedule on its own (PreviewSchedule); returns it normalised. */
+export function validateScheduleInput(schedule: Schedule | undefined, options: ValidationOptions, field = "schedule"): Schedule {
+  const job = create(JobSchema, { schedule });
+  const violations = new FieldViolations();
+  validateSchedule(job, options, field, violations);
+  violations.throwIfAny();
+  return job.schedule!;
+}
+
+function validateLabels(labels: Record<string, string>, field: string, violations: FieldViolations): void {
+  const keys = Object.keys(labels);
+  if (keys.length > LIMITS.labels) violations.add(field, `more than ${LIMITS.labels} labels`);
+  for (const key of keys) {
+    if (!LABEL_KEY_PATTERN.test(key)) {
+      violations.add(`${field}[${JSON.stringify(key.slice(0, 80))}]`, "key: expected 1-63 letters, digits and . _ / -, starting and ending with a letter or digit");
+    } else if (labels[key].length > LIMITS.labelValueLength) {
+      violations.add(`${field}[${JSON.stringify(key)}]`, `value longer than ${LIMITS.labelValueLength} characters`);
+    }
+  }
+}
+
+function validateSchedule(job: Job, options: ValidationOptions, field: string, violations: FieldViolations): void {
+  const schedule = job.schedule;
+  if (!schedule || schedule.kind.case === undefined) {
+    violations.add(field, "one of immediate, at, cron or interval is required");
+    return;
+  }
+  const kind = schedule.kind;
+  switch (kind.case) {
+    case "immediate":
+      break;
+    case "at":
+      if (!kind.value.time) violations.add(`${field}.at.time`, "is required");
+      else if (!validTimestamp(kind.value.time)) violations.add(`${field}.at.time`, "is not a valid time");
+      else if (options.rejectPastTimes && toDate(kind.value.time).getTime() < options.now.getTime() - LIMITS.atPastGraceMs) {
+        violations.add(`${field}.at.time`, `${toDate(kind.value.time).toISOString()} is in the past`);
+      }
+      break;
+    case "cron": {
+      kind.value.timeZone ||= "UTC";
+      const timeZoneKnown = isKnownTimeZone(kind.value.timeZone);
+      if (!timeZoneKnown) violations.add(`${field}.cron.time_zone`, `unknown time zone ${JSON.stringify(kind.value.timeZone.slice(0, 64))}`);
+      if (!kind.value.expression.trim()) violations.add(`${field}.cron.expression`, "is required");
+      else {
+        try {
+          parseCron(kind.value.expression, timeZoneKnown ? kind.value.timeZone : "UTC", options.now).next();
+        } catch (error) {
+          violations.add(`${field}.cron.expression`, `invalid cron ${JSON.stringify(kind.value.expression.slice(0, 100))}: ${(error as Error).message}`);
+        }
+      }
+      break;
+    }
+    case "interval": {
+      const every = kind.value.every;
+      if (!every) violations.add(`${field}.interval.every`, "is required");
+      else if (!validDuration(every)) violations.add(`${field}.interval.every`, "is not a valid duration");
+      else {
+        const ms = durationToMs(every);
+        if (ms < LIMITS.intervalMinMs) violations.add(`${field}.interval.every`, "must be at least 1s");
+        else if (ms > LIMITS.intervalMaxMs) violations.add(`${field}.interval.every`, "must be at most 366 days");
+      }
+      if (kind.value.anchor && !validTimestamp(kind.value.anchor)) violations.add(`${field}.interval.anchor`, "is not a valid time");
+      break;
+    }
+  }
+  if (schedule.maxRuns < 0n) violations.add(`${field}.max_runs`, "must not be negative");
+  if (schedule.startTime && !validTimestamp(schedule.startTime)) violations.add(`${field}.start_time`, "is not a valid time");
+  if (schedule.endTime && !validTimestamp(schedule.endTime)) violations.add(`${field}.end_time`, "is not a valid time");
+  else if (schedule.endTime) {
+    const end = toDate(schedule.endTime).getTime();
+    if (schedule.startTime && validTimestamp(schedule.startTime) && end <= toDate(schedule.startTime).getTime()) {
+      violations.add(`${field}.end_time`, "must be after start_time");
+    } else if (options.rejectPastTimes && end < options.now.getTime()) {
+      violations.add(`${field}.end_time`, `${toDate(schedule.endTime).toISOString()} is in the past`);
+    }
+  }
+}
+
+function validateRetryPolicy(job: Job, field: string, violations: FieldViolations): void {
+  const policy = job.retryPolicy ?? create(RetryPolicySchema);
+  job.retryPolicy = policy;
+  if (policy.maxAttempts < 0 || policy.maxAttempts > LIMITS.maxAttempts) {
+    violations.add(`${field}.max_attempts`, `expected 0 (default ${JOB_DEFAULTS.maxAttempts}) to ${LIMITS.maxAttempts}`);
+  } else if (policy.maxAttempts === 0) policy.maxAttempts = JOB_DEFAULTS.maxAttempts;
+  policy.initialBackoff = durationOrDefault(policy.initialBackoff, JOB_DEFAULTS.initialBackoffMs, LIMITS.backoffMs, `${field}.initial_backoff`, violations);
+  policy.maxBackoff = durationOrDefault(policy.maxBackoff, JOB_DEFAULTS.maxBackoffMs, LIMITS.backoffMs, `${field}.max_backoff`, violations);
+  if (policy.initialBackoff && policy.maxBackoff && durationToMs(policy.maxBackoff) < durationToMs(policy.initialBackoff)) {
+    violations.add(`${field}.max_backoff`, "must not be less than initial_backoff");
+  }
+  if (!Number.isFinite(policy.backoffMultiplier) || (policy.backoffMultiplier !== 0 && (policy.backoffMultiplier < 1 || policy.backoffMultiplier > 100))) {
+    violations.add(`${field}.backoff_multiplier`, `expected 0 (default ${JOB_DEFAULTS.backoffMultiplier}) or 1 to 100`);
+  } else if (policy.backoffMultiplier === 0) policy.backoffMultiplier = JOB_DEFAULTS.backoffMultiplier;
+  if (policy.jitter === undefined) policy.jitter = JOB_DEFAULTS.jitter;
+  else if (!Number.isFinite(policy.jitter) || policy.jitter < 0 || policy.jitter > 1) {
+    violations.add(`${field}.jitter`, "expected 0 to 1");
+  }
+}
+
+function validateHttp(job: Job, options: ValidationOptions, field: string, violations: FieldViolations): void {
+  if (job.queue !== HTTP_QUEUE) {
+    if (job.http) violations.add(field, `only allowed on the ${JSON.stringify(HTTP_QUEUE)} queue`);
+    return;
+  }
+  const http = job.http ?? create(HttpRequestSchema);
+  job.http = http;
+  http.method = (http.method || "POST").toUpperCase();
+  if (!HTTP_METHODS.includes(http.method)) violations.add(`${field}.method`, `expected one of ${HTTP_METHODS.join(", ")}`);
+  if (!http.url) violations.add(`${field}.url`, "is required for a job on the \"http\" queue");
+  else {
+    let url: URL | undefined;
+    try {
+      url = new URL(http.url);
+    } catch {
+      violations.add(`${field}.url`, "is not a valid URL");
+    }
+    if (url && url.protocol !== "http:" && url.protocol !== "https:") violations.add(`${field}.url`, "expected an http or https URL");
+  }
+  for (const name of Object.keys(http.headers)) {
+    if (!HEADER_NAME_PATTERN.test(name)) violations.add(`${field}.headers[${JSON.stringify(name.slice(0, 80))}]`, "is not a valid header name");
+  }
+  if (Buffer.byteLength(http.body) > options.maxPayloadBytes) {
+    violations.add(`${field}.body`, `exceeds the limit of ${options.maxPayloadBytes} bytes`);
+  }
+}
+
+/** Validates an optional duration within (0, max]; an unset or zero one becomes the default. */
+function durationOrDefault(value: Duration | undefined, defaultMs: number, maxMs: number, field: string, violations: FieldViolations): Duration {
+  if (!value || (value.seconds === 0n && value.nanos === 0)) return msToDuration(defaultMs);
+  if (!validDuration(value)) {
+    violations.add(field, "is not a valid duration");
+    return value;
+  }
+  const ms = durationToMs(value);
+  if (ms < 0) violations.add(field, "must not be negative");
+  else if (ms > maxMs) violations.add(field, `must be at most ${maxMs / 1000}s`);
+  return value;
+}
+
+function validDuration(duration: Duration): boolean {
+  const { seconds, nanos } = duration;
+  if (nanos <= -1_000_000_000 || nanos >= 1_000_000_000) return false;
+  if ((seconds > 0n && nanos < 0) || (seconds < 0n && nanos > 0)) return false;
+  return seconds >= -315_576_000_000n && seconds <= 315_576_000_000n;
+}
+
+function validTimestamp(timestamp: { seconds: bigint; nanos: number }): boolean {
+  // RFC 3339 range: 0001-01-01 to 9999-12-31.
+  return timestamp.seconds >= -62_135_596_800n && timestamp.seconds <= 253_402_300_799n && timestamp.nanos >= 0 && timestamp.nanos < 1_000_000_000;
+}
+

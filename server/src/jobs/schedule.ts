@@ -1,0 +1,90 @@
+import { CronExpressionParser } from "cron-parser";
+import type { Schedule } from "@chime/sdk/gen/schedule_pb";
+import { durationToMs, toDate } from "../util/time.js";
+
+/** What a fire-time computation needs to know of the job besides its schedule. */
+export interface ScheduleContext {
+  /** When the job was created: the first fire of `immediate`, and the default interval anchor. */
+  createTime: Date;
+  /** Runs the schedule has produced so far (counts against max_runs and one-shots). */
+  runCount: number;
+}
+
+/** Parses a 5- or 6-field cron expression; throws an Error saying what is wrong. */
+export function parseCron(expression: string, timeZone: string, currentDate: Date = new Date()) {
+  const fields = expression.trim().split(/\s+/).filter(Boolean);
+  if (fields.length !== 5 && fields.length !== 6) {
+    throw new Error(`expected 5 fields, or 6 with seconds first; got ${fields.length}`);
+  }
+  return CronExpressionParser.parse(fields.join(" "), { currentDate, tz: timeZone || "UTC" });
+}
+
+export function isKnownTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The first fire time strictly after `after`, or undefined when the schedule will not
+ * fire again (one-shot done, past end_time, or max_runs reached).
+ *
+ * Cron times follow cron-parser's rules in the job's zone: a local time skipped by a
+ * spring-forward DST change fires at the first instant after the gap (once); a local
+ * time repeated by a fall-back change fires at its first occurrence only.
+ */
+export function nextFireTime(schedule: Schedule, after: Date, context: ScheduleContext): Date | undefined {
+  if (schedule.maxRuns > 0n && BigInt(context.runCount) >= schedule.maxRuns) return undefined;
+  const start = schedule.startTime ? toDate(schedule.startTime) : undefined;
+  const end = schedule.endTime ? toDate(schedule.endTime) : undefined;
+  // Times before start_time never fire: search from just before it.
+  const from = start && start.getTime() - 1 > after.getTime() ? new Date(start.getTime() - 1) : after;
+  let next: Date | undefined;
+  switch (schedule.kind.case) {
+    case "immediate":
+      next = context.runCount === 0 ? maxDate(context.createTime, start) : undefined;
+      break;
+    case "at":
+      next = context.runCount === 0 && schedule.kind.value.time ? toDate(schedule.kind.value.time) : undefined;
+      break;
+    case "cron": {
+      const { expression, timeZone } = schedule.kind.value;
+      next = parseCron(expression, timeZone, from).next().toDate();
+      break;
+    }
+    case "interval": {
+      const every = schedule.kind.value.every ? durationToMs(schedule.kind.value.every) : 0;
+      if (every <= 0) return undefined;
+      const anchor = schedule.kind.value.anchor ? toDate(schedule.kind.value.anchor).getTime() : context.createTime.getTime();
+      const steps = from.getTime() < anchor ? 0 : Math.floor((from.getTime() - anchor) / every) + 1;
+      next = new Date(anchor + steps * every);
+      break;
+    }
+    default:
+      return undefined;
+  }
+  if (next && end && next.getTime() > end.getTime()) return undefined;
+  return next;
+}
+
+/** Up to `count` fire times after `after`, as the schedule would produce them from now on. */
+export function previewFireTimes(schedule: Schedule, after: Date, count: number, context: ScheduleContext): Date[] {
+  const times: Date[] = [];
+  let cursor = after;
+  let runCount = context.runCount;
+  while (times.length < count) {
+    const next = nextFireTime(schedule, cursor, { ...context, runCount });
+    if (!next) break;
+    times.push(next);
+    cursor = next;
+    runCount += 1;
+  }
+  return times;
+}
+
+function maxDate(a: Date, b: Date | undefined): Date {
+  return b && b.getTime() > a.getTime() ? b : a;
+}

@@ -1,0 +1,88 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { HealthMonitor } from "./health.js";
+import type { Metrics } from "../metrics.js";
+
+export interface ConnectServerOptions {
+  services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
+  host: string;
+  port: number;
+  maxMessageBytes: number;
+  requestTimeoutMs: number;
+  shutdownSignal: AbortSignal;
+  health: HealthMonitor;
+  metrics: Metrics;
+}
+
+/**
+ * Connect and gRPC-Web over HTTP/1.1 (browsers, curl), plus /healthz and /metrics.
+ * gRPC clients use the grpc-js port instead: it is the fast path.
+ */
+export async function startConnectServer(options: ConnectServerOptions) {
+  const handler = connectNodeAdapter({
+    grpc: false,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+    maxTimeoutMs: options.requestTimeoutMs,
+    shutdownSignal: options.shutdownSignal,
+    routes(router) {
+      for (const { service, impl } of options.services) router.service(service, impl);
+    },
+    fallback(request, response) {
+      void serveOps(request as http.IncomingMessage, response as http.ServerResponse, options).catch(() => {
+        (response as http.ServerResponse).writeHead(500).end();
+      });
+    },
+  });
+  const server = http.createServer((request, response) => {
+    // Browsers on another origin (a dashboard in development) may call the API.
+    response.setHeader("Access-Control-Allow-Origin", "*");
+    if (request.method === "OPTIONS") {
+      response.writeHead(204, {
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Connect-Protocol-Version, Connect-Timeout-Ms, X-Grpc-Web, X-User-Agent, Grpc-Timeout, Authorization",
+        "Access-Control-Max-Age": "7200",
+      });
+      response.end();
+      return;
+    }
+    handler(request, response);
+  });
+  server.requestTimeout = options.requestTimeoutMs + 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close(graceMs: number) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function serveOps(request: http.IncomingMessage, response: http.ServerResponse, options: ConnectServerOptions) {
+  const path = (request.url ?? "/").split("?")[0];
+  if (path === "/healthz") {
+    const report = options.health.current();
+    response.writeHead(report.status === "SERVING" ? 200 : 503, { "Content-Type": "application/json" });
+    response.end(JSON.stringify(report));
+    return;
+  }
+  if (path === "/metrics") {
+    response.writeHead(200, { "Content-Type": options.metrics.registry.contentType });
+    response.end(await options.metrics.registry.metrics());
+    return;
+  }
+  response.writeHead(404, { "Content-Type": "text/plain" });
+  response.end("not found\n");
+}

@@ -1,0 +1,150 @@
+import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "../logger.js";
+
+/**
+ * Serves a connect-style ServiceImpl on a @grpc/grpc-js server: the same handlers the
+ * Connect stack runs, with protobuf-es doing the (de)serialisation, so there is one
+ * set of generated types and no proto-loader in the server.
+ */
+export interface GrpcAdapterOptions {
+  /** Aborted when the server shuts down, so streams and long handlers end. */
+  shutdownSignal: AbortSignal;
+  logger: Logger;
+}
+
+export function addServiceImpl<S extends DescService>(
+  server: grpc.Server,
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+  options: GrpcAdapterOptions,
+): void {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
+      throw new Error(`${service.typeName}.${method.name}: only unary and server-streaming methods are supported`);
+    }
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: method.methodKind === "server_streaming",
+      requestSerialize: (message) => Buffer.from(toBinary(method.input, message as never)),
+      requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
+      responseSerialize: (message) => Buffer.from(toBinary(method.output, message as never)),
+      responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
+      originalName: method.localName,
+    };
+    const handler = (impl as Record<string, unknown>)[method.localName] as
+      | ((request: unknown, context: HandlerContext) => unknown)
+      | undefined;
+    handlers[method.localName] =
+      method.methodKind === "unary"
+        ? unaryHandler(service, method, handler, options)
+        : serverStreamingHandler(service, method, handler, options);
+  }
+  server.addService(definition, handlers);
+}
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+function contextFor(service: DescService, method: DescMethod, call: AnyCall, timeoutMs: number | undefined, options: GrpcAdapterOptions) {
+  const requestAbort = new AbortController();
+  call.on("cancelled", () => requestAbort.abort(new ConnectError("the client cancelled the call", Code.Canceled)));
+  const requestHeader = new Headers();
+  for (const [key, value] of Object.entries(call.metadata.getMap())) {
+    if (typeof value === "string") requestHeader.set(key, value);
+  }
+  return createHandlerContext({
+    service,
+    method,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: `/${service.typeName}/${method.name}`,
+    timeoutMs,
+    shutdownSignal: options.shutdownSignal,
+    requestSignal: requestAbort.signal,
+    requestHeader,
+  });
+}
+
+/** The time left before the call's deadline, if it has one (the handler layer applies the default). */
+function deadlineMs(call: AnyCall): number | undefined {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  if (!Number.isFinite(at) || at <= 0) return undefined;
+  return Math.max(0, at - Date.now());
+}
+
+function unaryHandler(
+  service: DescService,
+  method: DescMethod,
+  handler: ((request: unknown, context: HandlerContext) => unknown) | undefined,
+  options: GrpcAdapterOptions,
+): grpc.handleUnaryCall<unknown, unknown> {
+  return (call, callback) => {
+    if (!handler) return callback(unimplemented(service, method));
+    const context = contextFor(service, method, call, deadlineMs(call), options);
+    Promise.resolve()
+      .then(() => handler(call.request, context))
+      .then(
+        (response) => callback(null, create(method.output, response as never)),
+        (error: unknown) => callback(toServiceError(error, method, options.logger)),
+      )
+      .finally(() => context.abort());
+  };
+}
+
+function serverStreamingHandler(
+  service: DescService,
+  method: DescMethod,
+  handler: ((request: unknown, context: HandlerContext) => unknown) | undefined,
+  options: GrpcAdapterOptions,
+): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    if (!handler) {
+      call.emit("error", unimplemented(service, method));
+      return;
+    }
+    // Streams run until the client goes away or the server shuts down: no request timeout.
+    const context = contextFor(service, method, call, undefined, options);
+    void (async () => {
+      try {
+        for await (const message of handler(call.request, context) as AsyncIterable<unknown>) {
+          if (context.signal.aborted) break;
+          // Respect HTTP/2 flow control: wait for the socket to drain before writing more.
+          if (!call.write(create(method.output, message as never))) {
+            await new Promise<void>((resolve) => {
+              const done = () => {
+                call.off("drain", done);
+                context.signal.removeEventListener("abort", done);
+                resolve();
+              };
+              call.on("drain", done);
+              context.signal.addEventListener("abort", done, { once: true });
+            });
+          }
+        }
+        if (!call.cancelled) call.end();
+      } catch (error) {
+        if (!call.cancelled) call.emit("error", toServiceError(error, method, options.logger));
+      } finally {
+        context.abort();
+      }
+    })();
+  };
+}
+
+function unimplemented(service: DescService, method: DescMethod): Partial<grpc.StatusObject> {
+  return { code: grpc.status.UNIMPLEMENTED, details: `${service.typeName}.${method.name} is not implemented` };
+}
+
+/** Connect codes share their numbers with gRPC status codes. */
+function toServiceError(error: unknown, method: DescMethod, logger: Logger): Partial<grpc.StatusObject> {
+  if (error instanceof ConnectError) {
+    return { code: error.code as number as grpc.status, details: error.rawMessage };
+  }
+  logger.error({ err: error, method: method.name }, "unhandled error in handler");
+  return { code: grpc.status.INTERNAL, details: "internal error" };
+}

@@ -1,0 +1,53 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "../logger.js";
+import { addServiceImpl } from "./grpc-adapter.js";
+import type { HealthMonitor } from "./health.js";
+import { addReflection } from "./reflection.js";
+
+export interface GrpcServerOptions {
+  services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
+  host: string;
+  port: number;
+  maxMessageBytes: number;
+  shutdownSignal: AbortSignal;
+  health: HealthMonitor;
+  logger: Logger;
+}
+
+/** gRPC over h2c by grpc-js: the services, reflection (v1, v1alpha) and grpc.health.v1. */
+export async function startGrpcServer(options: GrpcServerOptions) {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": options.maxMessageBytes,
+    "grpc.max_send_message_length": options.maxMessageBytes,
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  for (const { service, impl } of options.services) {
+    addServiceImpl(server, service, impl, { shutdownSignal: options.shutdownSignal, logger: options.logger });
+  }
+  addReflection(server, options.services.map((s) => s.service));
+  options.health.grpcHealth.addToServer(server);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
+  });
+  return {
+    port,
+    async close(graceMs: number) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { HealthImplementation } from "grpc-health-check";
+import pg from "pg";
+import type { Logger } from "../logger.js";
+
+export interface HealthReport {
+  status: "SERVING" | "NOT_SERVING";
+  postgres: boolean;
+  nats: boolean;
+}
+
+/**
+ * Probes Postgres and NATS on an interval and publishes the result to grpc.health.v1
+ * (for "" and each served service) and to /healthz.
+ */
+export function createHealthMonitor(options: {
+  databaseUrl: string;
+  nats: () => NatsConnection | undefined;
+  intervalMs: number;
+  services: string[];
+  logger: Logger;
+}) {
+  const names = ["", ...options.services];
+  const grpcHealth = new HealthImplementation(Object.fromEntries(names.map((n) => [n, "NOT_SERVING"])));
+  let report: HealthReport = { status: "NOT_SERVING", postgres: false, nats: false };
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const probeTimeoutMs = Math.max(200, Math.min(options.intervalMs, 3000));
+
+  async function probePostgres(): Promise<boolean> {
+    const client = new pg.Client({ connectionString: options.databaseUrl, connectionTimeoutMillis: probeTimeoutMs, query_timeout: probeTimeoutMs });
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      await client.query("SELECT 1");
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async function probeNats(): Promise<boolean> {
+    const nc = options.nats();
+    if (!nc || nc.isClosed()) return false;
+    try {
+      await nc.flush();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function probe(): Promise<HealthReport> {
+    const [postgres, nats] = await Promise.all([probePostgres(), probeNats()]);
+    const next: HealthReport = { status: postgres && nats ? "SERVING" : "NOT_SERVING", postgres, nats };
+    if (next.status !== report.status || next.postgres !== report.postgres || next.nats !== report.nats) {
+      options.logger.info({ health: next }, "health changed");
+    }
+    report = next;
+    if (!stopped) for (const name of names) grpcHealth.setStatus(name, next.status);
+    return next;
+  }
+
+  function schedule() {
+    timer = setTimeout(() => {
+      void probe().finally(() => {
+        if (!stopped) schedule();
+      });
+    }, options.intervalMs);
+    timer.unref();
+  }
+
+  return {
+    grpcHealth,
+    current: () => report,
+    async start() {
+      await probe();
+      schedule();
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      for (const name of names) grpcHealth.setStatus(name, "NOT_SERVING");
+    },
+  };
+}
+
+export type HealthMonitor = ReturnType<typeof createHealthMonitor>;

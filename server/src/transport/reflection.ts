@@ -1,0 +1,25 @@
+import { toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import type * as grpc from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
+
+/**
+ * gRPC server reflection (v1 and v1alpha) built from the generated descriptors, so
+ * grpcurl and buf curl work with no proto files at hand.
+ */
+export function addReflection(server: grpc.Server, services: DescService[], extraServiceNames: string[] = []): void {
+  const files = new Map<string, Buffer>();
+  const collect = (file: DescFile) => {
+    if (files.has(file.proto.name)) return;
+    files.set(file.proto.name, Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)));
+    file.dependencies.forEach(collect);
+  };
+  services.forEach((service) => collect(service.file));
+  // @grpc/reflection reads `fileDescriptorProtos` from each entry of a package definition.
+  const definition: Record<string, { fileDescriptorProtos: Buffer[] }> = {};
+  for (const service of services) definition[service.typeName] = { fileDescriptorProtos: [...files.values()] };
+  const reflection = new ReflectionService(definition as never, {
+    services: [...services.map((s) => s.typeName), ...extraServiceNames],
+  });
+  reflection.addToServer(server);
+}

@@ -1,0 +1,50 @@
+import { randomBytes } from "node:crypto";
+import { startChimeServer, type RunningChimeServer } from "../../src/app.js";
+import { loadConfig, type ChimeConfig } from "../../src/config.js";
+import { TEST_NATS_URL } from "./env.js";
+import { createTestDatabase, type TestDatabase } from "./test-database.js";
+
+export interface TestServer extends RunningChimeServer {
+  db: TestDatabase;
+  config: ChimeConfig;
+  grpcUrl: string;
+  httpUrl: string;
+  /** Stops the server and drops its database. */
+  close(): Promise<void>;
+}
+
+/** A NATS name prefix of the test's own, so tests never see each other's streams. */
+export function testNatsPrefix(): string {
+  return `t${randomBytes(5).toString("hex")}`;
+}
+
+/** Starts an in-process server on free ports against a fresh database and NATS prefix. */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { db?: TestDatabase; now?: () => Date } = {},
+): Promise<TestServer> {
+  const db = options.db ?? (await createTestDatabase());
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    NATS_URL: TEST_NATS_URL,
+    CHIME_NATS_PREFIX: testNatsPrefix(),
+    CHIME_PORT: "0",
+    CHIME_HTTP_PORT: "0",
+    CHIME_HOST: "127.0.0.1",
+    CHIME_LOG_LEVEL: process.env.CHIME_TEST_LOG_LEVEL ?? "silent",
+    CHIME_SHUTDOWN_GRACE_MS: "1000",
+    ...env,
+  });
+  const server = await startChimeServer(config, { now: options.now });
+  return {
+    ...server,
+    db,
+    config,
+    grpcUrl: `http://127.0.0.1:${server.grpcPort}`,
+    httpUrl: `http://127.0.0.1:${server.httpPort}`,
+    async close() {
+      await server.stop();
+      if (!options.db) await db.drop();
+    },
+  };
+}
