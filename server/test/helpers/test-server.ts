@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { startChimeServer, type RunningChimeServer } from "../../src/app.js";
 import { loadConfig, type ChimeConfig } from "../../src/config.js";
 import { TEST_NATS_URL } from "./env.js";
+import { deleteNatsPrefix } from "./test-nats.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 
 export interface TestServer extends RunningChimeServer {
@@ -44,6 +45,7 @@ export async function startTestServer(
     httpUrl: `http://127.0.0.1:${server.httpPort}`,
     async close() {
       await server.stop();
+      await deleteNatsPrefix(config.natsPrefix);
       if (!options.db) await db.drop();
     },
   };

@@ -1,0 +1,48 @@
+import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { natsLayout } from "@chime/sdk";
+
+/** How long JetStream drops a republished run with the same Nats-Msg-Id (the run id). */
+export const DEDUP_WINDOW_MS = 10 * 60_000;
+/** How long status batches stay in the events stream after ingestion (for other replicas, replay). */
+export const EVENTS_MAX_AGE_MS = 24 * 3_600_000;
+/** How long a cancellation marker is kept. */
+export const CANCEL_TTL_MS = 7 * 24 * 3_600_000;
+
+/**
+ * Creates (or leaves as they are) the streams and bucket of a prefix. Safe for several
+ * servers at once: adding a stream with the same configuration is idempotent.
+ */
+export async function ensureStreams(nc: NatsConnection, prefix: string): Promise<JetStreamManager> {
+  const layout = natsLayout(prefix);
+  const jsm = await jetstreamManager(nc);
+  await addOrUpdate(jsm, {
+    name: layout.runsStream,
+    subjects: [layout.runsSubjects],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: nanos(DEDUP_WINDOW_MS),
+  });
+  await addOrUpdate(jsm, {
+    name: layout.eventsStream,
+    subjects: [layout.eventsSubjects],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(EVENTS_MAX_AGE_MS),
+  });
+  await new Kvm(nc).create(layout.cancelBucket, { ttl: CANCEL_TTL_MS, history: 1 });
+  return jsm;
+}
+
+type StreamConfig = Parameters<JetStreamManager["streams"]["add"]>[0];
+
+async function addOrUpdate(jsm: JetStreamManager, config: StreamConfig): Promise<void> {
+  try {
+    await jsm.streams.add(config);
+  } catch (error) {
+    // Exists with other settings (an older version of this config): bring it up to date.
+    if (/already in use/i.test((error as Error).message)) await jsm.streams.update(config.name!, config);
+    else throw error;
+  }
+}
