@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "../logger.js";
 import { addServiceImpl } from "./grpc-adapter.js";
 import type { HealthMonitor } from "./health.js";
+import { healthFileDescriptor } from "./health-descriptor.js";
 import { addReflection } from "./reflection.js";
 
 export interface GrpcServerOptions {
@@ -28,7 +29,9 @@ export async function startGrpcServer(options: GrpcServerOptions) {
   for (const { service, impl } of options.services) {
     addServiceImpl(server, service, impl, { shutdownSignal: options.shutdownSignal, logger: options.logger });
   }
-  addReflection(server, options.services.map((s) => s.service));
+  addReflection(server, options.services.map((s) => s.service), [
+    { name: "grpc.health.v1.Health", fileDescriptorProtos: [healthFileDescriptor()] },
+  ]);
   options.health.grpcHealth.addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>

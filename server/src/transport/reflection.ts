@@ -3,11 +3,18 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 
+/** A service served by other means (grpc.health.v1), described by its serialized FileDescriptorProtos. */
+export interface ExtraReflectedService {
+  name: string;
+  fileDescriptorProtos: Buffer[];
+}
+
 /**
  * gRPC server reflection (v1 and v1alpha) built from the generated descriptors, so
- * grpcurl and buf curl work with no proto files at hand.
+ * grpcurl and buf curl work with no proto files at hand. `extra` adds services whose
+ * descriptors come from elsewhere (the health service), so they can be called too.
  */
-export function addReflection(server: grpc.Server, services: DescService[], extraServiceNames: string[] = []): void {
+export function addReflection(server: grpc.Server, services: DescService[], extra: ExtraReflectedService[] = []): void {
   const files = new Map<string, Buffer>();
   const collect = (file: DescFile) => {
     if (files.has(file.proto.name)) return;
@@ -18,8 +25,9 @@ export function addReflection(server: grpc.Server, services: DescService[], extr
   // @grpc/reflection reads `fileDescriptorProtos` from each entry of a package definition.
   const definition: Record<string, { fileDescriptorProtos: Buffer[] }> = {};
   for (const service of services) definition[service.typeName] = { fileDescriptorProtos: [...files.values()] };
+  for (const service of extra) definition[service.name] = { fileDescriptorProtos: service.fileDescriptorProtos };
   const reflection = new ReflectionService(definition as never, {
-    services: [...services.map((s) => s.typeName), ...extraServiceNames],
+    services: [...services.map((s) => s.typeName), ...extra.map((s) => s.name)],
   });
   reflection.addToServer(server);
 }
