@@ -58,8 +58,10 @@ export function createHealthMonitor(options: {
     if (next.status !== report.status || next.postgres !== report.postgres || next.nats !== report.nats) {
       options.logger.info({ health: next }, "health changed");
     }
+    const statusChanged = next.status !== report.status;
     report = next;
-    if (!stopped) for (const name of names) grpcHealth.setStatus(name, next.status);
+    // Health/Watch streams get a message per change of status, not one per probe.
+    if (!stopped && statusChanged) for (const name of names) grpcHealth.setStatus(name, next.status);
     return next;
   }
 
