@@ -14,17 +14,26 @@ import { createNatsHolder } from "./nats/connection.js";
 import { startConnectServer } from "./transport/connect-server.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
 import { createHealthMonitor } from "./transport/health.js";
+import { natsLayout } from "@chime/sdk";
+import { prepareJetStream } from "./nats/jetstream.js";
+import { createRunPublisher } from "./scheduler/run-publisher.js";
+import { startScheduler, type Scheduler } from "./scheduler/scheduler.js";
+import { createWakeupSender } from "./scheduler/wakeup.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
   /** The time source; tests substitute a controllable clock. */
   now?: () => Date;
+  /** Test hook: called after the scheduler commits runs and before it publishes them. */
+  afterDispatchCommit?: (runIds: string[]) => void;
 }
 
 export interface RunningChimeServer {
   grpcPort: number;
   httpPort: number;
   pool: pg.Pool;
+  /** The scheduler role, when on. */
+  scheduler?: Scheduler;
   /** Stops accepting calls, lets in-flight ones finish (up to the grace period), and closes everything. */
   stop(): Promise<void>;
 }
@@ -43,11 +52,42 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const applied = await migrate(pool);
   if (applied.length) logger.info({ applied }, "applied migrations");
 
-  const nats = createNatsHolder(config.natsUrl, `chime-server-${process.pid}`, logger);
+  const now = options.now ?? (() => new Date());
+  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger);
   const metrics = createMetrics();
+  const layout = natsLayout(config.natsPrefix);
+  const jetStream = prepareJetStream(nats, config.natsPrefix, logger, shutdown.signal);
+  const publisher = createRunPublisher({ pool, js: jetStream.client, layout, metrics, logger });
+
+  const scheduler = config.roles.has("scheduler")
+    ? startScheduler({
+        pool,
+        databaseUrl: config.databaseUrl,
+        publisher,
+        serverId: config.serverId,
+        leaseMs: config.leaderLeaseMs,
+        electionIntervalMs: config.electionIntervalMs,
+        batchSize: config.dispatchBatchSize,
+        misfireThresholdMs: config.misfireThresholdMs,
+        reconcileIntervalMs: config.reconcileIntervalMs,
+        maxIdleMs: 30_000,
+        now,
+        metrics,
+        logger,
+        afterCommit: options.afterDispatchCommit,
+      })
+    : undefined;
+  const jobsChanged = createWakeupSender(pool, () => scheduler?.wakeup());
+
   const services: Array<{ service: DescService; impl: ServiceImpl<DescService> }> = [];
   if (config.roles.has("api")) {
-    const jobService = createJobService({ pool, maxPayloadBytes: config.maxPayloadBytes, now: options.now });
+    const jobService = createJobService({
+      pool,
+      maxPayloadBytes: config.maxPayloadBytes,
+      now,
+      onJobsChanged: jobsChanged,
+      dispatch: (runs) => publisher.publish(runs, "trigger"),
+    });
     services.push({
       service: JobService,
       impl: hardenService(JobService, jobService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
@@ -60,7 +100,8 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     services: services.map((s) => s.service.typeName),
     logger,
   });
-  await Promise.race([nats.ready, new Promise((resolve) => setTimeout(resolve, 2000))]);
+  // Give NATS a moment so a normal start reports SERVING at once; a NATS outage does not block the start.
+  await Promise.race([jetStream.ready, new Promise((resolve) => setTimeout(resolve, 2000))]);
   await health.start();
 
   const grpcServer = await startGrpcServer({
@@ -92,10 +133,12 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     grpcPort: grpcServer.port,
     httpPort: connectServer.port,
     pool,
+    scheduler,
     stop() {
       stopping ??= (async () => {
         logger.info("chime server stopping");
         health.stop();
+        await scheduler?.stop();
         const closing = Promise.all([
           grpcServer.close(config.shutdownGraceMs),
           connectServer.close(config.shutdownGraceMs),

@@ -1,3 +1,5 @@
+import { hostname } from "node:os";
+
 /**
  * Configuration from environment variables, validated once at start.
  * Every problem is reported (one line each), not just the first.
@@ -28,6 +30,18 @@ export interface ChimeConfig {
   /** Grace period for in-flight requests on SIGTERM. */
   shutdownGraceMs: number;
   logLevel: string;
+  /** Names this server in the scheduler leader row and logs. */
+  serverId: string;
+  /** A leader that cannot confirm its lease this long steps down (and may be evicted). */
+  leaderLeaseMs: number;
+  /** How often followers try to take the lead and the leader confirms its lease. */
+  electionIntervalMs: number;
+  /** Due jobs claimed per scheduler transaction. */
+  dispatchBatchSize: number;
+  /** A fire time older than this when the scheduler reaches it is a misfire. */
+  misfireThresholdMs: number;
+  /** How often the leader republishes runs whose publish was never confirmed. */
+  reconcileIntervalMs: number;
 }
 
 const DEFAULTS = {
@@ -44,6 +58,12 @@ const DEFAULTS = {
   CHIME_HEALTH_INTERVAL_MS: "2000",
   CHIME_SHUTDOWN_GRACE_MS: "10000",
   CHIME_LOG_LEVEL: "info",
+  CHIME_SERVER_ID: "",
+  CHIME_LEADER_LEASE_MS: "3000",
+  CHIME_ELECTION_INTERVAL_MS: "500",
+  CHIME_DISPATCH_BATCH: "1000",
+  CHIME_MISFIRE_THRESHOLD_MS: "5000",
+  CHIME_RECONCILE_INTERVAL_MS: "2000",
 } as const;
 
 const ALL_ROLES: readonly Role[] = ["api", "scheduler", "executor"];
@@ -120,7 +140,16 @@ export function loadConfig(
     healthIntervalMs: integer("CHIME_HEALTH_INTERVAL_MS", 50, 600_000),
     shutdownGraceMs: integer("CHIME_SHUTDOWN_GRACE_MS", 0, 600_000),
     logLevel,
+    serverId: get("CHIME_SERVER_ID") || `${hostname()}-${process.pid}`,
+    leaderLeaseMs: integer("CHIME_LEADER_LEASE_MS", 200, 600_000),
+    electionIntervalMs: integer("CHIME_ELECTION_INTERVAL_MS", 50, 60_000),
+    dispatchBatchSize: integer("CHIME_DISPATCH_BATCH", 1, 100_000),
+    misfireThresholdMs: integer("CHIME_MISFIRE_THRESHOLD_MS", 0, 86_400_000),
+    reconcileIntervalMs: integer("CHIME_RECONCILE_INTERVAL_MS", 100, 600_000),
   };
+  if (config.electionIntervalMs >= config.leaderLeaseMs) {
+    problems.push(`CHIME_ELECTION_INTERVAL_MS (${config.electionIntervalMs}) must be less than CHIME_LEADER_LEASE_MS (${config.leaderLeaseMs})`);
+  }
   if (config.grpcPort !== 0 && config.grpcPort === config.httpPort) {
     problems.push(`CHIME_PORT and CHIME_HTTP_PORT are both ${config.grpcPort}: they must differ`);
   }

@@ -1,10 +1,44 @@
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** A registry per server instance, so several servers in one process (tests) never clash. */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "chime_process_" });
-  return { registry };
+  return {
+    registry,
+    dispatchLag: new Histogram({
+      name: "chime_dispatch_lag_seconds",
+      help: "Time from a run's scheduled time to its publish acknowledgement by JetStream.",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    runsDispatched: new Counter({
+      name: "chime_runs_dispatched_total",
+      help: "Runs published to JetStream, by path (scheduler, trigger, reconciler).",
+      labelNames: ["path"],
+      registers: [registry],
+    }),
+    publishFailures: new Counter({
+      name: "chime_publish_failures_total",
+      help: "Run publishes that failed (the reconciler retries them).",
+      registers: [registry],
+    }),
+    firesSkipped: new Counter({
+      name: "chime_fires_skipped_total",
+      help: "Fire times dropped by a misfire or overlap policy.",
+      registers: [registry],
+    }),
+    isLeader: new Gauge({
+      name: "chime_scheduler_is_leader",
+      help: "1 while this server leads the scheduler.",
+      registers: [registry],
+    }),
+    leaderEpoch: new Gauge({
+      name: "chime_scheduler_epoch",
+      help: "The fencing epoch of this server's current or last leadership.",
+      registers: [registry],
+    }),
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,23 +1,49 @@
+import { randomBytes } from "node:crypto";
 import pg from "pg";
+import type { TestProject } from "vitest/node";
 import { createPool } from "../src/db/pool.js";
 import { migrate } from "../src/db/migrate.js";
-import { databaseUrl, TEMPLATE_DATABASE, TEST_POSTGRES_URL } from "./helpers/env.js";
+import { databaseUrl, TEST_DATABASE_PREFIX, TEST_POSTGRES_URL, testDatabaseName } from "./helpers/env.js";
 
-/** Builds a freshly migrated template database that every test file clones. */
-export default async function setup(): Promise<() => Promise<void>> {
-  const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
-    // Leftovers of an interrupted earlier run.
-    const { rows } = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'chime_t\\_%'");
-    for (const { datname } of rows) await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(datname)} WITH (FORCE)`);
-  } finally {
-    await admin.end();
+/** Databases of test runs that died this long ago are dropped. */
+const STALE_AFTER_MS = 2 * 3_600_000;
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    templateDatabase: string;
   }
-  const pool = createPool(databaseUrl(TEMPLATE_DATABASE), 1);
+}
+
+/**
+ * Builds a freshly migrated template database of this run's own (so concurrent runs never
+ * touch each other's), which every test file clones, and drops it afterwards.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const template = testDatabaseName(`tpl${randomBytes(3).toString("hex")}`);
+  const admin = async (work: (client: pg.Client) => Promise<void>) => {
+    const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+    await client.connect();
+    try {
+      await work(client);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(async (client) => {
+    const { rows } = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", [
+      TEST_DATABASE_PREFIX,
+    ]);
+    for (const { datname } of rows) {
+      const created = Number(datname.slice(TEST_DATABASE_PREFIX.length).split("_")[0]) * 1000;
+      if (Number.isFinite(created) && Date.now() - created > STALE_AFTER_MS) {
+        await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(datname)} WITH (FORCE)`);
+      }
+    }
+    await client.query(`CREATE DATABASE ${template}`);
+  });
+  const pool = createPool(databaseUrl(template), 1);
   await migrate(pool);
   await pool.end();
-  return async () => undefined;
+  project.provide("templateDatabase", template);
+  return () => admin(async (client) => void (await client.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`)));
 }

@@ -1,7 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
-import { JobSchema, JobState, MisfirePolicy, type Job } from "@chime/sdk/gen/job_pb";
+import { JobSchema, JobState, MisfirePolicy, OverlapPolicy, type Job } from "@chime/sdk/gen/job_pb";
 import { RunState, RunTrigger, type Run } from "@chime/sdk/gen/run_pb";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
@@ -10,7 +10,9 @@ import { validateJob, validateScheduleInput } from "../jobs/job-validation.js";
 import { previewFireTimes } from "../jobs/schedule.js";
 import { createRunStore, type RunPageKey } from "../runs/run-store.js";
 import { toDate, toTimestamp } from "../util/time.js";
-import { invalidArgument, notFound, requireId } from "./errors.js";
+import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
+import { admitFires } from "../scheduler/fire-plan.js";
+import type { PendingRun } from "../scheduler/run-publisher.js";
 import { parseLabelSelector } from "./label-selector.js";
 import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
 
@@ -39,6 +41,8 @@ export interface JobServiceDeps {
   now?: () => Date;
   /** Called after a change that may move a job's next fire time (wakes the scheduler). */
   onJobsChanged?: () => void;
+  /** Publishes runs created outside the scheduler (TriggerJob). */
+  dispatch?: (runs: PendingRun[]) => Promise<unknown>;
 }
 
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
@@ -156,21 +160,35 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async triggerJob(request) {
       const id = requireId("id", request.id);
-      const job = await jobs.get(id);
-      const run = await inTransaction(pool, async (client) => {
+      const { job, run, held } = await inTransaction(pool, async (client) => {
+        // The job row lock orders this trigger with the scheduler and other triggers of the job.
+        const job = await jobs.lock(client, id);
+        const at = now();
+        let held = false;
+        if (!request.ignoreOverlapPolicy) {
+          const active = await runs.activeOf(client, id);
+          const admitted = admitFires(job, active, [at]);
+          if (admitted.fires.length === 0) {
+            throw failedPrecondition(
+              `job ${id} has ${active.running + active.waiting} active run(s) and its overlap policy (${OverlapPolicy[job.overlapPolicy]}` +
+                `${job.maxConcurrentRuns ? `, max_concurrent_runs ${job.maxConcurrentRuns}` : ""}) admits no other; set ignore_overlap_policy to run it anyway`,
+            );
+          }
+          held = admitted.fires[0].held;
+          if (admitted.cancelActive) await runs.cancelActiveOfJob(client, id);
+        }
         // Two triggers in the same millisecond would share a scheduled time: move the later one on.
         for (let offset = 0; offset < 50; offset++) {
-          const inserted = await runs.insert(client, {
-            jobId: job.id,
-            queue: job.queue,
-            scheduledTime: new Date(now().getTime() + offset),
-            trigger: RunTrigger.MANUAL,
-          });
-          if (inserted) return inserted;
+          const scheduledTime = new Date(at.getTime() + offset);
+          const inserted = await runs.insert(client, { jobId: job.id, queue: job.queue, scheduledTime, trigger: RunTrigger.MANUAL, held });
+          if (inserted) return { job, run: inserted, held };
         }
         throw new Error("could not find a free scheduled time for the triggered run");
       });
-      changed();
+      if (deps.dispatch && !held) {
+        // Published right away; if this fails, the scheduler's reconciler publishes it.
+        void deps.dispatch([{ id: run.id, scheduledTime: toDate(run.scheduledTime!), job }]).catch(() => undefined);
+      }
       return { run };
     },
 
@@ -209,6 +227,20 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
     async cancelRun(request) {
       const id = requireId("id", request.id);
       return { run: await inTransaction(pool, (client) => runs.cancel(client, id)) };
+    },
+
+    async getSchedulerStatus() {
+      const { rows } = await pool.query<{ leader_id: string; epoch: number; since: Date; heartbeat_time: Date }>(
+        "SELECT leader_id, epoch, since, heartbeat_time FROM scheduler_leader WHERE singleton",
+      );
+      const leader = rows[0];
+      if (!leader) return {};
+      return {
+        leaderId: leader.leader_id,
+        epoch: BigInt(leader.epoch),
+        leaderSince: toTimestamp(leader.since),
+        heartbeatTime: toTimestamp(leader.heartbeat_time),
+      };
     },
 
     async previewSchedule(request) {

@@ -93,10 +93,14 @@ export function createJobStore(pool: pg.Pool) {
         if (existing) return existing;
       }
       const job = clone(JobSchema, input);
+      // Without an anchor, an interval counts from creation: the first run is one interval later.
+      // Every other schedule may fire at the creation instant itself (immediate, an `at` of now).
+      let after = new Date(now.getTime() - 1);
       if (job.schedule?.kind.case === "interval" && !job.schedule.kind.value.anchor) {
         job.schedule.kind.value.anchor = toTimestamp(now);
+        after = now;
       }
-      const { state, next } = planNext(job, new Date(now.getTime() - 1), now, 0);
+      const { state, next } = planNext(job, after, now, 0);
       try {
         const { rows } = await pool.query<JobRow>(
           `INSERT INTO jobs (id, namespace, name, queue, labels, spec, state, next_run_time, request_id, create_time, update_time)
@@ -176,6 +180,16 @@ export function createJobStore(pool: pg.Pool) {
         }
         throw error;
       }
+    },
+
+    /** Reads a live job under a row lock in the caller's transaction. */
+    async lock(client: pg.PoolClient, id: string): Promise<Job> {
+      const { rows } = await client.query<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 AND deleted_time IS NULL FOR UPDATE`,
+        [id],
+      );
+      if (!rows[0]) throw notFound("job", id);
+      return jobFromRow(rows[0]);
     },
 
     /** Marks a job deleted (its name is freed, it never fires again). Returns false when absent. */

@@ -88,3 +88,35 @@ export function previewFireTimes(schedule: Schedule, after: Date, count: number,
 function maxDate(a: Date, b: Date | undefined): Date {
   return b && b.getTime() > a.getTime() ? b : a;
 }
+
+/**
+ * The last fire time at or before `atOrBefore` that is not earlier than `notBefore`
+ * (both bounds inclusive), or undefined. Used to find the one catch-up run of a job
+ * that missed many times, without walking every missed time.
+ */
+export function lastFireTimeBetween(schedule: Schedule, notBefore: Date, atOrBefore: Date, context: ScheduleContext): Date | undefined {
+  if (atOrBefore.getTime() < notBefore.getTime()) return undefined;
+  let candidate: Date | undefined;
+  switch (schedule.kind.case) {
+    case "immediate":
+    case "at":
+      candidate = nextFireTime(schedule, new Date(notBefore.getTime() - 1), context);
+      break;
+    case "cron": {
+      const { expression, timeZone } = schedule.kind.value;
+      candidate = parseCron(expression, timeZone, new Date(atOrBefore.getTime() + 1)).prev().toDate();
+      break;
+    }
+    case "interval": {
+      const every = schedule.kind.value.every ? durationToMs(schedule.kind.value.every) : 0;
+      if (every <= 0) return undefined;
+      const anchor = schedule.kind.value.anchor ? toDate(schedule.kind.value.anchor).getTime() : context.createTime.getTime();
+      if (atOrBefore.getTime() < anchor) return undefined;
+      candidate = new Date(anchor + Math.floor((atOrBefore.getTime() - anchor) / every) * every);
+      break;
+    }
+  }
+  if (!candidate || candidate.getTime() < notBefore.getTime() || candidate.getTime() > atOrBefore.getTime()) return undefined;
+  const end = schedule.endTime ? toDate(schedule.endTime).getTime() : Infinity;
+  return candidate.getTime() <= end ? candidate : undefined;
+}

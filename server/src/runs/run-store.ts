@@ -68,6 +68,8 @@ export interface NewRun {
   queue: string;
   scheduledTime: Date;
   trigger: RunTrigger;
+  /** Not published until the job has no other active run (BUFFER_ONE). */
+  held?: boolean;
 }
 
 export function createRunStore(pool: pg.Pool) {
@@ -78,11 +80,11 @@ export function createRunStore(pool: pg.Pool) {
      */
     async insert(client: pg.PoolClient, run: NewRun): Promise<Run | undefined> {
       const { rows } = await client.query<RunRow>(
-        `INSERT INTO runs (id, job_id, queue, scheduled_time, trigger, state)
-         VALUES ($1, $2, $3, $4, $5, ${RunState.QUEUED})
+        `INSERT INTO runs (id, job_id, queue, scheduled_time, trigger, state, held)
+         VALUES ($1, $2, $3, $4, $5, ${RunState.QUEUED}, $6)
          ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
          RETURNING ${RUN_COLUMNS}`,
-        [uuidv7(), run.jobId, run.queue, run.scheduledTime, run.trigger],
+        [uuidv7(), run.jobId, run.queue, run.scheduledTime, run.trigger, run.held ?? false],
       );
       if (!rows[0]) return undefined;
       await client.query(`INSERT INTO run_events (run_id, job_id, state) VALUES ($1, $2, ${RunState.QUEUED})`, [
@@ -135,6 +137,17 @@ export function createRunStore(pool: pg.Pool) {
       }
       const updated = await cancelRuns(client, "id = $1", [id]);
       return runFromRow(updated[0] ?? run);
+    },
+
+    /** Counts a job's active runs, under the job's row lock held by the caller. */
+    async activeOf(client: pg.PoolClient, jobId: string): Promise<{ running: number; waiting: number }> {
+      const { rows } = await client.query<{ running: number; waiting: number }>(
+        `SELECT count(*) FILTER (WHERE state = ${RunState.RUNNING})::int AS running,
+                count(*) FILTER (WHERE state <> ${RunState.RUNNING})::int AS waiting
+         FROM runs WHERE job_id = $1 AND state IN (${ACTIVE_RUN_STATES.join(", ")})`,
+        [jobId],
+      );
+      return rows[0];
     },
 
     /** Cancels every active run of a job (used when the job is deleted). */

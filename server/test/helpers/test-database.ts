@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { databaseUrl, TEMPLATE_DATABASE, TEST_POSTGRES_URL } from "./env.js";
+import { inject } from "vitest";
+import { databaseUrl, TEST_POSTGRES_URL, testDatabaseName } from "./env.js";
 
 export interface TestDatabase {
   name: string;
@@ -20,12 +21,12 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 
 /** A database of this test file's own, cloned from the migrated template (or empty). */
 export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
-  const name = `chime_t_${randomBytes(6).toString("hex")}`;
+  const name = testDatabaseName(randomBytes(6).toString("hex"));
   await admin(async (client) => {
     // Cloning needs the template to have no other sessions; retry briefly if one lingers.
     for (let attempt = 0; ; attempt++) {
       try {
-        await client.query(`CREATE DATABASE ${name}${options.empty ? "" : ` TEMPLATE ${TEMPLATE_DATABASE}`}`);
+        await client.query(`CREATE DATABASE ${name}${options.empty ? "" : ` TEMPLATE ${inject("templateDatabase")}`}`);
         return;
       } catch (error) {
         if (attempt >= 20 || (error as { code?: string }).code !== "55006") throw error;

@@ -1,0 +1,28 @@
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import type { Logger } from "../logger.js";
+import type { NatsHolder } from "./connection.js";
+import { ensureStreams } from "./streams.js";
+
+/**
+ * Once NATS is reachable, makes sure the prefix's streams exist and hands out a
+ * JetStream client; until then `client()` is undefined and publishes are left to the
+ * reconciler.
+ */
+export function prepareJetStream(nats: NatsHolder, prefix: string, logger: Logger, signal: AbortSignal) {
+  let client: JetStreamClient | undefined;
+  const ready = (async () => {
+    const nc = await nats.ready;
+    while (nc && !signal.aborted) {
+      try {
+        await ensureStreams(nc, prefix);
+        client = jetstream(nc);
+        return client;
+      } catch (error) {
+        logger.warn({ err: error }, "cannot set up JetStream streams yet; retrying");
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+    return undefined;
+  })();
+  return { client: () => client, ready };
+}

@@ -1,0 +1,151 @@
+import { OverlapPolicy, RunState, RunTrigger } from "@chime/sdk";
+import type pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import { jobFromRow, type JobRow } from "../jobs/job-store.js";
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import { createRunStore } from "../runs/run-store.js";
+import { planFires, type ActiveRuns, type PlanOptions } from "./fire-plan.js";
+import { fencedTransaction } from "./leader-elector.js";
+import type { PendingRun, RunPublisher } from "./run-publisher.js";
+
+export interface DispatcherOptions extends PlanOptions {
+  pool: pg.Pool;
+  publisher: RunPublisher;
+  metrics: Metrics;
+  logger: Logger;
+  /** Jobs claimed per transaction. */
+  batchSize: number;
+  now: () => Date;
+  /** Test hook: called after runs are committed and before they are published. */
+  afterCommit?: (runIds: string[]) => void;
+}
+
+export interface PassResult {
+  /** Runs written in this pass. */
+  created: number;
+  /** The batch was full: more jobs may be due right now. */
+  full: boolean;
+}
+
+interface DueRow extends JobRow {
+  next_run_time: Date;
+}
+
+/**
+ * One leader pass: claims due jobs in a batch, writes their runs and advances their
+ * next fire times in one fenced transaction, then publishes the runs. Its cost follows
+ * the jobs that are due (an index range scan on next_run_time), not the jobs stored.
+ */
+export function createDispatcher(options: DispatcherOptions) {
+  const runs = createRunStore(options.pool);
+
+  async function activeRunsOf(client: pg.PoolClient, jobIds: string[]): Promise<Map<string, ActiveRuns>> {
+    const active = new Map<string, ActiveRuns>();
+    if (jobIds.length === 0) return active;
+    const { rows } = await client.query<{ job_id: string; running: number; waiting: number }>(
+      `SELECT job_id,
+              count(*) FILTER (WHERE state = ${RunState.RUNNING})::int AS running,
+              count(*) FILTER (WHERE state <> ${RunState.RUNNING})::int AS waiting
+       FROM runs WHERE job_id = ANY($1::uuid[]) AND state IN (${RunState.QUEUED}, ${RunState.RUNNING}, ${RunState.RETRY_WAIT})
+       GROUP BY job_id`,
+      [jobIds],
+    );
+    for (const row of rows) active.set(row.job_id, { running: row.running, waiting: row.waiting });
+    return active;
+  }
+
+  return {
+    async pass(epoch: number): Promise<PassResult> {
+      const now = options.now();
+      const written = await fencedTransaction(options.pool, epoch, async (client) => {
+        const { rows } = await client.query<DueRow>(
+          `SELECT id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time
+           FROM jobs
+           WHERE state = 1 AND deleted_time IS NULL AND next_run_time <= $1
+           ORDER BY next_run_time
+           LIMIT $2
+           FOR UPDATE SKIP LOCKED`,
+          [now, options.batchSize],
+        );
+        if (rows.length === 0) return { pending: [] as PendingRun[], held: 0, full: false };
+        const jobs = rows.map((row) => ({ row, job: jobFromRow(row) }));
+        const needsActive = jobs
+          .filter(({ job }) => job.overlapPolicy !== OverlapPolicy.ALLOW || job.maxConcurrentRuns > 0)
+          .map(({ job }) => job.id);
+        const active = await activeRunsOf(client, needsActive);
+
+        const runRows: { id: string; jobId: string; queue: string; scheduledTime: Date; held: boolean }[] = [];
+        const jobUpdates: { id: string; next: Date | null; state: number; runCount: number }[] = [];
+        let skipped = 0;
+        for (const { row, job } of jobs) {
+          const plan = planFires(
+            { job, nextRunTime: row.next_run_time, runCount: row.run_count, createTime: row.create_time },
+            now,
+            active.get(job.id) ?? { running: 0, waiting: 0 },
+            options,
+          );
+          if (plan.cancelActive) await runs.cancelActiveOfJob(client, job.id);
+          for (const fire of plan.fires) {
+            runRows.push({ id: uuidv7(), jobId: job.id, queue: job.queue, scheduledTime: fire.scheduledTime, held: fire.held });
+          }
+          jobUpdates.push({ id: job.id, next: plan.next, state: plan.state, runCount: plan.runCount });
+          skipped += plan.skipped;
+        }
+        const inserted = runRows.length
+          ? (
+              await client.query<{ id: string; job_id: string; scheduled_time: Date; held: boolean }>(
+                `INSERT INTO runs (id, job_id, queue, scheduled_time, held, trigger, state)
+                 SELECT id, job_id, queue, scheduled_time, held, ${RunTrigger.SCHEDULE}, ${RunState.QUEUED}
+                 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::boolean[])
+                   AS v(id, job_id, queue, scheduled_time, held)
+                 ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
+                 RETURNING id, job_id, scheduled_time, held`,
+                [
+                  runRows.map((r) => r.id),
+                  runRows.map((r) => r.jobId),
+                  runRows.map((r) => r.queue),
+                  runRows.map((r) => r.scheduledTime),
+                  runRows.map((r) => r.held),
+                ],
+              )
+            ).rows
+          : [];
+        if (inserted.length) {
+          await client.query(
+            `INSERT INTO run_events (run_id, job_id, state)
+             SELECT id, job_id, ${RunState.QUEUED} FROM unnest($1::uuid[], $2::uuid[]) AS v(id, job_id)`,
+            [inserted.map((r) => r.id), inserted.map((r) => r.job_id)],
+          );
+        }
+        await client.query(
+          `UPDATE jobs j SET next_run_time = v.next_run_time, state = v.state, run_count = v.run_count, update_time = now()
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::bigint[]) AS v(id, next_run_time, state, run_count)
+           WHERE j.id = v.id`,
+          [jobUpdates.map((u) => u.id), jobUpdates.map((u) => u.next), jobUpdates.map((u) => u.state), jobUpdates.map((u) => u.runCount)],
+        );
+        if (skipped) options.metrics.firesSkipped.inc(skipped);
+        const byId = new Map(jobs.map(({ job }) => [job.id, job]));
+        const pending = inserted
+          .filter((r) => !r.held)
+          .map((r) => ({ id: r.id, scheduledTime: r.scheduled_time, job: byId.get(r.job_id)! }));
+        return { pending, held: inserted.length - pending.length, full: rows.length === options.batchSize };
+      });
+      options.afterCommit?.(written.pending.map((r) => r.id));
+      await options.publisher.publish(written.pending, "scheduler", (write) =>
+        fencedTransaction(options.pool, epoch, (client) => write(client)),
+      );
+      return { created: written.pending.length + written.held, full: written.full };
+    },
+
+    /** The earliest next fire time of any active job (an index lookup), or undefined. */
+    async earliestDue(): Promise<Date | undefined> {
+      const { rows } = await options.pool.query<{ next: Date | null }>(
+        "SELECT min(next_run_time) AS next FROM jobs WHERE state = 1 AND deleted_time IS NULL AND next_run_time IS NOT NULL",
+      );
+      return rows[0]?.next ?? undefined;
+    },
+  };
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>;

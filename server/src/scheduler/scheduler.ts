@@ -1,0 +1,141 @@
+import type pg from "pg";
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import { createDispatcher } from "./dispatcher.js";
+import { FencedOut, LeaderElector, type Leadership } from "./leader-elector.js";
+import { createReconciler } from "./reconciler.js";
+import type { RunPublisher } from "./run-publisher.js";
+import { createWakeupListener } from "./wakeup.js";
+
+export interface SchedulerOptions {
+  pool: pg.Pool;
+  databaseUrl: string;
+  publisher: RunPublisher;
+  serverId: string;
+  leaseMs: number;
+  electionIntervalMs: number;
+  batchSize: number;
+  misfireThresholdMs: number;
+  reconcileIntervalMs: number;
+  /** Longest the leader sleeps without re-reading the earliest due time. */
+  maxIdleMs: number;
+  now: () => Date;
+  metrics: Metrics;
+  logger: Logger;
+  /** Test hook: called after runs are committed and before they are published. */
+  afterCommit?: (runIds: string[]) => void;
+}
+
+/**
+ * The scheduler role: every server runs the election; the leader loops — dispatch what
+ * is due, sleep until the earliest next fire time or a wakeup — and reconciles runs whose
+ * publish was never confirmed.
+ */
+export function startScheduler(options: SchedulerOptions) {
+  const { logger, metrics } = options;
+  const elector = new LeaderElector({
+    databaseUrl: options.databaseUrl,
+    serverId: options.serverId,
+    leaseMs: options.leaseMs,
+    intervalMs: options.electionIntervalMs,
+    logger,
+  });
+  const dispatcher = createDispatcher({ ...options, maxFiresPerPass: 1000 });
+  const reconciler = createReconciler({
+    pool: options.pool,
+    publisher: options.publisher,
+    graceMs: Math.max(1000, options.reconcileIntervalMs),
+    batchSize: options.batchSize,
+  });
+  let wake: (() => void) | undefined;
+  // A wakeup that arrives during a pass is kept, so the following sleep ends at once.
+  let wakeRequested = false;
+  let loops: Promise<void>[] = [];
+  const wakeup = () => {
+    if (wake) wake();
+    else wakeRequested = true;
+  };
+  const listener = createWakeupListener(options.databaseUrl, wakeup, logger);
+
+  /** Sleeps until `until`, a wakeup, or the end of the leadership, whichever comes first. */
+  const sleep = (ms: number, signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      if (wakeRequested || signal.aborted) {
+        wakeRequested = false;
+        resolve();
+        return;
+      }
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      wake = done;
+      signal.addEventListener("abort", done, { once: true });
+    });
+
+  async function dispatchLoop(leadership: Leadership): Promise<void> {
+    const { epoch, signal } = leadership;
+    while (!signal.aborted) {
+      try {
+        wakeRequested = false;
+        const result = await dispatcher.pass(epoch);
+        if (result.full) continue;
+        const earliest = await dispatcher.earliestDue();
+        const now = options.now().getTime();
+        const until = earliest ? Math.min(earliest.getTime(), now + options.maxIdleMs) : now + options.maxIdleMs;
+        // A due job that the pass skipped (locked by an API call) is retried after a short pause.
+        await sleep(Math.max(until - now, result.created === 0 && earliest ? 5 : 0), signal);
+      } catch (error) {
+        if (error instanceof FencedOut) {
+          logger.warn({ epoch }, "fenced out: a newer leader exists");
+          return;
+        }
+        logger.error({ err: error }, "dispatch pass failed; retrying");
+        await sleep(500, signal);
+      }
+    }
+  }
+
+  async function reconcileLoop(leadership: Leadership): Promise<void> {
+    const { epoch, signal } = leadership;
+    while (!signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.reconcileIntervalMs);
+        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      if (signal.aborted) return;
+      try {
+        const republished = await reconciler.pass(epoch);
+        if (republished) logger.info({ republished }, "reconciler published runs that were never confirmed");
+      } catch (error) {
+        if (error instanceof FencedOut) return;
+        logger.warn({ err: error }, "reconcile pass failed");
+      }
+    }
+  }
+
+  elector.on("elected", (leadership: Leadership) => {
+    metrics.isLeader.set(1);
+    metrics.leaderEpoch.set(leadership.epoch);
+    loops = [dispatchLoop(leadership), reconcileLoop(leadership)];
+  });
+  elector.on("deposed", () => metrics.isLeader.set(0));
+  elector.start();
+
+  return {
+    /** Wakes the leader (when it runs in this process) to re-read due times now. */
+    wakeup,
+    isLeader: () => elector.leadership !== undefined,
+    epoch: () => elector.leadership?.epoch,
+    async stop() {
+      await elector.stop();
+      await Promise.all(loops);
+      await listener.stop();
+    },
+  };
+}
+
+export type Scheduler = ReturnType<typeof startScheduler>;

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createChimeClient, JobState, RunState, type ChimeClient } from "@chime/sdk";
+import { readRunMessages } from "./helpers/stream-messages.js";
+import { startTestServer, type TestServer } from "./helpers/test-server.js";
+
+let server: TestServer;
+let chime: ChimeClient;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  chime = createChimeClient({ baseUrl: server.grpcUrl });
+});
+afterAll(async () => server?.close());
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function runsOf(jobId: string) {
+  const runs = [];
+  for await (const run of chime.listRuns({ jobId })) runs.push(run);
+  return runs.reverse();
+}
+
+async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(100);
+  }
+}
+
+describe("scheduler dispatch", () => {
+  it("fires a 6-field per-second cron every second, each run published once at exact seconds", async () => {
+    const job = await chime.createJob({ name: "every-second", queue: "ticks", schedule: { cron: "* * * * * *" } });
+    const started = Date.now();
+    await sleep(10_000);
+    await chime.pauseJob(job.id);
+    const elapsed = (Date.now() - started) / 1000;
+    const runs = await runsOf(job.id);
+    expect(runs.length).toBeGreaterThanOrEqual(Math.floor(elapsed) - 1);
+    expect(runs.length).toBeLessThanOrEqual(Math.ceil(elapsed) + 1);
+    const seconds = runs.map((r) => Number(r.scheduledTime!.seconds));
+    for (const run of runs) expect(run.scheduledTime!.nanos).toBe(0);
+    for (let i = 1; i < seconds.length; i++) expect(seconds[i] - seconds[i - 1]).toBe(1);
+    // Every run was published, once.
+    await waitFor(async () => ((await runsOf(job.id)).every((r) => r.dispatchTime) ? true : undefined));
+    const messages = (await readRunMessages(server.config.natsPrefix)).filter((m) => m.jobId === job.id);
+    expect(messages.map((m) => m.runId).sort()).toEqual(runs.map((r) => r.id).sort());
+    for (const run of await runsOf(job.id)) {
+      const lagMs = Number(run.dispatchLag!.seconds) * 1000 + run.dispatchLag!.nanos / 1e6;
+      expect(lagMs).toBeGreaterThanOrEqual(0);
+      expect(lagMs).toBeLessThan(1000);
+    }
+  });
+
+  it("runs immediate and at jobs once, then completes them", async () => {
+    const immediate = await chime.createJob({ name: "now", queue: "once", schedule: "immediate" });
+    const at = await chime.createJob({ name: "soon", queue: "once", schedule: { at: new Date(Date.now() + 1500) } });
+    const done = await waitFor(async () => {
+      const [a, b] = await Promise.all([chime.getJob(immediate.id), chime.getJob(at.id)]);
+      return a.state === JobState.COMPLETED && b.state === JobState.COMPLETED ? [a, b] : undefined;
+    });
+    expect(done.map((j) => j.nextRunTime)).toEqual([undefined, undefined]);
+    expect(await runsOf(immediate.id)).toHaveLength(1);
+    const atRuns = await runsOf(at.id);
+    expect(atRuns).toHaveLength(1);
+    expect(atRuns[0].scheduledTime).toEqual(at.schedule!.kind.case === "at" ? at.schedule!.kind.value.time : undefined);
+  });
+
+  it("fires an interval job on its anchor grid, stops at max_runs", async () => {
+    const anchor = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
+    const job = await chime.createJob({ name: "interval", queue: "grid", schedule: { every: "1s", anchor, maxRuns: 3 } });
+    const finished = await waitFor(async () => {
+      const j = await chime.getJob(job.id);
+      return j.state === JobState.COMPLETED ? j : undefined;
+    });
+    expect(finished.runCount).toBe(3n);
+    const runs = await runsOf(job.id);
+    expect(runs.map((r) => Number(r.scheduledTime!.seconds) * 1000)).toEqual([0, 1, 2].map((i) => anchor.getTime() + i * 1000));
+  });
+
+  it("stops firing while paused and on delete; trigger publishes at once", async () => {
+    const job = await chime.createJob({ name: "pausable", queue: "p", schedule: { cron: "* * * * * *" }, misfire: "skip" });
+    await waitFor(async () => ((await runsOf(job.id)).length >= 2 ? true : undefined));
+    await chime.pauseJob(job.id);
+    await sleep(200);
+    const before = (await runsOf(job.id)).length;
+    await sleep(2200);
+    expect((await runsOf(job.id)).length).toBe(before);
+    const triggered = await chime.triggerJob(job.id);
+    await waitFor(async () => ((await chime.getRun(triggered.id)).dispatchTime ? true : undefined), 5000);
+    await chime.resumeJob(job.id);
+    await waitFor(async () => ((await runsOf(job.id)).length >= before + 2 ? true : undefined));
+    await chime.deleteJob(job.id);
+    await sleep(200);
+    const atDelete = (await runsOf(job.id)).length;
+    await sleep(1500);
+    const after = await runsOf(job.id);
+    expect(after.length).toBe(atDelete);
+    expect(after.filter((r) => r.state === RunState.QUEUED)).toHaveLength(0);
+  });
+
+  it("reports the leader and its epoch", async () => {
+    const status = await chime.jobService.getSchedulerStatus({});
+    expect(status.leaderId).toBe(server.config.serverId);
+    expect(status.epoch).toBeGreaterThanOrEqual(1n);
+    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/chime_scheduler_is_leader 1/);
+    expect(metrics).toMatch(/chime_dispatch_lag_seconds_bucket/);
+  });
+});
