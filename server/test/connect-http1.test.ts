@@ -21,6 +21,9 @@ afterAll(async () => server?.close());
 
 const YEARLY = { cron: { expression: "0 0 1 1 *" } };
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const bodyOf = (response: Response): Promise<Record<string, any>> => response.json() as Promise<Record<string, any>>;
+
 function post(method: string, body: unknown, headers: Record<string, string> = {}) {
   return fetch(`${server.httpUrl}/chime.v1.JobService/${method}`, {
     method: "POST",
@@ -36,7 +39,7 @@ describe("Connect protocol with plain fetch over HTTP/1.1", () => {
     });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^application\/json/);
-    const { job } = await response.json();
+    const { job } = await bodyOf(response);
     expect(job.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(job.name).toBe("fetch-create");
     expect(job.state).toBe("JOB_STATE_ACTIVE");
@@ -46,13 +49,13 @@ describe("Connect protocol with plain fetch over HTTP/1.1", () => {
   });
 
   it("reads with GET for NO_SIDE_EFFECTS methods, JSON or base64 binary", async () => {
-    const created = await (await post("CreateJob", { job: { name: "fetch-get", queue: "web", schedule: YEARLY } })).json();
+    const created = await bodyOf(await post("CreateJob", { job: { name: "fetch-get", queue: "web", schedule: YEARLY } }));
     const id: string = created.job.id;
 
     const json = new URLSearchParams({ connect: "v1", encoding: "json", message: JSON.stringify({ id }) });
     const byJson = await fetch(`${server.httpUrl}/chime.v1.JobService/GetJob?${json}`);
     expect(byJson.status).toBe(200);
-    expect((await byJson.json()).job).toEqual(created.job);
+    expect((await bodyOf(byJson)).job).toEqual(created.job);
 
     const binary = Buffer.from(toBinary(GetJobRequestSchema, create(GetJobRequestSchema, { id }))).toString("base64url");
     const byBinary = await fetch(`${server.httpUrl}/chime.v1.JobService/GetJob?connect=v1&encoding=proto&base64=1&message=${binary}`);
@@ -63,14 +66,14 @@ describe("Connect protocol with plain fetch over HTTP/1.1", () => {
       `${server.httpUrl}/chime.v1.JobService/ListJobs?${new URLSearchParams({ encoding: "json", message: JSON.stringify({ namePrefix: "fetch-get" }) })}`,
     );
     expect(list.status).toBe(200);
-    expect((await list.json()).jobs.map((j: { id: string }) => j.id)).toEqual([id]);
+    expect((await bodyOf(list)).jobs.map((j: { id: string }) => j.id)).toEqual([id]);
 
     // A method with side effects is not reachable by GET.
     const createByGet = await fetch(
       `${server.httpUrl}/chime.v1.JobService/CreateJob?${new URLSearchParams({ encoding: "json", message: JSON.stringify({ job: { name: "x", queue: "q", schedule: YEARLY } }) })}`,
     );
     expect(createByGet.status).toBe(405);
-    const after = await (await post("ListJobs", { namePrefix: "x" })).json();
+    const after = await bodyOf(await post("ListJobs", { namePrefix: "x" }));
     expect(after.jobs ?? []).toHaveLength(0);
   });
 
@@ -78,18 +81,18 @@ describe("Connect protocol with plain fetch over HTTP/1.1", () => {
     const invalid = await post("CreateJob", { job: { name: "", queue: "web", schedule: YEARLY } });
     expect(invalid.status).toBe(400);
     expect(invalid.headers.get("content-type")).toMatch(/^application\/json/);
-    const body = await invalid.json();
+    const body = await bodyOf(invalid);
     expect(body.code).toBe("invalid_argument");
     expect(body.message).toMatch(/^job\.name: is required/);
 
     const missing = await post("GetJob", { id: "00000000-0000-7000-8000-000000000000" });
     expect(missing.status).toBe(404);
-    expect((await missing.json()).code).toBe("not_found");
+    expect((await bodyOf(missing)).code).toBe("not_found");
 
     await post("CreateJob", { job: { name: "fetch-dup", queue: "web", schedule: YEARLY } });
     const duplicate = await post("CreateJob", { job: { name: "fetch-dup", queue: "web", schedule: YEARLY } });
     expect(duplicate.status).toBe(409);
-    expect((await duplicate.json()).code).toBe("already_exists");
+    expect((await bodyOf(duplicate)).code).toBe("already_exists");
 
     // Malformed JSON is the client's error too, not a crash.
     const garbage = await fetch(`${server.httpUrl}/chime.v1.JobService/CreateJob`, {
@@ -98,7 +101,7 @@ describe("Connect protocol with plain fetch over HTTP/1.1", () => {
       body: "{not json",
     });
     expect(garbage.status).toBe(400);
-    expect((await garbage.json()).code).toBe("invalid_argument");
+    expect((await bodyOf(garbage)).code).toBe("invalid_argument");
 
     const unknownMethod = await post("NoSuchMethod", {});
     expect(unknownMethod.status).toBe(404);

@@ -52,9 +52,11 @@ function watch(health: RawClient, service: string): { statuses: string[]; call: 
   return { statuses, call };
 }
 
+const json = (response: Response): Promise<Message> => response.json() as Promise<Message>;
+
 async function healthz(server: TestServer): Promise<{ status: number; body: Message }> {
   const response = await fetch(`${server.httpUrl}/healthz`);
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: await json(response) };
 }
 
 const check = async (health: RawClient, service = "") => (await health.call("Check", { service }, { deadlineMs: 2000 })).status as string;
@@ -114,7 +116,7 @@ describe("health", () => {
       body: "{}",
     });
     expect(overConnect.status).toBe(503);
-    expect((await overConnect.json()).code).toBe("unavailable");
+    expect((await json(overConnect)).code).toBe("unavailable");
     // Validation does not need Postgres: bad input is still INVALID_ARGUMENT.
     expect((await grpcError(jobs.call("GetJob", { id: "nope" }))).code).toBe(status.INVALID_ARGUMENT);
 
