@@ -40,6 +40,18 @@ const [firstId] = jobNames.keys();
 const manual = await chime.triggerJob(firstId);
 console.log(`\ntriggered ${jobNames.get(firstId)} by hand: run ${manual.id.slice(-8)} ${RunState[manual.state]}`);
 
+// On Ctrl-C, delete the demo's jobs so that they do not keep firing after it ends.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    const deletions = [...jobNames.keys()].map((id) => chime.deleteJob(id).catch(() => undefined));
+    const deadline = new Promise((resolve) => setTimeout(resolve, 3000));
+    void Promise.race([Promise.all(deletions), deadline]).then(() => {
+      console.log("\ndeleted the demo jobs");
+      process.exit(0);
+    });
+  });
+}
+
 // Follow runs by polling (a WatchService stream will replace this).
 console.log("\nfollowing runs of the demo jobs (Ctrl-C to stop)...");
 const since = new Date(Date.now() - 1000);
