@@ -71,24 +71,32 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
     }
   };
 
+  // The stored next fire time is itself a fire time: it is taken as computed, never
+  // recomputed from just before it (a time that DST moved out of a skipped hour, say
+  // 02:30 -> 03:30, is not found again by a search that starts at 03:29).
+  const take = (time: Date) => {
+    candidates.push(time);
+    last = time;
+  };
   if (due.nextRunTime.getTime() < missedBefore) {
     // The job missed fire times (downtime, pause): apply its misfire policy to them.
     const floor = new Date(missedBefore);
     switch (job.misfirePolicy) {
       case MisfirePolicy.RUN_ALL: {
         const windowStart = now.getTime() - (job.misfireWindow ? durationToMs(job.misfireWindow) : 0);
-        const from = new Date(Math.max(due.nextRunTime.getTime(), windowStart) - 1);
-        collect(from, missedBefore, candidates);
+        if (due.nextRunTime.getTime() >= windowStart) take(due.nextRunTime);
+        else last = new Date(windowStart - 1);
+        collect(last, missedBefore, candidates);
         break;
       }
       case MisfirePolicy.SKIP:
         break;
-      default: {
-        const latest = lastFireTimeBetween(schedule, due.nextRunTime, floor, context(due.runCount));
-        if (latest) candidates.push(latest);
-      }
+      default:
+        take(lastFireTimeBetween(schedule, due.nextRunTime, floor, context(due.runCount)) ?? due.nextRunTime);
     }
     if (!truncated) last = floor;
+  } else {
+    take(due.nextRunTime);
   }
   if (!truncated) collect(last, now.getTime(), candidates);
 
