@@ -3,14 +3,14 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { JobSchema, JobState, MisfirePolicy, OverlapPolicy, type Job } from "@chime/sdk";
 import { toSchedule, type ScheduleSpec } from "@chime/sdk";
-import { durationFromMs } from "../../../sdk/src/schedule-spec.js";
+import { msToDuration as durationFromMs } from "../util/time.js";
 import { planFires, type ActiveRuns } from "./fire-plan.js";
 
 const IDLE: ActiveRuns = { running: 0, waiting: 0 };
 const OPTIONS = { misfireThresholdMs: 5000, maxFiresPerPass: 1000 };
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
 
-function job(schedule: ScheduleSpec, fields: Partial<Job> = {}): Job {
+function job(schedule: ScheduleSpec, fields: Partial<Omit<Job, "$typeName" | "$unknown">> = {}): Job {
   return create(JobSchema, {
     id: "j",
     schedule: toSchedule(schedule),
