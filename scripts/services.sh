@@ -55,9 +55,8 @@ pg_up() {
 }
 
 # initdb and postgres refuse to run as root: as root, run them as the postgres user.
-PG_USER="$(id -un)"
-[[ $EUID -ne 0 ]] || PG_USER=postgres
-as_pg() { if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# (From /: the postgres user may not be allowed into the current directory.)
+as_pg() { if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 # The data directory. Normally .chime/postgres; but the postgres user may not be
 # allowed to enter the checkout (e.g. a clone under /root or a 0700 mktemp dir), so
@@ -109,7 +108,7 @@ start_postgres() {
   fi
   # pg_ctl opens the log as the server's user: give it a file it may write (beside
   # the data when that had to move, with a link to it from .chime/).
-  if [[ -L "$STATE/postgres" ]]; then log="$(dirname "$data")/postgres.log"; ln -sfn "$log" "$STATE/postgres.log"; fi
+  if [[ -L "$STATE/postgres" ]]; then log="$data.log"; ln -sfn "$log" "$STATE/postgres.log"; fi
   touch "$log"
   [[ $EUID -ne 0 ]] || chown postgres:postgres "$log"
   # TCP only on the URL's host/port; no Unix socket, so no clash with a system cluster's.
@@ -132,10 +131,14 @@ start_nats() {
     say "nats: not installed; installing the Debian package nats-server"
     apt_install nats-server
     command -v nats-server >/dev/null || die "nats-server installed but not on PATH"
-    # If the package started a server of its own on our port, use that.
-    if nats_info | grep -q '"jetstream":true'; then
-      say "nats: the package started a server with JetStream at $NATS_HOST:$NATS_PORT"
+    # Where systemd runs, the package starts a server of its own: use it if it fits.
+    local info
+    info="$(nats_info || true)"
+    if [[ "$info" == *'"jetstream":true'* ]]; then
+      say "nats: installed; the package's server (JetStream on) answers at $NATS_HOST:$NATS_PORT"
       return
+    elif [[ "$info" == INFO* ]]; then
+      die "installed nats-server; its service took $NATS_HOST:$NATS_PORT without JetStream: stop it (systemctl disable --now nats-server) and run this again"
     fi
   fi
   mkdir -p "$STATE/nats"
