@@ -5,8 +5,8 @@ import { natsLayout, RunAssignmentSchema, type RunAssignment } from "@chime/sdk"
 import { TEST_NATS_URL } from "./env.js";
 
 /** Every RunAssignment in a prefix's runs stream (read without consuming them). */
-export async function readRunMessages(prefix: string): Promise<RunAssignment[]> {
-  const nc = await connect({ servers: TEST_NATS_URL });
+export async function readRunMessages(prefix: string, natsUrl = TEST_NATS_URL): Promise<RunAssignment[]> {
+  const nc = await connect({ servers: natsUrl });
   try {
     const layout = natsLayout(prefix);
     const jsm = await jetstreamManager(nc);
@@ -15,7 +15,12 @@ export async function readRunMessages(prefix: string): Promise<RunAssignment[]> 
     if (total === 0) return [];
     // A short-lived consumer that never acks reads without removing (workqueue streams delete on ack).
     const name = `reader_${Date.now()}`;
-    await jsm.consumers.add(layout.runsStream, { name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
+    await jsm.consumers.add(layout.runsStream, {
+      name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      max_ack_pending: total + 1,
+    });
     try {
       const consumer = await jetstream(nc).consumers.get(layout.runsStream, name);
       const messages: RunAssignment[] = [];
