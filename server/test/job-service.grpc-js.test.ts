@@ -166,7 +166,9 @@ describe("JobService over grpc-js with proto-loader", () => {
     }
     expect(new Set(triggered.map((r) => r.id)).size).toBe(5);
     const { run: fetched } = await client.call("GetRun", { id: triggered[2].id });
-    expect(fetched).toEqual(triggered[2]);
+    // A triggered run is dispatched at once (dispatch_time may be set by now); no worker takes it here.
+    const { id, job_id, scheduled_time, trigger, create_time } = triggered[2];
+    expect(fetched).toMatchObject({ id, job_id, scheduled_time, trigger, create_time, state: "RUN_STATE_QUEUED" });
 
     // Newest scheduled time first, two at a time.
     const listed: string[] = [];
@@ -268,6 +270,8 @@ describe("JobService over grpc-js with proto-loader", () => {
       ["ListJobs", { label_selector: "=x" }, /^label_selector: /],
       ["UpdateJob", { job: { id: UNKNOWN_ID }, update_mask: { paths: [] } }, /^update_mask: at least one/],
       ["UpdateJob", { job: { id: UNKNOWN_ID }, update_mask: { paths: ["state"] } }, /^update_mask: unknown or read-only field "state"/],
+      ["UpdateJob", { job: { id: UNKNOWN_ID }, update_mask: { paths: ["toString"] } }, /^update_mask: unknown or read-only field "toString"/],
+      ["UpdateJob", { job: { id: UNKNOWN_ID }, update_mask: { paths: ["__proto__"] } }, /^update_mask: unknown or read-only field "__proto__"/],
       ["UpdateJob", { job: { id: "x" }, update_mask: { paths: ["name"] } }, /^job\.id: /],
       ["CreateJob", { job: job(), request_id: "r".repeat(201) }, /^request_id: /],
     ];

@@ -89,7 +89,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       const paths = request.updateMask?.paths ?? [];
       if (paths.length === 0) throw invalidArgument("update_mask: at least one field path is required");
       const fields = paths.map((path) => {
-        const field = UPDATABLE_FIELDS[path as keyof typeof UPDATABLE_FIELDS];
+        // Own keys only: "toString" or "__proto__" must not pass as updatable fields.
+        const field = Object.hasOwn(UPDATABLE_FIELDS, path) ? UPDATABLE_FIELDS[path as keyof typeof UPDATABLE_FIELDS] : undefined;
         if (!field) {
           throw invalidArgument(`update_mask: unknown or read-only field ${JSON.stringify(path.slice(0, 80))}; updatable: ${Object.keys(UPDATABLE_FIELDS).join(", ")}`);
         }

@@ -16,6 +16,11 @@ export function parseCron(expression: string, timeZone: string, currentDate: Dat
   if (fields.length !== 5 && fields.length !== 6) {
     throw new Error(`expected 5 fields, or 6 with seconds first; got ${fields.length}`);
   }
+  // cron-parser reads H as a value hashed from a seed, random when none is given: the
+  // job's fire times would change at every computation. Not supported.
+  if (fields.some((field) => /(?<![A-Z])H(?![A-Z])/i.test(field))) {
+    throw new Error("H (hashed values) is not supported; use explicit values");
+  }
   return CronExpressionParser.parse(fields.join(" "), { currentDate, tz: timeZone || "UTC" });
 }
 

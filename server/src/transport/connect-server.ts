@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
@@ -22,6 +23,8 @@ export interface ConnectServerOptions {
  * gRPC clients use the grpc-js port instead: it is the fast path.
  */
 export async function startConnectServer(options: ConnectServerOptions) {
+  // Every call in flight listens to the shutdown signal: many at once is normal, not a leak.
+  setMaxListeners(0, options.shutdownSignal);
   const handler = connectNodeAdapter({
     grpc: false,
     grpcWeb: true,

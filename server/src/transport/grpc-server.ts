@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
@@ -26,6 +27,8 @@ export async function startGrpcServer(options: GrpcServerOptions) {
     "grpc.keepalive_timeout_ms": 10_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
+  // Every call in flight listens to the shutdown signal: many at once is normal, not a leak.
+  setMaxListeners(0, options.shutdownSignal);
   for (const { service, impl } of options.services) {
     addServiceImpl(server, service, impl, { shutdownSignal: options.shutdownSignal, logger: options.logger });
   }
