@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { startChimeServer, type RunningChimeServer } from "../../src/app.js";
+import { startChimeServer, type ChimeServerOptions, type RunningChimeServer } from "../../src/app.js";
 import { loadConfig, type ChimeConfig } from "../../src/config.js";
 import { TEST_NATS_URL } from "./env.js";
 import { deleteNatsPrefix } from "./test-nats.js";
@@ -22,7 +22,7 @@ export function testNatsPrefix(): string {
 /** Starts an in-process server on free ports against a fresh database and NATS prefix. */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { db?: TestDatabase; now?: () => Date } = {},
+  options: { db?: TestDatabase } & ChimeServerOptions = {},
 ): Promise<TestServer> {
   const db = options.db ?? (await createTestDatabase());
   const config = loadConfig({
@@ -36,7 +36,7 @@ export async function startTestServer(
     CHIME_SHUTDOWN_GRACE_MS: "1000",
     ...env,
   });
-  const server = await startChimeServer(config, { now: options.now });
+  const server = await startChimeServer(config, { now: options.now, afterDispatchCommit: options.afterDispatchCommit });
   return {
     ...server,
     db,
