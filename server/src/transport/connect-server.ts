@@ -31,7 +31,8 @@ export async function startConnectServer(options: ConnectServerOptions) {
     connect: true,
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
-    maxTimeoutMs: options.requestTimeoutMs,
+    // No maxTimeoutMs: connect-node would refuse (invalid_argument) a client deadline
+    // above it, where gRPC clients get theirs capped. hardenService caps both alike.
     shutdownSignal: options.shutdownSignal,
     routes(router) {
       for (const { service, impl } of options.services) router.service(service, impl);
