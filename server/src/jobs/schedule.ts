@@ -39,7 +39,9 @@ export function isKnownTimeZone(timeZone: string): boolean {
  *
  * Cron times follow cron-parser's rules in the job's zone: a local time skipped by a
  * spring-forward DST change fires at the first instant after the gap (once); a local
- * time repeated by a fall-back change fires at its first occurrence only.
+ * time repeated by a fall-back change fires at its first occurrence only when the
+ * hour is fixed (30 1 * * *), and in both occurrences when the hour field matches
+ * every hour (a job every 30 minutes keeps firing each real half hour). See schedule.test.ts.
  */
 export function nextFireTime(schedule: Schedule, after: Date, context: ScheduleContext): Date | undefined {
   if (schedule.maxRuns > 0n && BigInt(context.runCount) >= schedule.maxRuns) return undefined;
