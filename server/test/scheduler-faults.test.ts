@@ -56,7 +56,7 @@ describe("scheduler faults", () => {
     const { rows } = await a.pool.query<{ backend_pid: number }>("SELECT backend_pid FROM scheduler_leader");
     await a.pool.query("SELECT pg_terminate_backend($1)", [rows[0].backend_pid]);
     // The old leadership ends at once, and a new epoch takes over within seconds.
-    await waitFor("the old leadership to end", () => oldLeader.scheduler!.epoch() !== before.epoch ? true : false, { timeoutMs: 2000 });
+    await waitFor("the old leadership to end", () => oldLeader.scheduler!.epoch() !== Number(before.epoch), { timeoutMs: 2000 });
     const after = await waitFor("a new epoch", async () => {
       const s = await chime.jobService.getSchedulerStatus({});
       return s.epoch > before.epoch ? s : undefined;

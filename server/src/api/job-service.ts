@@ -43,6 +43,8 @@ export interface JobServiceDeps {
   onJobsChanged?: () => void;
   /** Publishes runs created outside the scheduler (TriggerJob). */
   dispatch?: (runs: PendingRun[]) => Promise<unknown>;
+  /** Tells workers, after commit, that runs were cancelled (the cancel KV bucket). */
+  signalCancel?: (runIds: string[]) => Promise<void>;
 }
 
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
@@ -108,9 +110,10 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           if (job.schedule?.kind.case === "interval" && !job.schedule.kind.value.anchor) {
             job.schedule.kind.value.anchor = toTimestamp(now());
           }
-          const plan = planNext(job, now(), createTime, Number(current.runCount));
+          // A new schedule starts counting its runs (one-shots, max_runs) from zero.
+          const plan = planNext(job, now(), createTime, 0);
           // A paused job stays paused; a completed job whose new schedule fires again is active again.
-          return { job, state: current.state === JobState.PAUSED ? JobState.PAUSED : plan.state, next: plan.next };
+          return { job, state: current.state === JobState.PAUSED ? JobState.PAUSED : plan.state, next: plan.next, runCount: 0 };
         }),
       );
       changed();
@@ -119,10 +122,11 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async deleteJob(request) {
       const id = requireId("id", request.id);
-      await inTransaction(pool, async (client) => {
+      const cancelled = await inTransaction(pool, async (client) => {
         if (!(await jobs.markDeleted(client, id))) throw notFound("job", id);
-        await runs.cancelActiveOfJob(client, id);
+        return runs.cancelActiveOfJobIds(client, id);
       });
+      await deps.signalCancel?.(cancelled);
       changed();
       return {};
     },
@@ -161,6 +165,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async triggerJob(request) {
       const id = requireId("id", request.id);
+      let cancelled: string[] = [];
       const { job, run, held } = await inTransaction(pool, async (client) => {
         // The job row lock orders this trigger with the scheduler and other triggers of the job.
         const job = await jobs.lock(client, id);
@@ -171,12 +176,12 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           const admitted = admitFires(job, active, [at]);
           if (admitted.fires.length === 0) {
             throw failedPrecondition(
-              `job ${id} has ${active.running + active.waiting} active run(s) and its overlap policy (${OverlapPolicy[job.overlapPolicy]}` +
+              `job ${id} has ${active.active + active.held} active run(s) and its overlap policy (${OverlapPolicy[job.overlapPolicy]}` +
                 `${job.maxConcurrentRuns ? `, max_concurrent_runs ${job.maxConcurrentRuns}` : ""}) admits no other; set ignore_overlap_policy to run it anyway`,
             );
           }
           held = admitted.fires[0].held;
-          if (admitted.cancelActive) await runs.cancelActiveOfJob(client, id);
+          if (admitted.cancelActive) cancelled = await runs.cancelActiveOfJobIds(client, id);
         }
         // Two triggers in the same millisecond would share a scheduled time: move the later one on.
         for (let offset = 0; offset < 50; offset++) {
@@ -186,6 +191,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         }
         throw new Error("could not find a free scheduled time for the triggered run");
       });
+      await deps.signalCancel?.(cancelled);
       if (deps.dispatch && !held) {
         // Published right away; if this fails, the scheduler's reconciler publishes it.
         void deps.dispatch([{ id: run.id, scheduledTime: toDate(run.scheduledTime!), job }]).catch(() => undefined);
@@ -227,7 +233,9 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async cancelRun(request) {
       const id = requireId("id", request.id);
-      return { run: await inTransaction(pool, (client) => runs.cancel(client, id)) };
+      const run = await inTransaction(pool, (client) => runs.cancel(client, id));
+      await deps.signalCancel?.([run.id]);
+      return { run };
     },
 
     async getSchedulerStatus() {

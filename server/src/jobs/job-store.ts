@@ -159,19 +159,20 @@ export function createJobStore(pool: pg.Pool) {
     async modify(
       client: pg.PoolClient,
       id: string,
-      change: (job: Job, row: JobRow) => { job: Job; state: JobState; next: Date | null },
+      change: (job: Job, row: JobRow) => { job: Job; state: JobState; next: Date | null; runCount?: number },
     ): Promise<Job> {
       const { rows } = await client.query<JobRow>(
         `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 AND deleted_time IS NULL FOR UPDATE`,
         [id],
       );
       if (!rows[0]) throw notFound("job", id);
-      const { job, state, next } = change(jobFromRow(rows[0]), rows[0]);
+      const { job, state, next, runCount } = change(jobFromRow(rows[0]), rows[0]);
       try {
         const updated = await client.query<JobRow>(
-          `UPDATE jobs SET name = $2, queue = $3, labels = $4, spec = $5, state = $6, next_run_time = $7, update_time = now()
+          `UPDATE jobs SET name = $2, queue = $3, labels = $4, spec = $5, state = $6, next_run_time = $7,
+             run_count = COALESCE($8, run_count), update_time = now()
            WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
-          [id, job.name, job.queue, job.labels, specOf(job), state, next],
+          [id, job.name, job.queue, job.labels, specOf(job), state, next, runCount ?? null],
         );
         return jobFromRow(updated.rows[0]);
       } catch (error) {

@@ -140,10 +140,9 @@ export function createRunStore(pool: pg.Pool) {
     },
 
     /** Counts a job's active runs, under the job's row lock held by the caller. */
-    async activeOf(client: pg.PoolClient, jobId: string): Promise<{ running: number; waiting: number }> {
-      const { rows } = await client.query<{ running: number; waiting: number }>(
-        `SELECT count(*) FILTER (WHERE state = ${RunState.RUNNING})::int AS running,
-                count(*) FILTER (WHERE state <> ${RunState.RUNNING})::int AS waiting
+    async activeOf(client: pg.PoolClient, jobId: string): Promise<{ active: number; held: number }> {
+      const { rows } = await client.query<{ active: number; held: number }>(
+        `SELECT count(*) FILTER (WHERE NOT held)::int AS active, count(*) FILTER (WHERE held)::int AS held
          FROM runs WHERE job_id = $1 AND state IN (${ACTIVE_RUN_STATES.join(", ")})`,
         [jobId],
       );
@@ -153,6 +152,11 @@ export function createRunStore(pool: pg.Pool) {
     /** Cancels every active run of a job (used when the job is deleted). */
     async cancelActiveOfJob(client: pg.PoolClient, jobId: string): Promise<number> {
       return (await cancelRuns(client, "job_id = $1", [jobId])).length;
+    },
+
+    /** Like cancelActiveOfJob; returns the ids of the runs it cancelled or flagged, for the cancel signal. */
+    async cancelActiveOfJobIds(client: pg.PoolClient, jobId: string): Promise<string[]> {
+      return (await cancelRuns(client, "job_id = $1", [jobId])).map((r) => r.id);
     },
   };
 }

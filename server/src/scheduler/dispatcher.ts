@@ -19,6 +19,8 @@ export interface DispatcherOptions extends PlanOptions {
   now: () => Date;
   /** Test hook: called after runs are committed and before they are published. */
   afterCommit?: (runIds: string[]) => void;
+  /** Tells workers, after commit, about runs cancelled by CANCEL_PREVIOUS. */
+  signalCancel?: (runIds: string[]) => Promise<void>;
 }
 
 export interface PassResult {
@@ -43,22 +45,22 @@ export function createDispatcher(options: DispatcherOptions) {
   async function activeRunsOf(client: pg.PoolClient, jobIds: string[]): Promise<Map<string, ActiveRuns>> {
     const active = new Map<string, ActiveRuns>();
     if (jobIds.length === 0) return active;
-    const { rows } = await client.query<{ job_id: string; running: number; waiting: number }>(
-      `SELECT job_id,
-              count(*) FILTER (WHERE state = ${RunState.RUNNING})::int AS running,
-              count(*) FILTER (WHERE state <> ${RunState.RUNNING})::int AS waiting
+    const { rows } = await client.query<{ job_id: string; active: number; held: number }>(
+      `SELECT job_id, count(*) FILTER (WHERE NOT held)::int AS active, count(*) FILTER (WHERE held)::int AS held
        FROM runs WHERE job_id = ANY($1::uuid[]) AND state IN (${RunState.QUEUED}, ${RunState.RUNNING}, ${RunState.RETRY_WAIT})
        GROUP BY job_id`,
       [jobIds],
     );
-    for (const row of rows) active.set(row.job_id, { running: row.running, waiting: row.waiting });
+    for (const row of rows) active.set(row.job_id, { active: row.active, held: row.held });
     return active;
   }
 
   return {
     async pass(epoch: number): Promise<PassResult> {
       const now = options.now();
+      let cancelled: string[] = [];
       const written = await fencedTransaction(options.pool, epoch, async (client) => {
+        cancelled = [];
         const { rows } = await client.query<DueRow>(
           `SELECT id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time
            FROM jobs
@@ -82,10 +84,10 @@ export function createDispatcher(options: DispatcherOptions) {
           const plan = planFires(
             { job, nextRunTime: row.next_run_time, runCount: row.run_count, createTime: row.create_time },
             now,
-            active.get(job.id) ?? { running: 0, waiting: 0 },
+            active.get(job.id) ?? { active: 0, held: 0 },
             options,
           );
-          if (plan.cancelActive) await runs.cancelActiveOfJob(client, job.id);
+          if (plan.cancelActive) cancelled.push(...(await runs.cancelActiveOfJobIds(client, job.id)));
           for (const fire of plan.fires) {
             runRows.push({ id: uuidv7(), jobId: job.id, queue: job.queue, scheduledTime: fire.scheduledTime, held: fire.held });
           }
@@ -131,6 +133,7 @@ export function createDispatcher(options: DispatcherOptions) {
           .map((r) => ({ id: r.id, scheduledTime: r.scheduled_time, job: byId.get(r.job_id)! }));
         return { pending, held: inserted.length - pending.length, full: rows.length === options.batchSize };
       });
+      if (cancelled.length) await options.signalCancel?.(cancelled);
       options.afterCommit?.(written.pending.map((r) => r.id));
       await options.publisher.publish(written.pending, "scheduler", (write) =>
         fencedTransaction(options.pool, epoch, (client) => write(client)),

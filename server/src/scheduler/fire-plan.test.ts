@@ -6,7 +6,7 @@ import { toSchedule, type ScheduleSpec } from "@chime/sdk";
 import { msToDuration as durationFromMs } from "../util/time.js";
 import { planFires, type ActiveRuns } from "./fire-plan.js";
 
-const IDLE: ActiveRuns = { running: 0, waiting: 0 };
+const IDLE: ActiveRuns = { active: 0, held: 0 };
 const OPTIONS = { misfireThresholdMs: 5000, maxFiresPerPass: 1000 };
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
 
@@ -103,25 +103,25 @@ describe("planFires: overlap policies", () => {
   const withPolicy = (overlapPolicy: OverlapPolicy, maxConcurrentRuns = 0) => job({ cron: "* * * * * *" }, { overlapPolicy, maxConcurrentRuns });
 
   it("SKIP does not fire while a run is active", () => {
-    expect(plan(withPolicy(OverlapPolicy.SKIP), ...due, { running: 1, waiting: 0 }).fires).toHaveLength(0);
+    expect(plan(withPolicy(OverlapPolicy.SKIP), ...due, { active: 1, held: 0 }).fires).toHaveLength(0);
     expect(plan(withPolicy(OverlapPolicy.SKIP), ...due).fires).toHaveLength(1);
   });
 
   it("BUFFER_ONE holds one run while another is active, and no more", () => {
-    expect(plan(withPolicy(OverlapPolicy.BUFFER_ONE), ...due, { running: 1, waiting: 0 }).fires).toEqual([
+    expect(plan(withPolicy(OverlapPolicy.BUFFER_ONE), ...due, { active: 1, held: 0 }).fires).toEqual([
       { scheduledTime: new Date(due[0]), held: true },
     ]);
-    expect(plan(withPolicy(OverlapPolicy.BUFFER_ONE), ...due, { running: 1, waiting: 1 }).fires).toHaveLength(0);
+    expect(plan(withPolicy(OverlapPolicy.BUFFER_ONE), ...due, { active: 1, held: 1 }).fires).toHaveLength(0);
   });
 
   it("CANCEL_PREVIOUS cancels active runs and fires", () => {
-    const p = plan(withPolicy(OverlapPolicy.CANCEL_PREVIOUS), ...due, { running: 1, waiting: 0 });
+    const p = plan(withPolicy(OverlapPolicy.CANCEL_PREVIOUS), ...due, { active: 1, held: 0 });
     expect(p.cancelActive).toBe(true);
     expect(p.fires).toHaveLength(1);
   });
 
   it("max_concurrent_runs bounds ALLOW", () => {
-    const p = plan(withPolicy(OverlapPolicy.ALLOW, 2), "2026-03-01T10:00:00Z", "2026-03-01T10:00:02.5Z", { running: 1, waiting: 0 });
+    const p = plan(withPolicy(OverlapPolicy.ALLOW, 2), "2026-03-01T10:00:00Z", "2026-03-01T10:00:02.5Z", { active: 1, held: 0 });
     expect(p.fires).toHaveLength(1);
     expect(p.skipped).toBe(2);
     expect(p.next?.toISOString()).toBe("2026-03-01T10:00:03.000Z");

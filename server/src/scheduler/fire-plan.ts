@@ -2,11 +2,12 @@ import { JobState, MisfirePolicy, OverlapPolicy, type Job } from "@chime/sdk";
 import { lastFireTimeBetween, nextFireTime } from "../jobs/schedule.js";
 import { durationToMs } from "../util/time.js";
 
-/** Runs of a job that are not finished yet. */
+/** Runs of a job that are not finished yet (QUEUED, RUNNING or RETRY_WAIT). */
 export interface ActiveRuns {
-  running: number;
-  /** QUEUED or RETRY_WAIT, held ones included. */
-  waiting: number;
+  /** Published, or running: on their way through a worker. */
+  active: number;
+  /** Held back by BUFFER_ONE until the others end. */
+  held: number;
 }
 
 export interface Fire {
@@ -124,7 +125,7 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
  * the active runs and fires the latest.
  */
 export function admitFires(job: Job, active: ActiveRuns, candidates: Date[]): { fires: Fire[]; cancelActive: boolean } {
-  const activeCount = active.running + active.waiting;
+  const activeCount = active.active + active.held;
   const bound = job.maxConcurrentRuns > 0 ? Math.max(0, job.maxConcurrentRuns - activeCount) : Infinity;
   const latest = candidates.length ? [candidates[candidates.length - 1]] : [];
   const start = (times: Date[], held = false) => times.map((scheduledTime) => ({ scheduledTime, held }));
@@ -133,7 +134,7 @@ export function admitFires(job: Job, active: ActiveRuns, candidates: Date[]): { 
       return { fires: activeCount > 0 ? [] : start(latest), cancelActive: false };
     case OverlapPolicy.BUFFER_ONE:
       if (activeCount === 0) return { fires: start(latest), cancelActive: false };
-      return { fires: active.waiting === 0 ? start(latest, true) : [], cancelActive: false };
+      return { fires: active.held === 0 ? start(latest, true) : [], cancelActive: false };
     case OverlapPolicy.CANCEL_PREVIOUS:
       return { fires: start(latest), cancelActive: latest.length > 0 && activeCount > 0 };
     default:

@@ -24,6 +24,8 @@ export interface SchedulerOptions {
   logger: Logger;
   /** Test hook: called after runs are committed and before they are published. */
   afterCommit?: (runIds: string[]) => void;
+  /** Tells workers, after commit, about runs cancelled by CANCEL_PREVIOUS (passed to the dispatcher). */
+  signalCancel?: (runIds: string[]) => Promise<void>;
 }
 
 /**

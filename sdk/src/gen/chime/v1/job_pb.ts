@@ -128,7 +128,8 @@ export type Job = Message<"chime.v1.Job"> & {
   nextRunTime?: Timestamp | undefined;
 
   /**
-   * Output only. Runs the schedule has produced so far.
+   * Output only. Runs the current schedule has produced (counts against max_runs;
+   * starts again from zero when UpdateJob replaces the schedule).
    *
    * @generated from field: int64 run_count = 22;
    */

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createChimeClient, JobState, RunState, type ChimeClient, type Run } from "@chime/sdk";
+import { startTestServer, type TestServer } from "./helpers/test-server.js";
+import { waitFor } from "./helpers/wait.js";
+
+let server: TestServer;
+let chime: ChimeClient;
+
+beforeAll(async () => {
+  // Fire times older than 500 ms count as missed, so a 3 s pause shows each misfire policy.
+  server = await startTestServer({ CHIME_MISFIRE_THRESHOLD_MS: "500", CHIME_RECONCILE_INTERVAL_MS: "300" });
+  chime = createChimeClient({ baseUrl: server.grpcUrl });
+});
+afterAll(async () => server?.close());
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const secondsOf = (runs: Run[]) => runs.map((r) => Number(r.scheduledTime!.seconds)).sort((a, b) => a - b);
+
+async function runsOf(jobId: string): Promise<Run[]> {
+  const runs: Run[] = [];
+  for await (const run of chime.listRuns({ jobId })) runs.push(run);
+  return runs;
+}
+
+describe("misfire policies after a pause", () => {
+  it("SKIP drops the paused seconds, RUN_ONCE adds one catch-up, RUN_ALL fires every one", async () => {
+    const policies = ["skip", "run_once", "run_all"] as const;
+    const jobs = await Promise.all(
+      policies.map((misfire) => chime.createJob({ name: `misfire-${misfire}`, queue: "m", schedule: { cron: "* * * * * *" }, misfire })),
+    );
+    await waitFor("first runs", async () => ((await Promise.all(jobs.map((j) => runsOf(j.id)))).every((r) => r.length >= 1) ? true : undefined));
+    await Promise.all(jobs.map((j) => chime.pauseJob(j.id)));
+    const pausedAt = Date.now();
+    await sleep(3000);
+    await Promise.all(jobs.map((j) => chime.resumeJob(j.id)));
+    const resumedAt = Date.now();
+    await sleep(1500);
+    await Promise.all(jobs.map((j) => chime.pauseJob(j.id)));
+    await sleep(300);
+
+    // Seconds strictly inside the pause, clear of the edges.
+    const inPause = (s: number) => s * 1000 > pausedAt + 1000 && s * 1000 < resumedAt - 1000;
+    const [skip, once, all] = await Promise.all(jobs.map((j) => runsOf(j.id)));
+    expect(secondsOf(skip).filter(inPause)).toEqual([]);
+    expect(secondsOf(once).filter(inPause).length).toBe(1);
+    const allSeconds = secondsOf(all);
+    expect(allSeconds.filter(inPause).length).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < allSeconds.length; i++) expect(allSeconds[i] - allSeconds[i - 1]).toBe(1);
+  });
+});
+
+describe("overlap policies (no worker runs them, so each run stays active)", () => {
+  it("SKIP fires once while its run is active; TriggerJob respects it unless told not to", async () => {
+    const job = await chime.createJob({ name: "overlap-skip", queue: "o", schedule: { cron: "* * * * * *" }, overlap: "skip" });
+    await sleep(2500);
+    expect(await runsOf(job.id)).toHaveLength(1);
+    const refused = await chime.triggerJob(job.id).catch((e: unknown) => ConnectError.from(e));
+    expect(refused).toBeInstanceOf(ConnectError);
+    expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
+    const forced = await chime.jobService.triggerJob({ id: job.id, ignoreOverlapPolicy: true });
+    expect(forced.run?.state).toBe(RunState.QUEUED);
+    await chime.deleteJob(job.id);
+  });
+
+  it("BUFFER_ONE keeps one held run, unpublished while the first is active", async () => {
+    const job = await chime.createJob({ name: "overlap-buffer", queue: "o", schedule: { cron: "* * * * * *" }, overlap: "buffer_one" });
+    await sleep(3000);
+    const runs = (await runsOf(job.id)).reverse();
+    expect(runs).toHaveLength(2);
+    expect(runs[0].dispatchTime).toBeDefined();
+    // Held: written but not published while the first run is active.
+    expect(runs[1].dispatchTime).toBeUndefined();
+    // When the active run ends, the held one is published.
+    await chime.cancelRun(runs[0].id);
+    await waitFor("the held run to be published", async () => ((await chime.getRun(runs[1].id)).dispatchTime ? true : undefined));
+    await chime.deleteJob(job.id);
+  });
+
+  it("CANCEL_PREVIOUS cancels the active run at each fire", async () => {
+    const job = await chime.createJob({ name: "overlap-cancel", queue: "o", schedule: { cron: "* * * * * *" }, overlap: "cancel_previous" });
+    await sleep(3200);
+    await chime.pauseJob(job.id);
+    const runs = (await runsOf(job.id)).reverse();
+    expect(runs.length).toBeGreaterThanOrEqual(3);
+    expect(runs.slice(0, -1).every((r) => r.state === RunState.CANCELLED)).toBe(true);
+    expect(runs[runs.length - 1].state).toBe(RunState.QUEUED);
+    await chime.deleteJob(job.id);
+  });
+
+  it("ALLOW with max_concurrent_runs stops at the bound", async () => {
+    const job = await chime.createJob({ name: "overlap-bound", queue: "o", schedule: { cron: "* * * * * *" }, maxConcurrentRuns: 2 });
+    await sleep(3200);
+    expect(await runsOf(job.id)).toHaveLength(2);
+    await chime.deleteJob(job.id);
+  });
+});
+
+describe("updates move the schedule", () => {
+  it("recomputes the next fire time on update and fires on the new schedule", async () => {
+    const job = await chime.createJob({ name: "update-me", queue: "u", schedule: { every: "1h" } });
+    expect(job.nextRunTime!.seconds).toBeGreaterThan(BigInt(Math.floor(Date.now() / 1000) + 3000));
+    const updated = await chime.updateJob(job.id, { schedule: { cron: "* * * * * *" } });
+    expect(Number(updated.nextRunTime!.seconds) * 1000).toBeLessThanOrEqual(Date.now() + 1000);
+    await waitFor("runs on the new schedule", async () => ((await runsOf(job.id)).length >= 2 ? true : undefined));
+    const completed = await chime.updateJob(job.id, { schedule: { at: new Date(Date.now() + 500) } });
+    expect(completed.state).toBe(JobState.ACTIVE);
+    await waitFor("the one-shot to complete", async () => ((await chime.getJob(job.id)).state === JobState.COMPLETED ? true : undefined));
+  });
+});
