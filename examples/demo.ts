@@ -41,8 +41,12 @@ const manual = await chime.triggerJob(firstId);
 console.log(`\ntriggered ${jobNames.get(firstId)} by hand: run ${manual.id.slice(-8)} ${RunState[manual.state]}`);
 
 // On Ctrl-C, delete the demo's jobs so that they do not keep firing after it ends.
+// (The signal may arrive twice, from the terminal and relayed by tsx: act once.)
+let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     const deletions = [...jobNames.keys()].map((id) => chime.deleteJob(id).catch(() => undefined));
     const deadline = new Promise((resolve) => setTimeout(resolve, 3000));
     void Promise.race([Promise.all(deletions), deadline]).then(() => {
