@@ -147,6 +147,21 @@ describe("JobService through the SDK over HTTP/2", () => {
     expect(count).toBe(1);
   });
 
+  it("answers many concurrent creates (coalesced into shared statements) each on its own", async () => {
+    const names = Array.from({ length: 300 }, (_, i) => `burst-${i % 250}`);
+    const results = await Promise.allSettled(
+      names.map((name, i) => chime.createJob({ name, queue: "burst", schedule: { every: "1h" } }, i % 7 === 0 ? { requestId: `burst-req-${i}` } : {})),
+    );
+    const created = results.filter((r) => r.status === "fulfilled");
+    const refused = results.filter((r) => r.status === "rejected").map((r) => ConnectError.from((r as PromiseRejectedResult).reason));
+    expect(created).toHaveLength(250);
+    expect(refused).toHaveLength(50);
+    for (const error of refused) expect(error.code).toBe(Code.AlreadyExists);
+    let stored = 0;
+    for await (const job of chime.listJobs({ queue: "burst" })) stored += job.name.startsWith("burst-") ? 1 : 0;
+    expect(stored).toBe(250);
+  });
+
   it("previews upcoming fire times", async () => {
     const after = new Date("2030-01-01T00:00:00Z");
     const times = await chime.previewSchedule({ cron: "0 */15 * * * *" }, 3, after);

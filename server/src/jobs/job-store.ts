@@ -1,10 +1,10 @@
 import { clone, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { JobSchema, JobState, type Job } from "@chime/sdk/gen/job_pb";
 import type pg from "pg";
-import { v7 as uuidv7 } from "uuid";
 import { alreadyExists, failedPrecondition, notFound } from "../api/errors.js";
 import { labelConditions, type LabelTerm } from "../api/label-selector.js";
 import { optionalTimestamp, toTimestamp } from "../util/time.js";
+import { createJobInsertBatcher } from "./create-batcher.js";
 import { nextFireTime } from "./schedule.js";
 
 export interface JobRow {
@@ -74,6 +74,8 @@ function isUniqueViolation(error: unknown, constraint: string): boolean {
 }
 
 export function createJobStore(pool: pg.Pool) {
+  const inserts = createJobInsertBatcher<JobRow & { request_id: string | null }>(pool, `${JOB_COLUMNS}, request_id`);
+
   async function findByRequestId(namespace: string, requestId: string): Promise<Job | undefined> {
     const { rows } = await pool.query<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs WHERE namespace = $1 AND request_id = $2`,
@@ -101,28 +103,24 @@ export function createJobStore(pool: pg.Pool) {
         after = now;
       }
       const { state, next } = planNext(job, after, now, 0);
-      try {
-        const { rows } = await pool.query<JobRow>(
-          `INSERT INTO jobs (id, namespace, name, queue, labels, spec, state, next_run_time, request_id, create_time, update_time)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-           RETURNING ${JOB_COLUMNS}`,
-          [uuidv7(), job.namespace, job.name, job.queue, job.labels, specOf(job), state, next, requestId || null, now],
-        );
-        return jobFromRow(rows[0]);
-      } catch (error) {
-        if (requestId && isUniqueViolation(error, "jobs_request_id")) {
-          const existing = await findByRequestId(job.namespace, requestId);
-          if (existing) return existing;
-        }
-        if (isUniqueViolation(error, "jobs_namespace_name")) {
-          if (requestId) {
-            const existing = await findByRequestId(job.namespace, requestId);
-            if (existing) return existing;
-          }
-          throw alreadyExists(`job.name: a job named ${JSON.stringify(job.name)} already exists in namespace ${JSON.stringify(job.namespace)}`);
-        }
-        throw error;
+      const outcome = await inserts.insert({
+        namespace: job.namespace,
+        name: job.name,
+        queue: job.queue,
+        labels: job.labels,
+        spec: specOf(job),
+        state,
+        nextRunTime: next,
+        requestId,
+        createTime: now,
+      });
+      if (outcome.kind === "inserted") return jobFromRow(outcome.row);
+      // Not inserted: a retry of a request already served returns its job; otherwise the name is taken.
+      if (requestId) {
+        const existing = await findByRequestId(job.namespace, requestId);
+        if (existing) return existing;
       }
+      throw alreadyExists(`job.name: a job named ${JSON.stringify(job.name)} already exists in namespace ${JSON.stringify(job.namespace)}`);
     },
 
     async get(id: string): Promise<Job> {

@@ -1,42 +1,28 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { natsLayout, RunAssignmentSchema, type RunAssignment } from "@chime/sdk";
 import { TEST_NATS_URL } from "./env.js";
 
-/** Every RunAssignment in a prefix's runs stream (read without consuming them). */
+/**
+ * Every RunAssignment still in a prefix's runs stream, read by sequence number so that
+ * nothing is consumed and no consumer is added (a work-queue stream admits no second
+ * consumer overlapping the workers' ones).
+ */
 export async function readRunMessages(prefix: string, natsUrl = TEST_NATS_URL): Promise<RunAssignment[]> {
   const nc = await connect({ servers: natsUrl });
   try {
     const layout = natsLayout(prefix);
     const jsm = await jetstreamManager(nc);
-    const info = await jsm.streams.info(layout.runsStream);
-    const total = info.state.messages;
-    if (total === 0) return [];
-    // A short-lived consumer that never acks reads without removing (workqueue streams delete on ack).
-    const name = `reader_${Date.now()}`;
-    await jsm.consumers.add(layout.runsStream, {
-      name,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      max_ack_pending: total + 1,
-    });
-    try {
-      const consumer = await jetstream(nc).consumers.get(layout.runsStream, name);
-      const messages: RunAssignment[] = [];
-      while (messages.length < total) {
-        const batch = await consumer.fetch({ max_messages: Math.min(1000, total - messages.length), expires: 2000 });
-        let got = 0;
-        for await (const m of batch) {
-          messages.push(fromBinary(RunAssignmentSchema, m.data));
-          got++;
-        }
-        if (got === 0) break;
-      }
-      return messages;
-    } finally {
-      await jsm.consumers.delete(layout.runsStream, name).catch(() => false);
+    const { state } = await jsm.streams.info(layout.runsStream);
+    const messages: RunAssignment[] = [];
+    const CHUNK = 256;
+    for (let seq = state.first_seq; seq <= state.last_seq; seq += CHUNK) {
+      const chunk = Array.from({ length: Math.min(CHUNK, state.last_seq - seq + 1) }, (_, i) => seq + i);
+      const stored = await Promise.all(chunk.map((s) => jsm.streams.getMessage(layout.runsStream, { seq: s }).catch(() => null)));
+      for (const message of stored) if (message) messages.push(fromBinary(RunAssignmentSchema, message.data));
     }
+    return messages;
   } finally {
     await nc.close();
   }
