@@ -66,6 +66,17 @@ describe("scheduler faults", () => {
     await sleep(2000);
     await chime.pauseJob(job.id);
     await expectCompleteAndUnique(a, job.id);
+    // A job created through the follower wakes the leader (LISTEN/NOTIFY), which otherwise sleeps 30 s.
+    const follower = [a, b].find((s) => !s.scheduler!.isLeader())!;
+    const viaFollower = createChimeClient({ baseUrl: follower.grpcUrl });
+    await sleep(1000);
+    const created = Date.now();
+    const immediate = await viaFollower.createJob({ name: "wake-the-leader", queue: "q", schedule: "immediate" });
+    const dispatched = await waitFor("the immediate job's run to be published", async () => {
+      const page = await viaFollower.jobService.listRuns({ jobId: immediate.id });
+      return page.runs[0]?.dispatchTime ? Date.now() : undefined;
+    });
+    expect(dispatched - created).toBeLessThan(5000);
   });
 
   it("repairs a crash between commit and publish with the reconciler", async () => {
