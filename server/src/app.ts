@@ -19,6 +19,9 @@ import { prepareJetStream } from "./nats/jetstream.js";
 import { createRunPublisher } from "./scheduler/run-publisher.js";
 import { startScheduler, type Scheduler } from "./scheduler/scheduler.js";
 import { createWakeupSender } from "./scheduler/wakeup.js";
+import { createCancelSignal, startCancelSweep } from "./runs/cancel-signal.js";
+import { startStatusIngest } from "./runs/status-ingest.js";
+import { startHttpExecutor, type HttpExecutor } from "./executor/http-executor.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
@@ -58,6 +61,8 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const layout = natsLayout(config.natsPrefix);
   const jetStream = prepareJetStream(nats, config.natsPrefix, logger, shutdown.signal);
   const publisher = createRunPublisher({ pool, js: jetStream.client, layout, metrics, logger });
+  const cancelSignal = createCancelSignal({ js: jetStream.client, layout, metrics, logger });
+  const signalCancel = (runIds: string[]) => cancelSignal.signal(runIds);
 
   const scheduler = config.roles.has("scheduler")
     ? startScheduler({
@@ -75,6 +80,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         metrics,
         logger,
         afterCommit: options.afterDispatchCommit,
+        signalCancel,
       })
     : undefined;
   const jobsChanged = createWakeupSender(pool, () => scheduler?.wakeup());
@@ -87,12 +93,37 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
       now,
       onJobsChanged: jobsChanged,
       dispatch: (runs) => publisher.publish(runs, "trigger"),
+      signalCancel,
     });
     services.push({
       service: JobService,
       impl: hardenService(JobService, jobService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
     });
   }
+  // The api role ingests worker status into Postgres and re-signals cancellations workers may have missed.
+  const ingest = config.roles.has("api")
+    ? startStatusIngest({ js: jetStream.ready, pool, layout, prefix: config.natsPrefix, metrics, logger })
+    : undefined;
+  const cancelSweep = config.roles.has("api")
+    ? startCancelSweep({ pool, cancelSignal, intervalMs: config.cancelSweepMs, logger })
+    : undefined;
+  // The executor role runs the built-in http job type once JetStream is ready (it does not block the start).
+  let executor: HttpExecutor | undefined;
+  const executorStarting = config.roles.has("executor")
+    ? (async () => {
+        const js = await jetStream.ready;
+        const nc = nats.current();
+        if (!js || !nc || shutdown.signal.aborted) return;
+        executor = await startHttpExecutor({
+          connection: nc,
+          prefix: config.natsPrefix,
+          allowlist: config.httpAllowlist,
+          concurrency: config.executorConcurrency,
+          workerId: config.serverId,
+          logger,
+        });
+      })().catch((error: unknown) => logger.error({ err: error }, "cannot start the http executor"))
+    : undefined;
   const health = createHealthMonitor({
     databaseUrl: config.databaseUrl,
     nats: nats.current,
@@ -145,7 +176,10 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         ]);
         // Streams end at once; unary calls get the grace period to finish.
         shutdown.abort();
-        await closing;
+        await executorStarting;
+        await Promise.all([closing, executor?.stop(config.shutdownGraceMs)]);
+        cancelSweep?.stop();
+        await ingest?.stop();
         await nats.close();
         await pool.end();
         logger.info("chime server stopped");

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { EMPTY_ALLOWLIST, parseAllowlist, type Allowlist } from "./executor/http-guard.js";
 
 /**
  * Configuration from environment variables, validated once at start.
@@ -42,6 +43,12 @@ export interface ChimeConfig {
   misfireThresholdMs: number;
   /** How often the leader republishes runs whose publish was never confirmed. */
   reconcileIntervalMs: number;
+  /** Non-public destinations the http executor may reach (CHIME_HTTP_ALLOWLIST: CIDRs, addresses, host names). */
+  httpAllowlist: Allowlist;
+  /** Http requests the executor role runs at once. */
+  executorConcurrency: number;
+  /** How often the api role re-signals running runs whose cancellation was requested. */
+  cancelSweepMs: number;
 }
 
 const DEFAULTS = {
@@ -64,6 +71,9 @@ const DEFAULTS = {
   CHIME_DISPATCH_BATCH: "1000",
   CHIME_MISFIRE_THRESHOLD_MS: "5000",
   CHIME_RECONCILE_INTERVAL_MS: "2000",
+  CHIME_HTTP_ALLOWLIST: "",
+  CHIME_EXECUTOR_CONCURRENCY: "32",
+  CHIME_CANCEL_SWEEP_MS: "5000",
 } as const;
 
 const ALL_ROLES: readonly Role[] = ["api", "scheduler", "executor"];
@@ -146,7 +156,15 @@ export function loadConfig(
     dispatchBatchSize: integer("CHIME_DISPATCH_BATCH", 1, 100_000),
     misfireThresholdMs: integer("CHIME_MISFIRE_THRESHOLD_MS", 0, 86_400_000),
     reconcileIntervalMs: integer("CHIME_RECONCILE_INTERVAL_MS", 100, 600_000),
+    httpAllowlist: EMPTY_ALLOWLIST,
+    executorConcurrency: integer("CHIME_EXECUTOR_CONCURRENCY", 1, 10_000),
+    cancelSweepMs: integer("CHIME_CANCEL_SWEEP_MS", 100, 3_600_000),
   };
+  try {
+    config.httpAllowlist = parseAllowlist(get("CHIME_HTTP_ALLOWLIST"));
+  } catch (error) {
+    problems.push(`CHIME_HTTP_ALLOWLIST: ${(error as Error).message}`);
+  }
   if (config.electionIntervalMs >= config.leaderLeaseMs) {
     problems.push(`CHIME_ELECTION_INTERVAL_MS (${config.electionIntervalMs}) must be less than CHIME_LEADER_LEASE_MS (${config.leaderLeaseMs})`);
   }

@@ -33,6 +33,24 @@ export function createMetrics() {
       help: "1 while this server leads the scheduler.",
       registers: [registry],
     }),
+    statusIngested: new Counter({
+      name: "chime_status_updates_ingested_total",
+      help: "Worker status updates applied to runs, by state.",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    statusRejected: new Counter({
+      name: "chime_status_updates_rejected_total",
+      help: "Worker status updates dropped, by reason (stale attempt, run ended, unknown run, invalid).",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    cancelSignals: new Counter({
+      name: "chime_cancel_signals_total",
+      help: "Run cancellations put into the cancel bucket for workers, by outcome (ok, failed).",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
     leaderEpoch: new Gauge({
       name: "chime_scheduler_epoch",
       help: "The fencing epoch of this server's current or last leadership.",

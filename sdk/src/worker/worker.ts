@@ -1,0 +1,533 @@
+import { create, fromBinary, type JsonObject } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import { Kvm, KvWatchInclude, type KV, type KvWatchEntry } from "@nats-io/kv";
+import { connect, nanos, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
+import { hostname } from "node:os";
+import type { HttpRequest } from "../gen/chime/v1/job_pb.js";
+import { RunState } from "../gen/chime/v1/run_pb.js";
+import { RunAssignmentSchema, RunStatusUpdateSchema, type RunAssignment, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
+import { natsLayout, type NatsLayout } from "../nats-layout.js";
+import { backoffOf, retryDelayMs, type Backoff } from "./backoff.js";
+import { AttemptTimeoutError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
+import { createStatusPublisher, type StatusPublisher } from "./status-publisher.js";
+
+/** One attempt of a run, as a handler sees it. */
+export interface WorkerRun {
+  runId: string;
+  jobId: string;
+  jobName: string;
+  namespace: string;
+  queue: string;
+  /** 1 for the first attempt; the JetStream delivery count of the run's message. */
+  attempt: number;
+  /** Attempts the job's retry policy allows in all. */
+  maxAttempts: number;
+  scheduledTime: Date;
+  payload: JsonObject;
+  labels: Record<string, string>;
+  /** The request of a job on the "http" queue. */
+  http?: HttpRequest;
+}
+
+/** pino-compatible subset. */
+export interface WorkerLogger {
+  debug(fields: object, message?: string): void;
+  info(fields: object, message?: string): void;
+  warn(fields: object, message?: string): void;
+  error(fields: object, message?: string): void;
+}
+
+export interface WorkerContext {
+  /** Aborts when the run is cancelled, the attempt times out, or the worker stops; `signal.reason` says which. */
+  signal: AbortSignal;
+  /** Tells JetStream the attempt is alive (the worker also does this on its own while the handler runs). */
+  heartbeat(): void;
+  logger: WorkerLogger;
+}
+
+/**
+ * Runs one attempt. Return a small JSON object (kept as the run's output) or nothing;
+ * throw to fail the attempt (an error with `retryable: false` is not retried).
+ */
+export type WorkerHandler = (run: WorkerRun, context: WorkerContext) => Promise<JsonObject | void> | JsonObject | void;
+
+export interface WorkerOptions {
+  /** NATS server(s) to connect to; or pass a `connection` the caller owns. */
+  natsUrl?: string | string[];
+  connection?: NatsConnection;
+  /** Namespace of every NATS name; the server's CHIME_NATS_PREFIX. */
+  prefix?: string;
+  queue: string;
+  /** Handlers running at once. */
+  concurrency?: number;
+  handler: WorkerHandler;
+  /** How long JetStream waits for a heartbeat before it hands the run to another worker. */
+  ackWaitMs?: number;
+  logger?: WorkerLogger;
+  /** Names this worker in the run's attempt history. */
+  workerId?: string;
+  /** How long stop() lets running handlers finish before handing their runs back. */
+  stopGraceMs?: number;
+  /** Deliveries of one run message at most (bounds attempts, including lost ones). */
+  maxDeliver?: number;
+  /** Longest a status update waits to share a batch. */
+  statusFlushMs?: number;
+  /** Status updates per batch at most. */
+  statusBatchSize?: number;
+  /** After an abort, how long a handler that ignores its signal keeps its concurrency slot. */
+  abortGraceMs?: number;
+  /** Largest accepted handler result, as JSON bytes. */
+  maxOutputBytes?: number;
+}
+
+interface Held {
+  runId: string;
+  controller: AbortController;
+}
+
+type Outcome =
+  | { kind: "returned"; output: JsonObject | undefined }
+  | { kind: "threw"; error: unknown }
+  | { kind: "aborted"; reason: unknown };
+
+const MAX_ERROR_CHARS = 4096;
+
+const consoleLogger: WorkerLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (fields, message) => console.warn(JSON.stringify({ level: "warn", msg: message, ...fields })),
+  error: (fields, message) => console.error(JSON.stringify({ level: "error", msg: message, ...fields })),
+};
+
+/**
+ * Runs a handler for each run of a queue: pulls RunAssignments from the queue's durable
+ * consumer (at-least-once; the attempt number is the delivery count), heartbeats while a
+ * handler runs, reports status in batches, retries with backoff by naking the message,
+ * and aborts a handler whose run is cancelled or whose attempt times out.
+ */
+export class Worker {
+  readonly workerId: string;
+  private readonly options: Required<Omit<WorkerOptions, "natsUrl" | "connection" | "logger" | "workerId">>;
+  private readonly logger: WorkerLogger;
+  private readonly layout: NatsLayout;
+  private nc?: NatsConnection;
+  private ownsConnection = false;
+  private js?: JetStreamClient;
+  private kv?: KV;
+  private consumer?: Consumer;
+  private status?: StatusPublisher;
+  private watcher?: QueuedIterator<KvWatchEntry>;
+  private readonly held = new Map<string, Held>();
+  private readonly fetches = new Set<ConsumerMessages>();
+  private readonly processing = new Set<Promise<void>>();
+  private active = 0;
+  private requested = 0;
+  private waiters: Array<() => void> = [];
+  private started?: Promise<void>;
+  private stopping?: Promise<void>;
+  private pulling?: Promise<void>;
+
+  constructor(private readonly init: WorkerOptions) {
+    if (!init.natsUrl && !init.connection) throw new Error("Worker: natsUrl or connection is required");
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(init.queue ?? "")) throw new Error(`Worker: queue ${JSON.stringify(init.queue)} is not a valid queue name`);
+    if (typeof init.handler !== "function") throw new Error("Worker: handler is required");
+    this.options = {
+      prefix: init.prefix ?? "chime",
+      queue: init.queue,
+      concurrency: Math.max(1, Math.floor(init.concurrency ?? 10)),
+      handler: init.handler,
+      ackWaitMs: Math.max(1000, init.ackWaitMs ?? 30_000),
+      stopGraceMs: init.stopGraceMs ?? 10_000,
+      maxDeliver: init.maxDeliver ?? 100,
+      statusFlushMs: init.statusFlushMs ?? 5,
+      statusBatchSize: init.statusBatchSize ?? 200,
+      abortGraceMs: init.abortGraceMs ?? 5_000,
+      maxOutputBytes: init.maxOutputBytes ?? 64 * 1024,
+    };
+    this.logger = init.logger ?? consoleLogger;
+    this.workerId = init.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
+    this.layout = natsLayout(this.options.prefix);
+  }
+
+  /** Connects, makes sure the queue's consumer exists, and starts pulling runs. */
+  start(): Promise<void> {
+    this.started ??= this.doStart();
+    return this.started;
+  }
+
+  private async doStart(): Promise<void> {
+    if (this.init.connection) this.nc = this.init.connection;
+    else {
+      this.nc = await connect({ servers: this.init.natsUrl!, name: `chime-worker-${this.workerId}`, maxReconnectAttempts: -1 });
+      this.ownsConnection = true;
+    }
+    const jsm = await jetstreamManager(this.nc);
+    this.js = jetstream(this.nc);
+    await this.ensureConsumer(jsm);
+    this.consumer = await this.js.consumers.get(this.layout.runsStream, this.layout.queueConsumer(this.options.queue));
+    this.kv = await new Kvm(this.js).open(this.layout.cancelBucket);
+    this.watcher = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
+    void this.watchCancels(this.watcher);
+    this.status = createStatusPublisher({
+      js: this.js,
+      subject: this.layout.eventSubject(this.options.queue),
+      flushMs: this.options.statusFlushMs,
+      maxBatch: this.options.statusBatchSize,
+    });
+    this.pulling = this.pullLoop();
+    this.logger.info({ queue: this.options.queue, workerId: this.workerId, concurrency: this.options.concurrency }, "worker started");
+  }
+
+  private async ensureConsumer(jsm: JetStreamManager): Promise<void> {
+    const name = this.layout.queueConsumer(this.options.queue);
+    const config: Partial<ConsumerConfig> = {
+      durable_name: name,
+      filter_subject: this.layout.runSubject(this.options.queue),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(this.options.ackWaitMs),
+      max_deliver: this.options.maxDeliver,
+      // Runs waiting for a retry (naked with a delay) count as pending: leave room for many.
+      max_ack_pending: 20_000,
+    };
+    try {
+      await jsm.streams.info(this.layout.runsStream);
+    } catch (error) {
+      throw new Error(`stream ${this.layout.runsStream} not found: is the Chime server (prefix ${this.options.prefix}) started? ${(error as Error).message}`);
+    }
+    try {
+      const existing = await jsm.consumers.info(this.layout.runsStream, name);
+      const c = existing.config;
+      if (c.ack_wait !== config.ack_wait || c.max_deliver !== config.max_deliver || c.max_ack_pending !== config.max_ack_pending) {
+        await jsm.consumers.update(this.layout.runsStream, name, {
+          ack_wait: config.ack_wait,
+          max_deliver: config.max_deliver,
+          max_ack_pending: config.max_ack_pending,
+        });
+      }
+    } catch (error) {
+      if (!/not found/i.test((error as Error).message)) throw error;
+      // Several workers may race to create it; the same configuration is accepted twice.
+      await jsm.consumers.add(this.layout.runsStream, config);
+    }
+  }
+
+  private async watchCancels(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
+    try {
+      for await (const entry of watcher) {
+        if (entry.operation !== "PUT") continue;
+        const held = this.held.get(entry.key);
+        if (held && !held.controller.signal.aborted) {
+          this.logger.info({ runId: entry.key }, "run cancelled; aborting its handler");
+          held.controller.abort(new RunCancelledError(entry.key));
+        }
+      }
+    } catch (error) {
+      if (!this.stopping) this.logger.error({ err: String(error) }, "cancel watch ended");
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Keeps pull requests open for exactly the free slots, so no run waits in a buffer while its ack wait runs. */
+  private async pullLoop(): Promise<void> {
+    const { concurrency } = this.options;
+    const minPull = Math.max(1, Math.floor(concurrency / 4));
+    while (!this.stopping) {
+      const free = concurrency - this.active - this.requested;
+      if (free <= 0 || (free < minPull && this.requested > 0)) {
+        await this.waitForChange(1000);
+        continue;
+      }
+      let messages: ConsumerMessages;
+      try {
+        messages = await this.consumer!.fetch({ max_messages: free, expires: 5000 });
+      } catch (error) {
+        this.logger.warn({ err: String(error) }, "cannot pull runs; retrying");
+        await this.waitForChange(1000);
+        continue;
+      }
+      this.requested += free;
+      this.fetches.add(messages);
+      void this.drainFetch(messages, free);
+    }
+  }
+
+  private async drainFetch(messages: ConsumerMessages, asked: number): Promise<void> {
+    let got = 0;
+    try {
+      for await (const msg of messages) {
+        got++;
+        this.requested--;
+        this.active++;
+        const processing = this.process(msg).finally(() => {
+          this.processing.delete(processing);
+          this.active--;
+          this.wake();
+        });
+        this.processing.add(processing);
+      }
+    } catch (error) {
+      if (!this.stopping) this.logger.warn({ err: String(error) }, "pull ended with an error");
+    } finally {
+      this.requested -= asked - got;
+      this.fetches.delete(messages);
+      this.wake();
+    }
+  }
+
+  private update(
+    assignment: RunAssignment,
+    attempt: number,
+    state: RunState,
+    fields: { error?: string; output?: JsonObject; retryTime?: Timestamp; attemptState?: RunState } = {},
+  ): RunStatusUpdate {
+    return create(RunStatusUpdateSchema, {
+      runId: assignment.runId,
+      jobId: assignment.jobId,
+      attempt,
+      state,
+      time: timestampFromDate(new Date()),
+      workerId: this.workerId,
+      ...fields,
+    });
+  }
+
+  private async process(msg: JsMsg): Promise<void> {
+    let assignment: RunAssignment;
+    try {
+      assignment = fromBinary(RunAssignmentSchema, msg.data);
+      if (!assignment.runId) throw new Error("run_id is empty");
+    } catch (error) {
+      this.logger.error({ err: String(error), seq: msg.seq }, "cannot decode a RunAssignment; terminating the message");
+      msg.term("undecodable RunAssignment");
+      return;
+    }
+    const attempt = msg.info.deliveryCount;
+    const backoff = backoffOf(assignment.retryPolicy);
+    const held: Held = { runId: assignment.runId, controller: new AbortController() };
+    // Registered before the cancel check, so a cancellation arriving meanwhile still reaches it.
+    this.held.set(held.runId, held);
+    try {
+      if (await this.isCancelled(held.runId)) {
+        await this.finish(msg, this.update(assignment, attempt, RunState.CANCELLED, { error: "cancelled before it started" }), "ack");
+        return;
+      }
+      if (attempt > backoff.maxAttempts) {
+        // The previous attempt was lost (its worker stopped heartbeating) and it was the last one allowed.
+        const error = `attempt ${attempt - 1} was lost (no heartbeat from its worker) and max_attempts (${backoff.maxAttempts}) is reached`;
+        await this.finish(msg, this.update(assignment, attempt, RunState.FAILED, { error }), "ack");
+        return;
+      }
+      await this.execute(msg, assignment, attempt, backoff, held);
+    } catch (error) {
+      this.logger.error({ err: String(error), runId: held.runId, attempt }, "cannot report run status; the run will be redelivered");
+      msg.nak(1000);
+    } finally {
+      if (this.held.get(held.runId) === held) this.held.delete(held.runId);
+    }
+  }
+
+  private async isCancelled(runId: string): Promise<boolean> {
+    const entry = await this.kv!.get(runId);
+    return entry !== null && entry.operation === "PUT";
+  }
+
+  /** Publishes the update and, once JetStream stored it, acks or naks the run message. */
+  private async finish(msg: JsMsg, update: RunStatusUpdate, then: "ack" | { nakMs: number }): Promise<void> {
+    await this.status!.publish(update);
+    if (then === "ack") msg.ack();
+    else msg.nak(then.nakMs);
+  }
+
+  private async execute(msg: JsMsg, assignment: RunAssignment, attempt: number, backoff: Backoff, held: Held): Promise<void> {
+    const { controller } = held;
+    const runId = assignment.runId;
+    const base = { runId, attempt, queue: this.options.queue };
+    const logger: WorkerLogger = {
+      debug: (fields, message) => this.logger.debug({ ...base, ...fields }, message),
+      info: (fields, message) => this.logger.info({ ...base, ...fields }, message),
+      warn: (fields, message) => this.logger.warn({ ...base, ...fields }, message),
+      error: (fields, message) => this.logger.error({ ...base, ...fields }, message),
+    };
+    const run: WorkerRun = {
+      runId,
+      jobId: assignment.jobId,
+      jobName: assignment.jobName,
+      namespace: assignment.namespace,
+      queue: assignment.queue,
+      attempt,
+      maxAttempts: backoff.maxAttempts,
+      scheduledTime: assignment.scheduledTime ? timestampDate(assignment.scheduledTime) : new Date(0),
+      payload: assignment.payload ?? {},
+      labels: { ...assignment.labels },
+      http: assignment.http,
+    };
+    const timeoutMs = assignment.attemptTimeout
+      ? Number(assignment.attemptTimeout.seconds) * 1000 + Math.trunc(assignment.attemptTimeout.nanos / 1e6)
+      : 0;
+
+    // Stored before the handler starts; its completion is not waited for (the final status follows it in order).
+    this.status!.publish(this.update(assignment, attempt, RunState.RUNNING)).catch((error: unknown) =>
+      logger.warn({ err: String(error) }, "cannot report RUNNING"),
+    );
+    const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(this.options.ackWaitMs / 3)));
+    const timeout = timeoutMs > 0 ? setTimeout(() => controller.abort(new AttemptTimeoutError(timeoutMs)), timeoutMs) : undefined;
+    let lastBeat = 0;
+    const context: WorkerContext = {
+      signal: controller.signal,
+      heartbeat: () => {
+        const now = Date.now();
+        if (now - lastBeat < 100) return;
+        lastBeat = now;
+        msg.working();
+      },
+      logger,
+    };
+    let handlerSettled!: Promise<unknown>;
+    const outcome = await new Promise<Outcome>((resolve) => {
+      const onAbort = () => resolve({ kind: "aborted", reason: controller.signal.reason });
+      if (controller.signal.aborted) onAbort();
+      else controller.signal.addEventListener("abort", onAbort, { once: true });
+      handlerSettled = Promise.resolve()
+        .then(() => this.options.handler(run, context))
+        .then(
+          (output) => resolve({ kind: "returned", output: output ?? undefined }),
+          (error: unknown) => resolve({ kind: "threw", error }),
+        );
+    });
+    clearInterval(heartbeat);
+    if (timeout) clearTimeout(timeout);
+
+    try {
+      await this.report(msg, assignment, attempt, backoff, outcome, logger);
+    } finally {
+      if (outcome.kind === "aborted") {
+        // A handler that ignores its signal keeps its slot a little longer, not for ever.
+        await Promise.race([handlerSettled, new Promise((resolve) => setTimeout(resolve, this.options.abortGraceMs).unref())]);
+      }
+    }
+  }
+
+  private async report(msg: JsMsg, assignment: RunAssignment, attempt: number, backoff: Backoff, outcome: Outcome, logger: WorkerLogger): Promise<void> {
+    const retryOrEnd = async (error: string, attemptState: RunState.FAILED | RunState.TIMED_OUT, retryable: boolean) => {
+      if (retryable && attempt < backoff.maxAttempts) {
+        const delay = retryDelayMs(backoff, attempt);
+        const retryTime = new Date(Date.now() + delay);
+        logger.info({ error, delayMs: delay }, "attempt failed; retrying");
+        await this.finish(
+          msg,
+          this.update(assignment, attempt, RunState.RETRY_WAIT, { error, attemptState, retryTime: timestampFromDate(retryTime) }),
+          { nakMs: delay },
+        );
+      } else {
+        logger.info({ error }, "run failed");
+        await this.finish(msg, this.update(assignment, attempt, attemptState, { error }), "ack");
+      }
+    };
+
+    switch (outcome.kind) {
+      case "returned": {
+        let output: JsonObject | undefined;
+        try {
+          output = normaliseOutput(outcome.output, this.options.maxOutputBytes);
+        } catch (error) {
+          await retryOrEnd(errorText(error), RunState.FAILED, false);
+          return;
+        }
+        await this.finish(msg, this.update(assignment, attempt, RunState.SUCCEEDED, { output }), "ack");
+        return;
+      }
+      case "threw":
+        await retryOrEnd(errorText(outcome.error), RunState.FAILED, isRetryable(outcome.error));
+        return;
+      case "aborted": {
+        const reason = outcome.reason;
+        if (reason instanceof RunCancelledError) {
+          await this.finish(msg, this.update(assignment, attempt, RunState.CANCELLED, { error: "cancelled" }), "ack");
+        } else if (reason instanceof AttemptTimeoutError) {
+          await retryOrEnd(reason.message, RunState.TIMED_OUT, true);
+        } else {
+          // The worker is stopping: hand the run back at once, for another worker.
+          logger.info({}, "handing the run back");
+          msg.nak();
+        }
+        return;
+      }
+    }
+  }
+
+  /**
+   * Stops pulling, lets running handlers finish for up to `graceMs`, then aborts the rest
+   * and hands their runs back (nak) for another worker; flushes status and closes.
+   */
+  stop(graceMs = this.options.stopGraceMs): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.started?.catch(() => undefined);
+      this.wake();
+      for (const fetch of this.fetches) fetch.stop();
+      await this.pulling;
+      const allDone = async () => {
+        while (this.processing.size > 0) await Promise.allSettled([...this.processing]);
+      };
+      await Promise.race([allDone(), new Promise((resolve) => setTimeout(resolve, graceMs))]);
+      for (const held of this.held.values()) held.controller.abort(new WorkerStoppingError());
+      await Promise.race([allDone(), new Promise((resolve) => setTimeout(resolve, 2000))]);
+      await this.status?.drain();
+      this.watcher?.stop();
+      if (this.nc && !this.nc.isClosed()) {
+        if (this.ownsConnection) await this.nc.drain().catch(() => this.nc!.close());
+        else await this.nc.flush().catch(() => undefined);
+      }
+      this.logger.info({ workerId: this.workerId }, "worker stopped");
+    })();
+    return this.stopping;
+  }
+
+  /** Runs being handled right now. */
+  get running(): number {
+    return this.held.size;
+  }
+}
+
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message || error.name : String(error);
+  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
+}
+
+/** A handler result as a plain JSON object within the size bound. */
+function normaliseOutput(output: unknown, maxBytes: number): JsonObject | undefined {
+  if (output === undefined || output === null) return undefined;
+  if (typeof output !== "object" || Array.isArray(output)) {
+    throw new Error(`handler returned ${Array.isArray(output) ? "an array" : typeof output}; expected a JSON object or nothing`);
+  }
+  const json = JSON.stringify(output);
+  if (Buffer.byteLength(json) > maxBytes) throw new Error(`handler output is ${Buffer.byteLength(json)} bytes; at most ${maxBytes} are kept`);
+  return JSON.parse(json) as JsonObject;
+}
