@@ -27,7 +27,7 @@ async function startBehindProxy(): Promise<{ server: TestServer; proxy: TcpProxy
   cleanups.push(() => proxy.close());
   const proxied = new URL(db.url);
   proxied.port = String(proxy.port);
-  const server = await startTestServer({ DATABASE_URL: proxied.toString(), CHIME_HEALTH_INTERVAL_MS: "100", CHIME_ROLES: "api" }, { db });
+  const server = await startTestServer({ DATABASE_URL: proxied.toString(), CHIME_HEALTH_INTERVAL_MS: "250", CHIME_ROLES: "api" }, { db });
   cleanups.push(() => server.close());
   return { server, proxy, db };
 }
@@ -135,8 +135,8 @@ describe("health", () => {
     expect(listed.jobs.map((j: Message) => j.name)).toEqual(["health-job"]);
     await jobs.call("CreateJob", { job: { ...job, name: "health-job-3" } });
 
-    // One message per change of status, not one per probe (the probe runs every 100 ms).
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // One message per change of status, not one per probe (the probe runs every 250 ms).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(watched.statuses).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
     expect(watchedService.statuses).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
   });
