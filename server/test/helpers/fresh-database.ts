@@ -1,15 +1,15 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { databaseUrl, TEST_POSTGRES_URL } from "./env.js";
+import { databaseUrl, TEST_POSTGRES_URL, testDatabaseName } from "./env.js";
 import type { TestDatabase } from "./test-database.js";
 
 /**
  * A database name of the test's own that does not exist yet: the server under test
- * creates it (ensureDatabase). drop() removes it if it was made. The chime_t_ prefix
- * lets the global setup clear leftovers of an interrupted run.
+ * creates it (ensureDatabase). drop() removes it if it was made. Named like every test
+ * database, so the global setup clears leftovers of an interrupted run.
  */
 export function uncreatedTestDatabase(): TestDatabase {
-  const name = `chime_t_${randomBytes(6).toString("hex")}`;
+  const name = testDatabaseName(randomBytes(6).toString("hex"));
   return {
     name,
     url: databaseUrl(name),
