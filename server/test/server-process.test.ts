@@ -92,7 +92,7 @@ describe("the server process", () => {
     cleanups.push(() => db.drop());
     const prefix = testNatsPrefix();
     cleanups.push(() => deleteNatsPrefix(prefix));
-    let grpcPort = await freePort();
+    const grpcPort = await freePort();
     let httpPort = await freePort();
     while (httpPort === grpcPort) httpPort = await freePort();
 
