@@ -309,7 +309,7 @@ const describeRequest = (request: unknown) =>
 /** Every "; "-separated problem must start with a field path: `job.schedule.cron.expression: ...`. */
 const FIELD_PATH = /^(job|update_mask|request_id)((\.[a-z_]+)|(\[[^\]]*\]))*: /;
 
-async function expectInvalid(call: () => Promise<unknown>, request: unknown, fields: string[]): Promise<void> {
+async function expectInvalid(call: () => Promise<unknown>, request: unknown, fields: string[], what = ""): Promise<void> {
   calls += 1;
   let error: ConnectError | undefined;
   try {
@@ -317,7 +317,7 @@ async function expectInvalid(call: () => Promise<unknown>, request: unknown, fie
   } catch (e) {
     error = ConnectError.from(e);
   }
-  const context = `${describeRequest(request)} -> ${error ? `${Code[error.code]}: ${error.rawMessage}` : "OK"}`;
+  const context = `${what ? `[${what}] ` : ""}${describeRequest(request)} -> ${error ? `${Code[error.code]}: ${error.rawMessage}` : "OK"}`;
   expect(error, context).toBeDefined();
   expect(Code[error!.code], context).toBe("InvalidArgument");
   expect(error!.rawMessage, context).toMatch(FIELD_PATH);
@@ -345,7 +345,7 @@ describe("malformed requests, fuzzed", () => {
           cases.map(async ([base, applied]) => {
             const job: JobInit = structuredClone(base);
             for (const m of applied) m.apply(job);
-            await expectInvalid(() => client.createJob({ job }), job, applied.map((m) => m.field));
+            await expectInvalid(() => client.createJob({ job }), job, applied.map((m) => m.field), applied.map((m) => m.describe).join(", "));
           }),
         );
       }),
@@ -358,7 +358,7 @@ describe("malformed requests, fuzzed", () => {
       { weight: 5, arbitrary: fc.tuple(fc.constantFrom(...existingIds), updatable).map(([id, m]) => {
         const job: JobInit = { id };
         m.apply(job);
-        return { request: { job, updateMask: { paths: m.paths } }, fields: [m.field] };
+        return { request: { job, updateMask: { paths: m.paths } }, fields: [m.field], what: m.describe };
       }) },
       { weight: 2, arbitrary: fc
         .tuple(
@@ -380,7 +380,7 @@ describe("malformed requests, fuzzed", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(updateCase, { minLength: 25, maxLength: 25 }), async (cases) => {
         await Promise.all(
-          cases.map(({ request, fields }) => expectInvalid(() => client.updateJob(request), request, fields)),
+          cases.map((c) => expectInvalid(() => client.updateJob(c.request), c.request, c.fields, "what" in c ? c.what : "")),
         );
       }),
       { numRuns: 40 },
