@@ -326,7 +326,7 @@ export class Worker {
       if (!assignment.runId) throw new Error("run_id is empty");
     } catch (error) {
       this.logger.error({ err: String(error), seq: msg.seq }, "cannot decode a RunAssignment; terminating the message");
-      msg.term("undecodable RunAssignment");
+      msg.term(); // no reason: "+TERM reason" needs NATS 2.11
       return;
     }
     const attempt = msg.info.deliveryCount;

@@ -133,7 +133,7 @@ function decode(messages: JsMsg[], logger: Logger): { good: JsMsg[]; decoded: De
       }
     } catch (error) {
       logger.warn({ err: error, seq: msg.seq }, "cannot decode a RunStatusBatch; dropping it");
-      msg.term("undecodable RunStatusBatch");
+      msg.term(); // no reason: "+TERM reason" needs NATS 2.11
     }
   }
   return { good, decoded: { updates, invalid } };
