@@ -1,9 +1,10 @@
 // A tour of Chime through the SDK: create three jobs, preview their fire times,
-// trigger one by hand, then follow the runs as they appear and change state.
+// run a worker for them, trigger one by hand, then follow the runs as they appear
+// and change state.
 // Run it with `npm run demo` (which starts the server), or against a running
 // server with `npx tsx examples/demo.ts` (CHIME_URL, default http://127.0.0.1:8080).
 import { timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { createChimeClient, RunState, type JobSpec, type Run } from "@chime/sdk";
+import { createChimeClient, RunState, Worker, type JobSpec, type Run } from "@chime/sdk";
 
 const baseUrl = process.env.CHIME_URL ?? `http://127.0.0.1:${process.env.CHIME_PORT || "8080"}`;
 const chime = createChimeClient({ baseUrl, timeoutMs: 5000 });
@@ -35,6 +36,19 @@ for (const spec of specs) {
   console.log(`         upcoming: ${fireTimes.map(time).join(", ")}`);
 }
 
+// A worker for the "demo" queue: it takes each run from NATS JetStream and reports
+// RUNNING, then SUCCEEDED with the handler's result.
+const worker = new Worker({
+  natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+  prefix: process.env.CHIME_NATS_PREFIX || "chime",
+  queue: "demo",
+  handler: async (run) => {
+    await new Promise((resolve) => setTimeout(resolve, 300)); // pretend to work
+    return { greeted: run.payload.hello ?? null, attempt: run.attempt };
+  },
+});
+await worker.start();
+
 // TriggerJob creates a run now, whatever the schedule.
 const [firstId] = jobNames.keys();
 const manual = await chime.triggerJob(firstId);
@@ -48,6 +62,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) return;
     stopping = true;
     const deletions = [...jobNames.keys()].map((id) => chime.deleteJob(id).catch(() => undefined));
+    deletions.push(worker.stop(1000).catch(() => undefined));
     const deadline = new Promise((resolve) => setTimeout(resolve, 3000));
     void Promise.race([Promise.all(deletions), deadline]).then(() => {
       console.log("\ndeleted the demo jobs");
