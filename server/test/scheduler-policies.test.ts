@@ -32,20 +32,25 @@ describe("misfire policies after a pause", () => {
     await waitFor("first runs", async () => ((await Promise.all(jobs.map((j) => runsOf(j.id)))).every((r) => r.length >= 1) ? true : undefined));
     await Promise.all(jobs.map((j) => chime.pauseJob(j.id)));
     const pausedAt = Date.now();
-    await sleep(3000);
+    await sleep(4000);
     await Promise.all(jobs.map((j) => chime.resumeJob(j.id)));
     const resumedAt = Date.now();
     await sleep(1500);
     await Promise.all(jobs.map((j) => chime.pauseJob(j.id)));
     await sleep(300);
 
-    // Seconds strictly inside the pause, clear of the edges.
-    const inPause = (s: number) => s * 1000 > pausedAt + 1000 && s * 1000 < resumedAt - 1000;
+    // The seconds that came due while paused. At resume, those older than the 500 ms
+    // threshold are missed; at most the last one (younger) may still fire on time.
+    const pausedSeconds = (s: number) => s * 1000 > pausedAt && s * 1000 <= resumedAt;
+    const span = Math.floor(resumedAt / 1000) - Math.ceil(pausedAt / 1000) + 1;
     const [skip, once, all] = await Promise.all(jobs.map((j) => runsOf(j.id)));
-    expect(secondsOf(skip).filter(inPause)).toEqual([]);
-    expect(secondsOf(once).filter(inPause).length).toBe(1);
+    expect(secondsOf(skip).filter(pausedSeconds).length).toBeLessThanOrEqual(1);
+    const onceCount = secondsOf(once).filter(pausedSeconds).length;
+    expect(onceCount).toBeGreaterThanOrEqual(1);
+    expect(onceCount).toBeLessThanOrEqual(2);
     const allSeconds = secondsOf(all);
-    expect(allSeconds.filter(inPause).length).toBeGreaterThanOrEqual(1);
+    expect(allSeconds.filter(pausedSeconds).length).toBe(span);
+    expect(span).toBeGreaterThanOrEqual(3);
     for (let i = 1; i < allSeconds.length; i++) expect(allSeconds[i] - allSeconds[i - 1]).toBe(1);
   });
 });
