@@ -5,8 +5,10 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
 import { JobService } from "./gen/chime/v1/job_service_pb.js";
 import type { Run, RunState } from "./gen/chime/v1/run_pb.js";
+import type { RunEvent } from "./gen/chime/v1/watch_service_pb.js";
 import { SPEC_FIELD_PATHS, toJob, type JobSpec } from "./job-spec.js";
 import { toSchedule, type ScheduleSpec } from "./schedule-spec.js";
+import { watchJob, watchRuns, type WatchJobMessage, type WatchOptions, type WatchRunsFilter, type WatchTargets } from "./watch.js";
 
 export interface ChimeClientOptions {
   /** The server's gRPC address, e.g. "http://localhost:8080". */
@@ -54,6 +56,10 @@ export function createChimeClient(options: ChimeClientOptions) {
     options.transport ??
     createGrpcTransport({ baseUrl: options.baseUrl, interceptors, defaultTimeoutMs: options.timeoutMs });
   const jobService: Client<typeof JobService> = createClient(JobService, transport);
+  const watchTargets = (baseUrls: string[] | undefined): WatchTargets =>
+    baseUrls?.length
+      ? { transports: baseUrls.map((baseUrl) => ({ baseUrl, transport: createGrpcTransport({ baseUrl, interceptors }) })) }
+      : { transports: [{ baseUrl: options.baseUrl, transport }] };
 
   return {
     /** The generated JobService client, for anything the helpers do not cover. */
@@ -108,6 +114,20 @@ export function createChimeClient(options: ChimeClientOptions) {
         after: after ? timestampFromDate(after) : undefined,
       });
       return fireTimes.map((t) => new Date(Number(t.seconds) * 1000 + t.nanos / 1e6));
+    },
+
+    /**
+     * Run events matching the filter, live (or from options.resumeToken on): reconnects on
+     * its own with its last token, rotating over options.baseUrls, so no event is missed or
+     * repeated. Break out of the loop or abort options.signal to stop.
+     */
+    watchRuns(filter: WatchRunsFilter = {}, watchOptions: WatchOptions = {}): AsyncGenerator<RunEvent> {
+      return watchRuns(watchTargets(watchOptions.baseUrls), filter, watchOptions);
+    },
+
+    /** One job: a snapshot of it and its active runs, then its changes and its runs' events. */
+    watchJob(id: string, watchOptions: WatchOptions = {}): AsyncGenerator<WatchJobMessage> {
+      return watchJob(watchTargets(watchOptions.baseUrls), id, watchOptions);
     },
 
     /** Every job matching the filter, fetched page by page as the loop asks for more. */

@@ -22,6 +22,10 @@ import { createWakeupSender } from "./scheduler/wakeup.js";
 import { createCancelSignal, startCancelSweep } from "./runs/cancel-signal.js";
 import { startStatusIngest } from "./runs/status-ingest.js";
 import { startHttpExecutor, type HttpExecutor } from "./executor/http-executor.js";
+import { WatchService } from "@chime/sdk/gen/watch_service_pb";
+import { createWatchService } from "./watch/watch-service.js";
+import { startWatchHub, type WatchHub } from "./watch/watch-hub.js";
+import { registerWatchMetrics } from "./watch/watch-metrics.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
@@ -37,6 +41,8 @@ export interface RunningChimeServer {
   pool: pg.Pool;
   /** The scheduler role, when on. */
   scheduler?: Scheduler;
+  /** The api role's event tail behind WatchService (subscriber counts for tests). */
+  watch?: WatchHub;
   /** Stops accepting calls, lets in-flight ones finish (up to the grace period), and closes everything. */
   stop(): Promise<void>;
 }
@@ -98,6 +104,24 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     services.push({
       service: JobService,
       impl: hardenService(JobService, jobService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+    });
+  }
+  // WatchService: one tail of the event tables per replica, fanned out to its streams.
+  const watchHub = config.roles.has("api")
+    ? startWatchHub({ pool, logger, pollMs: config.watchPollMs, bufferLimit: config.watchBufferEvents })
+    : undefined;
+  if (watchHub) {
+    registerWatchMetrics(metrics.registry, watchHub);
+    const watchService = createWatchService({
+      pool,
+      hub: watchHub,
+      keepaliveMs: config.watchKeepaliveMs,
+      bufferLimit: config.watchBufferEvents,
+      shutdownSignal: shutdown.signal,
+    });
+    services.push({
+      service: WatchService,
+      impl: hardenService(WatchService, watchService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
     });
   }
   // The api role ingests worker status into Postgres and re-signals cancellations workers may have missed.
@@ -165,6 +189,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     httpPort: connectServer.port,
     pool,
     scheduler,
+    watch: watchHub,
     stop() {
       stopping ??= (async () => {
         logger.info("chime server stopping");
@@ -176,6 +201,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         ]);
         // Streams end at once; unary calls get the grace period to finish.
         shutdown.abort();
+        await watchHub?.stop();
         await executorStarting;
         await Promise.all([closing, executor?.stop(config.shutdownGraceMs)]);
         cancelSweep?.stop();

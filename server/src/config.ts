@@ -49,6 +49,12 @@ export interface ChimeConfig {
   executorConcurrency: number;
   /** How often the api role re-signals running runs whose cancellation was requested. */
   cancelSweepMs: number;
+  /** An idle watch stream gets a Keepalive this often. */
+  watchKeepaliveMs: number;
+  /** How often each replica's watch tail polls the event tables. */
+  watchPollMs: number;
+  /** Events a watch stream may have queued; a reader further behind is ended (resumable). */
+  watchBufferEvents: number;
 }
 
 const DEFAULTS = {
@@ -74,6 +80,9 @@ const DEFAULTS = {
   CHIME_HTTP_ALLOWLIST: "",
   CHIME_EXECUTOR_CONCURRENCY: "32",
   CHIME_CANCEL_SWEEP_MS: "5000",
+  CHIME_WATCH_KEEPALIVE_MS: "15000",
+  CHIME_WATCH_POLL_MS: "50",
+  CHIME_WATCH_BUFFER_EVENTS: "10000",
 } as const;
 
 const ALL_ROLES: readonly Role[] = ["api", "scheduler", "executor"];
@@ -159,6 +168,9 @@ export function loadConfig(
     httpAllowlist: EMPTY_ALLOWLIST,
     executorConcurrency: integer("CHIME_EXECUTOR_CONCURRENCY", 1, 10_000),
     cancelSweepMs: integer("CHIME_CANCEL_SWEEP_MS", 100, 3_600_000),
+    watchKeepaliveMs: integer("CHIME_WATCH_KEEPALIVE_MS", 100, 3_600_000),
+    watchPollMs: integer("CHIME_WATCH_POLL_MS", 5, 60_000),
+    watchBufferEvents: integer("CHIME_WATCH_BUFFER_EVENTS", 10, 10_000_000),
   };
   try {
     config.httpAllowlist = parseAllowlist(get("CHIME_HTTP_ALLOWLIST"));

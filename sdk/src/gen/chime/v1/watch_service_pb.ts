@@ -2,9 +2,11 @@
 // @generated from file chime/v1/watch_service.proto (package chime.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { RunState } from "./run_pb.js";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Job } from "./job_pb.js";
+import { file_chime_v1_job } from "./job_pb.js";
+import type { Run, RunState } from "./run_pb.js";
 import { file_chime_v1_run } from "./run_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,9 +16,11 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/watch_service.proto.
  */
 export const file_chime_v1_watch_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSKYAQoQV2F0Y2hSdW5zUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg4KBnF1ZXVlcxgCIAMoCRIiCgZzdGF0ZXMYAyADKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIWCg5sYWJlbF9zZWxlY3RvchgEIAEoCRIRCgluYW1lc3BhY2UYBSABKAkSFAoMcmVzdW1lX3Rva2VuGAYgASgJImoKEVdhdGNoUnVuc1Jlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYAiABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIAEIGCgRraW5kIq0BCghSdW5FdmVudBIOCgZydW5faWQYASABKAkSDgoGam9iX2lkGAIgASgJEiEKBXN0YXRlGAMgASgOMhIuY2hpbWUudjEuUnVuU3RhdGUSDwoHYXR0ZW1wdBgEIAEoBRIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgGIAEoCRIUCgxyZXN1bWVfdG9rZW4YByABKAkiNQoJS2VlcGFsaXZlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wMlYKDFdhdGNoU2VydmljZRJGCglXYXRjaFJ1bnMSGi5jaGltZS52MS5XYXRjaFJ1bnNSZXF1ZXN0GhsuY2hpbWUudjEuV2F0Y2hSdW5zUmVzcG9uc2UwAWIGcHJvdG8z", [file_chime_v1_run, file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSKYAQoQV2F0Y2hSdW5zUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg4KBnF1ZXVlcxgCIAMoCRIiCgZzdGF0ZXMYAyADKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIWCg5sYWJlbF9zZWxlY3RvchgEIAEoCRIRCgluYW1lc3BhY2UYBSABKAkSFAoMcmVzdW1lX3Rva2VuGAYgASgJImoKEVdhdGNoUnVuc1Jlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYAiABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIAEIGCgRraW5kIucBCghSdW5FdmVudBIOCgZydW5faWQYASABKAkSDgoGam9iX2lkGAIgASgJEiEKBXN0YXRlGAMgASgOMhIuY2hpbWUudjEuUnVuU3RhdGUSDwoHYXR0ZW1wdBgEIAEoBRIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgGIAEoCRIUCgxyZXN1bWVfdG9rZW4YByABKAkSDQoFcXVldWUYCCABKAkSEQoJbmFtZXNwYWNlGAkgASgJEhYKDm91dHB1dF9leGNlcnB0GAogASgJIksKCUtlZXBhbGl2ZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YAiABKAkiHQoPV2F0Y2hKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIsMBChBXYXRjaEpvYlJlc3BvbnNlEikKCHNuYXBzaG90GAEgASgLMhUuY2hpbWUudjEuSm9iU25hcHNob3RIABIpCgpqb2JfY2hhbmdlGAIgASgLMhMuY2hpbWUudjEuSm9iQ2hhbmdlSAASJwoJcnVuX2V2ZW50GAMgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYBCABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIAEIGCgRraW5kIk0KC0pvYlNuYXBzaG90EhoKA2pvYhgBIAEoCzINLmNoaW1lLnYxLkpvYhIiCgthY3RpdmVfcnVucxgCIAMoCzINLmNoaW1lLnYxLlJ1biKOAQoJSm9iQ2hhbmdlEiUKBGtpbmQYASABKA4yFy5jaGltZS52MS5Kb2JDaGFuZ2VLaW5kEhoKA2pvYhgCIAEoCzINLmNoaW1lLnYxLkpvYhIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YBCABKAkqwgEKDUpvYkNoYW5nZUtpbmQSHwobSk9CX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXSk9CX0NIQU5HRV9LSU5EX1VQREFURUQQARIaChZKT0JfQ0hBTkdFX0tJTkRfUEFVU0VEEAISGwoXSk9CX0NIQU5HRV9LSU5EX1JFU1VNRUQQAxIdChlKT0JfQ0hBTkdFX0tJTkRfQ09NUExFVEVEEAQSGwoXSk9CX0NIQU5HRV9LSU5EX0RFTEVURUQQBTKbAQoMV2F0Y2hTZXJ2aWNlEkYKCVdhdGNoUnVucxIaLmNoaW1lLnYxLldhdGNoUnVuc1JlcXVlc3QaGy5jaGltZS52MS5XYXRjaFJ1bnNSZXNwb25zZTABEkMKCFdhdGNoSm9iEhkuY2hpbWUudjEuV2F0Y2hKb2JSZXF1ZXN0GhouY2hpbWUudjEuV2F0Y2hKb2JSZXNwb25zZTABYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
 
 /**
+ * Filters combine with AND; a repeated field matches any of its values; empty matches all.
+ *
  * @generated from message chime.v1.WatchRunsRequest
  */
 export type WatchRunsRequest = Message<"chime.v1.WatchRunsRequest"> & {
@@ -36,6 +40,8 @@ export type WatchRunsRequest = Message<"chime.v1.WatchRunsRequest"> & {
   states: RunState[];
 
   /**
+   * Labels of the run's job, as in ListJobsRequest.label_selector ("env=prod,team,!legacy").
+   *
    * @generated from field: string label_selector = 4;
    */
   labelSelector: string;
@@ -46,7 +52,7 @@ export type WatchRunsRequest = Message<"chime.v1.WatchRunsRequest"> & {
   namespace: string;
 
   /**
-   * The resume_token of the last event seen; empty starts with live events.
+   * The resume_token of the last event (or keepalive) seen; empty starts with live events.
    *
    * @generated from field: string resume_token = 6;
    */
@@ -92,6 +98,8 @@ export const WatchRunsResponseSchema: GenMessage<WatchRunsResponse> = /*@__PURE_
   messageDesc(file_chime_v1_watch_service, 1);
 
 /**
+ * One state change of a run.
+ *
  * @generated from message chime.v1.RunEvent
  */
 export type RunEvent = Message<"chime.v1.RunEvent"> & {
@@ -116,19 +124,42 @@ export type RunEvent = Message<"chime.v1.RunEvent"> & {
   attempt: number;
 
   /**
+   * When the change happened (as reported by the scheduler, the api or the worker).
+   *
    * @generated from field: google.protobuf.Timestamp time = 5;
    */
   time?: Timestamp | undefined;
 
   /**
+   * The error of a failed, timed out or retried attempt (at most 4 KiB).
+   *
    * @generated from field: string error = 6;
    */
   error: string;
 
   /**
+   * Resume a stream from just after this event.
+   *
    * @generated from field: string resume_token = 7;
    */
   resumeToken: string;
+
+  /**
+   * @generated from field: string queue = 8;
+   */
+  queue: string;
+
+  /**
+   * @generated from field: string namespace = 9;
+   */
+  namespace: string;
+
+  /**
+   * The start of the run's output as JSON (SUCCEEDED only, at most 1 KiB).
+   *
+   * @generated from field: string output_excerpt = 10;
+   */
+  outputExcerpt: string;
 };
 
 /**
@@ -146,6 +177,14 @@ export type Keepalive = Message<"chime.v1.Keepalive"> & {
    * @generated from field: google.protobuf.Timestamp time = 1;
    */
   time?: Timestamp | undefined;
+
+  /**
+   * Every matching event up to here was sent: resuming from this token skips what the
+   * filter did not match.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken: string;
 };
 
 /**
@@ -156,14 +195,188 @@ export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
   messageDesc(file_chime_v1_watch_service, 3);
 
 /**
+ * @generated from message chime.v1.WatchJobRequest
+ */
+export type WatchJobRequest = Message<"chime.v1.WatchJobRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message chime.v1.WatchJobRequest.
+ * Use `create(WatchJobRequestSchema)` to create a new message.
+ */
+export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
+  messageDesc(file_chime_v1_watch_service, 4);
+
+/**
+ * @generated from message chime.v1.WatchJobResponse
+ */
+export type WatchJobResponse = Message<"chime.v1.WatchJobResponse"> & {
+  /**
+   * @generated from oneof chime.v1.WatchJobResponse.kind
+   */
+  kind: {
+    /**
+     * Always first.
+     *
+     * @generated from field: chime.v1.JobSnapshot snapshot = 1;
+     */
+    value: JobSnapshot;
+    case: "snapshot";
+  } | {
+    /**
+     * @generated from field: chime.v1.JobChange job_change = 2;
+     */
+    value: JobChange;
+    case: "jobChange";
+  } | {
+    /**
+     * @generated from field: chime.v1.RunEvent run_event = 3;
+     */
+    value: RunEvent;
+    case: "runEvent";
+  } | {
+    /**
+     * @generated from field: chime.v1.Keepalive keepalive = 4;
+     */
+    value: Keepalive;
+    case: "keepalive";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message chime.v1.WatchJobResponse.
+ * Use `create(WatchJobResponseSchema)` to create a new message.
+ */
+export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
+  messageDesc(file_chime_v1_watch_service, 5);
+
+/**
+ * @generated from message chime.v1.JobSnapshot
+ */
+export type JobSnapshot = Message<"chime.v1.JobSnapshot"> & {
+  /**
+   * @generated from field: chime.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+
+  /**
+   * The job's QUEUED, RUNNING and RETRY_WAIT runs when the stream started.
+   *
+   * @generated from field: repeated chime.v1.Run active_runs = 2;
+   */
+  activeRuns: Run[];
+};
+
+/**
+ * Describes the message chime.v1.JobSnapshot.
+ * Use `create(JobSnapshotSchema)` to create a new message.
+ */
+export const JobSnapshotSchema: GenMessage<JobSnapshot> = /*@__PURE__*/
+  messageDesc(file_chime_v1_watch_service, 6);
+
+/**
+ * @generated from message chime.v1.JobChange
+ */
+export type JobChange = Message<"chime.v1.JobChange"> & {
+  /**
+   * @generated from field: chime.v1.JobChangeKind kind = 1;
+   */
+  kind: JobChangeKind;
+
+  /**
+   * The job as it is when the change is sent.
+   *
+   * @generated from field: chime.v1.Job job = 2;
+   */
+  job?: Job | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 3;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string resume_token = 4;
+   */
+  resumeToken: string;
+};
+
+/**
+ * Describes the message chime.v1.JobChange.
+ * Use `create(JobChangeSchema)` to create a new message.
+ */
+export const JobChangeSchema: GenMessage<JobChange> = /*@__PURE__*/
+  messageDesc(file_chime_v1_watch_service, 7);
+
+/**
+ * @generated from enum chime.v1.JobChangeKind
+ */
+export enum JobChangeKind {
+  /**
+   * @generated from enum value: JOB_CHANGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its definition changed (UpdateJob).
+   *
+   * @generated from enum value: JOB_CHANGE_KIND_UPDATED = 1;
+   */
+  UPDATED = 1,
+
+  /**
+   * @generated from enum value: JOB_CHANGE_KIND_PAUSED = 2;
+   */
+  PAUSED = 2,
+
+  /**
+   * @generated from enum value: JOB_CHANGE_KIND_RESUMED = 3;
+   */
+  RESUMED = 3,
+
+  /**
+   * Its schedule will not fire again.
+   *
+   * @generated from enum value: JOB_CHANGE_KIND_COMPLETED = 4;
+   */
+  COMPLETED = 4,
+
+  /**
+   * @generated from enum value: JOB_CHANGE_KIND_DELETED = 5;
+   */
+  DELETED = 5,
+}
+
+/**
+ * Describes the enum chime.v1.JobChangeKind.
+ */
+export const JobChangeKindSchema: GenEnum<JobChangeKind> = /*@__PURE__*/
+  enumDesc(file_chime_v1_watch_service, 0);
+
+/**
  * Live, resumable streams of run status.
+ *
+ * Every run state change (and job change) has a cursor that only grows; each message
+ * carries an opaque resume_token naming its place in that order. A stream opened with a
+ * token first replays every matching event after it, then continues live, with no gap
+ * and no duplicate. Any server replica serves any token.
+ *
+ * A stream ends with:
+ * - OUT_OF_RANGE: the token is older than the oldest kept event, or newer than any issued;
+ * - INVALID_ARGUMENT: the token or a filter is malformed;
+ * - RESOURCE_EXHAUSTED: the reader fell too far behind; resume with the last token received;
+ * - UNAVAILABLE: the server is shutting down or lost its database; resume with the last token.
  *
  * @generated from service chime.v1.WatchService
  */
 export const WatchService: GenService<{
   /**
-   * Run events matching the filter: first every event after resume_token (if
-   * given), then live ones.
+   * Run events matching the filter: first every event after resume_token (if given),
+   * then live ones. Idle streams get a Keepalive every few seconds.
    *
    * @generated from rpc chime.v1.WatchService.WatchRuns
    */
@@ -171,6 +384,17 @@ export const WatchService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRunsRequestSchema;
     output: typeof WatchRunsResponseSchema;
+  },
+  /**
+   * One job: a snapshot of the job and its active runs, then its changes (updated,
+   * paused, resumed, completed, deleted) and its runs' events. Ends after a deletion.
+   *
+   * @generated from rpc chime.v1.WatchService.WatchJob
+   */
+  watchJob: {
+    methodKind: "server_streaming";
+    input: typeof WatchJobRequestSchema;
+    output: typeof WatchJobResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chime_v1_watch_service, 0);

@@ -1,0 +1,38 @@
+import { Gauge, type Registry } from "prom-client";
+import type { WatchHub } from "./watch-hub.js";
+
+/** Watch streams on /metrics, read from the hub when scraped. */
+export function registerWatchMetrics(registry: Registry, hub: WatchHub): void {
+  new Gauge({
+    name: "chime_watch_subscribers",
+    help: "Watch streams (WatchRuns, WatchJob) registered with this replica's event tail.",
+    registers: [registry],
+    collect() {
+      this.set(hub.stats().subscribers);
+    },
+  });
+  new Gauge({
+    name: "chime_watch_buffered_events",
+    help: "Events queued for watch streams and not yet sent, over all streams.",
+    registers: [registry],
+    collect() {
+      this.set(hub.stats().bufferedEvents);
+    },
+  });
+  new Gauge({
+    name: "chime_watch_tail_cursor",
+    help: "The event cursor up to which this replica's tail has read (its commit horizon).",
+    registers: [registry],
+    collect() {
+      this.set(hub.stats().position);
+    },
+  });
+  new Gauge({
+    name: "chime_watch_overflows",
+    help: "Watch streams ended because their reader fell too far behind (since start).",
+    registers: [registry],
+    collect() {
+      this.set(hub.stats().overflows);
+    },
+  });
+}
