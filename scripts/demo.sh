@@ -11,6 +11,9 @@ LOG=.chime/server.log
 
 bash scripts/install-deps.sh
 bash scripts/services.sh
+# The dashboard the server shows at http://localhost:$HTTP_PORT/
+echo "demo: building the dashboard"
+npm run build --silent >/dev/null
 
 # Something else on our ports (another Chime?) would answer the health check in
 # our server's place, and the demo would talk to it: refuse rather than guess.
@@ -62,6 +65,6 @@ for attempt in $(seq 1 120); do # up to ~30 s: the first start compiles TypeScri
   fi
   sleep 0.25
 done
-echo "demo: server is healthy (http://127.0.0.1:$HTTP_PORT/healthz)"
+echo "demo: server is healthy (http://127.0.0.1:$HTTP_PORT/healthz); dashboard: http://localhost:$HTTP_PORT/"
 
 CHIME_PORT="$GRPC_PORT" npx tsx examples/demo.ts

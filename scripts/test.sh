@@ -7,6 +7,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
 bash scripts/services.sh
 
+# The dashboard: its e2e tests load the built page (dashboard/dist) in headless
+# Chromium, Debian's package (playwright-core drives it; it downloads no browser).
+echo "dashboard: building (vite)"
+npm run build --silent >/dev/null
+if [[ ! -x "${CHIME_TEST_CHROMIUM:-/usr/bin/chromium}" ]]; then
+  echo "deps: installing chromium (Debian package) for the dashboard tests"
+  as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 # The tests reach Postgres through its maintenance database "postgres" (they create
 # one database per test file), so derive that from DATABASE_URL when it is set.
 if [[ -n "${DATABASE_URL:-}" && -z "${CHIME_TEST_POSTGRES_URL:-}" ]]; then

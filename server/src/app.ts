@@ -3,7 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import type pg from "pg";
 import { createJobService } from "./api/job-service.js";
-import { hardenService } from "./api/error-mapping.js";
+import { hardenService, requireApiToken } from "./api/error-mapping.js";
 import type { ChimeConfig } from "./config.js";
 import { ensureDatabase } from "./db/ensure-database.js";
 import { migrate } from "./db/migrate.js";
@@ -159,8 +159,12 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   await Promise.race([jetStream.ready, new Promise((resolve) => setTimeout(resolve, 2000))]);
   await health.start();
 
+  // CHIME_API_TOKEN: every RPC of both stacks needs the bearer token (health, reflection and /healthz do not).
+  const served = config.apiToken
+    ? services.map(({ service, impl }) => ({ service, impl: requireApiToken(service, impl, config.apiToken) }))
+    : services;
   const grpcServer = await startGrpcServer({
-    services,
+    services: served,
     host: config.host,
     port: config.grpcPort,
     maxMessageBytes: config.maxMessageBytes,
@@ -169,7 +173,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     logger,
   });
   const connectServer = await startConnectServer({
-    services,
+    services: served,
     host: config.host,
     port: config.httpPort,
     maxMessageBytes: config.maxMessageBytes,
@@ -177,6 +181,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     shutdownSignal: shutdown.signal,
     health,
     metrics,
+    dashboardDir: config.roles.has("api") ? config.dashboardDir : undefined,
   });
   logger.info(
     { grpcPort: grpcServer.port, httpPort: connectServer.port, roles: [...config.roles], database },

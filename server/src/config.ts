@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { DEFAULT_DASHBOARD_DIR } from "./transport/dashboard.js";
 import { EMPTY_ALLOWLIST, parseAllowlist, type Allowlist } from "./executor/http-guard.js";
 
 /**
@@ -31,6 +32,10 @@ export interface ChimeConfig {
   /** Grace period for in-flight requests on SIGTERM. */
   shutdownGraceMs: number;
   logLevel: string;
+  /** When set, every RPC must carry "authorization: Bearer <apiToken>" (CHIME_API_TOKEN). */
+  apiToken: string;
+  /** The built dashboard the api role serves at / on the HTTP port (CHIME_DASHBOARD_DIR). */
+  dashboardDir: string;
   /** Names this server in the scheduler leader row and logs. */
   serverId: string;
   /** A leader that cannot confirm its lease this long steps down (and may be evicted). */
@@ -72,6 +77,8 @@ const DEFAULTS = {
   CHIME_SHUTDOWN_GRACE_MS: "10000",
   CHIME_LOG_LEVEL: "info",
   CHIME_SERVER_ID: "",
+  CHIME_API_TOKEN: "",
+  CHIME_DASHBOARD_DIR: "",
   CHIME_LEADER_LEASE_MS: "3000",
   CHIME_ELECTION_INTERVAL_MS: "500",
   CHIME_DISPATCH_BATCH: "1000",
@@ -159,6 +166,8 @@ export function loadConfig(
     healthIntervalMs: integer("CHIME_HEALTH_INTERVAL_MS", 50, 600_000),
     shutdownGraceMs: integer("CHIME_SHUTDOWN_GRACE_MS", 0, 600_000),
     logLevel,
+    apiToken: get("CHIME_API_TOKEN"),
+    dashboardDir: get("CHIME_DASHBOARD_DIR") || DEFAULT_DASHBOARD_DIR,
     serverId: get("CHIME_SERVER_ID") || `${hostname()}-${process.pid}`,
     leaderLeaseMs: integer("CHIME_LEADER_LEASE_MS", 200, 600_000),
     electionIntervalMs: integer("CHIME_ELECTION_INTERVAL_MS", 50, 60_000),
@@ -176,6 +185,9 @@ export function loadConfig(
     config.httpAllowlist = parseAllowlist(get("CHIME_HTTP_ALLOWLIST"));
   } catch (error) {
     problems.push(`CHIME_HTTP_ALLOWLIST: ${(error as Error).message}`);
+  }
+  if (config.apiToken && !/^[\x21-\x7e]{8,512}$/.test(config.apiToken)) {
+    problems.push("CHIME_API_TOKEN: expected 8-512 visible ASCII characters (no spaces)");
   }
   if (config.electionIntervalMs >= config.leaderLeaseMs) {
     problems.push(`CHIME_ELECTION_INTERVAL_MS (${config.electionIntervalMs}) must be less than CHIME_LEADER_LEASE_MS (${config.leaderLeaseMs})`);

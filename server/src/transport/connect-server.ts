@@ -6,6 +6,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { HealthMonitor } from "./health.js";
 import type { Metrics } from "../metrics.js";
+import { createDashboardHandler, type DashboardHandler } from "./dashboard.js";
 
 export interface ConnectServerOptions {
   services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
@@ -16,6 +17,8 @@ export interface ConnectServerOptions {
   shutdownSignal: AbortSignal;
   health: HealthMonitor;
   metrics: Metrics;
+  /** The built dashboard to serve at `/` (the api role); none when undefined. */
+  dashboardDir?: string;
 }
 
 /**
@@ -25,6 +28,7 @@ export interface ConnectServerOptions {
 export async function startConnectServer(options: ConnectServerOptions) {
   // Every call in flight listens to the shutdown signal: many at once is normal, not a leak.
   setMaxListeners(0, options.shutdownSignal);
+  const dashboard = options.dashboardDir ? createDashboardHandler(options.dashboardDir) : undefined;
   const handler = connectNodeAdapter({
     grpc: false,
     grpcWeb: true,
@@ -38,7 +42,7 @@ export async function startConnectServer(options: ConnectServerOptions) {
       for (const { service, impl } of options.services) router.service(service, impl);
     },
     fallback(request, response) {
-      void serveOps(request as http.IncomingMessage, response as http.ServerResponse, options).catch(() => {
+      void serveOps(request as http.IncomingMessage, response as http.ServerResponse, options, dashboard).catch(() => {
         (response as http.ServerResponse).writeHead(500).end();
       });
     },
@@ -74,7 +78,7 @@ export async function startConnectServer(options: ConnectServerOptions) {
   };
 }
 
-async function serveOps(request: http.IncomingMessage, response: http.ServerResponse, options: ConnectServerOptions) {
+async function serveOps(request: http.IncomingMessage, response: http.ServerResponse, options: ConnectServerOptions, dashboard?: DashboardHandler) {
   const path = (request.url ?? "/").split("?")[0];
   if (path === "/healthz") {
     const report = options.health.current();
@@ -87,6 +91,7 @@ async function serveOps(request: http.IncomingMessage, response: http.ServerResp
     response.end(await options.metrics.registry.metrics());
     return;
   }
+  if (dashboard && (await dashboard(request, response))) return;
   response.writeHead(404, { "Content-Type": "text/plain" });
   response.end("not found\n");
 }

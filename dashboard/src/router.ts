@@ -1,0 +1,52 @@
+import { useEffect, useState } from "react";
+
+/**
+ * Hash routes (#/jobs/42), so the server needs no knowledge of the page's paths and
+ * none can collide with an RPC path.
+ */
+export type Route =
+  | { page: "overview" }
+  | { page: "jobs" }
+  | { page: "job"; id: string }
+  | { page: "new" }
+  | { page: "edit"; id: string }
+  | { page: "runs"; jobId?: string }
+  | { page: "not-found"; path: string };
+
+export function parseRoute(hash: string): Route {
+  const [path, query = ""] = hash.replace(/^#/, "").split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const params = new URLSearchParams(query);
+  if (parts.length === 0) return { page: "overview" };
+  if (parts[0] === "jobs") {
+    if (parts.length === 1) return { page: "jobs" };
+    if (parts[1] === "new" && parts.length === 2) return { page: "new" };
+    if (parts.length === 2) return { page: "job", id: parts[1] };
+    if (parts.length === 3 && parts[2] === "edit") return { page: "edit", id: parts[1] };
+  }
+  if (parts[0] === "runs" && parts.length === 1) return { page: "runs", jobId: params.get("job") ?? undefined };
+  return { page: "not-found", path };
+}
+
+export const href = {
+  overview: () => "#/",
+  jobs: () => "#/jobs",
+  job: (id: string) => `#/jobs/${encodeURIComponent(id)}`,
+  newJob: () => "#/jobs/new",
+  edit: (id: string) => `#/jobs/${encodeURIComponent(id)}/edit`,
+  runs: (jobId?: string) => (jobId ? `#/runs?job=${encodeURIComponent(jobId)}` : "#/runs"),
+};
+
+export function navigate(to: string): void {
+  window.location.hash = to.replace(/^#/, "");
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(window.location.hash));
+  useEffect(() => {
+    const update = () => setRoute(parseRoute(window.location.hash));
+    window.addEventListener("hashchange", update);
+    return () => window.removeEventListener("hashchange", update);
+  }, []);
+  return route;
+}
