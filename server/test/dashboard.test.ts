@@ -266,6 +266,23 @@ describe("dashboard", () => {
     await narrow.close();
   });
 
+  it("polls ListRuns every second behind the same feed where a server lacks WatchRuns", async () => {
+    const polling = await newPage(context);
+    // connect-web reads a 404 as UNIMPLEMENTED, as from a server without WatchService.
+    await polling.route("**/chime.v1.WatchService/WatchRuns", (route) => route.fulfill({ status: 404, body: "" }));
+    await polling.goto(`${server.httpUrl}/#/runs?job=${jobId}`);
+    const status = polling.getByTestId("feed-status");
+    await expect.poll(() => status.getAttribute("data-mode"), { timeout: 5000 }).toBe("poll");
+    await expect.poll(() => status.getAttribute("data-connection"), { timeout: 5000 }).toBe("live");
+    expect(await status.textContent()).toContain("polling");
+    const rows = polling.locator(`tr[data-job-id="${jobId}"]`);
+    await expect.poll(() => rows.count(), { timeout: 5000 }).toBeGreaterThan(0);
+    const before = await rows.count();
+    await createChimeClient({ baseUrl: server.grpcUrl }).triggerJob(jobId);
+    await expect.poll(() => rows.count(), { timeout: 4000, interval: 200 }).toBe(before + 1);
+    await polling.close();
+  });
+
   it("logged no console errors", () => {
     expect(problems).toEqual([]);
   });

@@ -30,7 +30,7 @@ export function JobDetailPage({ id }: { id: string }) {
   const j = job.data;
   const scheduleKey = j?.schedule ? JSON.stringify(toJson(ScheduleSchema, j.schedule)) : "";
   const preview = useLoad(
-    async (signal) => (j?.schedule ? (await jobs.previewSchedule({ schedule: j.schedule, count: 10 }, { signal, timeoutMs: 10_000 })).fireTimes : []),
+    async (signal) => (j?.schedule ? (await jobs.previewSchedule({ schedule: j.schedule, count: 30 }, { signal, timeoutMs: 10_000 })).fireTimes : []),
     [scheduleKey],
     10_000,
   );
@@ -111,7 +111,8 @@ export function JobDetailPage({ id }: { id: string }) {
           <ErrorNote>{preview.error}</ErrorNote>
           {preview.data && preview.data.length === 0 && <Empty>This schedule will not fire again.</Empty>}
           <ol className="fire-times" data-testid="fire-times">
-            {preview.data?.map((t) => {
+            {/* Fetched every 10 s, shown as of now: times that have passed since drop off. */}
+            {preview.data?.filter((t) => toDate(t)!.getTime() > now).slice(0, 10).map((t) => {
               const d = toDate(t)!;
               return (
                 <li key={d.toISOString()}>
