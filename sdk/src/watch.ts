@@ -108,12 +108,10 @@ async function* resilient<T>(
       idle = setTimeout(() => call.abort(new ConnectError(`no message for ${idleMs} ms`, Code.Unavailable)), idleMs);
     };
     let error: unknown = new ConnectError("the stream ended", Code.Unavailable);
-    let received = false;
     try {
       arm();
       for await (const message of open(clients[index].client, call.signal)) {
         arm();
-        received = true;
         failures = 0;
         const verdict = onMessage(message);
         if (verdict === "yield") yield message;

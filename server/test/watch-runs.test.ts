@@ -1,3 +1,5 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -25,6 +27,9 @@ import { waitFor } from "./helpers/wait.js";
  * against run_events, resume seams, token errors, the commit-order horizon, filters,
  * keepalives, WatchJob, cleanup of cancelled streams, Connect over HTTP/1.1, shutdown.
  */
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BUF = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));
 
 let server: TestServer;
 let chime: ChimeClient;
@@ -396,6 +401,32 @@ describe("stream lifecycle", () => {
     await Promise.all([viaHttp1.done, viaGrpc.done]);
     expect(viaHttp1.events.map(key)).toEqual(viaGrpc.events.map(key));
     expect(viaHttp1.events.map((e) => e.resumeToken)).toEqual(viaGrpc.events.map((e) => e.resumeToken));
+  });
+
+  it("streams through buf curl over Connect on the HTTP/1.1 port (schema from proto/)", async () => {
+    const [job] = await createJobs(1, "bufcurl");
+    const run = await chime.triggerJob(job.id);
+    const { decodeResumeToken, encodeResumeToken } = await import("../src/watch/resume-token.js");
+    // Resume from just before the run's QUEUED event: buf curl prints it, then keepalives until its timeout.
+    const { rows } = await pool.query<{ cursor: number }>("SELECT cursor FROM run_events WHERE run_id = $1 ORDER BY cursor LIMIT 1", [run.id]);
+    const token = encodeResumeToken(Number(rows[0].cursor) - 1);
+    expect(decodeResumeToken(token)).toBe(Number(rows[0].cursor) - 1);
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+      execFile(
+        BUF,
+        ["curl", "--schema", "proto", "--protocol", "connect", "--timeout", "1.5s", "-d", JSON.stringify({ job_ids: [job.id], resume_token: token }), `${server.httpUrl}/chime.v1.WatchService/WatchRuns`],
+        { cwd: ROOT, timeout: 30_000 },
+        (error, stdout, stderr) => {
+          if (error && typeof error.code !== "number") return reject(error);
+          resolve({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr });
+        },
+      );
+    });
+    // One JSON object per message: the event first, then keepalives; the timeout ends it.
+    expect(result.stdout).toContain(`"runId": "${run.id}"`);
+    expect(result.stdout).toContain('"state": "RUN_STATE_QUEUED"');
+    expect(result.stdout).toContain('"keepalive"');
+    expect(result.stderr).toMatch(/deadline_exceeded/);
   });
 
   it("server shutdown ends open streams with UNAVAILABLE (resumable)", async () => {
