@@ -1,0 +1,263 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { createChimeClient, natsLayout } from "@chime/sdk";
+import pg from "pg";
+import { NATS_URL } from "./pg.js";
+import { randomId, sleep } from "./util.js";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const QUEUE = "bench";
+
+/** Environment every benchmark server gets (on top of the defaults in server/src/config.ts). */
+export const CHIME_SETTINGS: Record<string, string> = {
+  CHIME_LOG_LEVEL: "warn",
+  // The built-in http executor has nothing to do here; the api role ingests worker status.
+  CHIME_ROLES: "api,scheduler",
+};
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ChimeProcess {
+  serverId: string;
+  child: ChildProcess;
+  pid: number;
+  grpcUrl: string;
+  httpUrl: string;
+  logs: string[];
+  exited: Promise<number | null>;
+  /** SIGTERM (default) and wait; SIGKILL for failover. */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running = new Set<ChimeProcess>();
+
+export interface ChimeOptions {
+  databaseUrl: string;
+  prefix: string;
+  serverId?: string;
+  env?: Record<string, string>;
+  /** Write a V8 CPU profile (node --cpu-prof) into this directory when the server exits. */
+  cpuProfDir?: string;
+}
+
+/** Runs the real server (server/src/main.ts) as a child process and waits until /healthz answers 200. */
+export async function startChime(options: ChimeOptions): Promise<ChimeProcess> {
+  const serverId = options.serverId ?? `bench-${randomId(4)}`;
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const args = ["--import", "tsx"];
+  if (options.cpuProfDir) {
+    mkdirSync(options.cpuProfDir, { recursive: true });
+    args.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, `--cpu-prof-name=${serverId}-${Date.now()}.cpuprofile`);
+  }
+  const child = spawn(process.execPath, [...args, "server/src/main.ts"], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      NATS_URL,
+      CHIME_NATS_PREFIX: options.prefix,
+      CHIME_HOST: "127.0.0.1",
+      CHIME_PORT: String(grpcPort),
+      CHIME_HTTP_PORT: String(httpPort),
+      CHIME_SERVER_ID: serverId,
+      ...CHIME_SETTINGS,
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n")) {
+      if (!line) continue;
+      logs.push(line);
+      if (logs.length > 200) logs.shift();
+    }
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  const proc: ChimeProcess = {
+    serverId,
+    child,
+    pid: child.pid!,
+    grpcUrl: `http://127.0.0.1:${grpcPort}`,
+    httpUrl,
+    logs,
+    exited,
+    async kill(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await Promise.race([exited, sleep(15_000).then(() => "timeout" as const)]);
+      if (code === "timeout") {
+        child.kill("SIGKILL");
+        await exited;
+      }
+      running.delete(proc);
+      return child.exitCode;
+    },
+  };
+  running.add(proc);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`chime server ${serverId} exited at start:\n${logs.slice(-10).join("\n")}`);
+    const response = await fetch(`${httpUrl}/healthz`).catch(() => undefined);
+    if (response?.status === 200) break;
+    if (Date.now() > deadline) {
+      await proc.kill("SIGKILL");
+      throw new Error(`chime server ${serverId} did not serve within 60 s:\n${logs.slice(-10).join("\n")}`);
+    }
+    await sleep(100);
+  }
+  return proc;
+}
+
+/** Stops every server this run started and has not stopped (used on errors and Ctrl-C). */
+export async function killAllChime(): Promise<void> {
+  await Promise.all([...running].map((p) => p.kill("SIGKILL")));
+}
+
+/** CPU seconds (user + system) and resident memory of a process, from /proc. */
+export function procSample(pid: number): { cpuSeconds: number; rssBytes: number; at: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may contain spaces) start at ") ".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: rssKb * 1024, at: performance.now() };
+}
+const CLOCK_TICKS = 100;
+
+/** CPU share (1.0 = one core) of a process between two samples. */
+export function cpuShare(a: ReturnType<typeof procSample>, b: ReturnType<typeof procSample>): number {
+  return (b.cpuSeconds - a.cpuSeconds) / ((b.at - a.at) / 1000);
+}
+
+/** Deletes every stream and bucket of a Chime prefix. */
+export async function deleteNatsPrefix(prefix: string): Promise<void> {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const layout = natsLayout(prefix);
+    for (const stream of [layout.runsStream, layout.eventsStream, `KV_${layout.cancelBucket}`]) {
+      await jsm.streams.delete(stream).catch(() => false);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** A NATS prefix of this run's own: 1-32 of [A-Za-z0-9_-]. */
+export function benchPrefix(workload: string): string {
+  return `bench_${workload.slice(0, 8)}_${randomId(6)}`;
+}
+
+/**
+ * Creates one job through the API (so validation fills every default) and returns its
+ * stored spec; bulk inserts copy it with their own schedule.
+ */
+export async function templateSpec(grpcUrl: string, databaseUrl: string): Promise<object> {
+  const client = createChimeClient({ baseUrl: grpcUrl, timeoutMs: 10_000 });
+  const job = await client.createJob({ name: `bench-template-${randomId(4)}`, queue: QUEUE, schedule: { at: new Date(Date.now() + 365 * 86_400_000) } });
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ spec: object }>("SELECT spec FROM jobs WHERE id = $1", [job.id]);
+    await client.deleteJob(job.id);
+    return rows[0].spec;
+  } finally {
+    await db.end();
+  }
+}
+
+/** SQL expression: an ISO-8601 UTC string with milliseconds, as proto JSON writes timestamps. */
+const isoOf = (expr: string) => `to_char((${expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+export interface BulkJobs {
+  /** Names are `${namePrefix}${i}` for i in [from, to). */
+  namePrefix: string;
+  from: number;
+  to: number;
+  /** SQL (over the integer `g`) of the schedule object, e.g. a one-shot `at`. */
+  scheduleSql: string;
+  /** SQL (over `g`) of the first fire time. */
+  nextRunSql: string;
+  params?: unknown[];
+}
+
+/**
+ * Inserts jobs straight into a Chime database in one statement per 100k rows, copying the
+ * template spec with each row's own schedule, then wakes the scheduler leader (NOTIFY).
+ * This is the row shape of server/src/jobs/job-store.ts (specOf, JOB_COLUMNS).
+ */
+export async function insertChimeJobs(databaseUrl: string, spec: object, jobs: BulkJobs): Promise<number> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const started = performance.now();
+  try {
+    const chunk = 100_000;
+    for (let from = jobs.from; from < jobs.to; from += chunk) {
+      const to = Math.min(jobs.to, from + chunk);
+      const params = [spec, from, to - 1, ...(jobs.params ?? [])];
+      await db.query(
+        `INSERT INTO jobs (id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time)
+         SELECT gen_random_uuid(), 'default', '${jobs.namePrefix}' || g, '${QUEUE}', '{}'::jsonb,
+                jsonb_set($1::jsonb, '{schedule}', ${jobs.scheduleSql}), 1, ${jobs.nextRunSql}, 0, now(), now()
+         FROM generate_series($2::int, $3::int) AS g`,
+        params,
+      );
+    }
+    await db.query("SELECT pg_notify('chime_jobs_changed', '')");
+  } finally {
+    await db.end();
+  }
+  return (performance.now() - started) / 1000;
+}
+
+/** Schedule SQL of a one-shot job at the time given by `timeExpr`. */
+export function atScheduleSql(timeExpr: string): string {
+  return `jsonb_build_object('at', jsonb_build_object('time', ${isoOf(timeExpr)}))`;
+}
+
+/** Schedule SQL of a cron job (UTC). */
+export function cronScheduleSql(expressionExpr: string): string {
+  return `jsonb_build_object('cron', jsonb_build_object('expression', ${expressionExpr}, 'timeZone', 'UTC'))`;
+}
+
+/** Dispatch lag (scheduled_time → dispatch_time, i.e. the JetStream publish ack) of the runs in a window, from the run rows. */
+export async function dispatchLag(
+  databaseUrl: string,
+  where = "true",
+  params: unknown[] = [],
+): Promise<{ runs: number; dispatched: number; p50: number; p99: number; max: number }> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ runs: number; dispatched: number; p50: number; p99: number; max: number }>(
+      `SELECT count(*)::int AS runs, count(dispatch_time)::int AS dispatched,
+              percentile_disc(0.5) WITHIN GROUP (ORDER BY lag) AS p50,
+              percentile_disc(0.99) WITHIN GROUP (ORDER BY lag) AS p99,
+              max(lag) AS max
+       FROM (SELECT dispatch_time, extract(epoch FROM dispatch_time - scheduled_time) * 1000 AS lag FROM runs WHERE ${where}) r`,
+      params,
+    );
+    const r = rows[0];
+    return { runs: r.runs, dispatched: r.dispatched, p50: Number(r.p50), p99: Number(r.p99), max: Number(r.max) };
+  } finally {
+    await db.end();
+  }
+}

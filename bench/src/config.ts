@@ -1,0 +1,75 @@
+import type { Results } from "./results.js";
+
+export const WORKLOADS = ["burst", "steady", "cron", "api", "scale", "failover", "watch"] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+export const SYSTEMS = ["chime", "graphile-worker", "pg-boss"] as const;
+export type SystemName = (typeof SYSTEMS)[number];
+
+export interface Sizes {
+  burstJobs: number;
+  steadyRates: number[];
+  steadySeconds: number;
+  cronJobs: number;
+  cronSeconds: number;
+  apiSeconds: number;
+  apiConcurrency: number;
+  scaleJobs: number;
+  scaleBaselineJobs: number;
+  /** Seconds of idle measurement before the due window, and length of the window. */
+  scaleIdleSeconds: number;
+  scaleWindowSeconds: number;
+  failoverRate: number;
+  failoverSeconds: number;
+  watchSubscribers: number;
+  watchRate: number;
+  watchSeconds: number;
+}
+
+export const FULL: Sizes = {
+  burstJobs: 100_000,
+  steadyRates: [1000, 2500, 5000, 10_000, 20_000],
+  steadySeconds: 60,
+  cronJobs: 10_000,
+  cronSeconds: 60,
+  apiSeconds: 20,
+  apiConcurrency: 64,
+  scaleJobs: 1_000_000,
+  scaleBaselineJobs: 1000,
+  scaleIdleSeconds: 15,
+  scaleWindowSeconds: 20,
+  failoverRate: 2000,
+  failoverSeconds: 30,
+  watchSubscribers: 1000,
+  watchRate: 2000,
+  watchSeconds: 30,
+};
+
+export const QUICK: Sizes = {
+  burstJobs: 10_000,
+  steadyRates: [1000, 5000],
+  steadySeconds: 10,
+  cronJobs: 1000,
+  cronSeconds: 10,
+  apiSeconds: 5,
+  apiConcurrency: 64,
+  scaleJobs: 100_000,
+  scaleBaselineJobs: 1000,
+  scaleIdleSeconds: 5,
+  scaleWindowSeconds: 8,
+  failoverRate: 2000,
+  failoverSeconds: 10,
+  watchSubscribers: 1000,
+  watchRate: 2000,
+  watchSeconds: 10,
+};
+
+export interface BenchContext {
+  quick: boolean;
+  sizes: Sizes;
+  systems: SystemName[];
+  results: Results;
+  /** "auto" (SDK Worker when it exists), "worker" or "raw". */
+  chimeConsumer: string;
+  /** Directory for V8 CPU profiles of the Chime servers, when --cpu-prof is given. */
+  cpuProfDir?: string;
+}

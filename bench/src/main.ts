@@ -1,0 +1,154 @@
+/**
+ * Chime benchmark suite: `npm run bench` (full) or `npm run bench -- --quick`.
+ *
+ * Options:
+ *   --quick                  small sizes (under 3 minutes on a quiet machine)
+ *   --only=burst,steady,...  workloads to run (burst, steady, cron, api, scale, failover, watch)
+ *   --systems=chime,pg-boss  systems to run (chime, graphile-worker, pg-boss)
+ *   --chime-consumer=auto    auto (SDK Worker when the SDK has one), worker, or raw (JetStream pull consumer)
+ *   --cpu-prof               V8 CPU profiles of every Chime server into bench/results/prof/
+ *   --out=DIR                where results go (default bench/results)
+ *
+ * Postgres: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); NATS: NATS_URL.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { CHIME_SETTINGS, killAllChime, ROOT } from "./chime.js";
+import { FULL, QUICK, SYSTEMS, WORKLOADS, type BenchContext, type SystemName, type WorkloadName } from "./config.js";
+import { chimeConsumerKind, killAllConsumers, sdkWorkerAvailable } from "./consumer.js";
+import { describeMachine } from "./machine.js";
+import { GRAPHILE_SETTINGS, PGBOSS_SETTINGS } from "./peers.js";
+import { dropAllDatabases, dropStaleDatabases } from "./pg.js";
+import { checkTargets, jsonLines, markdownReport } from "./report.js";
+import { Results } from "./results.js";
+import { log } from "./util.js";
+import { api } from "./workloads/api.js";
+import { burst } from "./workloads/burst.js";
+import { cronFleet } from "./workloads/cron.js";
+import { failover } from "./workloads/failover.js";
+import { scale } from "./workloads/scale.js";
+import { steady } from "./workloads/steady.js";
+import { watch } from "./workloads/watch.js";
+
+const RUNNERS: Record<WorkloadName, (ctx: BenchContext) => Promise<void>> = {
+  burst,
+  steady,
+  cron: cronFleet,
+  api,
+  scale,
+  failover,
+  watch,
+};
+
+function parseArgs(argv: string[]) {
+  const options = new Map<string, string>();
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
+    options.set(m[1], m[2] ?? "true");
+  }
+  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out"];
+  for (const key of options.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key} (known: ${known.map((k) => `--${k}`).join(", ")})`);
+  const list = <T extends string>(key: string, all: readonly T[]): T[] => {
+    const value = options.get(key);
+    if (!value) return [...all];
+    const items = value.split(",").map((s) => s.trim()) as T[];
+    for (const item of items) if (!all.includes(item)) throw new Error(`--${key}: unknown ${JSON.stringify(item)} (known: ${all.join(", ")})`);
+    return items;
+  };
+  const consumer = options.get("chime-consumer") ?? "auto";
+  if (!["auto", "worker", "raw"].includes(consumer)) throw new Error("--chime-consumer: auto, worker or raw");
+  return {
+    quick: options.has("quick"),
+    workloads: list("only", WORKLOADS),
+    systems: list("systems", SYSTEMS) as SystemName[],
+    chimeConsumer: consumer,
+    cpuProf: options.has("cpu-prof"),
+    out: options.get("out") ?? join(ROOT, "bench/results"),
+  };
+}
+
+let cleaningUp: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaningUp ??= (async () => {
+    killAllConsumers();
+    await killAllChime();
+    await dropAllDatabases();
+  })();
+  return cleaningUp;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const startedAt = new Date();
+  const results = new Results();
+  const ctx: BenchContext = {
+    quick: args.quick,
+    sizes: args.quick ? QUICK : FULL,
+    systems: args.systems,
+    results,
+    chimeConsumer: args.chimeConsumer,
+    cpuProfDir: args.cpuProf ? join(args.out, "prof") : undefined,
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  log(`mode ${args.quick ? "quick" : "full"}; workloads ${args.workloads.join(", ")}; systems ${args.systems.join(", ")}`);
+  const machine = await describeMachine();
+  await dropStaleDatabases();
+
+  const kind = chimeConsumerKind(args.chimeConsumer);
+  results.settings["mode"] = args.quick ? "quick (noisy, small sizes)" : "full";
+  results.settings["sizes"] = ctx.sizes;
+  results.settings["Chime server"] = `node --import tsx server/src/main.ts, env ${JSON.stringify(CHIME_SETTINGS)}, other settings at their defaults (dispatch batch 1000, lease 3000 ms, election 500 ms)`;
+  results.settings["Chime consumer"] =
+    kind === "chime-worker"
+      ? "SDK Worker (sdk/src/worker), concurrency 1000, no-op handler; handler start = when the handler is called"
+      : `minimal JetStream pull consumer (records receipt time and acks)${sdkWorkerAvailable() ? " — forced with --chime-consumer=raw" : " — the SDK has no Worker yet"}`;
+  results.settings["graphile-worker"] = { version: await packageVersion("graphile-worker"), ...GRAPHILE_SETTINGS, pollIntervalNote: "pollInterval 100 ms: future-dated jobs are found by polling" };
+  results.settings["pg-boss"] = { version: await packageVersion("pg-boss"), ...PGBOSS_SETTINGS, pollIntervalNote: "pollingIntervalSeconds 0.5 is pg-boss's minimum" };
+  for (const [k, v] of Object.entries(results.settings)) log(`setting ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+
+  for (const workload of args.workloads) {
+    const t = performance.now();
+    log(`=== ${workload}`);
+    try {
+      await RUNNERS[workload](ctx);
+    } catch (error) {
+      log(`${workload} failed: ${(error as Error).stack ?? String(error)}`);
+    }
+    log(`=== ${workload} took ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  results.targets.push(...checkTargets(ctx));
+  machine.loadAverageAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
+  const seconds = (Date.now() - startedAt.getTime()) / 1000;
+
+  mkdirSync(args.out, { recursive: true });
+  const stamp = startedAt.toISOString().replace(/:/g, "").replace(/\..*/, "").replace("T", "-");
+  const base = join(args.out, `${stamp}-${args.quick ? "quick" : "full"}`);
+  const markdown = markdownReport(ctx, machine, startedAt, seconds);
+  writeFileSync(`${base}.md`, markdown);
+  writeFileSync(`${base}.jsonl`, jsonLines(ctx, machine, startedAt));
+  process.stdout.write(`${markdown}\n`);
+  log(`results: ${base}.md, ${base}.jsonl (${seconds.toFixed(0)} s)`);
+}
+
+async function packageVersion(name: string): Promise<string> {
+  const { readFileSync } = await import("node:fs");
+  return (JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+}
+
+main()
+  .catch((error: unknown) => {
+    log(`benchmark failed: ${(error as Error).stack ?? String(error)}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await cleanup();
+    // Pools and NATS connections of peers' libraries may keep the loop alive.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
+  });
