@@ -91,6 +91,10 @@ async function main(): Promise<void> {
     chimeConsumer: args.chimeConsumer,
     cpuProfDir: args.cpuProf ? join(args.out, "prof") : undefined,
   };
+  process.on("uncaughtException", (error) => {
+    log(`uncaught: ${error.stack ?? String(error)}`);
+    void cleanup().finally(() => process.exit(1));
+  });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
       log(`${signal}: cleaning up`);

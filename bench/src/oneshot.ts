@@ -97,7 +97,7 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
   const to = from + plan.jobs;
   session.inserted = to;
   const before = session.consumer.count();
-  const marginMs = 1500 + (1.5 * plan.jobs * 1000) / insertRate[system];
+  const marginMs = 1000 + (1.5 * plan.jobs * 1000) / insertRate[system];
   const t0 = Math.ceil((nowMs() + marginMs) / 100) * 100;
   // Due time of job g (its index counts from `from`).
   const rateSql = Number.isFinite(plan.rate) ? `floor((g - ${from}) * 1000.0 / $5::float8)` : "0";

@@ -1,5 +1,6 @@
 import { makeWorkerUtils } from "graphile-worker";
 import PgBoss from "pg-boss";
+import pg from "pg";
 import { createChimeClient } from "@chime/sdk";
 import { QUEUE } from "../chime.js";
 import { openChimeSession } from "../chime-session.js";
@@ -56,9 +57,13 @@ export async function api(ctx: BenchContext): Promise<void> {
         const db: BenchDatabase = await freshDatabase(system);
         if (system === "graphile-worker") {
           await prepareGraphile(db.url);
-          const utils = await makeWorkerUtils({ connectionString: db.url, logger: silentGraphileLogger() });
+          // Our own pool (graphile's default size, 10) so that its end is awaited before the drop.
+          const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+          pool.on("error", () => undefined);
+          const utils = await makeWorkerUtils({ pgPool: pool, logger: silentGraphileLogger() });
           close = async () => {
             await utils.release();
+            await pool.end();
             await db.drop();
           };
           call = (i) => utils.addJob("bench", { i }, { runAt });

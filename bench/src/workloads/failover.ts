@@ -14,7 +14,7 @@ import { everySecondUntil } from "./cron.js";
 export async function failover(ctx: BenchContext): Promise<void> {
   if (!ctx.systems.includes("chime")) return;
   const { failoverRate: jobs, failoverSeconds: after } = ctx.sizes;
-  const warmup = ctx.quick ? 4 : 8;
+  const warmup = ctx.quick ? 3 : 8;
   const variant = `${jobs} runs/s, kill -9 leader`;
   let session: ChimeSession | undefined;
   try {
@@ -22,7 +22,7 @@ export async function failover(ctx: BenchContext): Promise<void> {
     session = await openChimeSession(ctx, "failover", { servers: 2 });
     const consumer = await session.startConsumer(2);
     const from = Math.ceil((nowMs() + 2500) / 1000) * 1000;
-    const to = from + (warmup + after + 2) * 1000;
+    const to = from + (warmup + after + 1) * 1000;
     await insertChimeJobs(session.db.url, session.spec, {
       namePrefix: "f-",
       from: 0,

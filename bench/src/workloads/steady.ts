@@ -50,7 +50,7 @@ export async function steady(ctx: BenchContext): Promise<void> {
           notes: [o.consumer],
         });
         // Let the tail (status writes, completions) settle before the next rate.
-        await sleep(1000);
+        await sleep(300);
       }
     } catch (error) {
       ctx.results.add({ workload: "steady", variant: "-", system, figures: {}, notes: [], error: String(error) });
