@@ -61,7 +61,8 @@ export async function startChime(options: ChimeOptions): Promise<ChimeProcess> {
   const args = ["--import", "tsx"];
   if (options.cpuProfDir) {
     mkdirSync(options.cpuProfDir, { recursive: true });
-    args.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, `--cpu-prof-name=${serverId}-${Date.now()}.cpuprofile`);
+    // Default file names (CPU.<date>.<pid>.<thread>.<seq>.cpuprofile): the tsx loader thread writes one too.
+    args.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
   }
   const child = spawn(process.execPath, [...args, "server/src/main.ts"], {
     cwd: ROOT,

@@ -41,7 +41,7 @@ export const FULL: Sizes = {
   failoverSeconds: 30,
   watchSubscribers: 1000,
   watchRate: 2000,
-  watchSeconds: 30,
+  watchSeconds: 20,
 };
 
 export const QUICK: Sizes = {

@@ -8,9 +8,11 @@
  *   --chime-consumer=auto    auto (SDK Worker when the SDK has one), worker, or raw (JetStream pull consumer)
  *   --cpu-prof               V8 CPU profiles of every Chime server into bench/results/prof/
  *   --out=DIR                where results go (default bench/results)
+ *   --steady-seconds=D       D of the steady and cron workloads (default 60 full, 10 quick)
  *
  * Postgres: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); NATS: NATS_URL.
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -48,7 +50,7 @@ function parseArgs(argv: string[]) {
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
     options.set(m[1], m[2] ?? "true");
   }
-  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out"];
+  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out", "steady-seconds"];
   for (const key of options.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key} (known: ${known.map((k) => `--${k}`).join(", ")})`);
   const list = <T extends string>(key: string, all: readonly T[]): T[] => {
     const value = options.get(key);
@@ -66,6 +68,7 @@ function parseArgs(argv: string[]) {
     chimeConsumer: consumer,
     cpuProf: options.has("cpu-prof"),
     out: options.get("out") ?? join(ROOT, "bench/results"),
+    steadySeconds: options.has("steady-seconds") ? Number(options.get("steady-seconds")) : undefined,
   };
 }
 
@@ -85,7 +88,7 @@ async function main(): Promise<void> {
   const results = new Results();
   const ctx: BenchContext = {
     quick: args.quick,
-    sizes: args.quick ? QUICK : FULL,
+    sizes: { ...(args.quick ? QUICK : FULL), ...(args.steadySeconds ? { steadySeconds: args.steadySeconds, cronSeconds: args.steadySeconds } : {}) },
     systems: args.systems,
     results,
     chimeConsumer: args.chimeConsumer,
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
   const kind = chimeConsumerKind(args.chimeConsumer);
   results.settings["mode"] = args.quick ? "quick (noisy, small sizes)" : "full";
   results.settings["sizes"] = ctx.sizes;
+  results.settings["Chime code"] = chimeCodeVersion();
   results.settings["Chime server"] = `node --import tsx server/src/main.ts, env ${JSON.stringify(CHIME_SETTINGS)}, other settings at their defaults (dispatch batch 1000, lease 3000 ms, election 500 ms)`;
   results.settings["Chime consumer"] =
     kind === "chime-worker"
@@ -139,6 +143,17 @@ async function main(): Promise<void> {
   writeFileSync(`${base}.jsonl`, jsonLines(ctx, machine, startedAt));
   process.stdout.write(`${markdown}\n`);
   log(`results: ${base}.md, ${base}.jsonl (${seconds.toFixed(0)} s)`);
+}
+
+/** The commit measured, and whether server/ or sdk/ had uncommitted changes (then the numbers are of that working tree). */
+function chimeCodeVersion(): string {
+  try {
+    const sha = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "server", "sdk"], { cwd: ROOT, encoding: "utf8" }).trim();
+    return dirty ? `${sha} plus uncommitted changes in server/ or sdk/ (use bench/run-at-commit.sh to measure a commit)` : `${sha} (clean server/ and sdk/)`;
+  } catch {
+    return "unknown (not a git checkout)";
+  }
 }
 
 async function packageVersion(name: string): Promise<string> {

@@ -18,6 +18,8 @@ export interface OneShotPlan {
   drainGraceMs: number;
   /** Stop waiting when no handler started for this long. */
   idleMs: number;
+  /** Steady: stop as soon as p99 ≥ 2 s is certain (the rate is not held), to save time. */
+  abortWhenP99Over2s?: boolean;
 }
 
 export interface OneShotOutcome {
@@ -34,6 +36,8 @@ export interface OneShotOutcome {
   setupOverrunMs: number;
   insertSeconds: number;
   consumer: string;
+  /** Set when the run was stopped early (ms after T0) because p99 ≥ 2 s was already certain. */
+  abortedAtMs?: number;
   /** Chime only: scheduled → JetStream publish acknowledged, from the run rows. */
   dispatch?: { runs: number; dispatched: number; p50: number; p99: number; max: number };
 }
@@ -130,7 +134,23 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
   await sleepUntil(t0);
 
   const lastDue = t0 + offsetMs(plan.jobs - 1, plan.rate);
-  await session.consumer.waitFor(before + plan.jobs, { idleMs: plan.idleMs, deadlineMs: lastDue + plan.drainGraceMs });
+  let abortedAtMs: number | undefined;
+  if (plan.abortWhenP99Over2s && Number.isFinite(plan.rate)) {
+    // Stop early once more than 1% of the jobs are certainly later than 2 s: the jobs due
+    // before now − 2 s outnumber the handler starts by more than 1% of all jobs.
+    for (;;) {
+      const done = await session.consumer.waitFor(before + plan.jobs, { idleMs: plan.idleMs, deadlineMs: Math.min(nowMs() + 1000, lastDue + plan.drainGraceMs) });
+      if (done || nowMs() >= lastDue + plan.drainGraceMs) break;
+      const dueBefore = Math.min(plan.jobs, Math.max(0, Math.floor(((nowMs() - 2000 - t0) * plan.rate) / 1000)));
+      if (dueBefore - (session.consumer.count() - before) > plan.jobs * 0.01) {
+        abortedAtMs = nowMs() - t0;
+        log(`${system}: stopped after ${(abortedAtMs / 1000).toFixed(1)} s: over 1% of the jobs are already more than 2 s late`);
+        break;
+      }
+    }
+  } else {
+    await session.consumer.waitFor(before + plan.jobs, { idleMs: plan.idleMs, deadlineMs: lastDue + plan.drainGraceMs });
+  }
   // Give late duplicates a moment to show up.
   await sleep(300);
   log(`${system}: ${session.consumer.count() - before} of ${plan.jobs} handler starts; collecting`);
@@ -175,5 +195,6 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
     insertSeconds,
     consumer: session.consumer.description,
     dispatch,
+    abortedAtMs,
   };
 }

@@ -77,7 +77,13 @@ export async function watch(ctx: BenchContext): Promise<void> {
     const before = procSample(session.servers[0].pid);
     await sleepUntil(to);
     const during = procSample(session.servers[0].pid);
-    await sleep(2000);
+    // Events still in flight: wait until none arrive for 2 s (at most 20 s).
+    for (let last = -1, quietSince = nowMs(); nowMs() - quietSince < 2000 && nowMs() < to + 20_000; await sleep(250)) {
+      if (events !== last) {
+        last = events;
+        quietSince = nowMs();
+      }
+    }
     abort.abort();
     await Promise.allSettled(streams);
     const lat = summarize(latencies);
@@ -87,6 +93,7 @@ export async function watch(ctx: BenchContext): Promise<void> {
       system: "chime",
       figures: {
         events,
+        expectedEvents: jobs * seconds * 3,
         eventsPerSec: events / seconds,
         latencyP50Ms: lat.p50,
         latencyP99Ms: lat.p99,
@@ -94,7 +101,7 @@ export async function watch(ctx: BenchContext): Promise<void> {
         serverRssBeforeMB: before.rssBytes / 2 ** 20,
         serverRssDuringMB: during.rssBytes / 2 ** 20,
       },
-      notes: [consumer.description, `${perJob} job(s) per subscriber over 10 HTTP/2 connections`],
+      notes: [consumer.description, `${perJob} job(s) per subscriber over 10 HTTP/2 connections; expected = runs × 3 (QUEUED, RUNNING, SUCCEEDED)`],
     });
   } catch (error) {
     ctx.results.add({ workload: "watch", variant, system: "chime", figures: {}, notes: [], error: String(error) });

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the benchmark against a clean checkout of a commit (default HEAD) instead of the
+# working tree, so edits in progress in this checkout cannot change what is measured.
+# The checkout shares this repository's installed node_modules, except the workspace
+# packages (@chime/*), which point into the checkout. Results are copied back into
+# bench/results/ here.
+#
+#   bash bench/run-at-commit.sh [commit] -- [npm run bench arguments, e.g. --quick]
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+commit=HEAD
+if [[ $# -gt 0 && "$1" != "--" ]]; then commit="$1"; shift; fi
+[[ $# -gt 0 && "$1" == "--" ]] && shift
+sha="$(git -C "$here" rev-parse --short "$commit")"
+dir="$(mktemp -d /tmp/chime-bench-XXXXXX)"
+cleanup() { git -C "$here" worktree remove --force "$dir" >/dev/null 2>&1 || rm -rf "$dir"; }
+trap cleanup EXIT
+git -C "$here" worktree add --detach "$dir" "$commit" >/dev/null
+mkdir -p "$dir/node_modules/@chime"
+for entry in "$here"/node_modules/* "$here"/node_modules/.bin; do
+  name="$(basename "$entry")"
+  [[ "$name" == "@chime" ]] || ln -s "$entry" "$dir/node_modules/$name"
+done
+for entry in "$here"/node_modules/@chime/*; do
+  name="$(basename "$entry")"
+  ln -s "$dir/$(basename "$(readlink -f "$entry")")" "$dir/node_modules/@chime/$name"
+done
+echo "benchmarking commit $sha in $dir" >&2
+(cd "$dir" && node --import tsx bench/src/main.ts --out="$dir/bench/results-run" "$@")
+mkdir -p "$here/bench/results"
+cp "$dir"/bench/results-run/*.md "$dir"/bench/results-run/*.jsonl "$here/bench/results/"
+[[ -d "$dir/bench/results-run/prof" ]] && cp -r "$dir/bench/results-run/prof" "$here/bench/results/"
+ls -1 "$dir"/bench/results-run/*.md | sed "s|.*/|results: bench/results/|" >&2
