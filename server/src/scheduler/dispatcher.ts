@@ -28,6 +28,8 @@ export interface PassResult {
   created: number;
   /** The batch was full: more jobs may be due right now. */
   full: boolean;
+  /** Settles when this pass's runs are published and recorded (never rejects). */
+  publishing: Promise<void>;
 }
 
 interface DueRow extends JobRow {
@@ -57,6 +59,7 @@ export function createDispatcher(options: DispatcherOptions) {
 
   return {
     async pass(epoch: number): Promise<PassResult> {
+      // (Committed runs are published in the background; see `publishing`.)
       const now = options.now();
       let cancelled: string[] = [];
       const written = await fencedTransaction(options.pool, epoch, async (client) => {
@@ -135,10 +138,17 @@ export function createDispatcher(options: DispatcherOptions) {
       });
       if (cancelled.length) await options.signalCancel?.(cancelled);
       options.afterCommit?.(written.pending.map((r) => r.id));
-      await options.publisher.publish(written.pending, "scheduler", (write) =>
-        fencedTransaction(options.pool, epoch, (client) => write(client)),
-      );
-      return { created: written.pending.length + written.held, full: written.full };
+      // Not awaited: the next pass claims the next batch while this one is being published.
+      const publishing = options.publisher
+        .publish(written.pending, "scheduler", (write) => fencedTransaction(options.pool, epoch, (client) => write(client)))
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            // The runs stay in the outbox (no dispatch time); the reconciler publishes them.
+            options.logger.warn({ err: error }, "recording dispatched runs failed");
+          },
+        );
+      return { created: written.pending.length + written.held, full: written.full, publishing };
     },
 
     /** The earliest next fire time of any active job (an index lookup), or undefined. */

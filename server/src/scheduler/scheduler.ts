@@ -7,6 +7,9 @@ import { createReconciler } from "./reconciler.js";
 import type { RunPublisher } from "./run-publisher.js";
 import { createWakeupListener } from "./wakeup.js";
 
+/** Dispatched batches whose publish may be in flight at once. */
+const MAX_BATCHES_PUBLISHING = 4;
+
 export interface SchedulerOptions {
   pool: pg.Pool;
   databaseUrl: string;
@@ -80,10 +83,23 @@ export function startScheduler(options: SchedulerOptions) {
 
   async function dispatchLoop(leadership: Leadership): Promise<void> {
     const { epoch, signal } = leadership;
+    // Publishing of earlier batches overlaps with claiming the next ones, up to a bound.
+    const publishing = new Set<Promise<void>>();
+    try {
+      await dispatchPasses(epoch, signal, publishing);
+    } finally {
+      await Promise.all(publishing);
+    }
+  }
+
+  async function dispatchPasses(epoch: number, signal: AbortSignal, publishing: Set<Promise<void>>): Promise<void> {
     while (!signal.aborted) {
       try {
         wakeRequested = false;
+        while (publishing.size >= MAX_BATCHES_PUBLISHING) await Promise.race(publishing);
         const result = await dispatcher.pass(epoch);
+        publishing.add(result.publishing);
+        void result.publishing.then(() => publishing.delete(result.publishing));
         if (result.full) continue;
         const earliest = await dispatcher.earliestDue();
         const now = options.now().getTime();
