@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import pg from "pg";
+import { inTransaction } from "../db/pool.js";
 import type { Logger } from "../logger.js";
 
 /** Advisory lock key of the scheduler leadership. */
@@ -182,19 +183,10 @@ export class FencedOut extends Error {
  * that `epoch` is still the current one. A new leader's epoch bump waits for this
  * transaction, and once it has happened this check fails: a stale leader cannot commit.
  */
-export async function fencedTransaction<T>(pool: pg.Pool, epoch: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
+export function fencedTransaction<T>(pool: pg.Pool, epoch: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, async (client) => {
     const { rows } = await client.query<{ epoch: number }>("SELECT epoch FROM scheduler_leader WHERE singleton FOR SHARE");
     if (rows[0]?.epoch !== epoch) throw new FencedOut(epoch);
-    const result = await work(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    return work(client);
+  });
 }
