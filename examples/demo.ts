@@ -1,16 +1,15 @@
 // A tour of Chime through the SDK: create three jobs, preview their fire times,
-// run a worker for them, trigger one by hand, then follow the runs as they appear
-// and change state.
+// run a worker for them, trigger one by hand, and follow every state change of their
+// runs live over WatchService.
 // Run it with `npm run demo` (which starts the server), or against a running
 // server with `npx tsx examples/demo.ts` (CHIME_URL, default http://127.0.0.1:8080).
-import { timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { createChimeClient, RunState, Worker, type JobSpec, type Run } from "@chime/sdk";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { createChimeClient, RunState, Worker, type JobSpec } from "@chime/sdk";
 
 const baseUrl = process.env.CHIME_URL ?? `http://127.0.0.1:${process.env.CHIME_PORT || "8080"}`;
 const chime = createChimeClient({ baseUrl, timeoutMs: 5000 });
 
 const time = (t: Timestamp | undefined) => (t ? timestampDate(t).toISOString().slice(11, 23) : "-");
-const ms = (d: Duration) => Number(d.seconds) * 1000 + d.nanos / 1e6;
 
 const specs: JobSpec[] = [
   { name: "demo-every-2s", queue: "demo", schedule: { cron: "*/2 * * * * *" }, payload: { hello: "cron" } },
@@ -49,11 +48,6 @@ const worker = new Worker({
 });
 await worker.start();
 
-// TriggerJob creates a run now, whatever the schedule.
-const [firstId] = jobNames.keys();
-const manual = await chime.triggerJob(firstId);
-console.log(`\ntriggered ${jobNames.get(firstId)} by hand: run ${manual.id.slice(-8)} ${RunState[manual.state]}`);
-
 // On Ctrl-C, delete the demo's jobs so that they do not keep firing after it ends.
 // (The signal may arrive twice, from the terminal and relayed by tsx: act once.)
 let stopping = false;
@@ -71,32 +65,25 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-// Follow runs by polling (a WatchService stream will replace this).
+// Follow the runs live: WatchRuns streams every state change of the demo jobs' runs
+// (the SDK iterator reconnects on its own, resuming from its last event).
 console.log("\nfollowing runs of the demo jobs (Ctrl-C to stop)...");
-const since = new Date(Date.now() - 1000);
-const seen = new Map<string, RunState>();
-const show = (run: Run) => {
-  const lag = run.dispatchLag ? `lag ${ms(run.dispatchLag).toFixed(0)}ms` : "not dispatched yet";
-  console.log(
-    `${new Date().toISOString().slice(11, 23)}  run ${run.id.slice(-8)}  ${jobNames.get(run.jobId)?.padEnd(14)}` +
-      `  ${RunState[run.state].padEnd(10)} scheduled ${time(run.scheduledTime)}  ${lag}`,
+const stream = chime.watchRuns({ jobIds: [...jobNames.keys()] });
+
+// TriggerJob creates a run now, whatever the schedule (once the stream is open, so its events show).
+const [firstId] = jobNames.keys();
+setTimeout(() => {
+  chime.triggerJob(firstId).then(
+    (run) => console.log(`triggered ${jobNames.get(firstId)} by hand: run ${run.id.slice(-8)}`),
+    (error: unknown) => console.error(`trigger failed: ${(error as Error).message}`),
   );
-};
-let lastError = "";
-for (;;) {
-  try {
-    // Only the last minute: the list grows with every run of the cron job.
-    const after = new Date(Math.max(since.getTime(), Date.now() - 60_000));
-    for await (const run of chime.listRuns({ scheduledAfter: after })) {
-      if (!jobNames.has(run.jobId) || seen.get(run.id) === run.state) continue;
-      seen.set(run.id, run.state);
-      show(run);
-    }
-    lastError = "";
-  } catch (error) {
-    const message = (error as Error).message;
-    if (message !== lastError) console.error(`polling failed: ${message}`);
-    lastError = message;
-  }
-  await new Promise((resolve) => setTimeout(resolve, 500));
+}, 1000);
+
+for await (const event of stream) {
+  const output = event.outputExcerpt ? `  output ${event.outputExcerpt}` : "";
+  const error = event.error ? `  error ${event.error}` : "";
+  console.log(
+    `${time(event.time)}  run ${event.runId.slice(-8)}  ${jobNames.get(event.jobId)?.padEnd(14)}` +
+      `  ${RunState[event.state].padEnd(10)} attempt ${event.attempt}${output}${error}`,
+  );
 }
