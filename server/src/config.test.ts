@@ -12,6 +12,15 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe("loadConfig", () => {
+  it("takes whole numbers in plain decimal only", () => {
+    for (const value of [" ", "0x1F90", "1e3", "80.5", "-1"]) {
+      const problems = problemsOf({ CHIME_PORT: value });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^CHIME_PORT=.*expected a whole number/);
+    }
+    expect(loadConfig({ CHIME_PORT: "9090" }).grpcPort).toBe(9090);
+  });
+
   it("has defaults that work on a developer machine", () => {
     const config = loadConfig({});
     expect(config).toMatchObject({

@@ -113,7 +113,8 @@ export function loadConfig(
   };
   const integer = (key: keyof typeof DEFAULTS, min: number, max: number): number => {
     const raw = get(key);
-    const value = Number(raw);
+    // Plain decimal digits only: Number() would also take " " (0), "0x1F" or "1e3".
+    const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(value) || value < min || value > max) {
       problems.push(`${key}=${JSON.stringify(raw)}: expected a whole number from ${min} to ${max}`);
       return Number(DEFAULTS[key]);
