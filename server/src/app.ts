@@ -81,6 +81,8 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         batchSize: config.dispatchBatchSize,
         misfireThresholdMs: config.misfireThresholdMs,
         reconcileIntervalMs: config.reconcileIntervalMs,
+        eventRetentionMs: config.eventRetentionMs,
+        eventPruneIntervalMs: config.eventPruneIntervalMs,
         maxIdleMs: 30_000,
         now,
         metrics,

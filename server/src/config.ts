@@ -48,6 +48,10 @@ export interface ChimeConfig {
   misfireThresholdMs: number;
   /** How often the leader republishes runs whose publish was never confirmed. */
   reconcileIntervalMs: number;
+  /** Run and job events older than this are deleted by the leader. */
+  eventRetentionMs: number;
+  /** How often the leader deletes events past the retention. */
+  eventPruneIntervalMs: number;
   /** Non-public destinations the http executor may reach (CHIME_HTTP_ALLOWLIST: CIDRs, addresses, host names). */
   httpAllowlist: Allowlist;
   /** Http requests the executor role runs at once. */
@@ -84,6 +88,8 @@ const DEFAULTS = {
   CHIME_DISPATCH_BATCH: "1000",
   CHIME_MISFIRE_THRESHOLD_MS: "5000",
   CHIME_RECONCILE_INTERVAL_MS: "2000",
+  CHIME_EVENT_RETENTION_MS: String(7 * 86_400_000),
+  CHIME_EVENT_PRUNE_INTERVAL_MS: "60000",
   CHIME_HTTP_ALLOWLIST: "",
   CHIME_EXECUTOR_CONCURRENCY: "32",
   CHIME_CANCEL_SWEEP_MS: "5000",
@@ -175,6 +181,8 @@ export function loadConfig(
     dispatchBatchSize: integer("CHIME_DISPATCH_BATCH", 1, 100_000),
     misfireThresholdMs: integer("CHIME_MISFIRE_THRESHOLD_MS", 0, 86_400_000),
     reconcileIntervalMs: integer("CHIME_RECONCILE_INTERVAL_MS", 100, 600_000),
+    eventRetentionMs: integer("CHIME_EVENT_RETENTION_MS", 1000, 3650 * 86_400_000),
+    eventPruneIntervalMs: integer("CHIME_EVENT_PRUNE_INTERVAL_MS", 100, 86_400_000),
     httpAllowlist: EMPTY_ALLOWLIST,
     executorConcurrency: integer("CHIME_EXECUTOR_CONCURRENCY", 1, 10_000),
     cancelSweepMs: integer("CHIME_CANCEL_SWEEP_MS", 100, 3_600_000),

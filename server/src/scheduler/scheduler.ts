@@ -3,6 +3,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { createDispatcher } from "./dispatcher.js";
 import { FencedOut, LeaderElector, type Leadership } from "./leader-elector.js";
+import { createEventPruner } from "./event-pruner.js";
 import { createReconciler } from "./reconciler.js";
 import type { RunPublisher } from "./run-publisher.js";
 import { createWakeupListener } from "./wakeup.js";
@@ -20,6 +21,9 @@ export interface SchedulerOptions {
   batchSize: number;
   misfireThresholdMs: number;
   reconcileIntervalMs: number;
+  /** Run and job events older than this are deleted (watchers resuming before it get OUT_OF_RANGE). */
+  eventRetentionMs: number;
+  eventPruneIntervalMs: number;
   /** Longest the leader sleeps without re-reading the earliest due time. */
   maxIdleMs: number;
   now: () => Date;
@@ -52,6 +56,7 @@ export function startScheduler(options: SchedulerOptions) {
     graceMs: Math.max(1000, options.reconcileIntervalMs),
     batchSize: options.batchSize,
   });
+  const pruner = createEventPruner({ pool: options.pool, retentionMs: options.eventRetentionMs });
   let wake: (() => void) | undefined;
   // A wakeup that arrives during a pass is kept, so the following sleep ends at once.
   let wakeRequested = false;
@@ -120,28 +125,41 @@ export function startScheduler(options: SchedulerOptions) {
     }
   }
 
-  async function reconcileLoop(leadership: Leadership): Promise<void> {
+  /** Runs `work` every `intervalMs` while this leadership lasts. */
+  async function periodicLoop(leadership: Leadership, intervalMs: number, what: string, work: (epoch: number) => Promise<void>): Promise<void> {
     const { epoch, signal } = leadership;
     while (!signal.aborted) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.reconcileIntervalMs);
+        const timer = setTimeout(resolve, intervalMs);
         signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
       });
       if (signal.aborted) return;
       try {
-        const republished = await reconciler.pass(epoch);
-        if (republished) logger.info({ republished }, "reconciler published runs that were never confirmed");
+        await work(epoch);
       } catch (error) {
         if (error instanceof FencedOut) return;
-        logger.warn({ err: error }, "reconcile pass failed");
+        logger.warn({ err: error }, `${what} pass failed`);
       }
     }
   }
 
+  const reconcile = async (epoch: number) => {
+    const republished = await reconciler.pass(epoch);
+    if (republished) logger.info({ republished }, "reconciler published runs that were never confirmed");
+  };
+  const prune = async (epoch: number) => {
+    const deleted = await pruner.pass(epoch);
+    if (deleted) logger.info({ deleted }, "pruned events older than the retention");
+  };
+
   elector.on("elected", (leadership: Leadership) => {
     metrics.isLeader.set(1);
     metrics.leaderEpoch.set(leadership.epoch);
-    loops = [dispatchLoop(leadership), reconcileLoop(leadership)];
+    loops = [
+      dispatchLoop(leadership),
+      periodicLoop(leadership, options.reconcileIntervalMs, "reconcile", reconcile),
+      periodicLoop(leadership, options.eventPruneIntervalMs, "event prune", prune),
+    ];
   });
   elector.on("deposed", () => metrics.isLeader.set(0));
   elector.start();
