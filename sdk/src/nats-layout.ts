@@ -15,6 +15,8 @@ export function natsLayout(prefix: string) {
     eventsStream: `${prefix}_EVENTS`,
     eventsSubjects: `${prefix}.events.>`,
     eventSubject: (queue: string) => `${prefix}.events.${queue}`,
+    /** Durable pull consumer the api replicas share to ingest the events stream. */
+    ingestConsumer: `${prefix}_ingest`,
     /** KV bucket: key = run id, present when the run was cancelled. */
     cancelBucket: `${prefix}_cancels`,
   };

@@ -2,16 +2,11 @@ import { create, fromBinary, fromJson, toJson, type JsonObject } from "@bufbuild
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { RunAttemptSchema, RunState, RunStatusBatchSchema, type NatsLayout, type RunAttempt, type RunStatusUpdate } from "@chime/sdk";
+import { natsLayout, RunAttemptSchema, RunState, RunStatusBatchSchema, type NatsLayout, type RunAttempt, type RunStatusUpdate } from "@chime/sdk";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-
-/** The durable consumer the api replicas share to ingest the events stream. */
-export function ingestConsumerName(prefix: string): string {
-  return `${prefix}_ingest`;
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTIVE = new Set([RunState.QUEUED, RunState.RUNNING, RunState.RETRY_WAIT]);
@@ -261,7 +256,7 @@ export function startStatusIngest(options: StatusIngestOptions) {
     while (!stopped && js) {
       try {
         const jsm = await js.jetstreamManager();
-        const name = ingestConsumerName(options.prefix);
+        const name = natsLayout(options.prefix).ingestConsumer;
         await jsm.consumers.add(options.layout.eventsStream, {
           durable_name: name,
           filter_subject: options.layout.eventsSubjects,
