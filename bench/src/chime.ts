@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { createChimeClient, natsLayout } from "@chime/sdk";
+import { createChimeClient } from "@chime/sdk";
+import { deleteStreams } from "../../server/src/nats/streams.js";
 import pg from "pg";
 import { NATS_URL } from "./pg.js";
 import { randomId, sleep } from "./util.js";
@@ -152,11 +152,7 @@ export function cpuShare(a: ReturnType<typeof procSample>, b: ReturnType<typeof 
 export async function deleteNatsPrefix(prefix: string): Promise<void> {
   const nc = await connect({ servers: NATS_URL });
   try {
-    const jsm = await jetstreamManager(nc);
-    const layout = natsLayout(prefix);
-    for (const stream of [layout.runsStream, layout.eventsStream, `KV_${layout.cancelBucket}`]) {
-      await jsm.streams.delete(stream).catch(() => false);
-    }
+    await deleteStreams(nc, prefix);
   } finally {
     await nc.close();
   }

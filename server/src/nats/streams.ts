@@ -46,3 +46,12 @@ async function addOrUpdate(jsm: JetStreamManager, config: StreamConfig): Promise
     else throw error;
   }
 }
+
+/** Deletes a prefix's streams and bucket (tests and benchmarks clean up with it). */
+export async function deleteStreams(nc: NatsConnection, prefix: string): Promise<void> {
+  const layout = natsLayout(prefix);
+  const jsm = await jetstreamManager(nc);
+  for (const stream of [layout.runsStream, layout.eventsStream, `KV_${layout.cancelBucket}`]) {
+    await jsm.streams.delete(stream).catch(() => false);
+  }
+}
