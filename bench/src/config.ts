@@ -47,20 +47,20 @@ export const FULL: Sizes = {
 export const QUICK: Sizes = {
   burstJobs: 10_000,
   steadyRates: [1000, 5000],
-  steadySeconds: 10,
+  steadySeconds: 5,
   cronJobs: 1000,
   cronSeconds: 10,
   apiSeconds: 5,
   apiConcurrency: 64,
-  scaleJobs: 100_000,
+  scaleJobs: 50_000,
   scaleBaselineJobs: 1000,
   scaleIdleSeconds: 4,
   scaleWindowSeconds: 6,
   failoverRate: 2000,
-  failoverSeconds: 10,
+  failoverSeconds: 8,
   watchSubscribers: 1000,
   watchRate: 2000,
-  watchSeconds: 10,
+  watchSeconds: 8,
 };
 
 export interface BenchContext {
