@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { createChimeClient } from "@chime/sdk";
 import { deleteStreams } from "../../server/src/nats/streams.js";
+import { freePort } from "../../server/test/helpers/server-process.js";
 import pg from "pg";
 import { NATS_URL } from "./pg.js";
 import { randomId, sleep } from "./util.js";
@@ -19,17 +19,6 @@ export const CHIME_SETTINGS: Record<string, string> = {
   // The built-in http executor has nothing to do here; the api role ingests worker status.
   CHIME_ROLES: "api,scheduler",
 };
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ChimeProcess {
   serverId: string;
