@@ -79,6 +79,7 @@ export async function startChime(options: ChimeOptions): Promise<ChimeProcess> {
   };
   child.stdout!.on("data", collect);
   child.stderr!.on("data", collect);
+  if (process.env.BENCH_TEE) child.stderr!.on("data", (c: Buffer) => process.stderr.write(c));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const proc: ChimeProcess = {

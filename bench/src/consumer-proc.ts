@@ -194,6 +194,8 @@ async function main(): Promise<void> {
   });
 }
 
+if (process.env.BENCH_CONSUMER_PROF_DIR) process.on("SIGTERM", () => process.exit(0));
+
 main().catch((error: unknown) => {
   console.error(`consumer ${spec.kind} failed: ${(error as Error).stack ?? String(error)}`);
   send({ type: "error", message: String(error) });

@@ -42,7 +42,8 @@ export async function startConsumer(spec: Omit<ConsumerSpec, "out">): Promise<Co
   const out = join(tmpdir(), `chime-bench-${process.pid}-${randomId(6)}.tsv`);
   const child: ChildProcess = fork(fileURLToPath(new URL("./consumer-proc.ts", import.meta.url)), [JSON.stringify({ ...spec, out })], {
     cwd: ROOT,
-    execArgv: ["--import", "tsx"],
+    // BENCH_CONSUMER_PROF_DIR: V8 CPU profiles of the consumer processes (they share the machine's two cores).
+    execArgv: ["--import", "tsx", ...(process.env.BENCH_CONSUMER_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CONSUMER_PROF_DIR}`] : [])],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   let count = 0;
@@ -117,7 +118,8 @@ export async function startConsumer(spec: Omit<ConsumerSpec, "out">): Promise<Co
     },
     kill() {
       running.delete(consumer);
-      if (child.exitCode === null) child.kill("SIGKILL");
+      // A profiled consumer exits on SIGTERM so that V8 writes its profile.
+      if (child.exitCode === null) child.kill(process.env.BENCH_CONSUMER_PROF_DIR ? "SIGTERM" : "SIGKILL");
       rmSync(out, { force: true });
     },
   };

@@ -11,6 +11,8 @@
  *   --steady-seconds=D       D of the steady and cron workloads (default 60 full, 10 quick)
  *
  * Postgres: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); NATS: NATS_URL.
+ * Debugging: BENCH_TEE=1 copies the Chime servers' stderr to the bench's; BENCH_CONSUMER_PROF_DIR=DIR
+ * writes V8 CPU profiles of the consumer processes there.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";

@@ -66,7 +66,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const metrics = createMetrics();
   const layout = natsLayout(config.natsPrefix);
   const jetStream = prepareJetStream(nats, config.natsPrefix, logger, shutdown.signal);
-  const publisher = createRunPublisher({ pool, js: jetStream.client, layout, metrics, logger });
+  const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger });
   const cancelSignal = createCancelSignal({ js: jetStream.client, layout, metrics, logger });
   const signalCancel = (runIds: string[]) => cancelSignal.signal(runIds);
 

@@ -130,6 +130,10 @@ export class Worker {
   private status?: StatusPublisher;
   private watcher?: QueuedIterator<KvWatchEntry>;
   private readonly held = new Map<string, Held>();
+  /** Run ids in the cancel bucket (value: when they were put), kept from a watch instead of a lookup per run. */
+  private readonly cancelled = new Map<string, number>();
+  private cancelTtlMs = 0;
+  private pruneTimer?: NodeJS.Timeout;
   private readonly fetches = new Set<ConsumerMessages>();
   private readonly processing = new Set<Promise<void>>();
   private active = 0;
@@ -170,7 +174,8 @@ export class Worker {
   private async doStart(): Promise<void> {
     if (this.init.connection) this.nc = this.init.connection;
     else {
-      this.nc = await connect({ servers: this.init.natsUrl!, name: `chime-worker-${this.workerId}`, maxReconnectAttempts: -1 });
+      // noAsyncTraces: no Error (stack capture) per request on the hot path.
+      this.nc = await connect({ servers: this.init.natsUrl!, name: `chime-worker-${this.workerId}`, maxReconnectAttempts: -1, noAsyncTraces: true });
       this.ownsConnection = true;
     }
     const jsm = await jetstreamManager(this.nc);
@@ -178,8 +183,15 @@ export class Worker {
     await this.ensureConsumer(jsm);
     this.consumer = await this.js.consumers.get(this.layout.runsStream, this.layout.queueConsumer(this.options.queue));
     this.kv = await new Kvm(this.js).open(this.layout.cancelBucket);
+    // The watch starts before the listing, so a cancellation put in between is seen by one of them.
     this.watcher = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
     void this.watchCancels(this.watcher);
+    for await (const runId of await this.kv.keys()) if (!this.cancelled.has(runId)) this.cancelled.set(runId, Date.now());
+    this.cancelTtlMs = (await this.kv.status()).ttl;
+    if (this.cancelTtlMs > 0) {
+      this.pruneTimer = setInterval(() => this.pruneCancelled(), Math.min(this.cancelTtlMs, 600_000));
+      this.pruneTimer.unref();
+    }
     this.status = createStatusPublisher({
       js: this.js,
       subject: this.layout.eventSubject(this.options.queue),
@@ -228,6 +240,7 @@ export class Worker {
     try {
       for await (const entry of watcher) {
         if (entry.operation !== "PUT") continue;
+        this.cancelled.set(entry.key, entry.created.getTime());
         const held = this.held.get(entry.key);
         if (held && !held.controller.signal.aborted) {
           this.logger.info({ runId: entry.key }, "run cancelled; aborting its handler");
@@ -335,7 +348,7 @@ export class Worker {
     // Registered before the cancel check, so a cancellation arriving meanwhile still reaches it.
     this.held.set(held.runId, held);
     try {
-      if (await this.isCancelled(held.runId)) {
+      if (this.isCancelled(held.runId)) {
         await this.finish(msg, this.update(assignment, attempt, RunState.CANCELLED, { error: "cancelled before it started" }), "ack");
         return;
       }
@@ -354,9 +367,19 @@ export class Worker {
     }
   }
 
-  private async isCancelled(runId: string): Promise<boolean> {
-    const entry = await this.kv!.get(runId);
-    return entry !== null && entry.operation === "PUT";
+  /**
+   * Whether the run is in the cancel bucket, as far as this worker's watch has seen: a
+   * cancellation put while the run is being delivered may arrive just after the check,
+   * and then aborts the handler it just started (as one put after the start does).
+   */
+  private isCancelled(runId: string): boolean {
+    return this.cancelled.has(runId);
+  }
+
+  /** Forgets cancellations older than the bucket's TTL (NATS has dropped them too). */
+  private pruneCancelled(): void {
+    const horizon = Date.now() - this.cancelTtlMs;
+    for (const [runId, putAt] of this.cancelled) if (putAt < horizon) this.cancelled.delete(runId);
   }
 
   /** Publishes the update and, once JetStream stored it, acks or naks the run message. */
@@ -501,6 +524,7 @@ export class Worker {
       await Promise.race([allDone(), new Promise((resolve) => setTimeout(resolve, 2000))]);
       await this.status?.drain();
       this.watcher?.stop();
+      clearInterval(this.pruneTimer);
       if (this.nc && !this.nc.isClosed()) {
         if (this.ownsConnection) await this.nc.drain().catch(() => this.nc!.close());
         else await this.nc.flush().catch(() => undefined);

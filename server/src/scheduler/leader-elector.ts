@@ -109,18 +109,35 @@ export class LeaderElector extends EventEmitter {
       await this.evictStaleLeader(client);
       return;
     }
-    const claimed = await client.query<{ epoch: number }>(
-      `INSERT INTO scheduler_leader (epoch, leader_id, since, heartbeat_time, backend_pid)
-       VALUES (1, $1, now(), now(), pg_backend_pid())
-       ON CONFLICT (singleton) DO UPDATE SET epoch = scheduler_leader.epoch + 1, leader_id = $1,
-         since = now(), heartbeat_time = now(), backend_pid = pg_backend_pid()
-       RETURNING epoch`,
-      [this.options.serverId],
-    );
-    const epoch = claimed.rows[0].epoch;
+    const epoch = await this.bumpEpoch(client);
     this.current = { epoch, abort: new AbortController() };
     this.options.logger.info({ epoch, serverId: this.options.serverId }, "became scheduler leader");
     this.emit("elected", this.leadership);
+  }
+
+  /**
+   * Takes the next epoch. The explicit FOR UPDATE waits for every fenced transaction of
+   * the old epoch (they hold FOR KEY SHARE) and makes later ones re-read the row and see
+   * the new epoch. Heartbeats are no-key updates: they never wait for, or block, fenced work.
+   */
+  private async bumpEpoch(client: pg.Client): Promise<number> {
+    await client.query("BEGIN");
+    try {
+      await client.query("SELECT 1 FROM scheduler_leader WHERE singleton FOR UPDATE");
+      const claimed = await client.query<{ epoch: number }>(
+        `INSERT INTO scheduler_leader (epoch, leader_id, since, heartbeat_time, backend_pid)
+         VALUES (1, $1, now(), now(), pg_backend_pid())
+         ON CONFLICT (singleton) DO UPDATE SET epoch = scheduler_leader.epoch + 1, leader_id = $1,
+           since = now(), heartbeat_time = now(), backend_pid = pg_backend_pid()
+         RETURNING epoch`,
+        [this.options.serverId],
+      );
+      await client.query("COMMIT");
+      return claimed.rows[0].epoch;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
@@ -179,13 +196,15 @@ export class FencedOut extends Error {
 }
 
 /**
- * Runs `work` in a transaction that first checks, under a share lock on the leader row,
- * that `epoch` is still the current one. A new leader's epoch bump waits for this
- * transaction, and once it has happened this check fails: a stale leader cannot commit.
+ * Runs `work` in a transaction that first checks, under a key-share lock on the leader
+ * row, that `epoch` is still the current one. A new leader's epoch bump (FOR UPDATE)
+ * waits for this transaction, and once it has happened this check fails: a stale leader
+ * cannot commit. The current leader's heartbeat (a no-key UPDATE) does not conflict with
+ * the key-share lock, so heartbeats and dispatch transactions never queue behind each other.
  */
 export function fencedTransaction<T>(pool: pg.Pool, epoch: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return inTransaction(pool, async (client) => {
-    const { rows } = await client.query<{ epoch: number }>("SELECT epoch FROM scheduler_leader WHERE singleton FOR SHARE");
+    const { rows } = await client.query<{ epoch: number }>("SELECT epoch FROM scheduler_leader WHERE singleton FOR KEY SHARE");
     if (rows[0]?.epoch !== epoch) throw new FencedOut(epoch);
     return work(client);
   });

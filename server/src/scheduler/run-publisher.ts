@@ -1,9 +1,9 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import type { JetStreamClient } from "@nats-io/jetstream";
 import { RunAssignmentSchema, type Job, type NatsLayout } from "@chime/sdk";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import type { AckedPublisher } from "../nats/acked-publisher.js";
 import { toTimestamp } from "../util/time.js";
 
 /** A committed QUEUED run, ready to be published. */
@@ -35,14 +35,14 @@ export function buildAssignment(run: PendingRun) {
 }
 
 /**
- * Publishes runs to JetStream (all at once, awaiting every ack) with the run id as
+ * Publishes runs to JetStream (as one batch, awaiting every ack) with the run id as
  * Nats-Msg-Id, then records their dispatch time. A run whose publish fails keeps a NULL
  * dispatch time, and the reconciler publishes it again; a duplicate inside the dedup
  * window is dropped by JetStream.
  */
 export function createRunPublisher(options: {
   pool: pg.Pool;
-  js: () => JetStreamClient | undefined;
+  nats: () => AckedPublisher | undefined;
   layout: NatsLayout;
   metrics: Metrics;
   logger: Logger;
@@ -55,26 +55,26 @@ export function createRunPublisher(options: {
       markWith?: (write: (client: pg.PoolClient | pg.Pool) => Promise<void>) => Promise<void>,
     ): Promise<string[]> {
       if (runs.length === 0) return [];
-      const js = options.js();
-      if (!js) {
+      const nats = options.nats();
+      if (!nats) {
         options.metrics.publishFailures.inc(runs.length);
         return [];
       }
-      const results = await Promise.allSettled(
-        runs.map(async (run) => {
-          await js.publish(options.layout.runSubject(run.job.queue), toBinary(RunAssignmentSchema, buildAssignment(run)), {
-            msgID: run.id,
-            timeout: PUBLISH_TIMEOUT_MS,
-          });
-          return { run, ackedAt: new Date() };
-        }),
+      const outcomes = await nats.publish(
+        runs.map((run) => ({
+          subject: options.layout.runSubject(run.job.queue),
+          data: toBinary(RunAssignmentSchema, buildAssignment(run)),
+          msgId: run.id,
+        })),
+        PUBLISH_TIMEOUT_MS,
       );
-      const acked = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-      const failed = results.length - acked.length;
+      const ackedAt = new Date();
+      const acked = runs.flatMap((run, i) => (outcomes[i].ok ? [{ run, ackedAt }] : []));
+      const failed = runs.length - acked.length;
       if (failed > 0) {
         options.metrics.publishFailures.inc(failed);
-        const reason = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
-        options.logger.warn({ failed, err: reason.reason }, "run publish failed; the reconciler will retry");
+        const reason = outcomes.find((o) => !o.ok) as { error: string };
+        options.logger.warn({ failed, reason: reason.error }, "run publish failed; the reconciler will retry");
       }
       if (acked.length === 0) return [];
       const write = async (client: pg.PoolClient | pg.Pool) => {
