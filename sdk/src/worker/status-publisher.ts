@@ -1,6 +1,12 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { RunStatusBatchSchema, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
+import { RunStatusBatchSchema, RunStatusUpdateSchema, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
+
+/** A RunStatusBatch is its updates' encodings, each framed as field `updates`: each update is encoded once. */
+const UPDATES_FIELD = RunStatusBatchSchema.field.updates.number;
+/** Framing per update at most: a one-byte tag and a length varint. */
+const FRAME_BYTES = 6;
 
 export interface StatusPublisherOptions {
   js: JetStreamClient;
@@ -16,7 +22,7 @@ export interface StatusPublisherOptions {
 }
 
 interface Pending {
-  update: RunStatusUpdate;
+  encoded: Uint8Array;
   bytes: number;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -51,7 +57,9 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
   }
 
   async function send(batch: Pending[]): Promise<void> {
-    const data = toBinary(RunStatusBatchSchema, create(RunStatusBatchSchema, { updates: batch.map((p) => p.update) }));
+    const writer = new BinaryWriter();
+    for (const p of batch) writer.tag(UPDATES_FIELD, WireType.LengthDelimited).bytes(p.encoded);
+    const data = writer.finish();
     // The same message id on every try: a retry after a lost ack is dropped by JetStream's dedup.
     const msgID = `${batchPrefix}-${++batchCounter}`;
     let lastError: Error | undefined;
@@ -71,9 +79,10 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
   return {
     publish(update: RunStatusUpdate): Promise<void> {
       return new Promise<void>((resolve, reject) => {
-        const bytes = toBinary(RunStatusBatchSchema, create(RunStatusBatchSchema, { updates: [update] })).length;
+        const encoded = toBinary(RunStatusUpdateSchema, update);
+        const bytes = encoded.length + FRAME_BYTES;
         if (pending.length > 0 && pendingBytes + bytes > maxBatchBytes) flush();
-        pending.push({ update, bytes, resolve, reject });
+        pending.push({ encoded, bytes, resolve, reject });
         pendingBytes += bytes;
         if (pending.length >= options.maxBatch) flush();
         else timer ??= setTimeout(flush, options.flushMs);
