@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createChimeClient, JobState, RunState, type ChimeClient, type Run } from "@chime/sdk";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
+import { readRunMessages } from "./helpers/stream-messages.js";
 import { waitFor } from "./helpers/wait.js";
 
 let server: TestServer;
@@ -108,6 +109,16 @@ describe("updates move the schedule", () => {
     const updated = await chime.updateJob(job.id, { schedule: { cron: "* * * * * *" } });
     expect(Number(updated.nextRunTime!.seconds) * 1000).toBeLessThanOrEqual(Date.now() + 1000);
     await waitFor("runs on the new schedule", async () => ((await runsOf(job.id)).length >= 2 ? true : undefined));
+    // A new payload reaches the runs fired after the update (the leader re-reads the changed definition).
+    await chime.updateJob(job.id, { payload: { version: 2 } });
+    const updatedAt = Date.now();
+    const firedAfterUpdate = async () =>
+      (await readRunMessages(server.config.natsPrefix)).filter((m) => m.jobId === job.id && Number(m.scheduledTime!.seconds) * 1000 > updatedAt + 1000);
+    const runsAfter = await waitFor("runs fired after the update", async () => {
+      const runs = await firedAfterUpdate();
+      return runs.length >= 2 ? runs : undefined;
+    });
+    expect(runsAfter.every((m) => m.payload?.version === 2)).toBe(true);
     const completed = await chime.updateJob(job.id, { schedule: { at: new Date(Date.now() + 500) } });
     expect(completed.state).toBe(JobState.ACTIVE);
     await waitFor("the one-shot to complete", async () => ((await chime.getJob(job.id)).state === JobState.COMPLETED ? true : undefined));

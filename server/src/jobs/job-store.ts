@@ -168,7 +168,7 @@ export function createJobStore(pool: pg.Pool) {
       try {
         const updated = await client.query<JobRow>(
           `UPDATE jobs SET name = $2, queue = $3, labels = $4, spec = $5, state = $6, next_run_time = $7,
-             run_count = COALESCE($8, run_count), update_time = now()
+             run_count = COALESCE($8, run_count), update_time = now(), definition_version = definition_version + 1
            WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
           [id, job.name, job.queue, job.labels, specOf(job), state, next, runCount ?? null],
         );

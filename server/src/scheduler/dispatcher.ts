@@ -1,11 +1,11 @@
 import { OverlapPolicy, RunState, RunTrigger } from "@chime/sdk";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
-import { jobFromRow, type JobRow } from "../jobs/job-store.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { createRunStore } from "../runs/run-store.js";
 import { planFires, type ActiveRuns, type PlanOptions } from "./fire-plan.js";
+import { createJobDefinitions, type VersionedJobRow } from "./job-definitions.js";
 import { fencedTransaction } from "./leader-elector.js";
 import type { PendingRun, RunPublisher } from "./run-publisher.js";
 
@@ -32,7 +32,7 @@ export interface PassResult {
   publishing: Promise<void>;
 }
 
-interface DueRow extends JobRow {
+interface DueRow extends VersionedJobRow {
   next_run_time: Date;
 }
 
@@ -43,6 +43,7 @@ interface DueRow extends JobRow {
  */
 export function createDispatcher(options: DispatcherOptions) {
   const runs = createRunStore(options.pool);
+  const definitions = createJobDefinitions();
 
   async function activeRunsOf(client: pg.PoolClient, jobIds: string[]): Promise<Map<string, ActiveRuns>> {
     const active = new Map<string, ActiveRuns>();
@@ -65,7 +66,7 @@ export function createDispatcher(options: DispatcherOptions) {
       const written = await fencedTransaction(options.pool, epoch, async (client) => {
         cancelled = [];
         const { rows } = await client.query<DueRow>(
-          `SELECT id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time
+          `SELECT id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time, definition_version
            FROM jobs
            WHERE state = 1 AND deleted_time IS NULL AND next_run_time <= $1
            ORDER BY next_run_time
@@ -74,7 +75,7 @@ export function createDispatcher(options: DispatcherOptions) {
           [now, options.batchSize],
         );
         if (rows.length === 0) return { pending: [] as PendingRun[], held: 0, full: false };
-        const jobs = rows.map((row) => ({ row, job: jobFromRow(row) }));
+        const jobs = rows.map((row) => ({ row, job: definitions.get(row) }));
         const needsActive = jobs
           .filter(({ job }) => job.overlapPolicy !== OverlapPolicy.ALLOW || job.maxConcurrentRuns > 0)
           .map(({ job }) => job.id);
@@ -97,37 +98,34 @@ export function createDispatcher(options: DispatcherOptions) {
           jobUpdates.push({ id: job.id, next: plan.next, state: plan.state, runCount: plan.runCount });
           skipped += plan.skipped;
         }
-        const inserted = runRows.length
-          ? (
-              await client.query<{ id: string; job_id: string; scheduled_time: Date; held: boolean }>(
-                `INSERT INTO runs (id, job_id, queue, scheduled_time, held, trigger, state)
-                 SELECT id, job_id, queue, scheduled_time, held, ${RunTrigger.SCHEDULE}, ${RunState.QUEUED}
-                 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::boolean[])
-                   AS v(id, job_id, queue, scheduled_time, held)
-                 ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
-                 RETURNING id, job_id, scheduled_time, held`,
-                [
-                  runRows.map((r) => r.id),
-                  runRows.map((r) => r.jobId),
-                  runRows.map((r) => r.queue),
-                  runRows.map((r) => r.scheduledTime),
-                  runRows.map((r) => r.held),
-                ],
-              )
-            ).rows
-          : [];
-        if (inserted.length) {
-          await client.query(
-            `INSERT INTO run_events (run_id, job_id, state)
-             SELECT id, job_id, ${RunState.QUEUED} FROM unnest($1::uuid[], $2::uuid[]) AS v(id, job_id)`,
-            [inserted.map((r) => r.id), inserted.map((r) => r.job_id)],
-          );
-        }
-        await client.query(
-          `UPDATE jobs j SET next_run_time = v.next_run_time, state = v.state, run_count = v.run_count, update_time = now()
-           FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::bigint[]) AS v(id, next_run_time, state, run_count)
-           WHERE j.id = v.id`,
-          [jobUpdates.map((u) => u.id), jobUpdates.map((u) => u.next), jobUpdates.map((u) => u.state), jobUpdates.map((u) => u.runCount)],
+        // One round trip: the runs, their QUEUED events and the jobs' next fire times.
+        const { rows: inserted } = await client.query<{ id: string; job_id: string; scheduled_time: Date; held: boolean }>(
+          `WITH inserted AS (
+             INSERT INTO runs (id, job_id, queue, scheduled_time, held, trigger, state)
+             SELECT id, job_id, queue, scheduled_time, held, ${RunTrigger.SCHEDULE}, ${RunState.QUEUED}
+             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::boolean[])
+               AS v(id, job_id, queue, scheduled_time, held)
+             ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
+             RETURNING id, job_id, scheduled_time, held
+           ), events AS (
+             INSERT INTO run_events (run_id, job_id, state) SELECT id, job_id, ${RunState.QUEUED} FROM inserted
+           ), advanced AS (
+             UPDATE jobs j SET next_run_time = v.next_run_time, state = v.state, run_count = v.run_count, update_time = now()
+             FROM unnest($6::uuid[], $7::timestamptz[], $8::smallint[], $9::bigint[]) AS v(id, next_run_time, state, run_count)
+             WHERE j.id = v.id
+           )
+           SELECT id, job_id, scheduled_time, held FROM inserted`,
+          [
+            runRows.map((r) => r.id),
+            runRows.map((r) => r.jobId),
+            runRows.map((r) => r.queue),
+            runRows.map((r) => r.scheduledTime),
+            runRows.map((r) => r.held),
+            jobUpdates.map((u) => u.id),
+            jobUpdates.map((u) => u.next),
+            jobUpdates.map((u) => u.state),
+            jobUpdates.map((u) => u.runCount),
+          ],
         );
         if (skipped) options.metrics.firesSkipped.inc(skipped);
         const byId = new Map(jobs.map(({ job }) => [job.id, job]));

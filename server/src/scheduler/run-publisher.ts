@@ -17,21 +17,43 @@ export type PublishPath = "scheduler" | "trigger" | "reconciler";
 
 const PUBLISH_TIMEOUT_MS = 5000;
 
-export function buildAssignment(run: PendingRun) {
-  const { job } = run;
-  return create(RunAssignmentSchema, {
-    runId: run.id,
-    jobId: job.id,
-    jobName: job.name,
-    namespace: job.namespace,
-    queue: job.queue,
-    scheduledTime: toTimestamp(run.scheduledTime),
-    payload: job.payload,
-    labels: job.labels,
-    retryPolicy: job.retryPolicy,
-    attemptTimeout: job.attemptTimeout,
-    http: job.http,
-  });
+/** The part of a run's RunAssignment that comes from its job, encoded once per Job object. */
+const encodedJobParts = new WeakMap<Job, Uint8Array>();
+
+function encodedJobPart(job: Job): Uint8Array {
+  let encoded = encodedJobParts.get(job);
+  if (!encoded) {
+    encoded = toBinary(
+      RunAssignmentSchema,
+      create(RunAssignmentSchema, {
+        jobId: job.id,
+        jobName: job.name,
+        namespace: job.namespace,
+        queue: job.queue,
+        payload: job.payload,
+        labels: job.labels,
+        retryPolicy: job.retryPolicy,
+        attemptTimeout: job.attemptTimeout,
+        http: job.http,
+      }),
+    );
+    encodedJobParts.set(job, encoded);
+  }
+  return encoded;
+}
+
+/**
+ * A run's RunAssignment, encoded. Protobuf reads concatenated encodings as one message
+ * with the fields of both, so the run's own fields are encoded and followed by its job's
+ * part, which the leader encodes once for all the fires of a (cached) job definition.
+ */
+export function encodeAssignment(run: PendingRun): Uint8Array {
+  const own = toBinary(RunAssignmentSchema, create(RunAssignmentSchema, { runId: run.id, scheduledTime: toTimestamp(run.scheduledTime) }));
+  const jobPart = encodedJobPart(run.job);
+  const encoded = new Uint8Array(own.length + jobPart.length);
+  encoded.set(own, 0);
+  encoded.set(jobPart, own.length);
+  return encoded;
 }
 
 /**
@@ -63,7 +85,7 @@ export function createRunPublisher(options: {
       const outcomes = await nats.publish(
         runs.map((run) => ({
           subject: options.layout.runSubject(run.job.queue),
-          data: toBinary(RunAssignmentSchema, buildAssignment(run)),
+          data: encodeAssignment(run),
           msgId: run.id,
         })),
         PUBLISH_TIMEOUT_MS,
