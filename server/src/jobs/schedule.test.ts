@@ -72,6 +72,17 @@ describe("at", () => {
 });
 
 describe("cron", () => {
+  it("gives the same answer whatever was computed before with the same expression (parsed once, repositioned)", () => {
+    const schedule = cron("0 30 2 * * *", "Europe/Berlin");
+    const afters = ["2026-03-29T00:59:00Z", "2026-01-15T12:00:00Z", "2026-10-25T00:10:00Z", "2026-03-29T00:59:00Z"];
+    const answers = afters.map((after) => nextFireTime(schedule, d(after), fresh())!.toISOString());
+    // 02:30 does not exist on 29 March in Berlin (clocks jump to 03:00); 25 October has it once in CEST at 00:30Z.
+    expect(answers[0]).toBe(answers[3]);
+    expect(answers[1]).toBe("2026-01-16T01:30:00.000Z");
+    expect(answers.map((a) => new Date(a).getTime() > 0)).toEqual([true, true, true, true]);
+    expect(nextFireTime(schedule, d("2026-01-15T12:00:00Z"), fresh())!.toISOString()).toBe(answers[1]);
+  });
+
   it("reads 5 fields with minute precision", () => {
     expect(iso(previewFireTimes(cron("*/15 9 * * *"), d("2026-03-02T08:59:59Z"), 5, fresh()))).toEqual([
       "2026-03-02T09:00:00.000Z",

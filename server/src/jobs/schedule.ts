@@ -1,4 +1,4 @@
-import { CronExpressionParser } from "cron-parser";
+import { CronExpressionParser, type CronExpression } from "cron-parser";
 import type { Schedule } from "@chime/sdk/gen/schedule_pb";
 import { durationToMs, toDate } from "../util/time.js";
 
@@ -22,6 +22,25 @@ export function parseCron(expression: string, timeZone: string, currentDate: Dat
     throw new Error("H (hashed values) is not supported; use explicit values");
   }
   return CronExpressionParser.parse(fields.join(" "), { currentDate, tz: timeZone || "UTC" });
+}
+
+/** Parsed expressions by time zone and text: parsing costs three times a reset and next(). */
+const parsedCrons = new Map<string, CronExpression>();
+const MAX_PARSED_CRONS = 10_000;
+
+/**
+ * A parsed (valid) cron expression positioned at `currentDate`. The instance is shared:
+ * use it at once (next() / prev()), before anything else can reposition it.
+ */
+function cronAt(expression: string, timeZone: string, currentDate: Date): CronExpression {
+  const key = `${timeZone}\u0000${expression}`;
+  let cron = parsedCrons.get(key);
+  if (!cron) {
+    cron = parseCron(expression, timeZone, currentDate);
+    if (parsedCrons.size >= MAX_PARSED_CRONS) parsedCrons.delete(parsedCrons.keys().next().value!);
+    parsedCrons.set(key, cron);
+  } else cron.reset(currentDate);
+  return cron;
 }
 
 export function isKnownTimeZone(timeZone: string): boolean {
@@ -59,7 +78,7 @@ export function nextFireTime(schedule: Schedule, after: Date, context: ScheduleC
       break;
     case "cron": {
       const { expression, timeZone } = schedule.kind.value;
-      next = parseCron(expression, timeZone, from).next().toDate();
+      next = cronAt(expression, timeZone, from).next().toDate();
       break;
     }
     case "interval": {
@@ -111,7 +130,7 @@ export function lastFireTimeBetween(schedule: Schedule, notBefore: Date, atOrBef
       break;
     case "cron": {
       const { expression, timeZone } = schedule.kind.value;
-      candidate = parseCron(expression, timeZone, new Date(atOrBefore.getTime() + 1)).prev().toDate();
+      candidate = cronAt(expression, timeZone, new Date(atOrBefore.getTime() + 1)).prev().toDate();
       break;
     }
     case "interval": {

@@ -106,9 +106,8 @@ export function startScheduler(options: SchedulerOptions) {
         publishing.add(result.publishing);
         void result.publishing.then(() => publishing.delete(result.publishing));
         if (result.full) continue;
-        // Caught up: let this batch's publish finish first, so that jobs coming due meanwhile
-        // gather into the next pass instead of a stream of tiny ones.
-        await result.publishing;
+        // Caught up: sleep until the next due time while this batch is being published
+        // (waiting for its publish first would add a round of acks to the next run's lag).
         const earliest = await dispatcher.earliestDue();
         const now = options.now().getTime();
         const until = earliest ? Math.min(earliest.getTime(), now + options.maxIdleMs) : now + options.maxIdleMs;
