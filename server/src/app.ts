@@ -79,6 +79,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         leaseMs: config.leaderLeaseMs,
         electionIntervalMs: config.electionIntervalMs,
         batchSize: config.dispatchBatchSize,
+        lookaheadMs: config.dispatchLookaheadMs,
         misfireThresholdMs: config.misfireThresholdMs,
         reconcileIntervalMs: config.reconcileIntervalMs,
         eventRetentionMs: config.eventRetentionMs,

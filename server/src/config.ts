@@ -44,6 +44,8 @@ export interface ChimeConfig {
   electionIntervalMs: number;
   /** Due jobs claimed per scheduler transaction. */
   dispatchBatchSize: number;
+  /** How far ahead of their fire time the leader writes runs (published at the fire time). */
+  dispatchLookaheadMs: number;
   /** A fire time older than this when the scheduler reaches it is a misfire. */
   misfireThresholdMs: number;
   /** How often the leader republishes runs whose publish was never confirmed. */
@@ -86,6 +88,7 @@ const DEFAULTS = {
   CHIME_LEADER_LEASE_MS: "3000",
   CHIME_ELECTION_INTERVAL_MS: "500",
   CHIME_DISPATCH_BATCH: "1000",
+  CHIME_DISPATCH_LOOKAHEAD_MS: "1000",
   CHIME_MISFIRE_THRESHOLD_MS: "5000",
   CHIME_RECONCILE_INTERVAL_MS: "2000",
   CHIME_EVENT_RETENTION_MS: String(7 * 86_400_000),
@@ -179,6 +182,7 @@ export function loadConfig(
     leaderLeaseMs: integer("CHIME_LEADER_LEASE_MS", 200, 600_000),
     electionIntervalMs: integer("CHIME_ELECTION_INTERVAL_MS", 50, 60_000),
     dispatchBatchSize: integer("CHIME_DISPATCH_BATCH", 1, 100_000),
+    dispatchLookaheadMs: integer("CHIME_DISPATCH_LOOKAHEAD_MS", 0, 60_000),
     misfireThresholdMs: integer("CHIME_MISFIRE_THRESHOLD_MS", 0, 86_400_000),
     reconcileIntervalMs: integer("CHIME_RECONCILE_INTERVAL_MS", 100, 600_000),
     eventRetentionMs: integer("CHIME_EVENT_RETENTION_MS", 1000, 3650 * 86_400_000),

@@ -110,3 +110,32 @@ describe("scheduler dispatch", () => {
     expect(metrics).toMatch(/chime_dispatch_lag_seconds_bucket/);
   });
 });
+
+describe("dispatch lookahead", () => {
+  it("writes an ALLOW job's runs ahead of their fire time and publishes none before it; holds back a SKIP job until due", async () => {
+    const ahead = await chime.createJob({ name: "ahead", queue: "ahead", schedule: { cron: "* * * * * *" } });
+    const skip = await chime.createJob({ name: "not-ahead", queue: "ahead", schedule: { cron: "* * * * * *" }, overlap: "skip" });
+    await sleep(4500);
+    await chime.pauseJob(ahead.id);
+    await chime.pauseJob(skip.id);
+    const times = async (jobId: string) =>
+      (
+        await server.pool.query<{ scheduled: Date; created: Date; dispatched: Date | null }>(
+          "SELECT scheduled_time AS scheduled, create_time AS created, dispatch_time AS dispatched FROM runs WHERE job_id = $1 ORDER BY scheduled_time",
+          [jobId],
+        )
+      ).rows;
+    const aheadRuns = await waitFor(async () => {
+      const rows = await times(ahead.id);
+      return rows.length >= 3 && rows.every((r) => r.dispatched) ? rows : undefined;
+    });
+    // Published at or after the fire time, never before...
+    for (const r of aheadRuns) expect(r.dispatched!.getTime()).toBeGreaterThanOrEqual(r.scheduled.getTime());
+    // ...and written before it (the default lookahead is one second).
+    expect(aheadRuns.filter((r) => r.created.getTime() < r.scheduled.getTime()).length).toBeGreaterThanOrEqual(2);
+    // SKIP decides at the fire time whether the previous run is still active: its runs are written when due.
+    const skipRuns = await times(skip.id);
+    expect(skipRuns.length).toBeGreaterThanOrEqual(1);
+    for (const r of skipRuns) expect(r.created.getTime()).toBeGreaterThanOrEqual(r.scheduled.getTime());
+  });
+});

@@ -16,6 +16,12 @@ export interface DispatcherOptions extends PlanOptions {
   logger: Logger;
   /** Jobs claimed per transaction. */
   batchSize: number;
+  /**
+   * Runs due within this many milliseconds are written now and returned as `later`, to
+   * be published at their fire time. Only for jobs whose fires do not depend on the runs
+   * active at the fire time (overlap ALLOW, no max_concurrent_runs); others wait until due.
+   */
+  lookaheadMs: number;
   now: () => Date;
   /** Test hook: called after runs are committed and before they are published. */
   afterCommit?: (runIds: string[]) => void;
@@ -28,8 +34,12 @@ export interface PassResult {
   created: number;
   /** The batch was full: more jobs may be due right now. */
   full: boolean;
-  /** Settles when this pass's runs are published and recorded (never rejects). */
+  /** Settles when this pass's due runs are published and recorded (never rejects). */
   publishing: Promise<void>;
+  /** Runs written ahead of their fire time, to be published when they fall due. */
+  later: PendingRun[];
+  /** The earliest fire time of a job left for later because it may not be prepared ahead. */
+  heldBack?: Date;
 }
 
 interface DueRow extends VersionedJobRow {
@@ -58,11 +68,30 @@ export function createDispatcher(options: DispatcherOptions) {
     return active;
   }
 
+  /** Publishes committed runs and records their dispatch, fenced by `epoch`; never rejects. */
+  function publish(pending: PendingRun[], epoch: number): Promise<void> {
+    return options.publisher
+      .publish(pending, "scheduler", (write) => fencedTransaction(options.pool, epoch, (client) => write(client)))
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          // The runs stay in the outbox (no dispatch time); the reconciler publishes them.
+          options.logger.warn({ err: error }, "recording dispatched runs failed");
+        },
+      );
+  }
+
   return {
+    publish,
+
     async pass(epoch: number): Promise<PassResult> {
       // (Committed runs are published in the background; see `publishing`.)
       const now = options.now();
+      const horizon = new Date(now.getTime() + options.lookaheadMs);
+      // Fires judged at the horizon count as missed only past the threshold as seen from now.
+      const aheadOptions = { ...options, misfireThresholdMs: options.misfireThresholdMs + options.lookaheadMs };
       let cancelled: string[] = [];
+      let heldBack: Date | undefined;
       const written = await fencedTransaction(options.pool, epoch, async (client) => {
         cancelled = [];
         const { rows } = await client.query<DueRow>(
@@ -72,24 +101,31 @@ export function createDispatcher(options: DispatcherOptions) {
            ORDER BY next_run_time
            LIMIT $2
            FOR UPDATE SKIP LOCKED`,
-          [now, options.batchSize],
+          [horizon, options.batchSize],
         );
         if (rows.length === 0) return { pending: [] as PendingRun[], held: 0, full: false };
-        const jobs = rows.map((row) => ({ row, job: definitions.get(row) }));
-        const needsActive = jobs
-          .filter(({ job }) => job.overlapPolicy !== OverlapPolicy.ALLOW || job.maxConcurrentRuns > 0)
-          .map(({ job }) => job.id);
-        const active = await activeRunsOf(client, needsActive);
+        const jobs = [];
+        for (const row of rows) {
+          const job = definitions.get(row);
+          const dependsOnActive = job.overlapPolicy !== OverlapPolicy.ALLOW || job.maxConcurrentRuns > 0;
+          if (dependsOnActive && row.next_run_time > now) {
+            // Whether it fires depends on the runs active at its fire time: not before then.
+            if (!heldBack || row.next_run_time < heldBack) heldBack = row.next_run_time;
+            continue;
+          }
+          jobs.push({ row, job, dependsOnActive });
+        }
+        const active = await activeRunsOf(client, jobs.filter((j) => j.dependsOnActive).map(({ job }) => job.id));
 
         const runRows: { id: string; jobId: string; queue: string; scheduledTime: Date; held: boolean }[] = [];
         const jobUpdates: { id: string; next: Date | null; state: number; runCount: number }[] = [];
         let skipped = 0;
-        for (const { row, job } of jobs) {
+        for (const { row, job, dependsOnActive } of jobs) {
           const plan = planFires(
             { job, nextRunTime: row.next_run_time, runCount: row.run_count, createTime: row.create_time },
-            now,
+            dependsOnActive ? now : horizon,
             active.get(job.id) ?? { active: 0, held: 0 },
-            options,
+            dependsOnActive ? options : aheadOptions,
           );
           if (plan.cancelActive) cancelled.push(...(await runs.cancelActiveOfJobIds(client, job.id)));
           for (const fire of plan.fires) {
@@ -132,21 +168,16 @@ export function createDispatcher(options: DispatcherOptions) {
         const pending = inserted
           .filter((r) => !r.held)
           .map((r) => ({ id: r.id, scheduledTime: r.scheduled_time, job: byId.get(r.job_id)! }));
-        return { pending, held: inserted.length - pending.length, full: rows.length === options.batchSize };
+        return { pending, held: inserted.length - pending.length, full: rows.length === options.batchSize && jobs.length > 0 };
       });
       if (cancelled.length) await options.signalCancel?.(cancelled);
       options.afterCommit?.(written.pending.map((r) => r.id));
+      const dueBy = options.now().getTime();
+      const due = written.pending.filter((r) => r.scheduledTime.getTime() <= dueBy);
+      const later = due.length === written.pending.length ? [] : written.pending.filter((r) => r.scheduledTime.getTime() > dueBy);
       // Not awaited: the next pass claims the next batch while this one is being published.
-      const publishing = options.publisher
-        .publish(written.pending, "scheduler", (write) => fencedTransaction(options.pool, epoch, (client) => write(client)))
-        .then(
-          () => undefined,
-          (error: unknown) => {
-            // The runs stay in the outbox (no dispatch time); the reconciler publishes them.
-            options.logger.warn({ err: error }, "recording dispatched runs failed");
-          },
-        );
-      return { created: written.pending.length + written.held, full: written.full, publishing };
+      const publishing = publish(due, epoch);
+      return { created: written.pending.length + written.held, full: written.full, publishing, later, heldBack };
     },
 
     /** The earliest next fire time of any active job (an index lookup), or undefined. */

@@ -23,6 +23,8 @@ export function createReconciler(options: { pool: pg.Pool; publisher: RunPublish
          FROM runs r JOIN jobs j ON j.id = r.job_id
          WHERE r.dispatch_time IS NULL AND r.state = ${RunState.QUEUED}
            AND r.create_time < now() - make_interval(secs => $1::double precision / 1000)
+           -- A run written ahead of its fire time is the leader's to publish at that time.
+           AND r.scheduled_time < now() - make_interval(secs => $1::double precision / 1000)
            AND (NOT r.held OR NOT EXISTS (
              SELECT 1 FROM runs other
              WHERE other.job_id = r.job_id AND other.id <> r.id AND NOT other.held

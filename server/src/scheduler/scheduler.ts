@@ -5,6 +5,7 @@ import { createDispatcher } from "./dispatcher.js";
 import { FencedOut, LeaderElector, type Leadership } from "./leader-elector.js";
 import { createEventPruner } from "./event-pruner.js";
 import { createReconciler } from "./reconciler.js";
+import { createReleaseQueue, type ReleaseQueue } from "./release-queue.js";
 import type { RunPublisher } from "./run-publisher.js";
 import { createWakeupListener } from "./wakeup.js";
 
@@ -19,6 +20,8 @@ export interface SchedulerOptions {
   leaseMs: number;
   electionIntervalMs: number;
   batchSize: number;
+  /** Runs due within this many milliseconds are written ahead and published at their fire time. */
+  lookaheadMs: number;
   misfireThresholdMs: number;
   reconcileIntervalMs: number;
   /** Run and job events older than this are deleted (watchers resuming before it get OUT_OF_RANGE). */
@@ -90,19 +93,23 @@ export function startScheduler(options: SchedulerOptions) {
     const { epoch, signal } = leadership;
     // Publishing of earlier batches overlaps with claiming the next ones, up to a bound.
     const publishing = new Set<Promise<void>>();
+    const release = createReleaseQueue({ publish: (runs) => dispatcher.publish(runs, epoch) });
     try {
-      await dispatchPasses(epoch, signal, publishing);
+      await dispatchPasses(epoch, signal, publishing, release);
     } finally {
-      await Promise.all(publishing);
+      const dropped = release.clear();
+      if (dropped) logger.info({ runs: dropped }, "leadership ended with runs written ahead; the next leader's reconciler publishes them");
+      await Promise.all([...publishing, release.drain()]);
     }
   }
 
-  async function dispatchPasses(epoch: number, signal: AbortSignal, publishing: Set<Promise<void>>): Promise<void> {
+  async function dispatchPasses(epoch: number, signal: AbortSignal, publishing: Set<Promise<void>>, release: ReleaseQueue): Promise<void> {
     while (!signal.aborted) {
       try {
         wakeRequested = false;
         while (publishing.size >= MAX_BATCHES_PUBLISHING) await Promise.race(publishing);
         const result = await dispatcher.pass(epoch);
+        release.add(result.later);
         publishing.add(result.publishing);
         void result.publishing.then(() => publishing.delete(result.publishing));
         if (result.full) continue;
@@ -110,9 +117,13 @@ export function startScheduler(options: SchedulerOptions) {
         // (waiting for its publish first would add a round of acks to the next run's lag).
         const earliest = await dispatcher.earliestDue();
         const now = options.now().getTime();
-        const until = earliest ? Math.min(earliest.getTime(), now + options.maxIdleMs) : now + options.maxIdleMs;
+        // Wake when the earliest job enters the lookahead; a job held back until its fire time
+        // (it may not be prepared ahead) is the earliest only when nothing else is within it.
+        let wakeAt = earliest ? earliest.getTime() - options.lookaheadMs : Infinity;
+        if (result.heldBack && wakeAt <= now) wakeAt = Math.max(wakeAt, result.heldBack.getTime());
+        const until = Math.min(wakeAt, now + options.maxIdleMs);
         // A due job that the pass skipped (locked by an API call) is retried after a short pause.
-        await sleep(Math.max(until - now, result.created === 0 && earliest ? 5 : 0), signal);
+        await sleep(Math.max(until - now, result.created === 0 && earliest && !result.heldBack ? 5 : 0), signal);
       } catch (error) {
         if (error instanceof FencedOut) {
           logger.warn({ epoch }, "fenced out: a newer leader exists");
