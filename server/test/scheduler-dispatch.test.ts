@@ -138,4 +138,21 @@ describe("dispatch lookahead", () => {
     expect(skipRuns.length).toBeGreaterThanOrEqual(1);
     for (const r of skipRuns) expect(r.created.getTime()).toBeGreaterThanOrEqual(r.scheduled.getTime());
   });
+
+  it("cancels the runs written ahead when their job is paused, so none of its fires after the pause runs", async () => {
+    const job = await chime.createJob({ name: "paused-ahead", queue: "paused-ahead", schedule: { cron: "* * * * * *" } });
+    await sleep(2500);
+    await chime.pauseJob(job.id);
+    const pausedAt = Date.now();
+    await sleep(1500);
+    const { rows } = await server.pool.query<{ scheduled: Date; state: number; dispatched: Date | null; error: string }>(
+      "SELECT scheduled_time AS scheduled, state, dispatch_time AS dispatched, error FROM runs WHERE job_id = $1 ORDER BY scheduled_time",
+      [job.id],
+    );
+    const afterPause = rows.filter((r) => r.scheduled.getTime() > pausedAt);
+    // The next second's run was already written (one second ahead) when the pause came.
+    expect(afterPause.length).toBeGreaterThanOrEqual(1);
+    for (const r of afterPause) expect(r.state).toBe(RunState.CANCELLED);
+    expect(rows.filter((r) => r.scheduled.getTime() <= pausedAt).every((r) => r.state === RunState.QUEUED)).toBe(true);
+  });
 });

@@ -10,7 +10,9 @@ let chime: ChimeClient;
 
 beforeAll(async () => {
   // Fire times older than 500 ms count as missed, so a 3 s pause shows each misfire policy.
-  server = await startTestServer({ CHIME_MISFIRE_THRESHOLD_MS: "500", CHIME_RECONCILE_INTERVAL_MS: "300" });
+  // No lookahead: these tests pin what the policies decide at each fire time; pausing a job
+  // with runs written ahead is tested in scheduler-dispatch.test.ts.
+  server = await startTestServer({ CHIME_MISFIRE_THRESHOLD_MS: "500", CHIME_RECONCILE_INTERVAL_MS: "300", CHIME_DISPATCH_LOOKAHEAD_MS: "0" });
   chime = createChimeClient({ baseUrl: server.grpcUrl });
 });
 afterAll(async () => server?.close());

@@ -133,13 +133,16 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async pauseJob(request) {
       const id = requireId("id", request.id);
-      const job = await inTransaction(pool, (client) =>
-        jobs.modify(client, id, (current) => {
+      const { job, cancelled } = await inTransaction(pool, async (client) => {
+        const paused = await jobs.modify(client, id, (current) => {
           requireState(current, JobState.ACTIVE, "paused");
           // The next fire time is kept: resuming decides what happens to the times missed meanwhile.
           return { job: current, state: JobState.PAUSED, next: current.nextRunTime ? toDate(current.nextRunTime) : null };
-        }),
-      );
+        });
+        // Runs the leader wrote ahead (CHIME_DISPATCH_LOOKAHEAD_MS) would otherwise still fire.
+        return { job: paused, cancelled: await runs.cancelWrittenAheadOfJob(client, id) };
+      });
+      await deps.signalCancel?.(cancelled);
       changed();
       return { job };
     },

@@ -154,6 +154,21 @@ export function createRunStore(pool: pg.Pool) {
       return (await cancelRuns(client, "job_id = $1", [jobId])).length;
     },
 
+    /**
+     * Cancels the job's runs that the leader wrote ahead of their fire time and has not
+     * published yet (QUEUED, due later, no dispatch time): a paused job fires no more.
+     * Returns their ids, for the cancel signal (the leader still publishes them at their
+     * time; workers ack them unrun).
+     */
+    async cancelWrittenAheadOfJob(client: pg.PoolClient, jobId: string): Promise<string[]> {
+      const rows = await cancelRuns(
+        client,
+        `job_id = $1 AND state = ${RunState.QUEUED} AND dispatch_time IS NULL AND scheduled_time > now()`,
+        [jobId],
+      );
+      return rows.map((r) => r.id);
+    },
+
     /** Like cancelActiveOfJob; returns the ids of the runs it cancelled or flagged, for the cancel signal. */
     async cancelActiveOfJobIds(client: pg.PoolClient, jobId: string): Promise<string[]> {
       return (await cancelRuns(client, "job_id = $1", [jobId])).map((r) => r.id);
