@@ -160,6 +160,13 @@ export function startWatchHub(options: WatchHubOptions) {
     if (last <= position) return;
     const horizon = tracker.add({ lastCursor: last, writers: await readEventWriters(pool) });
     while (horizon > position && !stopped) {
+      if (all.size === 0) {
+        // Nobody to offer them to: skip reading (a subscriber joining later starts here and
+        // reads anything older from Postgres itself). Under load this read is most of the
+        // tail's cost, for every event of every run.
+        position = horizon;
+        break;
+      }
       const events = await readEvents(pool, position, horizon, batchSize);
       eventsRead += events.length;
       // A full page ends at its last cursor; a short one covers the range up to the horizon

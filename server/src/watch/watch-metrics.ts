@@ -28,6 +28,14 @@ export function registerWatchMetrics(registry: Registry, hub: WatchHub): void {
     },
   });
   new Gauge({
+    name: "chime_watch_events_read",
+    help: "Events this replica's tail read from Postgres to offer to watch streams (since start; none while no stream is open).",
+    registers: [registry],
+    collect() {
+      this.set(hub.stats().eventsRead);
+    },
+  });
+  new Gauge({
     name: "chime_watch_overflows",
     help: "Watch streams ended because their reader fell too far behind (since start).",
     registers: [registry],

@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createChimeClient, RunState, type ChimeClient } from "@chime/sdk";
+import { startTestServer, type TestServer } from "./helpers/test-server.js";
+import { waitFor } from "./helpers/wait.js";
+
+let server: TestServer;
+let chime: ChimeClient;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  chime = createChimeClient({ baseUrl: server.grpcUrl });
+});
+afterAll(async () => server?.close());
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`no ${name} in /metrics`);
+  return Number(line.split(" ")[1]);
+}
+
+describe("watch tail without streams", () => {
+  it("advances past events without reading them while no stream is open, and reads once one is", async () => {
+    const job = await chime.createJob({ name: "tail", queue: "nobody-listens", schedule: { every: "1h" } });
+    const start = await metric("chime_watch_tail_cursor");
+    for (let i = 0; i < 5; i++) await chime.triggerJob(job.id);
+    await waitFor("the tail to pass the new events", async () => ((await metric("chime_watch_tail_cursor")) >= start + 5 ? true : undefined));
+    expect(await metric("chime_watch_events_read")).toBe(0);
+
+    // A stream opened now gets the next run's events through the tail.
+    const controller = new AbortController();
+    const stream = chime.watchRuns({ jobIds: [job.id] }, { signal: controller.signal });
+    const first = stream.next();
+    await waitFor("the stream to register", async () => ((await metric("chime_watch_subscribers")) === 1 ? true : undefined));
+    const run = await chime.triggerJob(job.id);
+    const event = (await first).value!;
+    controller.abort();
+    expect(event.runId).toBe(run.id);
+    expect(event.state).toBe(RunState.QUEUED);
+    expect(await metric("chime_watch_events_read")).toBeGreaterThan(0);
+  });
+});
