@@ -47,6 +47,8 @@ export interface WatchHubOptions {
   bufferLimit: number;
   /** Rows read per tail query. */
   batchSize?: number;
+  /** Poll interval while no stream is open (the position only follows the horizon then). */
+  idlePollMs?: number;
 }
 
 export interface WatchHubStats {
@@ -73,6 +75,9 @@ export function startWatchHub(options: WatchHubOptions) {
   let readyResolve!: () => void;
   const ready = new Promise<void>((resolve) => (readyResolve = resolve));
   let sleepWake: (() => void) | undefined;
+  const idlePollMs = Math.max(options.pollMs, options.idlePollMs ?? 1000);
+  /** Resolved after the next tick completes (see sync()). */
+  let afterTick: Array<() => void> = [];
 
   function indexOf(sub: SubscriberState): Array<Set<SubscriberState>> {
     const sets: Array<Set<SubscriberState>> = [];
@@ -192,6 +197,8 @@ export function startWatchHub(options: WatchHubOptions) {
   const loop = (async () => {
     let failures = 0;
     while (!stopped) {
+      const waiting = afterTick;
+      afterTick = [];
       try {
         await tick();
         failures = 0;
@@ -199,8 +206,11 @@ export function startWatchHub(options: WatchHubOptions) {
         failures++;
         if (failures === 1 || failures % 100 === 0) logger.warn({ err: error, failures }, "watch tail cannot read events; retrying");
       }
+      for (const resolve of waiting) resolve();
       if (stopped) break;
-      await sleep(failures ? Math.min(5000, options.pollMs * 2 ** Math.min(failures, 6)) : options.pollMs);
+      // Without streams nobody waits for the tail: a slow poll keeps an idle server idle.
+      const interval = afterTick.length > 0 ? 0 : all.size > 0 ? options.pollMs : idlePollMs;
+      await sleep(failures ? Math.min(5000, options.pollMs * 2 ** Math.min(failures, 6)) : interval);
     }
   })();
 
@@ -259,6 +269,18 @@ export function startWatchHub(options: WatchHubOptions) {
     get stopped() {
       return stopped;
     },
+    /**
+     * Resolves once a tick that started after this call has completed, so `position` is as
+     * fresh as under steady polling. Immediate while streams are open (the tail polls at
+     * full rate then); otherwise wakes the slow idle poll.
+     */
+    sync(): Promise<void> {
+      if (stopped || all.size > 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        afterTick.push(resolve);
+        sleepWake?.();
+      });
+    },
     /** Polls now instead of at the next interval (e.g. after this replica wrote events). */
     wake() {
       sleepWake?.();
@@ -271,6 +293,8 @@ export function startWatchHub(options: WatchHubOptions) {
         sub.wake?.();
       }
       await loop;
+      for (const resolve of afterTick) resolve();
+      afterTick = [];
     },
   };
 }

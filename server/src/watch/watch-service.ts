@@ -78,6 +78,8 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
     });
     try {
       await Promise.race([hub.ready, aborted]);
+      // An idle tail polls slowly: bring its position up to date before a stream starts from it.
+      await Promise.race([hub.sync(), aborted]);
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
@@ -118,6 +120,9 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
     for (;;) {
       if (signal.aborted) {
         if (deps.shutdownSignal.aborted) throw shuttingDown();
+        // The client's deadline (grpc-timeout / connect-timeout-ms) passed: say so, rather
+        // than end the stream as if it were complete.
+        if (signal.reason instanceof ConnectError && signal.reason.code === Code.DeadlineExceeded) throw signal.reason;
         return;
       }
       if (hub.stopped) throw shuttingDown();
