@@ -7,6 +7,7 @@ import { startServerProcess, type ServerProcess } from "./helpers/server-process
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.js";
 import { deleteNatsPrefix } from "./helpers/test-nats.js";
 import { testNatsPrefix } from "./helpers/test-server.js";
+import { readMetric } from "./helpers/metrics.js";
 import { waitFor } from "./helpers/wait.js";
 
 /**
@@ -39,11 +40,7 @@ async function startServer(id: string): Promise<ServerProcess> {
   return server;
 }
 
-async function metric(server: ServerProcess, name: string): Promise<number> {
-  const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(" ")[1]) : NaN;
-}
+const metric = (server: ServerProcess, name: string) => readMetric(server.httpUrl, name);
 
 beforeAll(async () => {
   db = await createTestDatabase();

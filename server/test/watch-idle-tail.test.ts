@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChimeClient, RunState, type ChimeClient } from "@chime/sdk";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
+import { readMetric } from "./helpers/metrics.js";
 import { waitFor } from "./helpers/wait.js";
 
 let server: TestServer;
@@ -12,12 +13,7 @@ beforeAll(async () => {
 });
 afterAll(async () => server?.close());
 
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-  if (!line) throw new Error(`no ${name} in /metrics`);
-  return Number(line.split(" ")[1]);
-}
+const metric = (name: string) => readMetric(server.httpUrl, name);
 
 describe("watch tail without streams", () => {
   it("advances past events without reading them while no stream is open; a stream starts after what was committed before it", async () => {

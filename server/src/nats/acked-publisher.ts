@@ -1,9 +1,10 @@
+import { PubHeaders, type ApiError, type PubAck } from "@nats-io/jetstream";
 import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 export interface AckedMessage {
   subject: string;
   data: Uint8Array;
-  /** Nats-Msg-Id: JetStream drops a second message with this id inside the stream's duplicate window. */
+  /** Sent as Nats-Msg-Id: JetStream drops a second message with this id inside the stream's duplicate window. */
   msgId: string;
 }
 
@@ -75,7 +76,7 @@ export function createAckedPublisher(connection: NatsConnection) {
         messages.forEach((message, index) => {
           try {
             const headers = natsHeaders();
-            headers.set("Nats-Msg-Id", message.msgId);
+            headers.set(PubHeaders.MsgIdHdr, message.msgId);
             connection.publish(message.subject, message.data, { reply: `${prefix}.${batchId}.${index}`, headers });
           } catch (error) {
             batch.outcomes[index] = { ok: false, error: (error as Error).message };
@@ -100,8 +101,8 @@ function outcomeOf(msg: Msg): PublishOutcome {
   // No stream listens on the subject: the server answers with a 503 status.
   if (msg.headers?.hasError) return { ok: false, error: `NATS ${msg.headers.code} ${msg.headers.description || "no responders"}` };
   try {
-    const ack = JSON.parse(decoder.decode(msg.data)) as { seq?: number; duplicate?: boolean; error?: { code?: number; description?: string } };
-    if (ack.error) return { ok: false, error: `JetStream ${ack.error.code ?? ""} ${ack.error.description ?? ""}`.trim() };
+    const ack = JSON.parse(decoder.decode(msg.data)) as Partial<PubAck> & { error?: ApiError };
+    if (ack.error) return { ok: false, error: `JetStream ${ack.error.code} ${ack.error.description}` };
     return { ok: true, seq: ack.seq ?? 0, duplicate: ack.duplicate === true };
   } catch {
     return { ok: false, error: "unreadable JetStream acknowledgement" };
