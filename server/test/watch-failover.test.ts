@@ -34,7 +34,6 @@ async function startServer(id: string): Promise<ServerProcess> {
     CHIME_NATS_PREFIX: prefix,
     CHIME_ROLES: "api,scheduler",
     CHIME_WATCH_KEEPALIVE_MS: "1000",
-    CHIME_LOG_LEVEL: "warn",
   });
   servers.push(server);
   return server;

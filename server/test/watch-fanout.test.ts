@@ -73,7 +73,6 @@ describe("watch fan-out", () => {
       NATS_URL: TEST_NATS_URL,
       CHIME_NATS_PREFIX: prefix,
       CHIME_ROLES: "api,scheduler",
-      CHIME_LOG_LEVEL: "warn",
     });
     const chime = createChimeClient({ baseUrl: server.grpcUrl });
     const jobs: JobMeta[] = [];

@@ -5,14 +5,23 @@ import { waitFor } from "./wait.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
+/**
+ * A port that is free now, for a process that must keep one port across restarts (a NATS server
+ * the test stops and starts again). It is drawn below the kernel's ephemeral range (32768 and up
+ * on Linux), so outgoing connections and port-0 listeners of other test files never take it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
@@ -27,19 +36,31 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** The ports a server reports in its "chime server started" log line, once it has printed it. */
+function startedPorts(logs: string[]): { grpcPort: number; httpPort: number } | undefined {
+  for (const line of logs) {
+    if (!line.includes("chime server started")) continue;
+    const { grpcPort, httpPort } = JSON.parse(line) as { grpcPort: number; httpPort: number };
+    return { grpcPort, httpPort };
+  }
+  return undefined;
+}
+
 /**
  * Runs the real server (`server/src/main.ts`) as one child process — `node --import tsx`,
  * not the tsx CLI, so a kill -9 kills the server itself — and waits until it serves.
+ * The server binds ports of the kernel's choosing (port 0) and the helper reads them from its
+ * start-up log line (logged at info, so the level stays info): probing for a free port first
+ * would race other test files for it.
  */
 export async function startServerProcess(serverId: string, env: Record<string, string>): Promise<ServerProcess> {
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, ["--import", "tsx", "server/src/main.ts"], {
     cwd: ROOT,
     env: {
       ...process.env,
       CHIME_HOST: "127.0.0.1",
-      CHIME_PORT: String(grpcPort),
-      CHIME_HTTP_PORT: String(httpPort),
+      CHIME_PORT: "0",
+      CHIME_HTTP_PORT: "0",
       CHIME_SERVER_ID: serverId,
       CHIME_LOG_LEVEL: "info",
       ...env,
@@ -47,21 +68,22 @@ export async function startServerProcess(serverId: string, env: Record<string, s
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: string[] = [];
-  const collect = (chunk: Buffer) => logs.push(...chunk.toString().split("\n").filter(Boolean));
-  child.stdout!.on("data", collect);
-  child.stderr!.on("data", collect);
+  collectLines(child.stdout!, logs);
+  collectLines(child.stderr!, logs);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  let ports: { grpcPort: number; httpPort: number } | undefined;
   await waitFor(`server ${serverId} to serve`, async () => {
     if (child.exitCode !== null) throw new Error(`server ${serverId} exited: ${logs.slice(-5).join("\n")}`);
-    const response = await fetch(`${httpUrl}/healthz`).catch(() => undefined);
+    ports ??= startedPorts(logs);
+    if (!ports) return false;
+    const response = await fetch(`http://127.0.0.1:${ports.httpPort}/healthz`).catch(() => undefined);
     return response?.status === 200;
   }, { timeoutMs: 30_000, intervalMs: 100 });
   return {
     child,
     serverId,
-    grpcUrl: `http://127.0.0.1:${grpcPort}`,
-    httpUrl,
+    grpcUrl: `http://127.0.0.1:${ports!.grpcPort}`,
+    httpUrl: `http://127.0.0.1:${ports!.httpPort}`,
     logs,
     exited,
     async kill(signal: NodeJS.Signals = "SIGTERM") {
@@ -69,4 +91,14 @@ export async function startServerProcess(serverId: string, env: Record<string, s
       return exited;
     },
   };
+}
+
+/** Appends each complete line the stream prints to `lines` (a chunk may end mid-line). */
+function collectLines(stream: NodeJS.ReadableStream, lines: string[]): void {
+  let partial = "";
+  stream.on("data", (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split("\n");
+    partial = parts.pop()!;
+    lines.push(...parts.filter(Boolean));
+  });
 }
