@@ -117,9 +117,12 @@ export function startScheduler(options: SchedulerOptions) {
         // (waiting for its publish first would add a round of acks to the next run's lag).
         const earliest = await dispatcher.earliestDue();
         const now = options.now().getTime();
-        // Wake when the earliest job enters the lookahead; a job held back until its fire time
-        // (it may not be prepared ahead) is the earliest only when nothing else is within it.
-        let wakeAt = earliest ? earliest.getTime() - options.lookaheadMs : Infinity;
+        // Wake when the earliest job is half the lookahead away (the pass still claims the whole
+        // lookahead): fires cluster on whole seconds, and a pass woken a full lookahead ahead
+        // would run at the very instant the runs written for the previous second are released,
+        // delaying their publish. A job held back until its fire time (it may not be prepared
+        // ahead) is the earliest only when nothing else is within the lookahead.
+        let wakeAt = earliest ? earliest.getTime() - options.lookaheadMs / 2 : Infinity;
         if (result.heldBack && wakeAt <= now) wakeAt = Math.max(wakeAt, result.heldBack.getTime());
         const until = Math.min(wakeAt, now + options.maxIdleMs);
         // A due job that the pass skipped (locked by an API call) is retried after a short pause.
