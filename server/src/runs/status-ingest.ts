@@ -1,8 +1,17 @@
-import { create, fromBinary, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { fromBinary, type JsonObject } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { natsLayout, RunAttemptSchema, RunState, RunStatusBatchSchema, type NatsLayout, type RunAttempt, type RunStatusUpdate } from "@chime/sdk";
+import {
+  natsLayout,
+  RunState,
+  RunStateSchema,
+  RunStatusBatchSchema,
+  type NatsLayout,
+  type RunAttemptJson,
+  type RunStateJson,
+  type RunStatusUpdate,
+} from "@chime/sdk";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import type { Logger } from "../logger.js";
@@ -22,14 +31,20 @@ interface IngestRow {
   end_time: Date | null;
   output: JsonObject | null;
   error: string;
-  attempts: JsonObject[];
+  /**
+   * Kept in the proto3 JSON form it is stored in, and edited as such: converting every
+   * attempt to a message and back on each update was a large share of ingestion's CPU.
+   */
+  attempts: RunAttemptJson[];
 }
 
 interface WorkingRun {
   row: IngestRow;
-  attempts: RunAttempt[];
   changed: boolean;
 }
+
+/** A run state's proto3 JSON name ("RUN_STATE_RUNNING"), as stored in attempts. */
+const stateJson = (state: RunState) => RunStateSchema.value[state].name as RunStateJson;
 
 interface NewEvent {
   runId: string;
@@ -64,15 +79,15 @@ export function applyUpdate(run: WorkingRun, update: RunStatusUpdate, now: Date)
     events.push({ runId: row.id, jobId: row.job_id, state, attempt: a, time, error });
 
   const startAttempt = () => {
-    for (const entry of run.attempts) {
+    for (const entry of row.attempts) {
       if (!entry.endTime) {
         // Its worker stopped heartbeating and JetStream handed the run on.
-        entry.state = RunState.FAILED;
-        entry.endTime = timestampFromDate(time);
+        entry.state = stateJson(RunState.FAILED);
+        entry.endTime = time.toISOString();
         entry.error = `lost: no heartbeat from worker ${entry.workerId || "?"}; superseded by attempt ${a}`;
       }
     }
-    run.attempts.push(create(RunAttemptSchema, { attempt: a, state: RunState.RUNNING, startTime: timestampFromDate(time), workerId: update.workerId }));
+    row.attempts.push({ attempt: a, state: stateJson(RunState.RUNNING), startTime: time.toISOString(), workerId: update.workerId });
     row.state = RunState.RUNNING;
     row.attempt = a;
     row.start_time ??= time;
@@ -87,7 +102,7 @@ export function applyUpdate(run: WorkingRun, update: RunStatusUpdate, now: Date)
     if (a === row.attempt && row.state !== RunState.RUNNING) return "stale_attempt";
     if (a > row.attempt) startAttempt();
     const error = update.error.length > MAX_ERROR_CHARS ? `${update.error.slice(0, MAX_ERROR_CHARS)}…` : update.error;
-    const entry = run.attempts.findLast((e) => e.attempt === a);
+    const entry = row.attempts.findLast((e) => e.attempt === a);
     const attemptState =
       update.state === RunState.RETRY_WAIT
         ? update.attemptState === RunState.TIMED_OUT
@@ -95,8 +110,8 @@ export function applyUpdate(run: WorkingRun, update: RunStatusUpdate, now: Date)
           : RunState.FAILED
         : update.state;
     if (entry) {
-      entry.state = attemptState;
-      entry.endTime = timestampFromDate(time);
+      entry.state = stateJson(attemptState);
+      entry.endTime = time.toISOString();
       entry.error = error;
     }
     row.state = update.state;
@@ -155,12 +170,7 @@ export async function ingestUpdates(
        FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
       [ids],
     );
-    const runs = new Map<string, WorkingRun>(
-      rows.map((row) => [
-        row.id,
-        { row, attempts: row.attempts.map((a) => fromJson(RunAttemptSchema, a, { ignoreUnknownFields: true })), changed: false },
-      ]),
-    );
+    const runs = new Map<string, WorkingRun>(rows.map((row) => [row.id, { row, changed: false }]));
     const now = new Date();
     const events: NewEvent[] = [];
     for (const update of updates) {
@@ -178,34 +188,21 @@ export async function ingestUpdates(
     }
     const changed = [...runs.values()].filter((r) => r.changed);
     if (changed.length === 0) return;
+    // Each statement takes its rows as one JSON document: JSON.stringify is native, where
+    // pg's escaping of one array parameter per column ran in JavaScript, value by value.
     await client.query(
       `UPDATE runs r SET state = v.state, attempt = v.attempt, start_time = v.start_time, end_time = v.end_time,
-              output = v.output::jsonb, error = v.error, attempts = v.attempts::jsonb, update_time = now()
-       FROM unnest($1::uuid[], $2::smallint[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])
-         AS v(id, state, attempt, start_time, end_time, output, error, attempts)
+              output = v.output, error = v.error, attempts = v.attempts, update_time = now()
+       FROM jsonb_to_recordset($1::jsonb)
+         AS v(id uuid, state smallint, attempt int, start_time timestamptz, end_time timestamptz, output jsonb, error text, attempts jsonb)
        WHERE r.id = v.id`,
-      [
-        changed.map((r) => r.row.id),
-        changed.map((r) => r.row.state),
-        changed.map((r) => r.row.attempt),
-        changed.map((r) => r.row.start_time),
-        changed.map((r) => r.row.end_time),
-        changed.map((r) => (r.row.output === null ? null : JSON.stringify(r.row.output))),
-        changed.map((r) => r.row.error),
-        changed.map((r) => JSON.stringify(r.attempts.map((a) => toJson(RunAttemptSchema, a)))),
-      ],
+      [JSON.stringify(changed.map(({ row }) => row))],
     );
     await client.query(
       `INSERT INTO run_events (run_id, job_id, state, attempt, time, error)
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::smallint[], $4::int[], $5::timestamptz[], $6::text[])`,
-      [
-        events.map((e) => e.runId),
-        events.map((e) => e.jobId),
-        events.map((e) => e.state),
-        events.map((e) => e.attempt),
-        events.map((e) => e.time),
-        events.map((e) => e.error),
-      ],
+       SELECT run_id, job_id, state, attempt, time, error
+       FROM jsonb_to_recordset($1::jsonb) AS v(run_id uuid, job_id uuid, state smallint, attempt int, time timestamptz, error text)`,
+      [JSON.stringify(events.map((e) => ({ run_id: e.runId, job_id: e.jobId, state: e.state, attempt: e.attempt, time: e.time, error: e.error })))],
     );
   });
   return { accepted, rejected };
