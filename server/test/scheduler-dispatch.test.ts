@@ -141,7 +141,15 @@ describe("dispatch lookahead", () => {
 
   it("cancels the runs written ahead when their job is paused, so none of its fires after the pause runs", async () => {
     const job = await chime.createJob({ name: "paused-ahead", queue: "paused-ahead", schedule: { cron: "* * * * * *" } });
-    await sleep(2500);
+    // Paused once the leader has written a run ahead of its fire time (between half the
+    // lookahead and all of it before the fire).
+    await waitFor(async () => {
+      const { rows } = await server.pool.query(
+        "SELECT 1 FROM runs WHERE job_id = $1 AND dispatch_time IS NULL AND scheduled_time > now() + interval '100 ms'",
+        [job.id],
+      );
+      return rows.length ? true : undefined;
+    });
     await chime.pauseJob(job.id);
     const pausedAt = Date.now();
     await sleep(1500);
@@ -150,7 +158,7 @@ describe("dispatch lookahead", () => {
       [job.id],
     );
     const afterPause = rows.filter((r) => r.scheduled.getTime() > pausedAt);
-    // The next second's run was already written (one second ahead) when the pause came.
+    // The run written ahead is among them.
     expect(afterPause.length).toBeGreaterThanOrEqual(1);
     for (const r of afterPause) expect(r.state).toBe(RunState.CANCELLED);
     expect(rows.filter((r) => r.scheduled.getTime() <= pausedAt).every((r) => r.state === RunState.QUEUED)).toBe(true);
