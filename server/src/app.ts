@@ -92,7 +92,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         signalCancel,
       })
     : undefined;
-  const jobsChanged = createWakeupSender(pool, () => scheduler?.wakeup());
+  const jobsChanged = createWakeupSender(pool, (at) => scheduler?.wakeup(at));
 
   const services: Array<{ service: DescService; impl: ServiceImpl<DescService> }> = [];
   if (config.roles.has("api")) {

@@ -28,6 +28,11 @@ export function createMetrics() {
       help: "Fire times dropped by a misfire or overlap policy.",
       registers: [registry],
     }),
+    dispatchPasses: new Counter({
+      name: "chime_dispatch_passes_total",
+      help: "Dispatch passes the leader ran (claims of due jobs), whether or not anything was due.",
+      registers: [registry],
+    }),
     isLeader: new Gauge({
       name: "chime_scheduler_is_leader",
       help: "1 while this server leads the scheduler.",

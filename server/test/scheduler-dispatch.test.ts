@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChimeClient, JobState, RunState, type ChimeClient } from "@chime/sdk";
+import { readMetric } from "./helpers/metrics.js";
 import { readRunMessages } from "./helpers/stream-messages.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 
@@ -162,5 +163,34 @@ describe("dispatch lookahead", () => {
     expect(afterPause.length).toBeGreaterThanOrEqual(1);
     for (const r of afterPause) expect(r.state).toBe(RunState.CANCELLED);
     expect(rows.filter((r) => r.scheduled.getTime() <= pausedAt).every((r) => r.state === RunState.QUEUED)).toBe(true);
+  });
+
+  it("wakes the sleeping leader for a job due sooner than it would wake, not for one due later", async () => {
+    const own = await startTestServer();
+    try {
+      const client = createChimeClient({ baseUrl: own.grpcUrl });
+      const passes = () => readMetric(own.httpUrl, "chime_dispatch_passes_total");
+      // Settled: elected, first passes done, asleep (nothing is due; it would sleep 30 s).
+      let settled = await waitFor(async () => ((await passes()) >= 1 ? passes() : undefined));
+      for (let previous = NaN; previous !== settled; ) {
+        previous = settled;
+        await sleep(500);
+        settled = await passes();
+      }
+      const later = new Date(Date.now() + 3_600_000);
+      for (let i = 0; i < 20; i++) await client.createJob({ name: `later-${i}`, queue: "later", schedule: { at: later } });
+      await sleep(500);
+      expect(await passes()).toBe(settled);
+
+      const now = await client.createJob({ name: "due-now", queue: "later", schedule: "immediate" });
+      const dispatched = await waitFor(async () => {
+        const { rows } = await own.pool.query("SELECT 1 FROM runs WHERE job_id = $1 AND dispatch_time IS NOT NULL", [now.id]);
+        return rows.length ? true : undefined;
+      }, 5000);
+      expect(dispatched).toBe(true);
+      expect(await passes()).toBeGreaterThan(settled);
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -39,8 +39,8 @@ export interface JobServiceDeps {
   maxPayloadBytes: number;
   /** The time source; tests substitute a controllable clock. */
   now?: () => Date;
-  /** Called after a change that may move a job's next fire time (wakes the scheduler). */
-  onJobsChanged?: () => void;
+  /** Called after a change that may make a job fire at `nextRunTime`, earlier than before (wakes the scheduler). */
+  onJobsChanged?: (nextRunTime: Date) => void;
   /** Publishes runs created outside the scheduler (TriggerJob). */
   dispatch?: (runs: PendingRun[]) => Promise<unknown>;
   /** Tells workers, after commit, that runs were cancelled (the cancel KV bucket). */
@@ -50,7 +50,10 @@ export interface JobServiceDeps {
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
   const { pool } = deps;
   const now = deps.now ?? (() => new Date());
-  const changed = deps.onJobsChanged ?? (() => undefined);
+  /** Wakes the scheduler for a job that may fire sooner than it knew (pausing or deleting one cannot). */
+  const mayFire = (job: Job) => {
+    if (job.state === JobState.ACTIVE && job.nextRunTime) deps.onJobsChanged?.(toDate(job.nextRunTime));
+  };
   const jobs = createJobStore(pool);
   const runs = createRunStore(pool);
   const validation = (rejectPastTimes: boolean) => ({ now: now(), maxPayloadBytes: deps.maxPayloadBytes, rejectPastTimes });
@@ -60,7 +63,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       if (request.requestId.length > 200) throw invalidArgument("request_id: longer than 200 characters");
       const job = validateJob(request.job, validation(true));
       const created = await jobs.create(job, request.requestId, now());
-      changed();
+      mayFire(created);
       return { job: created };
     },
 
@@ -116,7 +119,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           return { job, state: current.state === JobState.PAUSED ? JobState.PAUSED : plan.state, next: plan.next, runCount: 0 };
         }),
       );
-      changed();
+      mayFire(updated);
       return { job: updated };
     },
 
@@ -127,7 +130,6 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         return runs.cancelActiveOfJobIds(client, id);
       });
       await deps.signalCancel?.(cancelled);
-      changed();
       return {};
     },
 
@@ -143,7 +145,6 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         return { job: paused, cancelled: await runs.cancelWrittenAheadOfJob(client, id) };
       });
       await deps.signalCancel?.(cancelled);
-      changed();
       return { job };
     },
 
@@ -162,7 +163,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           return { job: current, ...plan };
         }),
       );
-      changed();
+      mayFire(job);
       return { job };
     },
 

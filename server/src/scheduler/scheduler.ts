@@ -60,21 +60,27 @@ export function startScheduler(options: SchedulerOptions) {
     batchSize: options.batchSize,
   });
   const pruner = createEventPruner({ pool: options.pool, retentionMs: options.eventRetentionMs });
-  let wake: (() => void) | undefined;
-  // A wakeup that arrives during a pass is kept, so the following sleep ends at once.
-  let wakeRequested = false;
-  let loops: Promise<void>[] = [];
-  const wakeup = () => {
-    if (wake) wake();
-    else wakeRequested = true;
+  /** Ends the current sleep when `at` (a wake time, ms) comes before the time it would end. */
+  let wake: ((at: number) => void) | undefined;
+  // The earliest wake time asked for during a pass: the following sleep ends by then.
+  let wakeRequested = Infinity;
+  /**
+   * A job may now fire at `at` (undefined: at any time). The leader wakes when that is within
+   * half the lookahead, as it would for a job it knew of.
+   */
+  const wakeup = (at?: Date) => {
+    const wakeAt = at ? at.getTime() - options.lookaheadMs / 2 : -Infinity;
+    if (wake) wake(wakeAt);
+    else wakeRequested = Math.min(wakeRequested, wakeAt);
   };
+  let loops: Promise<void>[] = [];
   const listener = createWakeupListener(options.databaseUrl, wakeup, logger);
 
-  /** Sleeps until `until`, a wakeup, or the end of the leadership, whichever comes first. */
-  const sleep = (ms: number, signal: AbortSignal) =>
+  /** Sleeps until `until` (ms), an earlier wakeup, or the end of the leadership, whichever comes first. */
+  const sleep = (until: number, signal: AbortSignal) =>
     new Promise<void>((resolve) => {
-      if (wakeRequested || signal.aborted) {
-        wakeRequested = false;
+      if (wakeRequested <= until || signal.aborted) {
+        wakeRequested = Infinity;
         resolve();
         return;
       }
@@ -84,8 +90,10 @@ export function startScheduler(options: SchedulerOptions) {
         wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, ms));
-      wake = done;
+      const timer = setTimeout(done, Math.max(0, until - options.now().getTime()));
+      wake = (at) => {
+        if (at < until) done();
+      };
       signal.addEventListener("abort", done, { once: true });
     });
 
@@ -106,8 +114,9 @@ export function startScheduler(options: SchedulerOptions) {
   async function dispatchPasses(epoch: number, signal: AbortSignal, publishing: Set<Promise<void>>, release: ReleaseQueue): Promise<void> {
     while (!signal.aborted) {
       try {
-        wakeRequested = false;
+        wakeRequested = Infinity;
         while (publishing.size >= MAX_BATCHES_PUBLISHING) await Promise.race(publishing);
+        metrics.dispatchPasses.inc();
         const result = await dispatcher.pass(epoch);
         release.add(result.later);
         publishing.add(result.publishing);
@@ -126,14 +135,14 @@ export function startScheduler(options: SchedulerOptions) {
         if (result.heldBack && wakeAt <= now) wakeAt = Math.max(wakeAt, result.heldBack.getTime());
         const until = Math.min(wakeAt, now + options.maxIdleMs);
         // A due job that the pass skipped (locked by an API call) is retried after a short pause.
-        await sleep(Math.max(until - now, result.created === 0 && earliest && !result.heldBack ? 5 : 0), signal);
+        await sleep(Math.max(until, now + (result.created === 0 && earliest && !result.heldBack ? 5 : 0)), signal);
       } catch (error) {
         if (error instanceof FencedOut) {
           logger.warn({ epoch }, "fenced out: a newer leader exists");
           return;
         }
         logger.error({ err: error }, "dispatch pass failed; retrying");
-        await sleep(500, signal);
+        await sleep(options.now().getTime() + 500, signal);
       }
     }
   }
@@ -178,7 +187,7 @@ export function startScheduler(options: SchedulerOptions) {
   elector.start();
 
   return {
-    /** Wakes the leader (when it runs in this process) to re-read due times now. */
+    /** Tells the leader (when it runs in this process) that a job may now fire at `at`. */
     wakeup,
     isLeader: () => elector.leadership !== undefined,
     epoch: () => elector.leadership?.epoch,
