@@ -1,4 +1,4 @@
-import { clone, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { JobSchema, JobState, type Job } from "@chime/sdk/gen/job_pb";
 import type pg from "pg";
 import { alreadyExists, failedPrecondition, notFound } from "../api/errors.js";
@@ -23,24 +23,26 @@ export interface JobRow {
 
 const JOB_COLUMNS = "id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time";
 
+/** Fields kept in their own columns, not in `spec`, by their proto3 JSON names. */
+const COLUMN_FIELDS = (["id", "namespace", "name", "queue", "labels", "state", "nextRunTime", "runCount", "createTime", "updateTime"] as const).map(
+  (localName) => JobSchema.field[localName].jsonName,
+);
+
 /** The job definition kept in the `spec` column: everything but identity and state. */
 export function specOf(job: Job): JsonObject {
-  const spec = clone(JobSchema, job);
-  spec.id = "";
-  spec.namespace = "";
-  spec.name = "";
-  spec.queue = "";
-  spec.labels = {};
-  spec.state = JobState.UNSPECIFIED;
-  spec.nextRunTime = undefined;
-  spec.runCount = 0n;
-  spec.createTime = undefined;
-  spec.updateTime = undefined;
-  return toJson(JobSchema, spec) as JsonObject;
+  // toJson leaves fields at their defaults out, so deleting these keys equals clearing the
+  // fields first, without cloning the message.
+  const spec = toJson(JobSchema, job) as JsonObject;
+  for (const name of COLUMN_FIELDS) delete spec[name];
+  return spec;
 }
 
 export function jobFromRow(row: JobRow): Job {
-  const job = fromJson(JobSchema, row.spec, { ignoreUnknownFields: true });
+  return withColumns(fromJson(JobSchema, row.spec, { ignoreUnknownFields: true }), row);
+}
+
+/** Sets the fields a job row keeps in columns (identity and state) on `job`, its definition. */
+function withColumns(job: Job, row: JobRow): Job {
   job.id = row.id;
   job.namespace = row.namespace;
   job.name = row.name;
@@ -86,15 +88,15 @@ export function createJobStore(pool: pg.Pool) {
 
   return {
     /**
-     * Inserts a validated job. With a request id, a retried call returns the job the
-     * first call created (deleted or not) instead of failing on the name.
+     * Inserts a validated job, which it takes over (the job returned is `job`, completed).
+     * With a request id, a retried call returns the job the first call created (deleted or
+     * not) instead of failing on the name.
      */
-    async create(input: Job, requestId: string, now: Date): Promise<Job> {
+    async create(job: Job, requestId: string, now: Date): Promise<Job> {
       if (requestId) {
-        const existing = await findByRequestId(input.namespace, requestId);
+        const existing = await findByRequestId(job.namespace, requestId);
         if (existing) return existing;
       }
-      const job = clone(JobSchema, input);
       // Without an anchor, an interval counts from creation: the first run is one interval later.
       // Every other schedule may fire at the creation instant itself (immediate, an `at` of now).
       let after = new Date(now.getTime() - 1);
@@ -114,7 +116,8 @@ export function createJobStore(pool: pg.Pool) {
         requestId,
         createTime: now,
       });
-      if (outcome.kind === "inserted") return jobFromRow(outcome.row);
+      // The definition just stored is `job` itself: no need to parse it back from the row.
+      if (outcome.kind === "inserted") return withColumns(job, outcome.row);
       // Not inserted: a retry of a request already served returns its job; otherwise the name is taken.
       if (requestId) {
         const existing = await findByRequestId(job.namespace, requestId);
