@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "../logger.js";
 
@@ -49,24 +49,84 @@ export function addServiceImpl<S extends DescService>(
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
 
-function contextFor(service: DescService, method: DescMethod, call: AnyCall, timeoutMs: number | undefined, options: GrpcAdapterOptions) {
+/**
+ * The reason a stream's context is aborted with once its handler is done (which releases its
+ * listener on the shutdown signal). One shared value: aborting without a reason would build
+ * an AbortError, with its stack trace, each time.
+ */
+const CALL_ENDED = new ConnectError("the call ended", Code.Canceled);
+
+/**
+ * The context of a server-streaming call: its signal aborts when the client goes away or the
+ * server shuts down (streams run until then: no request timeout).
+ */
+function streamContext(service: DescService, method: DescMethod, call: grpc.ServerWritableStream<unknown, unknown>, options: GrpcAdapterOptions) {
   const requestAbort = new AbortController();
-  call.on("cancelled", () => requestAbort.abort(new ConnectError("the client cancelled the call", Code.Canceled)));
-  const requestHeader = new Headers();
-  for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    if (typeof value === "string") requestHeader.set(key, value);
-  }
-  return createHandlerContext({
+  // grpc-js may report "cancelled" as the stream closes after the handler is done too: only a
+  // call still running is cancelled (and pays for the error).
+  call.on("cancelled", () => {
+    if (!context.signal.aborted) requestAbort.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+  });
+  const context = createHandlerContext({
     service,
     method,
     protocolName: "grpc",
     requestMethod: "POST",
     url: `/${service.typeName}/${method.name}`,
-    timeoutMs,
     shutdownSignal: options.shutdownSignal,
     requestSignal: requestAbort.signal,
-    requestHeader,
+    requestHeader: stringMetadata(call.metadata),
   });
+  return context;
+}
+
+/**
+ * The context of a unary call, built directly. createHandlerContext links three abort
+ * signals (deadline, client, server shutdown) and makes three Headers objects per call, a
+ * large share of a small call's cost. Unary handlers here watch neither signal (the deadline
+ * is enforced around them, in error-mapping.ts, and a shutdown lets running calls finish),
+ * so the signal aborts only when the client cancels; headers are made when first read.
+ */
+function unaryContext(service: DescService, method: DescMethod, call: grpc.ServerUnaryCall<unknown, unknown>, timeoutMs: number | undefined) {
+  const cancel = new AbortController();
+  let ended = false;
+  // grpc-js may report "cancelled" as the stream closes after the handler is done, too.
+  call.on("cancelled", () => {
+    if (!ended) cancel.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+  });
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  let requestHeader: Headers | undefined;
+  let responseHeader: Headers | undefined;
+  let responseTrailer: Headers | undefined;
+  const context: HandlerContext = {
+    service,
+    method,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: `/${service.typeName}/${method.name}`,
+    signal: cancel.signal,
+    timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
+    get requestHeader() {
+      return (requestHeader ??= new Headers(stringMetadata(call.metadata)));
+    },
+    get responseHeader() {
+      return (responseHeader ??= new Headers());
+    },
+    get responseTrailer() {
+      return (responseTrailer ??= new Headers());
+    },
+    values: createContextValues(),
+  };
+  return { context, end: () => void (ended = true) };
+}
+
+/** A call's metadata entries with string values (binary ones are left out), as header fields. */
+function stringMetadata(metadata: grpc.Metadata): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata.getMap())) {
+    if (typeof value === "string") fields[key] = value;
+  }
+  return fields;
 }
 
 /** The time left before the call's deadline, if it has one (the handler layer applies the default). */
@@ -85,14 +145,14 @@ function unaryHandler(
 ): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     if (!handler) return callback(unimplemented(service, method));
-    const context = contextFor(service, method, call, deadlineMs(call), options);
+    const { context, end } = unaryContext(service, method, call, deadlineMs(call));
     Promise.resolve()
       .then(() => handler(call.request, context))
       .then(
         (response) => callback(null, create(method.output, response as never)),
         (error: unknown) => callback(toServiceError(error, method, options.logger)),
       )
-      .finally(() => context.abort());
+      .finally(end);
   };
 }
 
@@ -107,8 +167,7 @@ function serverStreamingHandler(
       call.emit("error", unimplemented(service, method));
       return;
     }
-    // Streams run until the client goes away or the server shuts down: no request timeout.
-    const context = contextFor(service, method, call, undefined, options);
+    const context = streamContext(service, method, call, options);
     void (async () => {
       try {
         for await (const message of handler(call.request, context) as AsyncIterable<unknown>) {
@@ -130,7 +189,7 @@ function serverStreamingHandler(
       } catch (error) {
         if (!call.cancelled) call.emit("error", toServiceError(error, method, options.logger));
       } finally {
-        context.abort();
+        context.abort(CALL_ENDED);
       }
     })();
   };
