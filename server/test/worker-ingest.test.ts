@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { createChimeClient, RunState, RunStatusUpdateSchema, type ChimeClient } from "@chime/sdk";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { createChimeClient, RunState, RunStatusUpdateSchema, Worker, type ChimeClient } from "@chime/sdk";
+import { TEST_NATS_URL } from "./helpers/env.js";
 import { ingestUpdates } from "../src/runs/status-ingest.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
-import { eventsOf, onlyRunOf } from "./helpers/worker-runs.js";
+import { eventsOf, metricValue, onlyRunOf, terminalRun } from "./helpers/worker-runs.js";
 
 let server: TestServer;
 let chime: ChimeClient;
@@ -19,8 +20,22 @@ async function queuedRun(name: string) {
   const job = await chime.createJob({ name, queue: "nobody", schedule: "immediate" });
   return onlyRunOf(chime, job.id);
 }
-const update = (runId: string, jobId: string, attempt: number, state: RunState, extra: { error?: string } = {}) =>
-  create(RunStatusUpdateSchema, { runId, jobId, attempt, state, time: timestampFromDate(new Date()), workerId: "test", ...extra });
+const update = (runId: string, jobId: string, attempt: number, state: RunState, extra: { error?: string; startTime?: Date } = {}) =>
+  create(RunStatusUpdateSchema, {
+    runId,
+    jobId,
+    attempt,
+    state,
+    time: timestampFromDate(new Date()),
+    workerId: "test",
+    error: extra.error,
+    startTime: extra.startTime && timestampFromDate(extra.startTime),
+  });
+
+async function eventTimes(runId: string) {
+  const { rows } = await server.pool.query<{ state: number; time: Date }>("SELECT state, time FROM run_events WHERE run_id = $1 ORDER BY cursor", [runId]);
+  return rows;
+}
 
 it("applies a run's updates in order within one batch, and fences by attempt", async () => {
   const run = await queuedRun("in-order");
@@ -74,4 +89,58 @@ it("rejects updates of unknown runs and keeps going", async () => {
   expect(accepted).toHaveLength(1);
   expect(Object.fromEntries(rejected)).toEqual({ unknown_run: 1 });
   expect((await chime.getRun(run.id)).state).toBe(RunState.RUNNING);
+});
+
+it("takes an implied start from the ending update's start_time", async () => {
+  const run = await queuedRun("start-time");
+  const startedAt = new Date(Date.now() - 2000);
+  const { accepted } = await ingestUpdates(server.pool, [update(run.id, run.jobId, 1, RunState.SUCCEEDED, { startTime: startedAt })]);
+  expect(accepted).toHaveLength(1);
+  const after = await chime.getRun(run.id);
+  expect(timestampDate(after.startTime!).getTime()).toBe(startedAt.getTime());
+  expect(timestampDate(after.attempts[0].startTime!).getTime()).toBe(startedAt.getTime());
+  expect(timestampDate(after.endTime!).getTime()).toBeGreaterThan(startedAt.getTime());
+  const events = await eventTimes(run.id);
+  expect(events.map((e) => e.state)).toEqual([RunState.QUEUED, RunState.RUNNING, RunState.SUCCEEDED]);
+  expect(events[1].time.getTime()).toBe(startedAt.getTime());
+});
+
+it("a Worker reports a quick attempt with one update that carries its start, a slow one with two", async () => {
+  const queue = "fold";
+  const worker = new Worker({
+    natsUrl: TEST_NATS_URL,
+    prefix: server.config.natsPrefix,
+    queue,
+    concurrency: 20,
+    statusFlushMs: 50,
+    handler: async (run) => {
+      if ((run.payload as { slow?: boolean }).slow) await new Promise((resolve) => setTimeout(resolve, 300));
+      return {};
+    },
+  });
+  await worker.start();
+  try {
+    const runningBefore = await metricValue(server.httpUrl, "chime_status_updates_ingested_total", { state: "RUNNING" });
+    const quick = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => chime.createJob({ name: `fold-quick-${i}`, queue, schedule: "immediate" })),
+    );
+    const slow = await chime.createJob({ name: "fold-slow", queue, schedule: "immediate", payload: { slow: true } });
+    const ended = await Promise.all([...quick, slow].map(async (job) => terminalRun(chime, (await onlyRunOf(chime, job.id)).id)));
+    for (const run of ended) {
+      expect(run.state).toBe(RunState.SUCCEEDED);
+      const started = timestampDate(run.startTime!).getTime();
+      expect(started).toBe(timestampDate(run.attempts[0].startTime!).getTime());
+      expect(started).toBeLessThanOrEqual(timestampDate(run.endTime!).getTime());
+      expect((await eventsOf(server.pool, run.id)).map((e) => e.state)).toEqual([RunState.QUEUED, RunState.RUNNING, RunState.SUCCEEDED]);
+    }
+    const slowRun = ended[ended.length - 1];
+    expect(timestampDate(slowRun.endTime!).getTime() - timestampDate(slowRun.startTime!).getTime()).toBeGreaterThanOrEqual(250);
+    // The slow attempt's RUNNING went out on its own (its batch left 50 ms after it); the quick
+    // ones ended within their RUNNING's flush window, so most of those were left out.
+    const runningIngested = (await metricValue(server.httpUrl, "chime_status_updates_ingested_total", { state: "RUNNING" })) - runningBefore;
+    expect(runningIngested).toBeGreaterThanOrEqual(1);
+    expect(runningIngested).toBeLessThan(11);
+  } finally {
+    await worker.stop(1000);
+  }
 });

@@ -1,6 +1,7 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { RunState } from "../gen/chime/v1/run_pb.js";
 import { RunStatusBatchSchema, RunStatusUpdateSchema, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
 
 /** A RunStatusBatch is its updates' encodings, each framed as field `updates`: each update is encoded once. */
@@ -26,18 +27,29 @@ interface Pending {
   bytes: number;
   resolve: () => void;
   reject: (error: Error) => void;
+  /** A RUNNING update that the end of its attempt replaced before it was sent. */
+  replaced?: boolean;
 }
+
+
+const attemptKey = (update: RunStatusUpdate) => `${update.runId}/${update.attempt}`;
 
 /**
  * Collects a worker's RunStatusUpdates into RunStatusBatch messages on the events stream.
  * `publish` resolves once the batch holding the update is acknowledged by JetStream, so a
  * run message is acked or naked only after its status is stored.
+ *
+ * An attempt that ends while its RUNNING update is still waiting for its batch (a handler
+ * quicker than the flush window) is reported by one update: the ending one, which carries the
+ * attempt's start (`start_time`, set by the worker); the RUNNING update's promise settles with it.
  */
 export function createStatusPublisher(options: StatusPublisherOptions) {
   const maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
   const publishAttempts = options.publishAttempts ?? 5;
   let pending: Pending[] = [];
   let pendingBytes = 0;
+  /** RUNNING updates waiting for their batch, by run and attempt. */
+  let pendingStarts = new Map<string, Pending>();
   let timer: NodeJS.Timeout | undefined;
   const inFlight = new Set<Promise<void>>();
   let batchCounter = 0;
@@ -49,9 +61,10 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
       timer = undefined;
     }
     if (pending.length === 0) return;
-    const batch = pending;
+    const batch = pending.filter((p) => !p.replaced);
     pending = [];
     pendingBytes = 0;
+    pendingStarts = new Map();
     const sending = send(batch).finally(() => inFlight.delete(sending));
     inFlight.add(sending);
   }
@@ -79,11 +92,24 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
   return {
     publish(update: RunStatusUpdate): Promise<void> {
       return new Promise<void>((resolve, reject) => {
+        const key = attemptKey(update);
+        const start = update.state === RunState.RUNNING || !update.startTime ? undefined : pendingStarts.get(key);
+        if (start) {
+          // The attempt ended before its RUNNING update was sent: this update reports both.
+          pendingStarts.delete(key);
+          start.replaced = true;
+          pendingBytes -= start.bytes;
+          const own = { resolve, reject };
+          resolve = () => (start.resolve(), own.resolve());
+          reject = (error) => (start.reject(error), own.reject(error));
+        }
         const encoded = toBinary(RunStatusUpdateSchema, update);
         const bytes = encoded.length + FRAME_BYTES;
         if (pending.length > 0 && pendingBytes + bytes > maxBatchBytes) flush();
-        pending.push({ encoded, bytes, resolve, reject });
+        const entry: Pending = { encoded, bytes, resolve, reject };
+        pending.push(entry);
         pendingBytes += bytes;
+        if (update.state === RunState.RUNNING) pendingStarts.set(key, entry);
         if (pending.length >= options.maxBatch) flush();
         else timer ??= setTimeout(flush, options.flushMs);
       });

@@ -111,6 +111,9 @@ const consoleLogger: WorkerLogger = {
   error: (fields, message) => console.error(JSON.stringify({ level: "error", msg: message, ...fields })),
 };
 
+/** The fields of a RunStatusUpdate that depend on how the attempt went. */
+type UpdateFields = Pick<Partial<RunStatusUpdate>, "error" | "output" | "retryTime" | "attemptState" | "startTime">;
+
 /**
  * Runs a handler for each run of a queue: pulls RunAssignments from the queue's durable
  * consumer (at-least-once; the attempt number is the delivery count), heartbeats while a
@@ -319,7 +322,7 @@ export class Worker {
     assignment: RunAssignment,
     attempt: number,
     state: RunState,
-    fields: { error?: string; output?: JsonObject; retryTime?: Timestamp; attemptState?: RunState } = {},
+    fields: UpdateFields = {},
   ): RunStatusUpdate {
     return create(RunStatusUpdateSchema, {
       runId: assignment.runId,
@@ -417,7 +420,8 @@ export class Worker {
       : 0;
 
     // Stored before the handler starts; its completion is not waited for (the final status follows it in order).
-    this.status!.publish(this.update(assignment, attempt, RunState.RUNNING)).catch((error: unknown) =>
+    const running = this.update(assignment, attempt, RunState.RUNNING);
+    this.status!.publish(running).catch((error: unknown) =>
       logger.warn({ err: String(error) }, "cannot report RUNNING"),
     );
     const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(this.options.ackWaitMs / 3)));
@@ -449,7 +453,7 @@ export class Worker {
     if (timeout) clearTimeout(timeout);
 
     try {
-      await this.report(msg, assignment, attempt, backoff, outcome, logger);
+      await this.report(msg, assignment, attempt, running.time!, backoff, outcome, logger);
     } finally {
       if (outcome.kind === "aborted") {
         // A handler that ignores its signal keeps its slot a little longer, not for ever.
@@ -458,7 +462,19 @@ export class Worker {
     }
   }
 
-  private async report(msg: JsMsg, assignment: RunAssignment, attempt: number, backoff: Backoff, outcome: Outcome, logger: WorkerLogger): Promise<void> {
+  private async report(
+    msg: JsMsg,
+    assignment: RunAssignment,
+    attempt: number,
+    started: Timestamp,
+    backoff: Backoff,
+    outcome: Outcome,
+    logger: WorkerLogger,
+  ): Promise<void> {
+    // Each update that ends the attempt carries its start: if the RUNNING update is still
+    // waiting for its batch, it is left out (status-publisher.ts).
+    const ended = (state: RunState, fields: UpdateFields = {}): RunStatusUpdate =>
+      this.update(assignment, attempt, state, { ...fields, startTime: started });
     const retryOrEnd = async (error: string, attemptState: RunState.FAILED | RunState.TIMED_OUT, retryable: boolean) => {
       if (retryable && attempt < backoff.maxAttempts) {
         const delay = retryDelayMs(backoff, attempt);
@@ -466,12 +482,12 @@ export class Worker {
         logger.info({ error, delayMs: delay }, "attempt failed; retrying");
         await this.finish(
           msg,
-          this.update(assignment, attempt, RunState.RETRY_WAIT, { error, attemptState, retryTime: timestampFromDate(retryTime) }),
+          ended(RunState.RETRY_WAIT, { error, attemptState, retryTime: timestampFromDate(retryTime) }),
           { nakMs: delay },
         );
       } else {
         logger.info({ error }, "run failed");
-        await this.finish(msg, this.update(assignment, attempt, attemptState, { error }), "ack");
+        await this.finish(msg, ended(attemptState, { error }), "ack");
       }
     };
 
@@ -484,7 +500,7 @@ export class Worker {
           await retryOrEnd(errorText(error), RunState.FAILED, false);
           return;
         }
-        await this.finish(msg, this.update(assignment, attempt, RunState.SUCCEEDED, { output }), "ack");
+        await this.finish(msg, ended(RunState.SUCCEEDED, { output }), "ack");
         return;
       }
       case "threw":
@@ -493,7 +509,7 @@ export class Worker {
       case "aborted": {
         const reason = outcome.reason;
         if (reason instanceof RunCancelledError) {
-          await this.finish(msg, this.update(assignment, attempt, RunState.CANCELLED, { error: "cancelled" }), "ack");
+          await this.finish(msg, ended(RunState.CANCELLED, { error: "cancelled" }), "ack");
         } else if (reason instanceof AttemptTimeoutError) {
           await retryOrEnd(reason.message, RunState.TIMED_OUT, true);
         } else {

@@ -63,8 +63,9 @@ export type RejectReason = "stale_attempt" | "run_ended" | "unknown_run" | "inva
  *
  * - RUNNING(a) starts attempt a: the run must be active and its stored attempt below a.
  * - RETRY_WAIT/SUCCEEDED/FAILED/TIMED_OUT/CANCELLED(a) end attempt a: the run must be
- *   RUNNING attempt a — or active with a stored attempt below a, when the update overtook
- *   its own RUNNING (another ingest replica, a redelivered batch): the start is implied.
+ *   RUNNING attempt a — or active with a stored attempt below a, when the worker left the
+ *   RUNNING out (the attempt ended before it was sent) or the update overtook it (another
+ *   ingest replica, a redelivered batch): the start is implied, at the update's start_time.
  * - Anything for an attempt below the stored one (a superseded, lost attempt) and anything
  *   after the run ended is rejected.
  */
@@ -78,29 +79,31 @@ export function applyUpdate(run: WorkingRun, update: RunStatusUpdate, now: Date)
   const event = (state: RunState, error = "") =>
     events.push({ runId: row.id, jobId: row.job_id, state, attempt: a, time, error });
 
-  const startAttempt = () => {
+  const startAttempt = (at: Date) => {
     for (const entry of row.attempts) {
       if (!entry.endTime) {
         // Its worker stopped heartbeating and JetStream handed the run on.
         entry.state = stateJson(RunState.FAILED);
-        entry.endTime = time.toISOString();
+        entry.endTime = at.toISOString();
         entry.error = `lost: no heartbeat from worker ${entry.workerId || "?"}; superseded by attempt ${a}`;
       }
     }
-    row.attempts.push({ attempt: a, state: stateJson(RunState.RUNNING), startTime: time.toISOString(), workerId: update.workerId });
+    row.attempts.push({ attempt: a, state: stateJson(RunState.RUNNING), startTime: at.toISOString(), workerId: update.workerId });
     row.state = RunState.RUNNING;
     row.attempt = a;
-    row.start_time ??= time;
+    row.start_time ??= at;
     row.end_time = null;
-    event(RunState.RUNNING);
+    events.push({ runId: row.id, jobId: row.job_id, state: RunState.RUNNING, attempt: a, time: at, error: "" });
   };
 
   if (update.state === RunState.RUNNING) {
     if (a === row.attempt) return "stale_attempt";
-    startAttempt();
+    startAttempt(time);
   } else {
     if (a === row.attempt && row.state !== RunState.RUNNING) return "stale_attempt";
-    if (a > row.attempt) startAttempt();
+    // The start is implied: the worker left its RUNNING out (the attempt ended before it was
+    // sent), or it was overtaken. The update carries the start, from a worker that sends it.
+    if (a > row.attempt) startAttempt(update.startTime ? timestampDate(update.startTime) : time);
     const error = update.error.length > MAX_ERROR_CHARS ? `${update.error.slice(0, MAX_ERROR_CHARS)}…` : update.error;
     const entry = row.attempts.findLast((e) => e.attempt === a);
     const attemptState =
