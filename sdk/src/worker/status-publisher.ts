@@ -23,7 +23,8 @@ export interface StatusPublisherOptions {
 }
 
 interface Pending {
-  encoded: Uint8Array;
+  /** The encoded update; a RUNNING update is encoded only when its batch is sent, as it may be left out. */
+  encoded: Uint8Array | RunStatusUpdate;
   bytes: number;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -33,6 +34,12 @@ interface Pending {
 
 
 const attemptKey = (update: RunStatusUpdate) => `${update.runId}/${update.attempt}`;
+
+/**
+ * An upper bound of a RUNNING update's encoded size (ids, attempt, state, time, worker id:
+ * no error or output), counting three bytes per UTF-16 unit and ten per number.
+ */
+const runningBytesAtMost = (update: RunStatusUpdate) => 64 + 3 * (update.runId.length + update.jobId.length + update.workerId.length);
 
 /**
  * Collects a worker's RunStatusUpdates into RunStatusBatch messages on the events stream.
@@ -71,7 +78,10 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
 
   async function send(batch: Pending[]): Promise<void> {
     const writer = new BinaryWriter();
-    for (const p of batch) writer.tag(UPDATES_FIELD, WireType.LengthDelimited).bytes(p.encoded);
+    for (const p of batch) {
+      const encoded = p.encoded instanceof Uint8Array ? p.encoded : toBinary(RunStatusUpdateSchema, p.encoded);
+      writer.tag(UPDATES_FIELD, WireType.LengthDelimited).bytes(encoded);
+    }
     const data = writer.finish();
     // The same message id on every try: a retry after a lost ack is dropped by JetStream's dedup.
     const msgID = `${batchPrefix}-${++batchCounter}`;
@@ -103,13 +113,14 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
           resolve = () => (start.resolve(), own.resolve());
           reject = (error) => (start.reject(error), own.reject(error));
         }
-        const encoded = toBinary(RunStatusUpdateSchema, update);
-        const bytes = encoded.length + FRAME_BYTES;
+        const running = update.state === RunState.RUNNING;
+        const encoded = running ? update : toBinary(RunStatusUpdateSchema, update);
+        const bytes = (encoded instanceof Uint8Array ? encoded.length : runningBytesAtMost(update)) + FRAME_BYTES;
         if (pending.length > 0 && pendingBytes + bytes > maxBatchBytes) flush();
         const entry: Pending = { encoded, bytes, resolve, reject };
         pending.push(entry);
         pendingBytes += bytes;
-        if (update.state === RunState.RUNNING) pendingStarts.set(key, entry);
+        if (running) pendingStarts.set(key, entry);
         if (pending.length >= options.maxBatch) flush();
         else timer ??= setTimeout(flush, options.flushMs);
       });
