@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -151,10 +152,9 @@ export function startScheduler(options: SchedulerOptions) {
   async function periodicLoop(leadership: Leadership, intervalMs: number, what: string, work: (epoch: number) => Promise<void>): Promise<void> {
     const { epoch, signal } = leadership;
     while (!signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, intervalMs);
-        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      // Node's own abortable delay: it stops listening to the leadership's signal when the
+      // time is up, where a listener added per pass would pile up for the whole leadership.
+      await delay(intervalMs, undefined, { signal }).catch(() => undefined);
       if (signal.aborted) return;
       try {
         await work(epoch);
