@@ -174,7 +174,7 @@ describe("dispatch lookahead", () => {
       let settled = await waitFor(async () => ((await passes()) >= 1 ? passes() : undefined));
       for (let previous = NaN; previous !== settled; ) {
         previous = settled;
-        await sleep(500);
+        await sleep(1000);
         settled = await passes();
       }
       const later = new Date(Date.now() + 3_600_000);
