@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { createChimeClient, RunState, Worker, type WatchRunsFilter } from "@chime/sdk";
@@ -143,6 +144,8 @@ describe("watch fan-out", () => {
     }
 
     const controller = new AbortController();
+    // One signal stops all 1,000 streams, each listening to it: not a leak.
+    setMaxListeners(SUBSCRIBERS + 10, controller.signal);
     const received: string[][] = filters.map(() => []);
     const latencies: number[] = [];
     // QUEUED events carry the api's commit time; RUNNING/SUCCEEDED the worker's clock, before its status batching and ingestion.
