@@ -1,23 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createChimeClient, JobState, RunState, type ChimeClient } from "@chime/sdk";
+import { describe, expect, it } from "vitest";
+import { createChimeClient, JobState, RunState } from "@chime/sdk";
 import { readMetric } from "./helpers/metrics.js";
 import { readRunMessages } from "./helpers/stream-messages.js";
-import { startTestServer, type TestServer } from "./helpers/test-server.js";
+import { startTestServer, useTestServer } from "./helpers/test-server.js";
 
-let server: TestServer;
-let chime: ChimeClient;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  chime = createChimeClient({ baseUrl: server.grpcUrl });
-});
-afterAll(async () => server?.close());
+const fixture = useTestServer();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runsOf(jobId: string) {
   const runs = [];
-  for await (const run of chime.listRuns({ jobId })) runs.push(run);
+  for await (const run of fixture.chime.listRuns({ jobId })) runs.push(run);
   return runs.reverse();
 }
 
@@ -33,10 +26,10 @@ async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 15_00
 
 describe("scheduler dispatch", () => {
   it("fires a 6-field per-second cron every second, each run published once at exact seconds", async () => {
-    const job = await chime.createJob({ name: "every-second", queue: "ticks", schedule: { cron: "* * * * * *" } });
+    const job = await fixture.chime.createJob({ name: "every-second", queue: "ticks", schedule: { cron: "* * * * * *" } });
     const started = Date.now();
     await sleep(10_000);
-    await chime.pauseJob(job.id);
+    await fixture.chime.pauseJob(job.id);
     const elapsed = (Date.now() - started) / 1000;
     const runs = await runsOf(job.id);
     expect(runs.length).toBeGreaterThanOrEqual(Math.floor(elapsed) - 1);
@@ -46,7 +39,7 @@ describe("scheduler dispatch", () => {
     for (let i = 1; i < seconds.length; i++) expect(seconds[i] - seconds[i - 1]).toBe(1);
     // Every run was published, once.
     await waitFor(async () => ((await runsOf(job.id)).every((r) => r.dispatchTime) ? true : undefined));
-    const messages = (await readRunMessages(server.config.natsPrefix)).filter((m) => m.jobId === job.id);
+    const messages = (await readRunMessages(fixture.server.config.natsPrefix)).filter((m) => m.jobId === job.id);
     expect(messages.map((m) => m.runId).sort()).toEqual(runs.map((r) => r.id).sort());
     for (const run of await runsOf(job.id)) {
       const lagMs = Number(run.dispatchLag!.seconds) * 1000 + run.dispatchLag!.nanos / 1e6;
@@ -56,10 +49,10 @@ describe("scheduler dispatch", () => {
   });
 
   it("runs immediate and at jobs once, then completes them", async () => {
-    const immediate = await chime.createJob({ name: "now", queue: "once", schedule: "immediate" });
-    const at = await chime.createJob({ name: "soon", queue: "once", schedule: { at: new Date(Date.now() + 1500) } });
+    const immediate = await fixture.chime.createJob({ name: "now", queue: "once", schedule: "immediate" });
+    const at = await fixture.chime.createJob({ name: "soon", queue: "once", schedule: { at: new Date(Date.now() + 1500) } });
     const done = await waitFor(async () => {
-      const [a, b] = await Promise.all([chime.getJob(immediate.id), chime.getJob(at.id)]);
+      const [a, b] = await Promise.all([fixture.chime.getJob(immediate.id), fixture.chime.getJob(at.id)]);
       return a.state === JobState.COMPLETED && b.state === JobState.COMPLETED ? [a, b] : undefined;
     });
     expect(done.map((j) => j.nextRunTime)).toEqual([undefined, undefined]);
@@ -71,9 +64,9 @@ describe("scheduler dispatch", () => {
 
   it("fires an interval job on its anchor grid, stops at max_runs", async () => {
     const anchor = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
-    const job = await chime.createJob({ name: "interval", queue: "grid", schedule: { every: "1s", anchor, maxRuns: 3 } });
+    const job = await fixture.chime.createJob({ name: "interval", queue: "grid", schedule: { every: "1s", anchor, maxRuns: 3 } });
     const finished = await waitFor(async () => {
-      const j = await chime.getJob(job.id);
+      const j = await fixture.chime.getJob(job.id);
       return j.state === JobState.COMPLETED ? j : undefined;
     });
     expect(finished.runCount).toBe(3n);
@@ -82,18 +75,18 @@ describe("scheduler dispatch", () => {
   });
 
   it("stops firing while paused and on delete; trigger publishes at once", async () => {
-    const job = await chime.createJob({ name: "pausable", queue: "p", schedule: { cron: "* * * * * *" }, misfire: "skip" });
+    const job = await fixture.chime.createJob({ name: "pausable", queue: "p", schedule: { cron: "* * * * * *" }, misfire: "skip" });
     await waitFor(async () => ((await runsOf(job.id)).length >= 2 ? true : undefined));
-    await chime.pauseJob(job.id);
+    await fixture.chime.pauseJob(job.id);
     await sleep(200);
     const before = (await runsOf(job.id)).length;
     await sleep(2200);
     expect((await runsOf(job.id)).length).toBe(before);
-    const triggered = await chime.triggerJob(job.id);
-    await waitFor(async () => ((await chime.getRun(triggered.id)).dispatchTime ? true : undefined), 5000);
-    await chime.resumeJob(job.id);
+    const triggered = await fixture.chime.triggerJob(job.id);
+    await waitFor(async () => ((await fixture.chime.getRun(triggered.id)).dispatchTime ? true : undefined), 5000);
+    await fixture.chime.resumeJob(job.id);
     await waitFor(async () => ((await runsOf(job.id)).length >= before + 2 ? true : undefined));
-    await chime.deleteJob(job.id);
+    await fixture.chime.deleteJob(job.id);
     await sleep(200);
     const atDelete = (await runsOf(job.id)).length;
     await sleep(1500);
@@ -103,10 +96,10 @@ describe("scheduler dispatch", () => {
   });
 
   it("reports the leader and its epoch", async () => {
-    const status = await chime.jobService.getSchedulerStatus({});
-    expect(status.leaderId).toBe(server.config.serverId);
+    const status = await fixture.chime.jobService.getSchedulerStatus({});
+    expect(status.leaderId).toBe(fixture.server.config.serverId);
     expect(status.epoch).toBeGreaterThanOrEqual(1n);
-    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${fixture.server.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/chime_scheduler_is_leader 1/);
     expect(metrics).toMatch(/chime_dispatch_lag_seconds_bucket/);
   });
@@ -114,14 +107,14 @@ describe("scheduler dispatch", () => {
 
 describe("dispatch lookahead", () => {
   it("writes an ALLOW job's runs ahead of their fire time and publishes none before it; holds back a SKIP job until due", async () => {
-    const ahead = await chime.createJob({ name: "ahead", queue: "ahead", schedule: { cron: "* * * * * *" } });
-    const skip = await chime.createJob({ name: "not-ahead", queue: "ahead", schedule: { cron: "* * * * * *" }, overlap: "skip" });
+    const ahead = await fixture.chime.createJob({ name: "ahead", queue: "ahead", schedule: { cron: "* * * * * *" } });
+    const skip = await fixture.chime.createJob({ name: "not-ahead", queue: "ahead", schedule: { cron: "* * * * * *" }, overlap: "skip" });
     await sleep(4500);
-    await chime.pauseJob(ahead.id);
-    await chime.pauseJob(skip.id);
+    await fixture.chime.pauseJob(ahead.id);
+    await fixture.chime.pauseJob(skip.id);
     const times = async (jobId: string) =>
       (
-        await server.pool.query<{ scheduled: Date; created: Date; dispatched: Date | null }>(
+        await fixture.server.pool.query<{ scheduled: Date; created: Date; dispatched: Date | null }>(
           "SELECT scheduled_time AS scheduled, create_time AS created, dispatch_time AS dispatched FROM runs WHERE job_id = $1 ORDER BY scheduled_time",
           [jobId],
         )
@@ -141,20 +134,20 @@ describe("dispatch lookahead", () => {
   });
 
   it("cancels the runs written ahead when their job is paused, so none of its fires after the pause runs", async () => {
-    const job = await chime.createJob({ name: "paused-ahead", queue: "paused-ahead", schedule: { cron: "* * * * * *" } });
+    const job = await fixture.chime.createJob({ name: "paused-ahead", queue: "paused-ahead", schedule: { cron: "* * * * * *" } });
     // Paused once the leader has written a run ahead of its fire time (between half the
     // lookahead and all of it before the fire).
     await waitFor(async () => {
-      const { rows } = await server.pool.query(
+      const { rows } = await fixture.server.pool.query(
         "SELECT 1 FROM runs WHERE job_id = $1 AND dispatch_time IS NULL AND scheduled_time > now() + interval '100 ms'",
         [job.id],
       );
       return rows.length ? true : undefined;
     });
-    await chime.pauseJob(job.id);
+    await fixture.chime.pauseJob(job.id);
     const pausedAt = Date.now();
     await sleep(1500);
-    const { rows } = await server.pool.query<{ scheduled: Date; state: number; dispatched: Date | null; error: string }>(
+    const { rows } = await fixture.server.pool.query<{ scheduled: Date; state: number; dispatched: Date | null; error: string }>(
       "SELECT scheduled_time AS scheduled, state, dispatch_time AS dispatched, error FROM runs WHERE job_id = $1 ORDER BY scheduled_time",
       [job.id],
     );

@@ -1,36 +1,29 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createChimeClient, RunState, type ChimeClient } from "@chime/sdk";
-import { startTestServer, type TestServer } from "./helpers/test-server.js";
+import { describe, expect, it } from "vitest";
+import { RunState } from "@chime/sdk";
+import { useTestServer } from "./helpers/test-server.js";
 import { readMetric } from "./helpers/metrics.js";
 import { waitFor } from "./helpers/wait.js";
 
-let server: TestServer;
-let chime: ChimeClient;
+const fixture = useTestServer();
 
-beforeAll(async () => {
-  server = await startTestServer();
-  chime = createChimeClient({ baseUrl: server.grpcUrl });
-});
-afterAll(async () => server?.close());
-
-const metric = (name: string) => readMetric(server.httpUrl, name);
+const metric = (name: string) => readMetric(fixture.server.httpUrl, name);
 
 describe("watch tail without streams", () => {
   it("advances past events without reading them while no stream is open; a stream starts after what was committed before it", async () => {
-    const job = await chime.createJob({ name: "tail", queue: "nobody-listens", schedule: { every: "1h" } });
+    const job = await fixture.chime.createJob({ name: "tail", queue: "nobody-listens", schedule: { every: "1h" } });
     const start = await metric("chime_watch_tail_cursor");
-    for (let i = 0; i < 5; i++) await chime.triggerJob(job.id);
+    for (let i = 0; i < 5; i++) await fixture.chime.triggerJob(job.id);
     await waitFor("the tail to pass the new events", async () => ((await metric("chime_watch_tail_cursor")) >= start + 5 ? true : undefined));
     expect(await metric("chime_watch_events_read")).toBe(0);
 
     // A stream opened now starts after everything committed before it (the idle tail is
     // brought up to date first, though it polls slowly), and gets the next run's events.
-    await chime.triggerJob(job.id);
+    await fixture.chime.triggerJob(job.id);
     const controller = new AbortController();
-    const stream = chime.watchRuns({ jobIds: [job.id] }, { signal: controller.signal });
+    const stream = fixture.chime.watchRuns({ jobIds: [job.id] }, { signal: controller.signal });
     const first = stream.next();
     await waitFor("the stream to register", async () => ((await metric("chime_watch_subscribers")) === 1 ? true : undefined));
-    const run = await chime.triggerJob(job.id);
+    const run = await fixture.chime.triggerJob(job.id);
     const event = (await first).value!;
     controller.abort();
     expect(event.runId).toBe(run.id);

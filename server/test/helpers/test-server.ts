@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
+import { createChimeClient, type ChimeClient } from "@chime/sdk";
 import { startChimeServer, type ChimeServerOptions, type RunningChimeServer } from "../../src/app.js";
 import { loadConfig, type ChimeConfig } from "../../src/config.js";
 import { TEST_NATS_URL } from "./env.js";
@@ -49,4 +51,24 @@ export async function startTestServer(
       if (!options.db) await db.drop();
     },
   };
+}
+
+/** A test file's server and an SDK client of it. */
+export interface ServerFixture {
+  server: TestServer;
+  chime: ChimeClient;
+}
+
+/**
+ * Starts a test server (and an SDK client of it) before the file's tests and closes it after
+ * them. The fields are set once the file's beforeAll hooks ran: read them inside tests.
+ */
+export function useTestServer(env: Record<string, string> = {}): ServerFixture {
+  const fixture = {} as ServerFixture;
+  beforeAll(async () => {
+    fixture.server = await startTestServer(env);
+    fixture.chime = createChimeClient({ baseUrl: fixture.server.grpcUrl });
+  });
+  afterAll(async () => fixture.server?.close());
+  return fixture;
 }
