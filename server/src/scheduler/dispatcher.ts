@@ -7,7 +7,10 @@ import { createRunStore } from "../runs/run-store.js";
 import { planFires, type ActiveRuns, type PlanOptions } from "./fire-plan.js";
 import { createJobDefinitions, type VersionedJobRow } from "./job-definitions.js";
 import { fencedTransaction } from "./leader-elector.js";
-import type { PendingRun, RunPublisher } from "./run-publisher.js";
+import { createDispatchRecorder, markDispatched, type AckedRuns, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
+
+/** How long the leader's dispatch records wait for others to share their write. */
+const RECORD_WINDOW_MS = 20;
 
 export interface DispatcherOptions extends PlanOptions {
   pool: pg.Pool;
@@ -68,10 +71,20 @@ export function createDispatcher(options: DispatcherOptions) {
     return active;
   }
 
+  /** The current leadership's dispatch recorder: fenced by its epoch, shared by its publishes. */
+  let recorder: { epoch: number; record: RecordDispatch } | undefined;
+  const recorderOf = (epoch: number): RecordDispatch => {
+    if (recorder?.epoch !== epoch) {
+      const write = (acked: AckedRuns) => fencedTransaction(options.pool, epoch, (client) => markDispatched(client, acked));
+      recorder = { epoch, record: createDispatchRecorder({ windowMs: RECORD_WINDOW_MS, write }) };
+    }
+    return recorder.record;
+  };
+
   /** Publishes committed runs and records their dispatch, fenced by `epoch`; never rejects. */
   function publish(pending: PendingRun[], epoch: number): Promise<void> {
     return options.publisher
-      .publish(pending, "scheduler", (write) => fencedTransaction(options.pool, epoch, (client) => write(client)))
+      .publish(pending, "scheduler", recorderOf(epoch))
       .then(
         () => undefined,
         (error: unknown) => {

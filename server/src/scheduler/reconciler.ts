@@ -2,7 +2,7 @@ import { RunState } from "@chime/sdk";
 import type pg from "pg";
 import { jobFromRow, type JobRow } from "../jobs/job-store.js";
 import { fencedTransaction } from "./leader-elector.js";
-import type { RunPublisher } from "./run-publisher.js";
+import { markDispatched, type RunPublisher } from "./run-publisher.js";
 
 interface UndispatchedRow extends JobRow {
   run_id: string;
@@ -37,7 +37,7 @@ export function createReconciler(options: { pool: pg.Pool; publisher: RunPublish
       const published = await options.publisher.publish(
         rows.map((row) => ({ id: row.run_id, scheduledTime: row.scheduled_time, job: jobFromRow(row) })),
         "reconciler",
-        (write) => fencedTransaction(options.pool, epoch, (client) => write(client)),
+        (acked) => fencedTransaction(options.pool, epoch, (client) => markDispatched(client, acked)),
       );
       return published.length;
     },

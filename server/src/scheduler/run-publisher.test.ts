@@ -3,7 +3,7 @@ import { create, equals, fromBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { JobSchema, RunAssignmentSchema, toSchedule } from "@chime/sdk";
 import { msToDuration } from "../util/time.js";
-import { encodeAssignment } from "./run-publisher.js";
+import { createDispatchRecorder, encodeAssignment, type AckedRuns } from "./run-publisher.js";
 
 const job = create(JobSchema, {
   id: "0190f5a0-0000-7000-8000-000000000001",
@@ -40,5 +40,35 @@ describe("encodeAssignment", () => {
       });
       expect(equals(RunAssignmentSchema, decoded, expected)).toBe(true);
     }
+  });
+});
+
+describe("dispatch recorder", () => {
+  const acked = (prefix: string, n: number): AckedRuns => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, ackedAt: new Date() }));
+
+  it("records the runs of publishes acknowledged within its window with one write, settling each after it", async () => {
+    const writes: string[][] = [];
+    const record = createDispatchRecorder({ windowMs: 30, write: async (rows) => void writes.push(rows.map((r) => r.id)) });
+    const settled: string[] = [];
+    const first = record(acked("a", 2)).then(() => settled.push("a"));
+    const second = record(acked("b", 3)).then(() => settled.push("b"));
+    expect(writes).toEqual([]);
+    await Promise.all([first, second]);
+    expect(writes).toEqual([["a0", "a1", "b0", "b1", "b2"]]);
+    expect(settled).toEqual(["a", "b"]);
+    // A later publish starts a new window.
+    await record(acked("c", 1));
+    expect(writes).toHaveLength(2);
+  });
+
+  it("writes a large batch at once, and rejects every waiter of a failed write", async () => {
+    const writes: number[] = [];
+    const record = createDispatchRecorder({ windowMs: 60_000, write: async (rows) => void writes.push(rows.length) });
+    await record(acked("big", 600));
+    expect(writes).toEqual([600]);
+
+    const failing = createDispatchRecorder({ windowMs: 10, write: async () => Promise.reject(new Error("fenced out")) });
+    const results = await Promise.allSettled([failing(acked("x", 1)), failing(acked("y", 1))]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
   });
 });

@@ -56,6 +56,58 @@ export function encodeAssignment(run: PendingRun): Uint8Array {
   return encoded;
 }
 
+/** Runs whose publish JetStream acknowledged, with the time of the acknowledgement. */
+export type AckedRuns = { id: string; ackedAt: Date }[];
+
+/** Records the dispatch of acknowledged runs (their `dispatch_time`). */
+export type RecordDispatch = (acked: AckedRuns) => Promise<void>;
+
+/** Sets the runs' dispatch time, where it is not set yet, with one statement. */
+export async function markDispatched(client: pg.PoolClient | pg.Pool, acked: AckedRuns): Promise<void> {
+  await client.query(
+    `UPDATE runs r SET dispatch_time = v.acked_at, update_time = now()
+     FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, acked_at)
+     WHERE r.id = v.id AND r.dispatch_time IS NULL`,
+    [acked.map((a) => a.id), acked.map((a) => a.ackedAt)],
+  );
+}
+
+/** Acknowledged runs recorded at once, without waiting for others to share the write. */
+const RECORD_AT_ONCE = 500;
+
+/**
+ * Records dispatches in batches: the runs of publishes acknowledged within `windowMs` of the
+ * first one waiting share one `write` (for the leader, one fenced transaction). Runs written
+ * ahead are released a few at a time, as each falls due; marking them one small transaction
+ * per release was, at a few thousand runs per second, a transaction per millisecond. Waiting
+ * is safe: a run without a dispatch time is only republished by the reconciler after its
+ * grace period, and JetStream drops a republish inside its duplicate window.
+ */
+export function createDispatchRecorder(options: { windowMs: number; write: (acked: AckedRuns) => Promise<void> }): RecordDispatch {
+  let pending: AckedRuns = [];
+  let waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const rows = pending;
+    const settle = waiters;
+    pending = [];
+    waiters = [];
+    options.write(rows).then(
+      () => settle.forEach((w) => w.resolve()),
+      (error: unknown) => settle.forEach((w) => w.reject(error)),
+    );
+  };
+  return (acked) =>
+    new Promise<void>((resolve, reject) => {
+      pending.push(...acked);
+      waiters.push({ resolve, reject });
+      if (pending.length >= RECORD_AT_ONCE) flush();
+      else timer ??= setTimeout(flush, options.windowMs);
+    });
+}
+
 /**
  * Publishes runs to JetStream (as one batch, awaiting every ack) with the run id as
  * Nats-Msg-Id, then records their dispatch time. A run whose publish fails keeps a NULL
@@ -69,13 +121,10 @@ export function createRunPublisher(options: {
   metrics: Metrics;
   logger: Logger;
 }) {
+  const recordDirectly: RecordDispatch = (acked) => markDispatched(options.pool, acked);
   return {
-    /** Returns the ids that were published and recorded. `markWith` runs the bookkeeping write (fenced for the leader). */
-    async publish(
-      runs: PendingRun[],
-      path: PublishPath,
-      markWith?: (write: (client: pg.PoolClient | pg.Pool) => Promise<void>) => Promise<void>,
-    ): Promise<string[]> {
+    /** Returns the ids that were published and recorded. `record` writes their dispatch (fenced, for the leader). */
+    async publish(runs: PendingRun[], path: PublishPath, record: RecordDispatch = recordDirectly): Promise<string[]> {
       if (runs.length === 0) return [];
       const nats = options.nats();
       if (!nats) {
@@ -91,7 +140,7 @@ export function createRunPublisher(options: {
         PUBLISH_TIMEOUT_MS,
       );
       const ackedAt = new Date();
-      const acked = runs.flatMap((run, i) => (outcomes[i].ok ? [{ run, ackedAt }] : []));
+      const acked = runs.filter((_, i) => outcomes[i].ok);
       const failed = runs.length - acked.length;
       if (failed > 0) {
         options.metrics.publishFailures.inc(failed);
@@ -99,20 +148,12 @@ export function createRunPublisher(options: {
         options.logger.warn({ failed, reason: reason.error }, "run publish failed; the reconciler will retry");
       }
       if (acked.length === 0) return [];
-      const write = async (client: pg.PoolClient | pg.Pool) => {
-        await client.query(
-          `UPDATE runs r SET dispatch_time = v.acked_at, update_time = now()
-           FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, acked_at)
-           WHERE r.id = v.id AND r.dispatch_time IS NULL`,
-          [acked.map((a) => a.run.id), acked.map((a) => a.ackedAt)],
-        );
-      };
-      await (markWith ? markWith(write) : write(options.pool));
-      for (const { run, ackedAt } of acked) {
+      await record(acked.map((run) => ({ id: run.id, ackedAt })));
+      for (const run of acked) {
         options.metrics.dispatchLag.observe(Math.max(0, ackedAt.getTime() - run.scheduledTime.getTime()) / 1000);
       }
       options.metrics.runsDispatched.inc({ path }, acked.length);
-      return acked.map((a) => a.run.id);
+      return acked.map((run) => run.id);
     },
   };
 }
