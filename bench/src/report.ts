@@ -150,7 +150,7 @@ export function checkTargets(ctx: BenchContext): TargetCheck[] {
       add(
         "scale: lag p99 with many jobs within 10% of 1k",
         a <= b * 1.1 ? "met" : "not met",
-        `${big!.variant}: p99 ${fmt(a)} ms vs ${small!.variant}: ${fmt(b)} ms (×${fmt(a / b)}).${ctx.quick ? " Quick mode stores 100k, not 1M." : ""}`,
+        `${big!.variant}: p99 ${fmt(a)} ms vs ${small!.variant}: ${fmt(b)} ms (×${fmt(a / b)}).${ctx.quick ? ` Quick mode stores ${ctx.sizes.scaleJobs}, not 1,000,000.` : ""}`,
       );
     const cpu = num(big, "idleCpuPct");
     add("scale: idle leader CPU < 5%", cpu === undefined ? "not measured" : cpu < 5 ? "met" : "not met", cpu === undefined ? "not run" : `${fmt(cpu)}% of one core with ${big!.figures.storedJobs} stored jobs (baseline ${fmt(num(small, "idleCpuPct"))}%); RSS ${fmt(num(big, "rssMB"))} MB.`);
