@@ -11,7 +11,8 @@ import { TEST_NATS_URL } from "./helpers/env.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 import { waitFor } from "./helpers/wait.js";
 import { readWorkerLog, spawnWorker, type WorkerProcess } from "./helpers/worker-process.js";
-import { eventsOf, metricValue, onlyRunOf, terminalRun } from "./helpers/worker-runs.js";
+import { readMetric } from "./helpers/metrics.js";
+import { eventsOf, onlyRunOf, terminalRun } from "./helpers/worker-runs.js";
 
 const QUEUE = "failover";
 const ACK_WAIT_MS = 2000;
@@ -64,7 +65,7 @@ it("redelivers the runs of a worker killed with SIGKILL to another worker, losin
   const victim = runs[1].id;
   await waitFor("B to start attempt 2 of a run", () => readWorkerLog(logFile).some((e) => e.runId === victim && e.workerId === "B" && e.attempt === 2), { timeoutMs: 15_000 });
   await waitFor("attempt 2 to be RUNNING in Postgres", async () => (await chime.getRun(victim)).attempt === 2);
-  const rejectedBefore = await metricValue(server.httpUrl, "chime_status_updates_rejected_total", { reason: "stale_attempt" });
+  const rejectedBefore = await readMetric(server.httpUrl, "chime_status_updates_rejected_total", { reason: "stale_attempt" });
   const nc = await connect({ servers: TEST_NATS_URL });
   try {
     const stale = create(RunStatusBatchSchema, {
@@ -75,7 +76,7 @@ it("redelivers the runs of a worker killed with SIGKILL to another worker, losin
     await nc.close();
   }
   await waitFor("the stale update to be rejected", async () =>
-    (await metricValue(server.httpUrl, "chime_status_updates_rejected_total", { reason: "stale_attempt" })) === rejectedBefore + 1,
+    (await readMetric(server.httpUrl, "chime_status_updates_rejected_total", { reason: "stale_attempt" })) === rejectedBefore + 1,
   );
   const during = await chime.getRun(victim);
   expect(during.state).toBe(RunState.RUNNING);

@@ -5,7 +5,8 @@ import { RunState, RunStatusUpdateSchema, Worker } from "@chime/sdk";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { ingestUpdates } from "../src/runs/status-ingest.js";
 import { useTestServer } from "./helpers/test-server.js";
-import { eventsOf, metricValue, onlyRunOf, terminalRun } from "./helpers/worker-runs.js";
+import { readMetric } from "./helpers/metrics.js";
+import { eventsOf, onlyRunOf, terminalRun } from "./helpers/worker-runs.js";
 
 const fixture = useTestServer();
 
@@ -114,7 +115,7 @@ it("a Worker reports a quick attempt with one update that carries its start, a s
   });
   await worker.start();
   try {
-    const runningBefore = await metricValue(fixture.server.httpUrl, "chime_status_updates_ingested_total", { state: "RUNNING" });
+    const runningBefore = await readMetric(fixture.server.httpUrl, "chime_status_updates_ingested_total", { state: "RUNNING" });
     const quick = await Promise.all(
       Array.from({ length: 10 }, (_, i) => fixture.chime.createJob({ name: `fold-quick-${i}`, queue, schedule: "immediate" })),
     );
@@ -131,7 +132,7 @@ it("a Worker reports a quick attempt with one update that carries its start, a s
     expect(timestampDate(slowRun.endTime!).getTime() - timestampDate(slowRun.startTime!).getTime()).toBeGreaterThanOrEqual(250);
     // The slow attempt's RUNNING went out on its own (its batch left 50 ms after it); the quick
     // ones ended within their RUNNING's flush window, so most of those were left out.
-    const runningIngested = (await metricValue(fixture.server.httpUrl, "chime_status_updates_ingested_total", { state: "RUNNING" })) - runningBefore;
+    const runningIngested = (await readMetric(fixture.server.httpUrl, "chime_status_updates_ingested_total", { state: "RUNNING" })) - runningBefore;
     expect(runningIngested).toBeGreaterThanOrEqual(1);
     expect(runningIngested).toBeLessThan(11);
   } finally {

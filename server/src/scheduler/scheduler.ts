@@ -66,11 +66,15 @@ export function startScheduler(options: SchedulerOptions) {
   // The earliest wake time asked for during a pass: the following sleep ends by then.
   let wakeRequested = Infinity;
   /**
-   * A job may now fire at `at` (undefined: at any time). The leader wakes when that is within
-   * half the lookahead, as it would for a job it knew of.
+   * When to wake for a job firing at `fireAt` (ms): half the lookahead before it (the pass
+   * still claims the whole lookahead). Fires cluster on whole seconds, and a pass woken a full
+   * lookahead ahead would run at the very instant the runs written for the previous second
+   * are released, delaying their publish.
    */
+  const wakeTimeFor = (fireAt: number) => fireAt - options.lookaheadMs / 2;
+  /** A job may now fire at `at` (undefined: at any time): wake for it as for a job already known. */
   const wakeup = (at?: Date) => {
-    const wakeAt = at ? at.getTime() - options.lookaheadMs / 2 : -Infinity;
+    const wakeAt = at ? wakeTimeFor(at.getTime()) : -Infinity;
     if (wake) wake(wakeAt);
     else wakeRequested = Math.min(wakeRequested, wakeAt);
   };
@@ -127,12 +131,9 @@ export function startScheduler(options: SchedulerOptions) {
         // (waiting for its publish first would add a round of acks to the next run's lag).
         const earliest = await dispatcher.earliestDue();
         const now = options.now().getTime();
-        // Wake when the earliest job is half the lookahead away (the pass still claims the whole
-        // lookahead): fires cluster on whole seconds, and a pass woken a full lookahead ahead
-        // would run at the very instant the runs written for the previous second are released,
-        // delaying their publish. A job held back until its fire time (it may not be prepared
-        // ahead) is the earliest only when nothing else is within the lookahead.
-        let wakeAt = earliest ? earliest.getTime() - options.lookaheadMs / 2 : Infinity;
+        // A job held back until its fire time (it may not be prepared ahead) is the earliest
+        // only when nothing else is within the lookahead.
+        let wakeAt = earliest ? wakeTimeFor(earliest.getTime()) : Infinity;
         if (result.heldBack && wakeAt <= now) wakeAt = Math.max(wakeAt, result.heldBack.getTime());
         const until = Math.min(wakeAt, now + options.maxIdleMs);
         // A due job that the pass skipped (locked by an API call) is retried after a short pause.

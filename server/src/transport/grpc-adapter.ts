@@ -47,8 +47,6 @@ export function addServiceImpl<S extends DescService>(
   server.addService(definition, handlers);
 }
 
-type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
-
 /**
  * The reason a stream's context is aborted with once its handler is done (which releases its
  * listener on the shutdown signal). One shared value: aborting without a reason would build
@@ -130,7 +128,7 @@ function stringMetadata(metadata: grpc.Metadata): Record<string, string> {
 }
 
 /** The time left before the call's deadline, if it has one (the handler layer applies the default). */
-function deadlineMs(call: AnyCall): number | undefined {
+function deadlineMs(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
   if (!Number.isFinite(at) || at <= 0) return undefined;

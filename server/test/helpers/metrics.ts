@@ -1,6 +1,18 @@
-/** One unlabelled value from a server's /metrics (Prometheus text), or NaN when it is not there. */
-export async function readMetric(httpUrl: string, name: string): Promise<number> {
+/**
+ * A metric's value from a server's /metrics page (Prometheus text): the sum of its series whose
+ * labels include `labels` (0 when none has been recorded yet), or NaN when the server does not
+ * export the metric at all.
+ */
+export async function readMetric(httpUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(" ")[1]) : NaN;
+  let exported = false;
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`# TYPE ${name} `)) exported = true;
+    if (!line.startsWith(name)) continue;
+    const match = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => (match[2] ?? "").includes(`${k}="${v}"`))) total += Number(match[3]);
+  }
+  return exported ? total : NaN;
 }

@@ -28,16 +28,3 @@ export async function eventsOf(pool: pg.Pool, runId: string): Promise<Array<{ st
   );
   return rows;
 }
-
-/** A counter's value from the server's /metrics page (summed over labels matching `labels`). */
-export async function metricValue(httpUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => (match[2] ?? "").includes(`${k}="${v}"`))) total += Number(match[3]);
-  }
-  return total;
-}
