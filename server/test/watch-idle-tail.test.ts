@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { RunState } from "@chime/sdk";
+import { createLogger } from "../src/logger.js";
+import { startWatchHub } from "../src/watch/watch-hub.js";
 import { useTestServer } from "./helpers/test-server.js";
 import { readMetric } from "./helpers/metrics.js";
 import { waitFor } from "./helpers/wait.js";
@@ -30,4 +32,20 @@ describe("watch tail without streams", () => {
     expect(event.state).toBe(RunState.QUEUED);
     expect(await metric("chime_watch_events_read")).toBeGreaterThan(0);
   });
+});
+
+it("the first subscriber ends the tail's slow idle poll at once", async () => {
+  const job = await fixture.chime.createJob({ name: "idle-wake", queue: "nobody-listens", schedule: { every: "1h" } });
+  // A hub of the test's own whose idle poll would outlast the test.
+  const hub = startWatchHub({ pool: fixture.server.pool, logger: createLogger("silent"), pollMs: 50, bufferLimit: 100, idlePollMs: 600_000 });
+  try {
+    await hub.ready;
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the tail is in its idle sleep now
+    const sub = hub.subscribe({ jobIds: [job.id], matches: () => true });
+    const run = await fixture.chime.triggerJob(job.id);
+    await sub.changed(AbortSignal.timeout(10_000), 10_000);
+    expect(sub.queue.map((e) => e.runId)).toContain(run.id);
+  } finally {
+    await hub.stop();
+  }
 });

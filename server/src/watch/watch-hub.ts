@@ -248,6 +248,8 @@ export function startWatchHub(options: WatchHubOptions) {
       for (const set of indexOf(sub)) set.add(sub);
       all.add(sub);
       if (init.jobChanges) jobWatchers++;
+      // The first stream ends the slow idle poll: the tail may be asleep for up to idlePollMs.
+      if (all.size === 1) sleepWake?.();
       return sub;
     },
     unsubscribe(sub: Subscriber) {
