@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/job_service.proto.
  */
 export const file_chime_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4i1wEKD0xpc3RSdW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZqb2JfaWQYAyABKAkSIgoGc3RhdGVzGAQgAygOMhIuY2hpbWUudjEuUnVuU3RhdGUSMwoPc2NoZWR1bGVkX2FmdGVyGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzY2hlZHVsZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJIChBMaXN0UnVuc1Jlc3BvbnNlEhsKBHJ1bnMYASADKAsyDS5jaGltZS52MS5SdW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbFJ1blJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsUnVuUmVzcG9uc2USGgoDcnVuGAEgASgLMg0uY2hpbWUudjEuUnVuIngKFlByZXZpZXdTY2hlZHVsZVJlcXVlc3QSJAoIc2NoZWR1bGUYASABKAsyEi5jaGltZS52MS5TY2hlZHVsZRINCgVjb3VudBgCIAEoBRIpCgVhZnRlchgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoXUHJldmlld1NjaGVkdWxlUmVzcG9uc2USLgoKZmlyZV90aW1lcxgBIAMoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGwoZR2V0U2NoZWR1bGVyU3RhdHVzUmVxdWVzdCKkAQoaR2V0U2NoZWR1bGVyU3RhdHVzUmVzcG9uc2USEQoJbGVhZGVyX2lkGAEgASgJEg0KBWVwb2NoGAIgASgDEjAKDGxlYWRlcl9zaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOaGVhcnRiZWF0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wMs0HCgpKb2JTZXJ2aWNlEkQKCUNyZWF0ZUpvYhIaLmNoaW1lLnYxLkNyZWF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5DcmVhdGVKb2JSZXNwb25zZRJACgZHZXRKb2ISFy5jaGltZS52MS5HZXRKb2JSZXF1ZXN0GhguY2hpbWUudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJGCghMaXN0Sm9icxIZLmNoaW1lLnYxLkxpc3RKb2JzUmVxdWVzdBoaLmNoaW1lLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJECglVcGRhdGVKb2ISGi5jaGltZS52MS5VcGRhdGVKb2JSZXF1ZXN0GhsuY2hpbWUudjEuVXBkYXRlSm9iUmVzcG9uc2USRAoJRGVsZXRlSm9iEhouY2hpbWUudjEuRGVsZXRlSm9iUmVxdWVzdBobLmNoaW1lLnYxLkRlbGV0ZUpvYlJlc3BvbnNlEkEKCFBhdXNlSm9iEhkuY2hpbWUudjEuUGF1c2VKb2JSZXF1ZXN0GhouY2hpbWUudjEuUGF1c2VKb2JSZXNwb25zZRJECglSZXN1bWVKb2ISGi5jaGltZS52MS5SZXN1bWVKb2JSZXF1ZXN0GhsuY2hpbWUudjEuUmVzdW1lSm9iUmVzcG9uc2USRwoKVHJpZ2dlckpvYhIbLmNoaW1lLnYxLlRyaWdnZXJKb2JSZXF1ZXN0GhwuY2hpbWUudjEuVHJpZ2dlckpvYlJlc3BvbnNlEkAKBkdldFJ1bhIXLmNoaW1lLnYxLkdldFJ1blJlcXVlc3QaGC5jaGltZS52MS5HZXRSdW5SZXNwb25zZSIDkAIBEkYKCExpc3RSdW5zEhkuY2hpbWUudjEuTGlzdFJ1bnNSZXF1ZXN0GhouY2hpbWUudjEuTGlzdFJ1bnNSZXNwb25zZSIDkAIBEkQKCUNhbmNlbFJ1bhIaLmNoaW1lLnYxLkNhbmNlbFJ1blJlcXVlc3QaGy5jaGltZS52MS5DYW5jZWxSdW5SZXNwb25zZRJbCg9QcmV2aWV3U2NoZWR1bGUSIC5jaGltZS52MS5QcmV2aWV3U2NoZWR1bGVSZXF1ZXN0GiEuY2hpbWUudjEuUHJldmlld1NjaGVkdWxlUmVzcG9uc2UiA5ACARJkChJHZXRTY2hlZHVsZXJTdGF0dXMSIy5jaGltZS52MS5HZXRTY2hlZHVsZXJTdGF0dXNSZXF1ZXN0GiQuY2hpbWUudjEuR2V0U2NoZWR1bGVyU3RhdHVzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiQgoWQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBIoCgRqb2JzGAEgAygLMhouY2hpbWUudjEuQ3JlYXRlSm9iUmVxdWVzdCJLChdCYXRjaENyZWF0ZUpvYnNSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8uY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzdWx0IpEBChVCYXRjaENyZWF0ZUpvYnNSZXN1bHQSIAoHY3JlYXRlZBgBIAEoCzINLmNoaW1lLnYxLkpvYkgAEiEKCGV4aXN0aW5nGAIgASgLMg0uY2hpbWUudjEuSm9iSAASKQoFZXJyb3IYAyABKAsyGC5jaGltZS52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCIvCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4i1wEKD0xpc3RSdW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZqb2JfaWQYAyABKAkSIgoGc3RhdGVzGAQgAygOMhIuY2hpbWUudjEuUnVuU3RhdGUSMwoPc2NoZWR1bGVkX2FmdGVyGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzY2hlZHVsZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJIChBMaXN0UnVuc1Jlc3BvbnNlEhsKBHJ1bnMYASADKAsyDS5jaGltZS52MS5SdW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbFJ1blJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsUnVuUmVzcG9uc2USGgoDcnVuGAEgASgLMg0uY2hpbWUudjEuUnVuIngKFlByZXZpZXdTY2hlZHVsZVJlcXVlc3QSJAoIc2NoZWR1bGUYASABKAsyEi5jaGltZS52MS5TY2hlZHVsZRINCgVjb3VudBgCIAEoBRIpCgVhZnRlchgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoXUHJldmlld1NjaGVkdWxlUmVzcG9uc2USLgoKZmlyZV90aW1lcxgBIAMoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGwoZR2V0U2NoZWR1bGVyU3RhdHVzUmVxdWVzdCKkAQoaR2V0U2NoZWR1bGVyU3RhdHVzUmVzcG9uc2USEQoJbGVhZGVyX2lkGAEgASgJEg0KBWVwb2NoGAIgASgDEjAKDGxlYWRlcl9zaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOaGVhcnRiZWF0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wMqUICgpKb2JTZXJ2aWNlEkQKCUNyZWF0ZUpvYhIaLmNoaW1lLnYxLkNyZWF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5DcmVhdGVKb2JSZXNwb25zZRJWCg9CYXRjaENyZWF0ZUpvYnMSIC5jaGltZS52MS5CYXRjaENyZWF0ZUpvYnNSZXF1ZXN0GiEuY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzcG9uc2USQAoGR2V0Sm9iEhcuY2hpbWUudjEuR2V0Sm9iUmVxdWVzdBoYLmNoaW1lLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESRgoITGlzdEpvYnMSGS5jaGltZS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5jaGltZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESRAoJVXBkYXRlSm9iEhouY2hpbWUudjEuVXBkYXRlSm9iUmVxdWVzdBobLmNoaW1lLnYxLlVwZGF0ZUpvYlJlc3BvbnNlEkQKCURlbGV0ZUpvYhIaLmNoaW1lLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5EZWxldGVKb2JSZXNwb25zZRJBCghQYXVzZUpvYhIZLmNoaW1lLnYxLlBhdXNlSm9iUmVxdWVzdBoaLmNoaW1lLnYxLlBhdXNlSm9iUmVzcG9uc2USRAoJUmVzdW1lSm9iEhouY2hpbWUudjEuUmVzdW1lSm9iUmVxdWVzdBobLmNoaW1lLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkcKClRyaWdnZXJKb2ISGy5jaGltZS52MS5UcmlnZ2VySm9iUmVxdWVzdBocLmNoaW1lLnYxLlRyaWdnZXJKb2JSZXNwb25zZRJACgZHZXRSdW4SFy5jaGltZS52MS5HZXRSdW5SZXF1ZXN0GhguY2hpbWUudjEuR2V0UnVuUmVzcG9uc2UiA5ACARJGCghMaXN0UnVucxIZLmNoaW1lLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmNoaW1lLnYxLkxpc3RSdW5zUmVzcG9uc2UiA5ACARJECglDYW5jZWxSdW4SGi5jaGltZS52MS5DYW5jZWxSdW5SZXF1ZXN0GhsuY2hpbWUudjEuQ2FuY2VsUnVuUmVzcG9uc2USWwoPUHJldmlld1NjaGVkdWxlEiAuY2hpbWUudjEuUHJldmlld1NjaGVkdWxlUmVxdWVzdBohLmNoaW1lLnYxLlByZXZpZXdTY2hlZHVsZVJlc3BvbnNlIgOQAgESZAoSR2V0U2NoZWR1bGVyU3RhdHVzEiMuY2hpbWUudjEuR2V0U2NoZWR1bGVyU3RhdHVzUmVxdWVzdBokLmNoaW1lLnYxLkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message chime.v1.CreateJobRequest
@@ -91,6 +91,178 @@ export const CreateJobResponseSchema: GenMessage<CreateJobResponse, {jsonType: C
   messageDesc(file_chime_v1_job_service, 1);
 
 /**
+ * @generated from message chime.v1.BatchCreateJobsRequest
+ */
+export type BatchCreateJobsRequest = Message<"chime.v1.BatchCreateJobsRequest"> & {
+  /**
+   * 1 to 1000 jobs; each is validated as CreateJob's job is.
+   *
+   * @generated from field: repeated chime.v1.CreateJobRequest jobs = 1;
+   */
+  jobs: CreateJobRequest[];
+};
+
+/**
+ * @generated from message chime.v1.BatchCreateJobsRequest
+ */
+export type BatchCreateJobsRequestJson = {
+  /**
+   * 1 to 1000 jobs; each is validated as CreateJob's job is.
+   *
+   * @generated from field: repeated chime.v1.CreateJobRequest jobs = 1;
+   */
+  jobs?: CreateJobRequestJson[];
+};
+
+/**
+ * Describes the message chime.v1.BatchCreateJobsRequest.
+ * Use `create(BatchCreateJobsRequestSchema)` to create a new message.
+ */
+export const BatchCreateJobsRequestSchema: GenMessage<BatchCreateJobsRequest, {jsonType: BatchCreateJobsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 2);
+
+/**
+ * @generated from message chime.v1.BatchCreateJobsResponse
+ */
+export type BatchCreateJobsResponse = Message<"chime.v1.BatchCreateJobsResponse"> & {
+  /**
+   * One result per request item, in the same order.
+   *
+   * @generated from field: repeated chime.v1.BatchCreateJobsResult results = 1;
+   */
+  results: BatchCreateJobsResult[];
+};
+
+/**
+ * @generated from message chime.v1.BatchCreateJobsResponse
+ */
+export type BatchCreateJobsResponseJson = {
+  /**
+   * One result per request item, in the same order.
+   *
+   * @generated from field: repeated chime.v1.BatchCreateJobsResult results = 1;
+   */
+  results?: BatchCreateJobsResultJson[];
+};
+
+/**
+ * Describes the message chime.v1.BatchCreateJobsResponse.
+ * Use `create(BatchCreateJobsResponseSchema)` to create a new message.
+ */
+export const BatchCreateJobsResponseSchema: GenMessage<BatchCreateJobsResponse, {jsonType: BatchCreateJobsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 3);
+
+/**
+ * @generated from message chime.v1.BatchCreateJobsResult
+ */
+export type BatchCreateJobsResult = Message<"chime.v1.BatchCreateJobsResult"> & {
+  /**
+   * @generated from oneof chime.v1.BatchCreateJobsResult.result
+   */
+  result: {
+    /**
+     * The job this call created.
+     *
+     * @generated from field: chime.v1.Job created = 1;
+     */
+    value: Job;
+    case: "created";
+  } | {
+    /**
+     * The job an earlier call created with the same request_id (in its namespace).
+     *
+     * @generated from field: chime.v1.Job existing = 2;
+     */
+    value: Job;
+    case: "existing";
+  } | {
+    /**
+     * Why the item was refused: code INVALID_ARGUMENT (3) or ALREADY_EXISTS (6), and
+     * a message naming the field as jobs[i].field. Nothing of it was written.
+     *
+     * @generated from field: chime.v1.BatchItemError error = 3;
+     */
+    value: BatchItemError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * @generated from message chime.v1.BatchCreateJobsResult
+ */
+export type BatchCreateJobsResultJson = {
+  /**
+   * The job this call created.
+   *
+   * @generated from field: chime.v1.Job created = 1;
+   */
+  created?: JobJson;
+
+  /**
+   * The job an earlier call created with the same request_id (in its namespace).
+   *
+   * @generated from field: chime.v1.Job existing = 2;
+   */
+  existing?: JobJson;
+
+  /**
+   * Why the item was refused: code INVALID_ARGUMENT (3) or ALREADY_EXISTS (6), and
+   * a message naming the field as jobs[i].field. Nothing of it was written.
+   *
+   * @generated from field: chime.v1.BatchItemError error = 3;
+   */
+  error?: BatchItemErrorJson;
+};
+
+/**
+ * Describes the message chime.v1.BatchCreateJobsResult.
+ * Use `create(BatchCreateJobsResultSchema)` to create a new message.
+ */
+export const BatchCreateJobsResultSchema: GenMessage<BatchCreateJobsResult, {jsonType: BatchCreateJobsResultJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 4);
+
+/**
+ * @generated from message chime.v1.BatchItemError
+ */
+export type BatchItemError = Message<"chime.v1.BatchItemError"> & {
+  /**
+   * A google.rpc.Code value (3 INVALID_ARGUMENT, 6 ALREADY_EXISTS).
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * @generated from message chime.v1.BatchItemError
+ */
+export type BatchItemErrorJson = {
+  /**
+   * A google.rpc.Code value (3 INVALID_ARGUMENT, 6 ALREADY_EXISTS).
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code?: number;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message?: string;
+};
+
+/**
+ * Describes the message chime.v1.BatchItemError.
+ * Use `create(BatchItemErrorSchema)` to create a new message.
+ */
+export const BatchItemErrorSchema: GenMessage<BatchItemError, {jsonType: BatchItemErrorJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 5);
+
+/**
  * @generated from message chime.v1.GetJobRequest
  */
 export type GetJobRequest = Message<"chime.v1.GetJobRequest"> & {
@@ -115,7 +287,7 @@ export type GetJobRequestJson = {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest, {jsonType: GetJobRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 2);
+  messageDesc(file_chime_v1_job_service, 6);
 
 /**
  * @generated from message chime.v1.GetJobResponse
@@ -142,7 +314,7 @@ export type GetJobResponseJson = {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse, {jsonType: GetJobResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 3);
+  messageDesc(file_chime_v1_job_service, 7);
 
 /**
  * @generated from message chime.v1.ListJobsRequest
@@ -245,7 +417,7 @@ export type ListJobsRequestJson = {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest, {jsonType: ListJobsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 4);
+  messageDesc(file_chime_v1_job_service, 8);
 
 /**
  * @generated from message chime.v1.ListJobsResponse
@@ -286,7 +458,7 @@ export type ListJobsResponseJson = {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse, {jsonType: ListJobsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 5);
+  messageDesc(file_chime_v1_job_service, 9);
 
 /**
  * @generated from message chime.v1.UpdateJobRequest
@@ -335,7 +507,7 @@ export type UpdateJobRequestJson = {
  * Use `create(UpdateJobRequestSchema)` to create a new message.
  */
 export const UpdateJobRequestSchema: GenMessage<UpdateJobRequest, {jsonType: UpdateJobRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 6);
+  messageDesc(file_chime_v1_job_service, 10);
 
 /**
  * @generated from message chime.v1.UpdateJobResponse
@@ -362,7 +534,7 @@ export type UpdateJobResponseJson = {
  * Use `create(UpdateJobResponseSchema)` to create a new message.
  */
 export const UpdateJobResponseSchema: GenMessage<UpdateJobResponse, {jsonType: UpdateJobResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 7);
+  messageDesc(file_chime_v1_job_service, 11);
 
 /**
  * @generated from message chime.v1.DeleteJobRequest
@@ -389,7 +561,7 @@ export type DeleteJobRequestJson = {
  * Use `create(DeleteJobRequestSchema)` to create a new message.
  */
 export const DeleteJobRequestSchema: GenMessage<DeleteJobRequest, {jsonType: DeleteJobRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 8);
+  messageDesc(file_chime_v1_job_service, 12);
 
 /**
  * @generated from message chime.v1.DeleteJobResponse
@@ -408,7 +580,7 @@ export type DeleteJobResponseJson = {
  * Use `create(DeleteJobResponseSchema)` to create a new message.
  */
 export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse, {jsonType: DeleteJobResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 9);
+  messageDesc(file_chime_v1_job_service, 13);
 
 /**
  * @generated from message chime.v1.PauseJobRequest
@@ -435,7 +607,7 @@ export type PauseJobRequestJson = {
  * Use `create(PauseJobRequestSchema)` to create a new message.
  */
 export const PauseJobRequestSchema: GenMessage<PauseJobRequest, {jsonType: PauseJobRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 10);
+  messageDesc(file_chime_v1_job_service, 14);
 
 /**
  * @generated from message chime.v1.PauseJobResponse
@@ -462,7 +634,7 @@ export type PauseJobResponseJson = {
  * Use `create(PauseJobResponseSchema)` to create a new message.
  */
 export const PauseJobResponseSchema: GenMessage<PauseJobResponse, {jsonType: PauseJobResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 11);
+  messageDesc(file_chime_v1_job_service, 15);
 
 /**
  * @generated from message chime.v1.ResumeJobRequest
@@ -489,7 +661,7 @@ export type ResumeJobRequestJson = {
  * Use `create(ResumeJobRequestSchema)` to create a new message.
  */
 export const ResumeJobRequestSchema: GenMessage<ResumeJobRequest, {jsonType: ResumeJobRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 12);
+  messageDesc(file_chime_v1_job_service, 16);
 
 /**
  * @generated from message chime.v1.ResumeJobResponse
@@ -516,7 +688,7 @@ export type ResumeJobResponseJson = {
  * Use `create(ResumeJobResponseSchema)` to create a new message.
  */
 export const ResumeJobResponseSchema: GenMessage<ResumeJobResponse, {jsonType: ResumeJobResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 13);
+  messageDesc(file_chime_v1_job_service, 17);
 
 /**
  * @generated from message chime.v1.TriggerJobRequest
@@ -557,7 +729,7 @@ export type TriggerJobRequestJson = {
  * Use `create(TriggerJobRequestSchema)` to create a new message.
  */
 export const TriggerJobRequestSchema: GenMessage<TriggerJobRequest, {jsonType: TriggerJobRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 14);
+  messageDesc(file_chime_v1_job_service, 18);
 
 /**
  * @generated from message chime.v1.TriggerJobResponse
@@ -584,7 +756,7 @@ export type TriggerJobResponseJson = {
  * Use `create(TriggerJobResponseSchema)` to create a new message.
  */
 export const TriggerJobResponseSchema: GenMessage<TriggerJobResponse, {jsonType: TriggerJobResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 15);
+  messageDesc(file_chime_v1_job_service, 19);
 
 /**
  * @generated from message chime.v1.GetRunRequest
@@ -611,7 +783,7 @@ export type GetRunRequestJson = {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest, {jsonType: GetRunRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 16);
+  messageDesc(file_chime_v1_job_service, 20);
 
 /**
  * @generated from message chime.v1.GetRunResponse
@@ -638,7 +810,7 @@ export type GetRunResponseJson = {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse, {jsonType: GetRunResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 17);
+  messageDesc(file_chime_v1_job_service, 21);
 
 /**
  * @generated from message chime.v1.ListRunsRequest
@@ -735,7 +907,7 @@ export type ListRunsRequestJson = {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest, {jsonType: ListRunsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 18);
+  messageDesc(file_chime_v1_job_service, 22);
 
 /**
  * @generated from message chime.v1.ListRunsResponse
@@ -776,7 +948,7 @@ export type ListRunsResponseJson = {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse, {jsonType: ListRunsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 19);
+  messageDesc(file_chime_v1_job_service, 23);
 
 /**
  * @generated from message chime.v1.CancelRunRequest
@@ -803,7 +975,7 @@ export type CancelRunRequestJson = {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest, {jsonType: CancelRunRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 20);
+  messageDesc(file_chime_v1_job_service, 24);
 
 /**
  * @generated from message chime.v1.CancelRunResponse
@@ -830,7 +1002,7 @@ export type CancelRunResponseJson = {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse, {jsonType: CancelRunResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 21);
+  messageDesc(file_chime_v1_job_service, 25);
 
 /**
  * @generated from message chime.v1.PreviewScheduleRequest
@@ -885,7 +1057,7 @@ export type PreviewScheduleRequestJson = {
  * Use `create(PreviewScheduleRequestSchema)` to create a new message.
  */
 export const PreviewScheduleRequestSchema: GenMessage<PreviewScheduleRequest, {jsonType: PreviewScheduleRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 22);
+  messageDesc(file_chime_v1_job_service, 26);
 
 /**
  * @generated from message chime.v1.PreviewScheduleResponse
@@ -912,7 +1084,7 @@ export type PreviewScheduleResponseJson = {
  * Use `create(PreviewScheduleResponseSchema)` to create a new message.
  */
 export const PreviewScheduleResponseSchema: GenMessage<PreviewScheduleResponse, {jsonType: PreviewScheduleResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 23);
+  messageDesc(file_chime_v1_job_service, 27);
 
 /**
  * @generated from message chime.v1.GetSchedulerStatusRequest
@@ -931,7 +1103,7 @@ export type GetSchedulerStatusRequestJson = {
  * Use `create(GetSchedulerStatusRequestSchema)` to create a new message.
  */
 export const GetSchedulerStatusRequestSchema: GenMessage<GetSchedulerStatusRequest, {jsonType: GetSchedulerStatusRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 24);
+  messageDesc(file_chime_v1_job_service, 28);
 
 /**
  * @generated from message chime.v1.GetSchedulerStatusResponse
@@ -1000,7 +1172,7 @@ export type GetSchedulerStatusResponseJson = {
  * Use `create(GetSchedulerStatusResponseSchema)` to create a new message.
  */
 export const GetSchedulerStatusResponseSchema: GenMessage<GetSchedulerStatusResponse, {jsonType: GetSchedulerStatusResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 25);
+  messageDesc(file_chime_v1_job_service, 29);
 
 /**
  * Jobs and their runs.
@@ -1015,6 +1187,19 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof CreateJobRequestSchema;
     output: typeof CreateJobResponseSchema;
+  },
+  /**
+   * Creates up to 1000 jobs in one call. Each item is validated on its own and
+   * answered on its own (created, already existed for its request_id, or
+   * invalid with the field named as jobs[i].field); the valid ones are written
+   * in one transaction, so nothing is half-written.
+   *
+   * @generated from rpc chime.v1.JobService.BatchCreateJobs
+   */
+  batchCreateJobs: {
+    methodKind: "unary";
+    input: typeof BatchCreateJobsRequestSchema;
+    output: typeof BatchCreateJobsResponseSchema;
   },
   /**
    * @generated from rpc chime.v1.JobService.GetJob
