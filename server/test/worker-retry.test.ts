@@ -73,7 +73,8 @@ describe("retries", () => {
     expect(run.state).toBe(RunState.SUCCEEDED);
     expect(run.attempt).toBe(4);
     expect(run.output).toEqual({ attempt: 4 });
-    expect(run.error).toBe("failing attempt 3");
+    // Succeeded on a retry: the run has no error; each failed attempt keeps its own.
+    expect(run.error).toBe("");
     expect(run.attempts.map((a) => [a.attempt, a.state, a.error])).toEqual([
       [1, RunState.FAILED, "failing attempt 1"],
       [2, RunState.FAILED, "failing attempt 2"],

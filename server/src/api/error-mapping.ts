@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
+import { NotFoundError, PreconditionError } from "../domain/errors.js";
 import type { Logger } from "../logger.js";
 
 const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "57P01", "57P03", "08006", "08001"]);
@@ -17,6 +18,8 @@ function isUnavailable(error: unknown): boolean {
 /** Turns any error a handler throws into a ConnectError a client can act on (both stacks share this). */
 export function toConnectError(error: unknown, logger: Logger, method: string): ConnectError {
   if (error instanceof ConnectError) return error;
+  if (error instanceof NotFoundError) return new ConnectError(error.message, Code.NotFound);
+  if (error instanceof PreconditionError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (isUnavailable(error)) {
     logger.warn({ err: error, method }, "dependency unavailable");
     return new ConnectError("the database is unavailable; retry later", Code.Unavailable);

@@ -2,13 +2,13 @@ import { clone } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { JobSchema, JobState, MisfirePolicy, OverlapPolicy, type Job } from "@chime/sdk/gen/job_pb";
-import { RunState, RunTrigger, type Run } from "@chime/sdk/gen/run_pb";
+import { RunState, type Run } from "@chime/sdk/gen/run_pb";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
 import { validateJob, validateScheduleInput } from "../jobs/job-validation.js";
 import { previewFireTimes } from "../jobs/schedule.js";
-import { createRunStore, type RunPageKey } from "../runs/run-store.js";
+import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, createRunStore, type RunPageKey } from "../runs/run-store.js";
 import { toDate, toTimestamp } from "../util/time.js";
 import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
 import { admitFires } from "../scheduler/fire-plan.js";
@@ -127,7 +127,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       const id = requireId("id", request.id);
       const cancelled = await inTransaction(pool, async (client) => {
         if (!(await jobs.markDeleted(client, id))) throw notFound("job", id);
-        return runs.cancelActiveOfJobIds(client, id);
+        return cancelActiveRunsOfJob(client, id);
       });
       await deps.signalCancel?.(cancelled);
       return {};
@@ -142,7 +142,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           return { job: current, state: JobState.PAUSED, next: current.nextRunTime ? toDate(current.nextRunTime) : null };
         });
         // Runs the leader wrote ahead (CHIME_DISPATCH_LOOKAHEAD_MS) would otherwise still fire.
-        return { job: paused, cancelled: await runs.cancelWrittenAheadOfJob(client, id) };
+        return { job: paused, cancelled: await cancelWrittenAheadRunsOfJob(client, id) };
       });
       await deps.signalCancel?.(cancelled);
       return { job };
@@ -176,7 +176,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         const at = now();
         let held = false;
         if (!request.ignoreOverlapPolicy) {
-          const active = await runs.activeOf(client, id);
+          const active = (await activeRunCounts(client, [id])).get(id) ?? { active: 0, held: 0 };
           const admitted = admitFires(job, active, [at]);
           if (admitted.fires.length === 0) {
             throw failedPrecondition(
@@ -185,12 +185,12 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
             );
           }
           held = admitted.fires[0].held;
-          if (admitted.cancelActive) cancelled = await runs.cancelActiveOfJobIds(client, id);
+          if (admitted.cancelActive) cancelled = await cancelActiveRunsOfJob(client, id);
         }
         // Two triggers in the same millisecond would share a scheduled time: move the later one on.
         for (let offset = 0; offset < 50; offset++) {
           const scheduledTime = new Date(at.getTime() + offset);
-          const inserted = await runs.insert(client, { jobId: job.id, queue: job.queue, scheduledTime, trigger: RunTrigger.MANUAL, held });
+          const inserted = await runs.insertTriggered(client, { jobId: job.id, queue: job.queue, scheduledTime, held });
           if (inserted) return { job, run: inserted, held };
         }
         throw new Error("could not find a free scheduled time for the triggered run");

@@ -1,10 +1,10 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsLayout } from "@chime/sdk";
-import { RunState } from "@chime/sdk";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import { findCancelRequested } from "./run-store.js";
 
 const PUT_TIMEOUT_MS = 2000;
 
@@ -59,14 +59,8 @@ export function startCancelSweep(options: { pool: pg.Pool; cancelSignal: CancelS
   let timer: NodeJS.Timeout | undefined;
   const sweep = async () => {
     try {
-      const { rows } = await options.pool.query<{ id: string }>(
-        `SELECT id FROM runs
-         WHERE state = ${RunState.RUNNING} AND cancel_requested_time IS NOT NULL
-           AND cancel_requested_time < now() - make_interval(secs => $1::double precision / 1000)
-         LIMIT 1000`,
-        [options.intervalMs],
-      );
-      await options.cancelSignal.signal(rows.map((r) => r.id));
+      const ids = await findCancelRequested(options.pool, options.intervalMs, 1000);
+      await options.cancelSignal.signal(ids);
     } catch (error) {
       options.logger.warn({ err: error }, "cancel sweep failed");
     }

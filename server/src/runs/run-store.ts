@@ -1,9 +1,19 @@
 import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
-import { RunAttemptSchema, RunSchema, RunState, RunTrigger, type Run } from "@chime/sdk/gen/run_pb";
+import { RunAttemptSchema, RunSchema, RunTrigger, type Run } from "@chime/sdk/gen/run_pb";
+import { RunState, type RunAttemptJson, type RunStatusUpdate } from "@chime/sdk";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
-import { failedPrecondition, notFound } from "../api/errors.js";
+import { NotFoundError, PreconditionError } from "../domain/errors.js";
+import type { JobRow } from "../jobs/job-store.js";
 import { msToDuration, optionalTimestamp, toTimestamp } from "../util/time.js";
+import { ACTIVE_RUN_STATES, INITIAL_RUN_STATE, transition, type Rejection, type RunEventRecord, type RunInput, type RunRecord } from "./run-lifecycle.js";
+
+/**
+ * Every SQL statement that creates or changes a run or appends to its event log. The
+ * decisions are run-lifecycle.ts's; this module reads the runs concerned under their row
+ * locks, asks the lifecycle, and writes what it decided, in as few statements as it can
+ * (a batch of runs is one statement per table). Callers pass the transaction to write in.
+ */
 
 export interface RunRow {
   id: string;
@@ -18,16 +28,18 @@ export interface RunRow {
   end_time: Date | null;
   output: JsonObject | null;
   error: string;
-  attempts: JsonObject[];
+  attempts: RunAttemptJson[];
   create_time: Date;
   update_time: Date;
 }
 
 const RUN_COLUMNS =
   "id, job_id, queue, scheduled_time, trigger, state, attempt, dispatch_time, start_time, end_time, output, error, attempts, create_time, update_time";
+/** What the lifecycle decides on (RunRecord). */
+const RECORD_COLUMNS = "id, job_id, state, attempt, start_time, end_time, output, error, attempts, cancel_requested_time";
+const ACTIVE_SQL = ACTIVE_RUN_STATES.join(", ");
 
-/** States a run can still leave. */
-export const ACTIVE_RUN_STATES = [RunState.QUEUED, RunState.RUNNING, RunState.RETRY_WAIT];
+export { ACTIVE_RUN_STATES };
 
 export function runFromRow(row: RunRow): Run {
   return create(RunSchema, {
@@ -69,36 +81,239 @@ export interface NewRun {
   scheduledTime: Date;
   trigger: RunTrigger;
   /** Not published until the job has no other active run (BUFFER_ONE). */
-  held?: boolean;
+  held: boolean;
 }
 
-export function createRunStore(pool: pg.Pool) {
-  return {
-    /**
-     * Writes a QUEUED run and its first event in the caller's transaction. Returns
-     * undefined when the job already has a run for that scheduled time.
-     */
-    async insert(client: pg.PoolClient, run: NewRun): Promise<Run | undefined> {
-      const { rows } = await client.query<RunRow>(
-        `INSERT INTO runs (id, job_id, queue, scheduled_time, trigger, state, held)
-         VALUES ($1, $2, $3, $4, $5, ${RunState.QUEUED}, $6)
-         ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
-         RETURNING ${RUN_COLUMNS}`,
-        [uuidv7(), run.jobId, run.queue, run.scheduledTime, run.trigger, run.held ?? false],
-      );
-      if (!rows[0]) return undefined;
-      await client.query(`INSERT INTO run_events (run_id, job_id, state) VALUES ($1, $2, ${RunState.QUEUED})`, [
-        rows[0].id,
-        run.jobId,
-      ]);
-      return runFromRow(rows[0]);
-    },
+/** A run written by insertRuns (one per (job, scheduled time) that had none). */
+export interface InsertedRun {
+  id: string;
+  job_id: string;
+  scheduled_time: Date;
+  held: boolean;
+}
 
-    async get(id: string): Promise<Run> {
-      const { rows } = await pool.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
-      if (!rows[0]) throw notFound("run", id);
-      return runFromRow(rows[0]);
-    },
+/** Runs whose publish JetStream acknowledged, with the time of the acknowledgement. */
+export type AckedRuns = { id: string; ackedAt: Date }[];
+
+/** A run the reconciler publishes again, with the job it belongs to. */
+export interface UndispatchedRow extends JobRow {
+  run_id: string;
+  scheduled_time: Date;
+}
+
+export interface ReportOutcome {
+  accepted: RunStatusUpdate[];
+  rejected: Map<Rejection | "unknown_run", number>;
+}
+
+/**
+ * Writes QUEUED runs and their first events, one statement for the batch. A (job, scheduled
+ * time) that already has a run is left out (DESIGN invariant 2): it is not returned.
+ */
+export async function insertRuns(client: pg.PoolClient, runs: NewRun[]): Promise<InsertedRun[]> {
+  if (runs.length === 0) return [];
+  const { rows } = await client.query<InsertedRun>(
+    `WITH inserted AS (
+       INSERT INTO runs (id, job_id, queue, scheduled_time, held, trigger, state)
+       SELECT id, job_id, queue, scheduled_time, held, trigger, ${INITIAL_RUN_STATE}
+       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::boolean[], $6::smallint[])
+         AS v(id, job_id, queue, scheduled_time, held, trigger)
+       ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
+       RETURNING id, job_id, scheduled_time, held
+     ), events AS (
+       INSERT INTO run_events (run_id, job_id, state) SELECT id, job_id, ${INITIAL_RUN_STATE} FROM inserted
+     )
+     SELECT id, job_id, scheduled_time, held FROM inserted`,
+    [
+      runs.map(() => uuidv7()),
+      runs.map((r) => r.jobId),
+      runs.map((r) => r.queue),
+      runs.map((r) => r.scheduledTime),
+      runs.map((r) => r.held),
+      runs.map((r) => r.trigger),
+    ],
+  );
+  return rows;
+}
+
+/** Sets the runs' dispatch time, where it is not set yet, with one statement. */
+export async function markDispatched(client: pg.PoolClient | pg.Pool, acked: AckedRuns): Promise<void> {
+  await client.query(
+    `UPDATE runs r SET dispatch_time = v.acked_at, update_time = now()
+     FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, acked_at)
+     WHERE r.id = v.id AND r.dispatch_time IS NULL`,
+    [acked.map((a) => a.id), acked.map((a) => a.ackedAt)],
+  );
+}
+
+/** Counts the active runs of each job (held ones apart), under the jobs' row locks held by the caller. */
+export async function activeRunCounts(client: pg.PoolClient, jobIds: string[]): Promise<Map<string, { active: number; held: number }>> {
+  const counts = new Map<string, { active: number; held: number }>();
+  if (jobIds.length === 0) return counts;
+  const { rows } = await client.query<{ job_id: string; active: number; held: number }>(
+    `SELECT job_id, count(*) FILTER (WHERE NOT held)::int AS active, count(*) FILTER (WHERE held)::int AS held
+     FROM runs WHERE job_id = ANY($1::uuid[]) AND state IN (${ACTIVE_SQL})
+     GROUP BY job_id`,
+    [jobIds],
+  );
+  for (const row of rows) counts.set(row.job_id, { active: row.active, held: row.held });
+  return counts;
+}
+
+/**
+ * Runs committed but never confirmed published, older than `graceMs` (younger ones are
+ * left to the path that wrote them), with their jobs; a BUFFER_ONE run only once its job
+ * has no other active run.
+ */
+export async function findUndispatched(pool: pg.Pool, graceMs: number, limit: number): Promise<UndispatchedRow[]> {
+  const { rows } = await pool.query<UndispatchedRow>(
+    `SELECT r.id AS run_id, r.scheduled_time,
+            j.id, j.namespace, j.name, j.queue, j.labels, j.spec, j.state, j.next_run_time, j.run_count, j.create_time, j.update_time
+     FROM runs r JOIN jobs j ON j.id = r.job_id
+     WHERE r.dispatch_time IS NULL AND r.state = ${RunState.QUEUED}
+       AND r.create_time < now() - make_interval(secs => $1::double precision / 1000)
+       -- A run written ahead of its fire time is the leader's to publish at that time.
+       AND r.scheduled_time < now() - make_interval(secs => $1::double precision / 1000)
+       AND (NOT r.held OR NOT EXISTS (
+         SELECT 1 FROM runs other
+         WHERE other.job_id = r.job_id AND other.id <> r.id AND NOT other.held AND other.state IN (${ACTIVE_SQL})))
+     ORDER BY r.create_time
+     LIMIT $2`,
+    [graceMs, limit],
+  );
+  return rows;
+}
+
+/** RUNNING runs whose cancellation was requested more than `olderThanMs` ago (to signal again). */
+export async function findCancelRequested(pool: pg.Pool, olderThanMs: number, limit: number): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>(
+    `SELECT id FROM runs
+     WHERE state = ${RunState.RUNNING} AND cancel_requested_time IS NOT NULL
+       AND cancel_requested_time < now() - make_interval(secs => $1::double precision / 1000)
+     LIMIT $2`,
+    [olderThanMs, limit],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Locks the selected runs in id order (two transactions locking overlapping sets cannot deadlock). */
+async function lockRuns(client: pg.PoolClient, selection: string, params: unknown[]): Promise<RunRecord[]> {
+  const { rows } = await client.query<RunRecord>(`SELECT ${RECORD_COLUMNS} FROM runs WHERE ${selection} ORDER BY id FOR UPDATE`, params);
+  return rows;
+}
+
+/**
+ * Writes what the lifecycle decided: the changed runs and their new events, one statement
+ * each. Each takes its rows as one JSON document: JSON.stringify is native, where pg's
+ * escaping of one array parameter per column ran in JavaScript, value by value.
+ */
+async function writeTransitions(client: pg.PoolClient, changed: RunRecord[], events: RunEventRecord[]): Promise<void> {
+  if (changed.length === 0) return;
+  await client.query(
+    `UPDATE runs r SET state = v.state, attempt = v.attempt, start_time = v.start_time, end_time = v.end_time,
+            output = v.output, error = v.error, attempts = v.attempts, cancel_requested_time = v.cancel_requested_time,
+            update_time = now()
+     FROM jsonb_to_recordset($1::jsonb)
+       AS v(id uuid, state smallint, attempt int, start_time timestamptz, end_time timestamptz, output jsonb, error text,
+            attempts jsonb, cancel_requested_time timestamptz)
+     WHERE r.id = v.id`,
+    [JSON.stringify(changed)],
+  );
+  if (events.length === 0) return;
+  await client.query(
+    `INSERT INTO run_events (run_id, job_id, state, attempt, time, error)
+     SELECT run_id, job_id, state, attempt, time, error
+     FROM jsonb_to_recordset($1::jsonb) AS v(run_id uuid, job_id uuid, state smallint, attempt int, time timestamptz, error text)`,
+    [JSON.stringify(events.map((e) => ({ run_id: e.runId, job_id: e.jobId, state: e.state, attempt: e.attempt, time: e.time, error: e.error })))],
+  );
+}
+
+/**
+ * Applies inputs to locked runs in order (several may concern one run) and writes the
+ * result. Returns, per input, whether it was accepted or why not.
+ */
+async function applyInputs(
+  client: pg.PoolClient,
+  locked: RunRecord[],
+  inputs: { runId: string; input: RunInput }[],
+  now: Date,
+): Promise<(Rejection | "unknown_run" | undefined)[]> {
+  const current = new Map(locked.map((run) => [run.id, run]));
+  const changed = new Set<string>();
+  const events: RunEventRecord[] = [];
+  const outcomes = inputs.map(({ runId, input }) => {
+    const run = current.get(runId);
+    if (!run) return "unknown_run" as const;
+    const result = transition(run, input, now);
+    if (!result.ok) return result.reason;
+    current.set(runId, result.run);
+    changed.add(runId);
+    events.push(...result.events);
+    return undefined;
+  });
+  await writeTransitions(
+    client,
+    [...changed].map((id) => current.get(id)!),
+    events,
+  );
+  return outcomes;
+}
+
+/**
+ * Applies workers' status reports (in the order given) in the caller's transaction, with
+ * attempt fencing; what is refused is counted by reason.
+ */
+export async function applyReports(client: pg.PoolClient, updates: RunStatusUpdate[], now = new Date()): Promise<ReportOutcome> {
+  const rejected = new Map<Rejection | "unknown_run", number>();
+  const accepted: RunStatusUpdate[] = [];
+  if (updates.length === 0) return { accepted, rejected };
+  const inputs = updates.map((update) => ({ runId: update.runId.toLowerCase(), input: { kind: "report" as const, update } }));
+  const locked = await lockRuns(client, "id = ANY($1::uuid[])", [[...new Set(inputs.map((i) => i.runId))]]);
+  const outcomes = await applyInputs(client, locked, inputs, now);
+  outcomes.forEach((reason, i) => {
+    if (reason) rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
+    else accepted.push(updates[i]);
+  });
+  return { accepted, rejected };
+}
+
+/** Cancels the selected active runs (see the lifecycle); returns the ids it cancelled or flagged, for the cancel signal. */
+async function cancelWhere(client: pg.PoolClient, selection: string, params: unknown[]): Promise<string[]> {
+  const locked = await lockRuns(client, `${selection} AND state IN (${ACTIVE_SQL})`, params);
+  const now = new Date();
+  const outcomes = await applyInputs(
+    client,
+    locked,
+    locked.map((run) => ({ runId: run.id, input: { kind: "cancel" } })),
+    now,
+  );
+  return locked.filter((_, i) => outcomes[i] === undefined).map((run) => run.id);
+}
+
+/** Every active run of a job (DeleteJob, CANCEL_PREVIOUS). */
+export function cancelActiveRunsOfJob(client: pg.PoolClient, jobId: string): Promise<string[]> {
+  return cancelWhere(client, "job_id = $1", [jobId]);
+}
+
+/**
+ * The job's runs that the leader wrote ahead of their fire time and has not published yet
+ * (QUEUED, due later, no dispatch time): a paused job fires no more. (The leader still
+ * publishes them at their time; workers ack them unrun.)
+ */
+export function cancelWrittenAheadRunsOfJob(client: pg.PoolClient, jobId: string): Promise<string[]> {
+  return cancelWhere(client, `job_id = $1 AND state = ${RunState.QUEUED} AND dispatch_time IS NULL AND scheduled_time > now()`, [jobId]);
+}
+
+/** The API's reads and single-run changes. */
+export function createRunStore(pool: pg.Pool) {
+  async function get(client: pg.Pool | pg.PoolClient, id: string): Promise<Run> {
+    const { rows } = await client.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
+    if (!rows[0]) throw new NotFoundError("run", id);
+    return runFromRow(rows[0]);
+  }
+
+  return {
+    get: (id: string) => get(pool, id),
 
     async list(filter: RunFilter, after: RunPageKey | undefined, limit: number): Promise<Run[]> {
       const params: unknown[] = [];
@@ -124,79 +339,26 @@ export function createRunStore(pool: pg.Pool) {
       return rows.map(runFromRow);
     },
 
+    /** A QUEUED manual run (TriggerJob), or undefined when the job has a run at that time already. */
+    async insertTriggered(client: pg.PoolClient, run: Omit<NewRun, "trigger">): Promise<Run | undefined> {
+      const [inserted] = await insertRuns(client, [{ ...run, trigger: RunTrigger.MANUAL }]);
+      return inserted ? get(client, inserted.id) : undefined;
+    },
+
     /**
-     * Cancels a run: one that has not started ends CANCELLED at once; a running one is
-     * marked for cancellation, which the worker holding it acts on.
+     * CancelRun: one that has not started ends CANCELLED at once; a running one is marked
+     * for cancellation, which the worker holding it acts on.
      */
     async cancel(client: pg.PoolClient, id: string): Promise<Run> {
-      const { rows } = await client.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1 FOR UPDATE`, [id]);
-      const run = rows[0];
-      if (!run) throw notFound("run", id);
-      if (!ACTIVE_RUN_STATES.includes(run.state)) {
-        throw failedPrecondition(`run ${id} already ended (${RunState[run.state].toLowerCase()}); only active runs can be cancelled`);
+      const [locked] = await lockRuns(client, "id = $1", [id]);
+      if (!locked) throw new NotFoundError("run", id);
+      const [refused] = await applyInputs(client, [locked], [{ runId: id, input: { kind: "cancel" } }], new Date());
+      if (refused) {
+        throw new PreconditionError(`run ${id} already ended (${RunState[locked.state].toLowerCase()}); only active runs can be cancelled`);
       }
-      const updated = await cancelRuns(client, "id = $1", [id]);
-      return runFromRow(updated[0] ?? run);
-    },
-
-    /** Counts a job's active runs, under the job's row lock held by the caller. */
-    async activeOf(client: pg.PoolClient, jobId: string): Promise<{ active: number; held: number }> {
-      const { rows } = await client.query<{ active: number; held: number }>(
-        `SELECT count(*) FILTER (WHERE NOT held)::int AS active, count(*) FILTER (WHERE held)::int AS held
-         FROM runs WHERE job_id = $1 AND state IN (${ACTIVE_RUN_STATES.join(", ")})`,
-        [jobId],
-      );
-      return rows[0];
-    },
-
-    /** Cancels every active run of a job (used when the job is deleted). */
-    async cancelActiveOfJob(client: pg.PoolClient, jobId: string): Promise<number> {
-      return (await cancelRuns(client, "job_id = $1", [jobId])).length;
-    },
-
-    /**
-     * Cancels the job's runs that the leader wrote ahead of their fire time and has not
-     * published yet (QUEUED, due later, no dispatch time): a paused job fires no more.
-     * Returns their ids, for the cancel signal (the leader still publishes them at their
-     * time; workers ack them unrun).
-     */
-    async cancelWrittenAheadOfJob(client: pg.PoolClient, jobId: string): Promise<string[]> {
-      const rows = await cancelRuns(
-        client,
-        `job_id = $1 AND state = ${RunState.QUEUED} AND dispatch_time IS NULL AND scheduled_time > now()`,
-        [jobId],
-      );
-      return rows.map((r) => r.id);
-    },
-
-    /** Like cancelActiveOfJob; returns the ids of the runs it cancelled or flagged, for the cancel signal. */
-    async cancelActiveOfJobIds(client: pg.PoolClient, jobId: string): Promise<string[]> {
-      return (await cancelRuns(client, "job_id = $1", [jobId])).map((r) => r.id);
+      return get(client, id);
     },
   };
-}
-
-/** Ends the selected QUEUED/RETRY_WAIT runs CANCELLED (with events) and flags RUNNING ones. */
-async function cancelRuns(client: pg.PoolClient, selection: string, params: unknown[]): Promise<RunRow[]> {
-  const { rows } = await client.query<RunRow>(
-    `UPDATE runs SET
-       state = CASE WHEN state = ${RunState.RUNNING} THEN state ELSE ${RunState.CANCELLED} END,
-       end_time = CASE WHEN state = ${RunState.RUNNING} THEN end_time ELSE now() END,
-       cancel_requested_time = COALESCE(cancel_requested_time, now()),
-       update_time = now()
-     WHERE ${selection} AND state IN (${ACTIVE_RUN_STATES.join(", ")})
-     RETURNING ${RUN_COLUMNS}`,
-    params,
-  );
-  const ended = rows.filter((r) => r.state === RunState.CANCELLED);
-  if (ended.length) {
-    await client.query(
-      `INSERT INTO run_events (run_id, job_id, state, attempt)
-       SELECT unnest($1::uuid[]), unnest($2::uuid[]), ${RunState.CANCELLED}, unnest($3::int[])`,
-      [ended.map((r) => r.id), ended.map((r) => r.job_id), ended.map((r) => r.attempt)],
-    );
-  }
-  return rows;
 }
 
 export type RunStore = ReturnType<typeof createRunStore>;

@@ -1,13 +1,13 @@
-import { OverlapPolicy, RunState, RunTrigger } from "@chime/sdk";
+import { OverlapPolicy, RunTrigger } from "@chime/sdk";
 import type pg from "pg";
-import { v7 as uuidv7 } from "uuid";
+import { advanceJobs, type JobAdvance } from "../jobs/advance-jobs.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import { createRunStore } from "../runs/run-store.js";
-import { planFires, type ActiveRuns, type PlanOptions } from "./fire-plan.js";
+import { activeRunCounts, cancelActiveRunsOfJob, insertRuns, markDispatched, type AckedRuns, type NewRun } from "../runs/run-store.js";
+import { planFires, type PlanOptions } from "./fire-plan.js";
 import { createJobDefinitions, type VersionedJobRow } from "./job-definitions.js";
 import { fencedTransaction } from "./leader-elector.js";
-import { createDispatchRecorder, markDispatched, type AckedRuns, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
+import { createDispatchRecorder, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
 
 /** How long the leader's dispatch records wait for others to share their write. */
 const RECORD_WINDOW_MS = 20;
@@ -55,21 +55,7 @@ interface DueRow extends VersionedJobRow {
  * the jobs that are due (an index range scan on next_run_time), not the jobs stored.
  */
 export function createDispatcher(options: DispatcherOptions) {
-  const runs = createRunStore(options.pool);
   const definitions = createJobDefinitions();
-
-  async function activeRunsOf(client: pg.PoolClient, jobIds: string[]): Promise<Map<string, ActiveRuns>> {
-    const active = new Map<string, ActiveRuns>();
-    if (jobIds.length === 0) return active;
-    const { rows } = await client.query<{ job_id: string; active: number; held: number }>(
-      `SELECT job_id, count(*) FILTER (WHERE NOT held)::int AS active, count(*) FILTER (WHERE held)::int AS held
-       FROM runs WHERE job_id = ANY($1::uuid[]) AND state IN (${RunState.QUEUED}, ${RunState.RUNNING}, ${RunState.RETRY_WAIT})
-       GROUP BY job_id`,
-      [jobIds],
-    );
-    for (const row of rows) active.set(row.job_id, { active: row.active, held: row.held });
-    return active;
-  }
 
   /** The current leadership's dispatch recorder: fenced by its epoch, shared by its publishes. */
   let recorder: { epoch: number; record: RecordDispatch } | undefined;
@@ -128,10 +114,10 @@ export function createDispatcher(options: DispatcherOptions) {
           }
           jobs.push({ row, job, dependsOnActive });
         }
-        const active = await activeRunsOf(client, jobs.filter((j) => j.dependsOnActive).map(({ job }) => job.id));
+        const active = await activeRunCounts(client, jobs.filter((j) => j.dependsOnActive).map(({ job }) => job.id));
 
-        const runRows: { id: string; jobId: string; queue: string; scheduledTime: Date; held: boolean }[] = [];
-        const jobUpdates: { id: string; next: Date | null; state: number; runCount: number }[] = [];
+        const newRuns: NewRun[] = [];
+        const advances: JobAdvance[] = [];
         let skipped = 0;
         for (const { row, job, dependsOnActive } of jobs) {
           const plan = planFires(
@@ -140,42 +126,15 @@ export function createDispatcher(options: DispatcherOptions) {
             active.get(job.id) ?? { active: 0, held: 0 },
             dependsOnActive ? options : aheadOptions,
           );
-          if (plan.cancelActive) cancelled.push(...(await runs.cancelActiveOfJobIds(client, job.id)));
+          if (plan.cancelActive) cancelled.push(...(await cancelActiveRunsOfJob(client, job.id)));
           for (const fire of plan.fires) {
-            runRows.push({ id: uuidv7(), jobId: job.id, queue: job.queue, scheduledTime: fire.scheduledTime, held: fire.held });
+            newRuns.push({ jobId: job.id, queue: job.queue, scheduledTime: fire.scheduledTime, held: fire.held, trigger: RunTrigger.SCHEDULE });
           }
-          jobUpdates.push({ id: job.id, next: plan.next, state: plan.state, runCount: plan.runCount });
+          advances.push({ id: job.id, next: plan.next, state: plan.state, runCount: plan.runCount });
           skipped += plan.skipped;
         }
-        // One round trip: the runs, their QUEUED events and the jobs' next fire times.
-        const { rows: inserted } = await client.query<{ id: string; job_id: string; scheduled_time: Date; held: boolean }>(
-          `WITH inserted AS (
-             INSERT INTO runs (id, job_id, queue, scheduled_time, held, trigger, state)
-             SELECT id, job_id, queue, scheduled_time, held, ${RunTrigger.SCHEDULE}, ${RunState.QUEUED}
-             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::boolean[])
-               AS v(id, job_id, queue, scheduled_time, held)
-             ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
-             RETURNING id, job_id, scheduled_time, held
-           ), events AS (
-             INSERT INTO run_events (run_id, job_id, state) SELECT id, job_id, ${RunState.QUEUED} FROM inserted
-           ), advanced AS (
-             UPDATE jobs j SET next_run_time = v.next_run_time, state = v.state, run_count = v.run_count, update_time = now()
-             FROM unnest($6::uuid[], $7::timestamptz[], $8::smallint[], $9::bigint[]) AS v(id, next_run_time, state, run_count)
-             WHERE j.id = v.id
-           )
-           SELECT id, job_id, scheduled_time, held FROM inserted`,
-          [
-            runRows.map((r) => r.id),
-            runRows.map((r) => r.jobId),
-            runRows.map((r) => r.queue),
-            runRows.map((r) => r.scheduledTime),
-            runRows.map((r) => r.held),
-            jobUpdates.map((u) => u.id),
-            jobUpdates.map((u) => u.next),
-            jobUpdates.map((u) => u.state),
-            jobUpdates.map((u) => u.runCount),
-          ],
-        );
+        const inserted = await insertRuns(client, newRuns);
+        await advanceJobs(client, advances);
         if (skipped) options.metrics.firesSkipped.inc(skipped);
         const byId = new Map(jobs.map(({ job }) => [job.id, job]));
         const pending = inserted

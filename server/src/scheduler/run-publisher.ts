@@ -2,6 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { RunAssignmentSchema, type Job, type NatsLayout } from "@chime/sdk";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
+import { markDispatched, type AckedRuns } from "../runs/run-store.js";
 import type { Metrics } from "../metrics.js";
 import type { AckedPublisher } from "../nats/acked-publisher.js";
 import { toTimestamp } from "../util/time.js";
@@ -12,6 +13,8 @@ export interface PendingRun {
   scheduledTime: Date;
   job: Job;
 }
+
+export type { AckedRuns };
 
 export type PublishPath = "scheduler" | "trigger" | "reconciler";
 
@@ -56,21 +59,8 @@ export function encodeAssignment(run: PendingRun): Uint8Array {
   return encoded;
 }
 
-/** Runs whose publish JetStream acknowledged, with the time of the acknowledgement. */
-export type AckedRuns = { id: string; ackedAt: Date }[];
-
 /** Records the dispatch of acknowledged runs (their `dispatch_time`). */
 export type RecordDispatch = (acked: AckedRuns) => Promise<void>;
-
-/** Sets the runs' dispatch time, where it is not set yet, with one statement. */
-export async function markDispatched(client: pg.PoolClient | pg.Pool, acked: AckedRuns): Promise<void> {
-  await client.query(
-    `UPDATE runs r SET dispatch_time = v.acked_at, update_time = now()
-     FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, acked_at)
-     WHERE r.id = v.id AND r.dispatch_time IS NULL`,
-    [acked.map((a) => a.id), acked.map((a) => a.ackedAt)],
-  );
-}
 
 /** Acknowledged runs recorded at once, without waiting for others to share the write. */
 const RECORD_AT_ONCE = 500;
