@@ -31,7 +31,7 @@ describe("event retention", () => {
     const later = await chime.triggerJob(job.id);
 
     await waitFor("the run's events to be pruned", async () => {
-      const { rows } = await server.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM run_events WHERE run_id = ANY($1::uuid[])", [[run.id, later.id]]);
+      const { rows } = await server.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM run_event_log WHERE run_id = ANY($1::uuid[])", [[run.id, later.id]]);
       return rows[0].n === 0;
     }, { timeoutMs: 10_000 });
     const { rows } = await server.pool.query<{ pruned: number }>("SELECT pruned_through::bigint AS pruned FROM event_retention");

@@ -327,7 +327,7 @@ async function expectInvalid(call: () => Promise<unknown>, request: unknown, fie
 async function snapshot() {
   const jobs = await server.pool.query("SELECT * FROM jobs ORDER BY id");
   const counts = await server.pool.query(
-    "SELECT (SELECT count(*) FROM jobs)::int AS jobs, (SELECT count(*) FROM runs)::int AS runs, (SELECT count(*) FROM run_events)::int AS events",
+    "SELECT (SELECT count(*) FROM jobs)::int AS jobs, (SELECT count(*) FROM runs)::int AS runs, (SELECT count(*) FROM run_event_log)::int AS events",
   );
   return { rows: JSON.stringify(jobs.rows), counts: counts.rows[0] };
 }

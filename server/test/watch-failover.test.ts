@@ -120,7 +120,7 @@ describe("watch failover", () => {
       return rows[0].n === RUNS;
     }, { timeoutMs: 90_000, intervalMs: 500 });
     const { rows: expected } = await pool.query<{ cursor: number; run_id: string; state: number; attempt: number }>(
-      "SELECT e.cursor, e.run_id, e.state, e.attempt FROM run_events e JOIN runs r ON r.id = e.run_id WHERE r.queue = 'flow' ORDER BY e.cursor",
+      "SELECT e.cursor, e.run_id, e.state, e.attempt FROM run_event_log e JOIN runs r ON r.id = e.run_id WHERE r.queue = 'flow' ORDER BY e.cursor",
     );
     await waitFor("the subscriber to receive every event", () => received.length >= expected.length, { timeoutMs: 15_000 });
     await new Promise((resolve) => setTimeout(resolve, 500));

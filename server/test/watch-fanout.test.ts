@@ -190,7 +190,7 @@ describe("watch fan-out", () => {
       return rows[0].n === RUNS;
     }, { timeoutMs: 60_000, intervalMs: 200 });
     const { rows } = await pool.query<{ run_id: string; job_id: string; state: number; attempt: number }>(
-      "SELECT run_id, job_id, state, attempt FROM run_events ORDER BY cursor",
+      "SELECT run_id, job_id, state, attempt FROM run_event_log ORDER BY cursor",
     );
     const byId = new Map(jobs.map((j) => [j.id, j]));
     const key = (e: { run_id?: string; runId?: string; state: number; attempt: number }) => `${e.run_id ?? e.runId}/${e.state}/${e.attempt}`;

@@ -66,7 +66,7 @@ interface EventRow {
 
 async function eventsOf(jobIds: string[], afterCursor = 0): Promise<EventRow[]> {
   const { rows } = await pool.query<EventRow>(
-    "SELECT cursor, run_id, state, attempt FROM run_events WHERE job_id = ANY($1::uuid[]) AND cursor > $2 ORDER BY cursor",
+    "SELECT cursor, run_id, state, attempt FROM run_event_log WHERE job_id = ANY($1::uuid[]) AND cursor > $2 ORDER BY cursor",
     [jobIds, afterCursor],
   );
   return rows;
@@ -265,7 +265,7 @@ describe("WatchRuns", () => {
     };
     const watches = Object.fromEntries(Object.entries(filters).map(([name, f]) => [name, collect(chime.watchRuns(f, { signal: controller.signal }))]));
     await waitFor("registered", () => server.watch!.stats().subscribers >= 4);
-    const before = (await pool.query<{ c: number }>("SELECT coalesce(max(cursor), 0)::bigint AS c FROM run_events")).rows[0].c;
+    const before = (await pool.query<{ c: number }>("SELECT coalesce(max(cursor), 0)::bigint AS c FROM run_event_log")).rows[0].c;
     for (const job of [a, b, c]) await chime.triggerJob(job.id);
     await waitFor("a's run done", async () => (await eventsOf([a.id], Number(before))).length === 3, { timeoutMs: 30_000 });
     // b (queue "other") has no worker: it stays QUEUED; c's run goes through.
@@ -408,7 +408,7 @@ describe("stream lifecycle", () => {
     const run = await chime.triggerJob(job.id);
     const { decodeResumeToken, encodeResumeToken } = await import("../src/watch/resume-token.js");
     // Resume from just before the run's QUEUED event: buf curl prints it, then keepalives until its timeout.
-    const { rows } = await pool.query<{ cursor: number }>("SELECT cursor FROM run_events WHERE run_id = $1 ORDER BY cursor LIMIT 1", [run.id]);
+    const { rows } = await pool.query<{ cursor: number }>("SELECT cursor FROM run_event_log WHERE run_id = $1 ORDER BY cursor LIMIT 1", [run.id]);
     const token = encodeResumeToken(Number(rows[0].cursor) - 1);
     expect(decodeResumeToken(token)).toBe(Number(rows[0].cursor) - 1);
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {

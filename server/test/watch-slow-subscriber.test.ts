@@ -79,7 +79,7 @@ describe("slow subscriber", () => {
     for (let n = 0; n < RUNS; n += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => chime.triggerJob(jobs[(n + k) % JOBS].id)));
     for (const job of jobs) await chime.deleteJob(job.id);
     const { rows } = await pool.query<{ run_id: string; state: number; attempt: number }>(
-      "SELECT e.run_id, e.state, e.attempt FROM run_events e JOIN runs r ON r.id = e.run_id WHERE r.queue = 'stall' ORDER BY e.cursor",
+      "SELECT e.run_id, e.state, e.attempt FROM run_event_log e JOIN runs r ON r.id = e.run_id WHERE r.queue = 'stall' ORDER BY e.cursor",
     );
     const expected = rows.map(key);
     expect(expected.length).toBe(RUNS * 2);

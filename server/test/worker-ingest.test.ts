@@ -28,7 +28,7 @@ const update = (runId: string, jobId: string, attempt: number, state: RunState, 
   });
 
 async function eventTimes(runId: string) {
-  const { rows } = await fixture.server.pool.query<{ state: number; time: Date }>("SELECT state, time FROM run_events WHERE run_id = $1 ORDER BY cursor", [runId]);
+  const { rows } = await fixture.server.pool.query<{ state: number; time: Date }>("SELECT state, time FROM run_event_log WHERE run_id = $1 ORDER BY cursor", [runId]);
   return rows;
 }
 

@@ -56,7 +56,7 @@ it(`runs ${RUNS} runs through SDK workers in two processes, each to exactly one 
   expect(runs).toHaveLength(RUNS);
   // Run events: per run exactly QUEUED, RUNNING, SUCCEEDED, in this order of cursor.
   const { rows: events } = await server.pool.query<{ run_id: string; states: number[] }>(
-    "SELECT run_id, array_agg(state ORDER BY cursor) AS states FROM run_events GROUP BY run_id",
+    "SELECT run_id, array_agg(state ORDER BY cursor) AS states FROM run_event_log GROUP BY run_id",
   );
   const eventsByRun = new Map(events.map((e) => [e.run_id, e.states]));
   // Handler invocations, as the worker processes recorded them.

@@ -107,23 +107,20 @@ export interface ReportOutcome {
 }
 
 /**
- * Writes QUEUED runs and their first events, one statement for the batch. A (job, scheduled
- * time) that already has a run is left out (DESIGN invariant 2): it is not returned.
+ * Writes QUEUED runs, one statement for the batch. A run row is also its first event: its
+ * queued_cursor is taken from the event sequence at insert (migration 0006, the view
+ * run_event_log). A (job, scheduled time) that already has a run is left out (DESIGN
+ * invariant 2): it is not returned.
  */
 export async function insertRuns(client: pg.PoolClient, runs: NewRun[]): Promise<InsertedRun[]> {
   if (runs.length === 0) return [];
   const { rows } = await client.query<InsertedRun>(
-    `WITH inserted AS (
-       INSERT INTO runs (id, job_id, queue, scheduled_time, held, trigger, state)
-       SELECT id, job_id, queue, scheduled_time, held, trigger, ${INITIAL_RUN_STATE}
-       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::boolean[], $6::smallint[])
-         AS v(id, job_id, queue, scheduled_time, held, trigger)
-       ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
-       RETURNING id, job_id, scheduled_time, held
-     ), events AS (
-       INSERT INTO run_events (run_id, job_id, state) SELECT id, job_id, ${INITIAL_RUN_STATE} FROM inserted
-     )
-     SELECT id, job_id, scheduled_time, held FROM inserted`,
+    `INSERT INTO runs (id, job_id, queue, scheduled_time, held, trigger, state)
+     SELECT id, job_id, queue, scheduled_time, held, trigger, ${INITIAL_RUN_STATE}
+     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::boolean[], $6::smallint[])
+       AS v(id, job_id, queue, scheduled_time, held, trigger)
+     ON CONFLICT ON CONSTRAINT runs_job_scheduled_time DO NOTHING
+     RETURNING id, job_id, scheduled_time, held`,
     [
       runs.map(() => uuidv7()),
       runs.map((r) => r.jobId),

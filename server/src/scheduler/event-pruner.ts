@@ -8,7 +8,8 @@ const PRUNE_BATCH = 50_000;
  * Deletes run and job events older than the retention, oldest cursors first. In the
  * same transaction it raises `event_retention.pruned_through`, so a watcher resuming
  * from a deleted cursor gets OUT_OF_RANGE instead of a silent gap. Runs themselves
- * are kept (they are the run history ListRuns and GetRun serve).
+ * are kept (they are the run history ListRuns and GetRun serve); their QUEUED events,
+ * kept in the run rows, leave the run_event_log view once below `pruned_through`.
  */
 export function createEventPruner(options: { pool: pg.Pool; retentionMs: number }) {
   return {
@@ -17,7 +18,7 @@ export function createEventPruner(options: { pool: pg.Pool; retentionMs: number 
       return fencedTransaction(options.pool, epoch, async (client) => {
         const { rows } = await client.query<{ through: number | null }>(
           `SELECT max(cursor)::bigint AS through FROM (
-             SELECT cursor FROM run_events
+             SELECT cursor FROM run_event_log
              WHERE time < now() - make_interval(secs => $1::double precision / 1000)
              ORDER BY cursor LIMIT $2
            ) old`,

@@ -4,15 +4,16 @@ import type pg from "pg";
  * Reading run and job events from Postgres in cursor order, and the one rule that makes
  * a tail of them safe: the commit horizon.
  *
- * run_events.cursor (and job_events.cursor, same sequence) is taken when the row is
- * inserted, but the row becomes visible when its transaction commits, which may be much
+ * An event's cursor (run_events.cursor, job_events.cursor, and runs.queued_cursor for a
+ * run's QUEUED event, all one sequence; the view run_event_log shows a run's events
+ * together) is taken when the row is inserted, but the row becomes visible when its transaction commits, which may be much
  * later: a tail can see cursor 12 while 11 is still in flight. Moving past 11 then would
  * lose it for good. So the tail only reads up to a *horizon*: a cursor below which every
  * event that will ever exist is already visible.
  *
  * The rule (readLastCursor, then readEventWriters, then HorizonTracker):
  *   1. Read S, the sequence's last value (every cursor handed out so far is <= S).
- *   2. Then read W, the transactions holding RowExclusiveLock on run_events/job_events.
+ *   2. Then read W, the transactions holding RowExclusiveLock on run_events/job_events/runs.
  *      An INSERT takes that lock before it evaluates nextval() and keeps it until its
  *      transaction ends, so any transaction that took a cursor <= S and has not ended is
  *      in W.
@@ -38,7 +39,7 @@ export async function readEventWriters(pool: pg.Pool): Promise<Set<string>> {
     `SELECT virtualtransaction AS vxid FROM pg_locks
      WHERE locktype = 'relation' AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()
        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND relation IN ('run_events'::regclass, 'job_events'::regclass)`,
+       AND relation IN ('run_events'::regclass, 'job_events'::regclass, 'runs'::regclass)`,
   );
   return new Set(rows.map((r) => r.vxid));
 }
@@ -126,7 +127,7 @@ const RUN_EVENT_SELECT = `
   SELECT e.cursor, 0 AS change, e.run_id, e.job_id, e.state, e.attempt, e.time, e.error,
          r.queue, j.namespace, j.labels,
          CASE WHEN e.state = 4 AND r.output IS NOT NULL THEN left(r.output::text, ${OUTPUT_EXCERPT_CHARS}) END AS output_excerpt
-  FROM run_events e JOIN runs r ON r.id = e.run_id JOIN jobs j ON j.id = e.job_id`;
+  FROM run_event_log e JOIN runs r ON r.id = e.run_id JOIN jobs j ON j.id = e.job_id`;
 
 function toEvent(row: EventRow): WatchEvent {
   return {
@@ -174,12 +175,4 @@ export async function readRunEvents(
     [after, upTo, limit, ...params],
   );
   return rows.map(toEvent);
-}
-
-/** The oldest cursor still kept in either event table (undefined when both are empty). */
-export async function readOldestCursor(pool: pg.Pool): Promise<number | undefined> {
-  const { rows } = await pool.query<{ v: number | null }>(
-    "SELECT LEAST((SELECT min(cursor) FROM run_events), (SELECT min(cursor) FROM job_events))::bigint AS v",
-  );
-  return rows[0].v === null ? undefined : Number(rows[0].v);
 }

@@ -266,7 +266,7 @@ async function readJobSnapshot(pool: pg.Pool, id: string, after: number): Promis
     }
     const runs = await client.query<RunRow>("SELECT * FROM runs WHERE job_id = $1 AND state IN (1, 2, 3) ORDER BY scheduled_time, id", [id]);
     const seen = await client.query<{ cursor: number }>(
-      `SELECT cursor FROM run_events WHERE job_id = $1 AND cursor > $2
+      `SELECT cursor FROM run_event_log WHERE job_id = $1 AND cursor > $2
        UNION ALL SELECT cursor FROM job_events WHERE job_id = $1 AND cursor > $2`,
       [id, after],
     );

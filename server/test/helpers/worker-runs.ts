@@ -23,7 +23,7 @@ export async function terminalRun(chime: ChimeClient, runId: string, timeoutMs =
 /** The run's events, oldest first. */
 export async function eventsOf(pool: pg.Pool, runId: string): Promise<Array<{ state: RunState; attempt: number; error: string }>> {
   const { rows } = await pool.query<{ state: number; attempt: number; error: string }>(
-    "SELECT state, attempt, error FROM run_events WHERE run_id = $1 ORDER BY cursor",
+    "SELECT state, attempt, error FROM run_event_log WHERE run_id = $1 ORDER BY cursor",
     [runId],
   );
   return rows;
