@@ -20,6 +20,7 @@ function run(fields: Partial<RunRecord> = {}): RunRecord {
     error: "",
     attempts: [],
     cancel_requested_time: null,
+    dispatch_time: null,
     ...fields,
   };
 }
@@ -116,6 +117,16 @@ describe("run lifecycle: what an accepted report records", () => {
     if (!succeeded.ok) throw new Error(succeeded.reason);
     expect(succeeded.run.error).toBe("");
     expect(succeeded.run.attempts.map((a) => a.error)).toEqual(["first try failed", ""]);
+  });
+
+  it("a report confirms an unrecorded dispatch with its stream timestamp, and never moves a recorded one", () => {
+    const dispatchTime = timestampFromDate(at(0.5));
+    const first = transition(run(), report(RUNNING, 1, { dispatchTime }), at(9));
+    expect(first.ok && first.run.dispatch_time).toEqual(at(0.5));
+    const recorded = transition(run({ dispatch_time: at(0.4) }), report(RUNNING, 1, { dispatchTime }), at(9));
+    expect(recorded.ok && recorded.run.dispatch_time).toEqual(at(0.4));
+    const without = transition(run(), report(RUNNING, 1), at(9));
+    expect(without.ok && without.run.dispatch_time).toBeNull();
   });
 
   it("long errors are cut", () => {

@@ -33,6 +33,8 @@ export interface RunRecord {
    */
   attempts: RunAttemptJson[];
   cancel_requested_time: Date | null;
+  /** When JetStream stored the run's message; NULL while unconfirmed (the outbox). */
+  dispatch_time: Date | null;
 }
 
 /** One state change, as it is appended to the run's event log. */
@@ -128,6 +130,9 @@ function report(run: RunRecord, update: RunStatusUpdate, now: Date): Transition 
   }
   const time = update.time ? timestampDate(update.time) : now;
   const next: RunRecord = { ...run, attempts: run.attempts };
+  // A worker that has the run was sent it: its stream timestamp confirms the dispatch the
+  // leader records lazily (or has not recorded, having crashed after the publish).
+  if (!next.dispatch_time && update.dispatchTime) next.dispatch_time = timestampDate(update.dispatchTime);
   const events: RunEventRecord[] = [];
 
   if (a > run.attempt) {

@@ -36,7 +36,7 @@ export interface RunRow {
 const RUN_COLUMNS =
   "id, job_id, queue, scheduled_time, trigger, state, attempt, dispatch_time, start_time, end_time, output, error, attempts, create_time, update_time";
 /** What the lifecycle decides on (RunRecord). */
-const RECORD_COLUMNS = "id, job_id, state, attempt, start_time, end_time, output, error, attempts, cancel_requested_time";
+const RECORD_COLUMNS = "id, job_id, state, attempt, start_time, end_time, output, error, attempts, cancel_requested_time, dispatch_time";
 const ACTIVE_SQL = ACTIVE_RUN_STATES.join(", ");
 
 export { ACTIVE_RUN_STATES };
@@ -209,10 +209,10 @@ async function writeTransitions(client: pg.PoolClient, changed: RunRecord[], eve
   await client.query(
     `UPDATE runs r SET state = v.state, attempt = v.attempt, start_time = v.start_time, end_time = v.end_time,
             output = v.output, error = v.error, attempts = v.attempts, cancel_requested_time = v.cancel_requested_time,
-            update_time = now()
+            dispatch_time = COALESCE(r.dispatch_time, v.dispatch_time), update_time = now()
      FROM jsonb_to_recordset($1::jsonb)
        AS v(id uuid, state smallint, attempt int, start_time timestamptz, end_time timestamptz, output jsonb, error text,
-            attempts jsonb, cancel_requested_time timestamptz)
+            attempts jsonb, cancel_requested_time timestamptz, dispatch_time timestamptz)
      WHERE r.id = v.id`,
     [JSON.stringify(changed)],
   );

@@ -7,10 +7,8 @@ import { activeRunCounts, cancelActiveRunsOfJob, insertRuns, markDispatched, typ
 import { planFires, type PlanOptions } from "./fire-plan.js";
 import { createJobDefinitions, type VersionedJobRow } from "./job-definitions.js";
 import { fencedTransaction } from "./leader-elector.js";
-import { createDispatchRecorder, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
+import { createDeferredDispatchRecorder, DISPATCH_RECORD_DELAY_MS, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
 
-/** How long the leader's dispatch records wait for others to share their write. */
-const RECORD_WINDOW_MS = 20;
 
 export interface DispatcherOptions extends PlanOptions {
   pool: pg.Pool;
@@ -62,7 +60,8 @@ export function createDispatcher(options: DispatcherOptions) {
   const recorderOf = (epoch: number): RecordDispatch => {
     if (recorder?.epoch !== epoch) {
       const write = (acked: AckedRuns) => fencedTransaction(options.pool, epoch, (client) => markDispatched(client, acked));
-      recorder = { epoch, record: createDispatchRecorder({ windowMs: RECORD_WINDOW_MS, write }) };
+      const onError = (error: unknown) => options.logger.warn({ err: error }, "recording dispatched runs failed; the reconciler will confirm them");
+      recorder = { epoch, record: createDeferredDispatchRecorder({ delayMs: DISPATCH_RECORD_DELAY_MS, write, onError }) };
     }
     return recorder.record;
   };

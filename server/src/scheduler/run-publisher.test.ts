@@ -1,9 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { create, equals, fromBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { JobSchema, RunAssignmentSchema, toSchedule } from "@chime/sdk";
 import { msToDuration } from "../util/time.js";
-import { createDispatchRecorder, encodeAssignment, type AckedRuns } from "./run-publisher.js";
+import { createDeferredDispatchRecorder, encodeAssignment, type AckedRuns } from "./run-publisher.js";
 
 const job = create(JobSchema, {
   id: "0190f5a0-0000-7000-8000-000000000001",
@@ -43,32 +43,38 @@ describe("encodeAssignment", () => {
   });
 });
 
-describe("dispatch recorder", () => {
+describe("deferred dispatch recorder", () => {
   const acked = (prefix: string, n: number): AckedRuns => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, ackedAt: new Date() }));
+  beforeEach(() => void vi.useFakeTimers());
+  afterEach(() => void vi.useRealTimers());
 
-  it("records the runs of publishes acknowledged within its window with one write, settling each after it", async () => {
+  it("settles each publish at once and writes the runs acknowledged within its delay with one write, after it", async () => {
     const writes: string[][] = [];
-    const record = createDispatchRecorder({ windowMs: 30, write: async (rows) => void writes.push(rows.map((r) => r.id)) });
-    const settled: string[] = [];
-    const first = record(acked("a", 2)).then(() => settled.push("a"));
-    const second = record(acked("b", 3)).then(() => settled.push("b"));
+    const record = createDeferredDispatchRecorder({ delayMs: 1000, write: async (rows) => void writes.push(rows.map((r) => r.id)), onError: () => undefined });
+    await record(acked("a", 2));
+    await vi.advanceTimersByTimeAsync(600);
+    await record(acked("b", 3));
     expect(writes).toEqual([]);
-    await Promise.all([first, second]);
+    await vi.advanceTimersByTimeAsync(399);
+    expect(writes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
     expect(writes).toEqual([["a0", "a1", "b0", "b1", "b2"]]);
-    expect(settled).toEqual(["a", "b"]);
-    // A later publish starts a new window.
+    // A later publish starts a new delay.
     await record(acked("c", 1));
-    expect(writes).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(writes).toEqual([["a0", "a1", "b0", "b1", "b2"], ["c0"]]);
   });
 
-  it("writes a large batch at once, and rejects every waiter of a failed write", async () => {
+  it("writes at once past its memory bound, and reports a failed write without failing the publish", async () => {
     const writes: number[] = [];
-    const record = createDispatchRecorder({ windowMs: 60_000, write: async (rows) => void writes.push(rows.length) });
-    await record(acked("big", 600));
-    expect(writes).toEqual([600]);
+    const record = createDeferredDispatchRecorder({ delayMs: 60_000, write: async (rows) => void writes.push(rows.length), onError: () => undefined });
+    await record(acked("big", 100_000));
+    expect(writes).toEqual([100_000]);
 
-    const failing = createDispatchRecorder({ windowMs: 10, write: async () => Promise.reject(new Error("fenced out")) });
-    const results = await Promise.allSettled([failing(acked("x", 1)), failing(acked("y", 1))]);
-    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    const errors: unknown[] = [];
+    const failing = createDeferredDispatchRecorder({ delayMs: 10, write: () => Promise.reject(new Error("fenced out")), onError: (e) => errors.push(e) });
+    await expect(failing(acked("x", 1))).resolves.toBeUndefined();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(errors.map((e) => (e as Error).message)).toEqual(["fenced out"]);
   });
 });

@@ -62,40 +62,48 @@ export function encodeAssignment(run: PendingRun): Uint8Array {
 /** Records the dispatch of acknowledged runs (their `dispatch_time`). */
 export type RecordDispatch = (acked: AckedRuns) => Promise<void>;
 
-/** Acknowledged runs recorded at once, without waiting for others to share the write. */
-const RECORD_AT_ONCE = 500;
+/**
+ * How long acknowledged runs wait before their dispatch is recorded: runs a worker reports
+ * within it have theirs recorded with the report. The reconciler's grace period is longer
+ * (scheduler.ts).
+ */
+export const DISPATCH_RECORD_DELAY_MS = 1000;
+
+/** Acknowledged runs waiting at most; past this they are written at once (a bound on memory). */
+const MAX_DEFERRED = 100_000;
 
 /**
- * Records dispatches in batches: the runs of publishes acknowledged within `windowMs` of the
- * first one waiting share one `write` (for the leader, one fenced transaction). Runs written
- * ahead are released a few at a time, as each falls due; marking them one small transaction
- * per release was, at a few thousand runs per second, a transaction per millisecond. Waiting
- * is safe: a run without a dispatch time is only republished by the reconciler after its
- * grace period, and JetStream drops a republish inside its duplicate window.
+ * Records dispatches late and only where still needed: acknowledged runs wait `delayMs`,
+ * then one `write` (for the leader, one fenced statement) sets the dispatch time of those
+ * that still have none. A worker that takes a run meanwhile confirms its dispatch with its
+ * first report (the message's stream timestamp, written with the status update: see
+ * RunStatusUpdate.dispatch_time), so a run picked up at once costs no write of its own for
+ * its dispatch; only runs left waiting in the queue are written here.
+ *
+ * It resolves at once: a publish never waits for its record. A write that fails is logged
+ * by `onError`; its runs stay in the outbox, the reconciler (whose grace period is longer
+ * than `delayMs`) publishes them again, and JetStream drops the duplicate inside its window.
  */
-export function createDispatchRecorder(options: { windowMs: number; write: (acked: AckedRuns) => Promise<void> }): RecordDispatch {
+export function createDeferredDispatchRecorder(options: {
+  delayMs: number;
+  write: (acked: AckedRuns) => Promise<void>;
+  onError: (error: unknown) => void;
+}): RecordDispatch {
   let pending: AckedRuns = [];
-  let waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
     clearTimeout(timer);
     timer = undefined;
     const rows = pending;
-    const settle = waiters;
     pending = [];
-    waiters = [];
-    options.write(rows).then(
-      () => settle.forEach((w) => w.resolve()),
-      (error: unknown) => settle.forEach((w) => w.reject(error)),
-    );
+    options.write(rows).catch(options.onError);
   };
-  return (acked) =>
-    new Promise<void>((resolve, reject) => {
-      pending.push(...acked);
-      waiters.push({ resolve, reject });
-      if (pending.length >= RECORD_AT_ONCE) flush();
-      else timer ??= setTimeout(flush, options.windowMs);
-    });
+  return (acked) => {
+    for (const run of acked) pending.push(run);
+    if (pending.length >= MAX_DEFERRED) flush();
+    else timer ??= setTimeout(flush, options.delayMs);
+    return Promise.resolve();
+  };
 }
 
 /**
@@ -111,10 +119,15 @@ export function createRunPublisher(options: {
   metrics: Metrics;
   logger: Logger;
 }) {
-  const recordDirectly: RecordDispatch = (acked) => markDispatched(options.pool, acked);
+  // TriggerJob's runs: recorded like the leader's, late and only where no worker confirmed them.
+  const recordLater = createDeferredDispatchRecorder({
+    delayMs: DISPATCH_RECORD_DELAY_MS,
+    write: (acked) => markDispatched(options.pool, acked),
+    onError: (error) => options.logger.warn({ err: error }, "recording dispatched runs failed; the reconciler will confirm them"),
+  });
   return {
-    /** Returns the ids that were published and recorded. `record` writes their dispatch (fenced, for the leader). */
-    async publish(runs: PendingRun[], path: PublishPath, record: RecordDispatch = recordDirectly): Promise<string[]> {
+    /** Returns the ids that were published. `record` writes their dispatch (fenced, for the leader). */
+    async publish(runs: PendingRun[], path: PublishPath, record: RecordDispatch = recordLater): Promise<string[]> {
       if (runs.length === 0) return [];
       const nats = options.nats();
       if (!nats) {

@@ -7,7 +7,7 @@ import { FencedOut, LeaderElector, type Leadership } from "./leader-elector.js";
 import { createEventPruner } from "./event-pruner.js";
 import { createReconciler } from "./reconciler.js";
 import { createReleaseQueue, type ReleaseQueue } from "./release-queue.js";
-import type { RunPublisher } from "./run-publisher.js";
+import { DISPATCH_RECORD_DELAY_MS, type RunPublisher } from "./run-publisher.js";
 import { createWakeupListener } from "./wakeup.js";
 
 /** Dispatched batches whose publish may be in flight at once. */
@@ -57,7 +57,8 @@ export function startScheduler(options: SchedulerOptions) {
   const reconciler = createReconciler({
     pool: options.pool,
     publisher: options.publisher,
-    graceMs: Math.max(1000, options.reconcileIntervalMs),
+    // Longer than the leader's deferred dispatch records wait, so the reconciler leaves them be.
+    graceMs: Math.max(DISPATCH_RECORD_DELAY_MS + 1000, options.reconcileIntervalMs),
     batchSize: options.batchSize,
   });
   const pruner = createEventPruner({ pool: options.pool, retentionMs: options.eventRetentionMs });

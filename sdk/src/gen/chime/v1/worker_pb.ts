@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/worker.proto.
  */
 export const file_chime_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("ChVjaGltZS92MS93b3JrZXIucHJvdG8SCGNoaW1lLnYxIqsDCg1SdW5Bc3NpZ25tZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSEAoIam9iX25hbWUYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJEg0KBXF1ZXVlGAUgASgJEjIKDnNjaGVkdWxlZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgdwYXlsb2FkGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIzCgZsYWJlbHMYCCADKAsyIy5jaGltZS52MS5SdW5Bc3NpZ25tZW50LkxhYmVsc0VudHJ5EisKDHJldHJ5X3BvbGljeRgJIAEoCzIVLmNoaW1lLnYxLlJldHJ5UG9saWN5EjIKD2F0dGVtcHRfdGltZW91dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIjCgRodHRwGAsgASgLMhUuY2hpbWUudjEuSHR0cFJlcXVlc3QaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLlAgoPUnVuU3RhdHVzVXBkYXRlEg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoBRIhCgVzdGF0ZRgEIAEoDjISLmNoaW1lLnYxLlJ1blN0YXRlEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEicKBm91dHB1dBgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJd29ya2VyX2lkGAggASgJEi4KCnJldHJ5X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKDWF0dGVtcHRfc3RhdGUYCiABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIuCgpzdGFydF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI8Cg5SdW5TdGF0dXNCYXRjaBIqCgd1cGRhdGVzGAEgAygLMhkuY2hpbWUudjEuUnVuU3RhdHVzVXBkYXRlYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVjaGltZS92MS93b3JrZXIucHJvdG8SCGNoaW1lLnYxIqsDCg1SdW5Bc3NpZ25tZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSEAoIam9iX25hbWUYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJEg0KBXF1ZXVlGAUgASgJEjIKDnNjaGVkdWxlZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgdwYXlsb2FkGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIzCgZsYWJlbHMYCCADKAsyIy5jaGltZS52MS5SdW5Bc3NpZ25tZW50LkxhYmVsc0VudHJ5EisKDHJldHJ5X3BvbGljeRgJIAEoCzIVLmNoaW1lLnYxLlJldHJ5UG9saWN5EjIKD2F0dGVtcHRfdGltZW91dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIjCgRodHRwGAsgASgLMhUuY2hpbWUudjEuSHR0cFJlcXVlc3QaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKYAwoPUnVuU3RhdHVzVXBkYXRlEg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoBRIhCgVzdGF0ZRgEIAEoDjISLmNoaW1lLnYxLlJ1blN0YXRlEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEicKBm91dHB1dBgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJd29ya2VyX2lkGAggASgJEi4KCnJldHJ5X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKDWF0dGVtcHRfc3RhdGUYCiABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIuCgpzdGFydF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1kaXNwYXRjaF90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI8Cg5SdW5TdGF0dXNCYXRjaBIqCgd1cGRhdGVzGAEgAygLMhkuY2hpbWUudjEuUnVuU3RhdHVzVXBkYXRlYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * What the scheduler publishes for each run (one message per run; Nats-Msg-Id = run_id).
@@ -225,6 +225,15 @@ export type RunStatusUpdate = Message<"chime.v1.RunStatusUpdate"> & {
    * @generated from field: google.protobuf.Timestamp start_time = 11;
    */
   startTime?: Timestamp | undefined;
+
+  /**
+   * When JetStream stored the run's message (its stream timestamp): the run's dispatch
+   * time. The server records it with the update when the leader has not yet, so a run
+   * picked up at once costs no write of its own for its dispatch.
+   *
+   * @generated from field: google.protobuf.Timestamp dispatch_time = 12;
+   */
+  dispatchTime?: Timestamp | undefined;
 };
 
 /**
@@ -297,6 +306,15 @@ export type RunStatusUpdateJson = {
    * @generated from field: google.protobuf.Timestamp start_time = 11;
    */
   startTime?: TimestampJson;
+
+  /**
+   * When JetStream stored the run's message (its stream timestamp): the run's dispatch
+   * time. The server records it with the update when the leader has not yet, so a run
+   * picked up at once costs no write of its own for its dispatch.
+   *
+   * @generated from field: google.protobuf.Timestamp dispatch_time = 12;
+   */
+  dispatchTime?: TimestampJson;
 };
 
 /**
