@@ -127,10 +127,12 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
       impl: hardenService(WatchService, watchService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
     });
   }
-  // The api role ingests worker status into Postgres and re-signals cancellations workers may have missed.
-  const ingest = config.roles.has("api")
+  // The ingest role writes worker status into Postgres; a process of its own can take that
+  // load off the api and the scheduler (every ingest replica shares one durable consumer).
+  const ingest = config.roles.has("ingest")
     ? startStatusIngest({ js: jetStream.ready, pool, layout, prefix: config.natsPrefix, metrics, logger })
     : undefined;
+  // The api role re-signals cancellations workers may have missed.
   const cancelSweep = config.roles.has("api")
     ? startCancelSweep({ pool, cancelSignal, intervalMs: config.cancelSweepMs, logger })
     : undefined;

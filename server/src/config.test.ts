@@ -37,7 +37,7 @@ describe("loadConfig", () => {
       shutdownGraceMs: 10_000,
       logLevel: "info",
     });
-    expect([...config.roles].sort()).toEqual(["api", "executor", "scheduler"]);
+    expect([...config.roles].sort()).toEqual(["api", "executor", "ingest", "scheduler"]);
     expect(config.serverId).toMatch(/-\d+$/);
     expect(config.electionIntervalMs).toBeLessThan(config.leaderLeaseMs);
   });

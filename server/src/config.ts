@@ -7,7 +7,7 @@ import { EMPTY_ALLOWLIST, parseAllowlist, type Allowlist } from "./executor/http
  * Every problem is reported (one line each), not just the first.
  */
 
-export type Role = "api" | "scheduler" | "executor";
+export type Role = "api" | "scheduler" | "ingest" | "executor";
 
 export interface ChimeConfig {
   /** Postgres connection string; the database is created when missing. */
@@ -75,7 +75,7 @@ const DEFAULTS = {
   CHIME_PORT: "8080",
   CHIME_HTTP_PORT: "8081",
   CHIME_HOST: "0.0.0.0",
-  CHIME_ROLES: "api,scheduler,executor",
+  CHIME_ROLES: "api,scheduler,ingest,executor",
   CHIME_MAX_PAYLOAD_BYTES: String(256 * 1024),
   CHIME_MAX_MESSAGE_BYTES: String(4 * 1024 * 1024),
   CHIME_REQUEST_TIMEOUT_MS: "30000",
@@ -101,7 +101,7 @@ const DEFAULTS = {
   CHIME_WATCH_BUFFER_EVENTS: "10000",
 } as const;
 
-const ALL_ROLES: readonly Role[] = ["api", "scheduler", "executor"];
+const ALL_ROLES: readonly Role[] = ["api", "scheduler", "ingest", "executor"];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

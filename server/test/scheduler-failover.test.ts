@@ -23,7 +23,7 @@ async function startServer(): Promise<ServerProcess> {
     DATABASE_URL: db.url,
     NATS_URL: TEST_NATS_URL,
     CHIME_NATS_PREFIX: prefix,
-    CHIME_ROLES: "api,scheduler",
+    CHIME_ROLES: "api,scheduler,ingest",
     CHIME_LEADER_LEASE_MS: "2000",
     CHIME_ELECTION_INTERVAL_MS: "200",
     CHIME_RECONCILE_INTERVAL_MS: "500",

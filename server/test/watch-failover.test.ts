@@ -32,7 +32,7 @@ async function startServer(id: string): Promise<ServerProcess> {
     DATABASE_URL: db.url,
     NATS_URL: TEST_NATS_URL,
     CHIME_NATS_PREFIX: prefix,
-    CHIME_ROLES: "api,scheduler",
+    CHIME_ROLES: "api,scheduler,ingest",
     CHIME_WATCH_KEEPALIVE_MS: "1000",
   });
   servers.push(server);

@@ -73,7 +73,7 @@ describe("watch fan-out", () => {
       DATABASE_URL: db.url,
       NATS_URL: TEST_NATS_URL,
       CHIME_NATS_PREFIX: prefix,
-      CHIME_ROLES: "api,scheduler",
+      CHIME_ROLES: "api,scheduler,ingest",
     });
     const chime = createChimeClient({ baseUrl: server.grpcUrl });
     const jobs: JobMeta[] = [];

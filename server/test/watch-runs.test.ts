@@ -38,7 +38,7 @@ let worker: Worker;
 const FAST_KEEPALIVE_MS = 300;
 
 beforeAll(async () => {
-  server = await startTestServer({ CHIME_WATCH_KEEPALIVE_MS: String(FAST_KEEPALIVE_MS), CHIME_ROLES: "api,scheduler" });
+  server = await startTestServer({ CHIME_WATCH_KEEPALIVE_MS: String(FAST_KEEPALIVE_MS), CHIME_ROLES: "api,scheduler,ingest" });
   chime = createChimeClient({ baseUrl: server.grpcUrl });
   pool = new pg.Pool({ connectionString: server.db.url, max: 4 });
   worker = new Worker({
