@@ -107,8 +107,8 @@ describe("loadConfig", () => {
     // One line per bad value; the two unknown roles are one line each.
     expect(problems).toHaveLength(Object.keys(env).length + 1);
     for (const key of Object.keys(env)) expect(problems.some((p) => p.startsWith(key)), key).toBe(true);
-    expect(problems).toContain('CHIME_ROLES: unknown role "foo" (known: api, scheduler, executor)');
-    expect(problems).toContain('CHIME_ROLES: unknown role "bar" (known: api, scheduler, executor)');
+    expect(problems).toContain('CHIME_ROLES: unknown role "foo" (known: api, scheduler, ingest, executor)');
+    expect(problems).toContain('CHIME_ROLES: unknown role "bar" (known: api, scheduler, ingest, executor)');
     expect(problems).toContain('CHIME_PORT="abc": expected a whole number from 0 to 65535');
     expect(problems).toContain('NATS_URL="not a url": not a URL');
     expect(problems).toContain('DATABASE_URL="mysql://db/x": expected a postgres: or postgresql: URL');
