@@ -8,6 +8,7 @@
 #   bash bench/run-at-commit.sh [commit] -- [npm run bench arguments, e.g. --quick]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+source "$here/scripts/node-env.sh"
 commit=HEAD
 if [[ $# -gt 0 && "$1" != "--" ]]; then commit="$1"; shift; fi
 [[ $# -gt 0 && "$1" == "--" ]] && shift

@@ -4,6 +4,7 @@
 # examples/demo.ts against it. The server is stopped when the demo ends (Ctrl-C).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/node-env.sh
 
 GRPC_PORT="${CHIME_PORT:-8080}"
 HTTP_PORT="${CHIME_HTTP_PORT:-8081}"

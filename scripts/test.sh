@@ -3,6 +3,7 @@
 # vitest test. The last line is always "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/node-env.sh
 
 bash scripts/install-deps.sh
 bash scripts/services.sh
