@@ -79,7 +79,7 @@ export interface WorkerEvent {
 
 /** The handler events the worker processes recorded. */
 export function readWorkerLog(logFile: string): WorkerEvent[] {
-  let text = "";
+  let text: string;
   try {
     text = readFileSync(logFile, "utf8");
   } catch {
