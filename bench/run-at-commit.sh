@@ -27,8 +27,9 @@ for entry in "$here"/node_modules/@chime/*; do
   ln -s "$dir/$(basename "$(readlink -f "$entry")")" "$dir/node_modules/@chime/$name"
 done
 echo "benchmarking commit $sha in $dir" >&2
-# The server and the SDK run compiled: build them in the checkout first.
-(cd "$dir" && bash scripts/build-node.sh && node --import tsx bench/src/main.ts --out="$dir/bench/results-run" "$@")
+# The server and the SDK run compiled: build them in the checkout first (commits from
+# before the compiled build have no scripts/build-node.sh and run the server under tsx).
+(cd "$dir" && { [[ ! -f scripts/build-node.sh ]] || bash scripts/build-node.sh; } && node --import tsx bench/src/main.ts --out="$dir/bench/results-run" "$@")
 mkdir -p "$here/bench/results"
 cp "$dir"/bench/results-run/*.md "$dir"/bench/results-run/*.jsonl "$here/bench/results/"
 [[ -d "$dir/bench/results-run/prof" ]] && cp -r "$dir/bench/results-run/prof" "$here/bench/results/"
