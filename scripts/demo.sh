@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run demo`: install dependencies, make sure Postgres and NATS are up, start
 # the compiled Chime server (server/dist) in the background (log: .chime/server.log),
-# and run the compiled examples/demo.ts (examples/dist/demo.js) against it. The server is stopped when the demo ends (Ctrl-C).
+# and run the compiled examples/demo.ts (examples/dist/demo.js) against it. The server
+# is stopped when the demo ends (Ctrl-C).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/node-env.sh
