@@ -8,6 +8,7 @@
 #   bash bench/run-at-commit.sh [commit] -- [npm run bench arguments, e.g. --quick]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+source "$here/scripts/node-env.sh"
 commit=HEAD
 if [[ $# -gt 0 && "$1" != "--" ]]; then commit="$1"; shift; fi
 [[ $# -gt 0 && "$1" == "--" ]] && shift
@@ -26,7 +27,9 @@ for entry in "$here"/node_modules/@chime/*; do
   ln -s "$dir/$(basename "$(readlink -f "$entry")")" "$dir/node_modules/@chime/$name"
 done
 echo "benchmarking commit $sha in $dir" >&2
-(cd "$dir" && node --import tsx bench/src/main.ts --out="$dir/bench/results-run" "$@")
+# The server and the SDK run compiled: build them in the checkout first (commits from
+# before the compiled build have no scripts/build-node.sh and run the server under tsx).
+(cd "$dir" && { [[ ! -f scripts/build-node.sh ]] || bash scripts/build-node.sh; } && node --import tsx bench/src/main.ts --out="$dir/bench/results-run" "$@")
 mkdir -p "$here/bench/results"
 cp "$dir"/bench/results-run/*.md "$dir"/bench/results-run/*.jsonl "$here/bench/results/"
 [[ -d "$dir/bench/results-run/prof" ]] && cp -r "$dir/bench/results-run/prof" "$here/bench/results/"

@@ -1,5 +1,5 @@
 import react from "@vitejs/plugin-react";
-import { defineConfig } from "vite";
+import { defaultClientConditions, defineConfig } from "vite";
 
 // `npm run dev --workspace dashboard` serves the page with hot reload and proxies the
 // API (Connect RPCs, /healthz, /metrics) to a running server's HTTP port.
@@ -7,6 +7,8 @@ const api = process.env.CHIME_API_URL ?? `http://127.0.0.1:${process.env.CHIME_H
 
 export default defineConfig({
   plugins: [react()],
+  // @chime/sdk from its TypeScript sources (package.json exports "@chime/source"): no SDK build needed first.
+  resolve: { conditions: ["@chime/source", ...defaultClientConditions] },
   // Relative asset URLs, so the build works wherever the server mounts it.
   base: "./",
   build: { outDir: "dist", emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 1000 },

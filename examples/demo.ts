@@ -2,7 +2,8 @@
 // run a worker for them, trigger one by hand, and follow every state change of their
 // runs live over WatchService.
 // Run it with `npm run demo` (which starts the server), or against a running
-// server with `npx tsx examples/demo.ts` (CHIME_URL, default http://127.0.0.1:8080).
+// server with `npm run build && node examples/dist/demo.js` (CHIME_URL, default
+// http://127.0.0.1:8080).
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { createChimeClient, RunState, Worker, type JobSpec } from "@chime/sdk";
 
@@ -49,7 +50,7 @@ const worker = new Worker({
 await worker.start();
 
 // On Ctrl-C, delete the demo's jobs so that they do not keep firing after it ends.
-// (The signal may arrive twice, from the terminal and relayed by tsx: act once.)
+// (The signal may arrive twice, e.g. from the terminal and from a wrapper that relays it: act once.)
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {

@@ -4,6 +4,7 @@
 # compares with the committed files (git HEAD), so the working tree is not touched.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/node-env.sh
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `npm run demo`: install dependencies, make sure Postgres and NATS are up, start
-# a Chime server in the background (log: .chime/server.log), and run
-# examples/demo.ts against it. The server is stopped when the demo ends (Ctrl-C).
+# the compiled Chime server (server/dist) in the background (log: .chime/server.log),
+# and run the compiled examples/demo.ts (examples/dist/demo.js) against it. The server
+# is stopped when the demo ends (Ctrl-C).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/node-env.sh
 
 GRPC_PORT="${CHIME_PORT:-8080}"
 HTTP_PORT="${CHIME_HTTP_PORT:-8081}"
@@ -11,9 +13,10 @@ LOG=.chime/server.log
 
 bash scripts/install-deps.sh
 bash scripts/services.sh
+echo "demo: building the SDK, the server, the demo and the dashboard"
+bash scripts/build-node.sh
 # The dashboard the server shows at http://localhost:$HTTP_PORT/
-echo "demo: building the dashboard"
-npm run build --silent >/dev/null
+npm run --silent build --workspace dashboard >/dev/null
 
 # Something else on our ports (another Chime?) would answer the health check in
 # our server's place, and the demo would talk to it: refuse rather than guess.
@@ -26,9 +29,9 @@ for port in "$GRPC_PORT" "$HTTP_PORT"; do
 done
 
 mkdir -p .chime
-# setsid: the server gets a process group of its own, so that stopping it stops
-# npx, tsx and node together, and a Ctrl-C reaches the demo, not the server.
-setsid npx tsx server/src/main.ts >"$LOG" 2>&1 </dev/null &
+# setsid: the server gets a process group of its own, so that a Ctrl-C reaches the
+# demo, not the server, which stop_server stops in order.
+setsid node server/dist/main.js >"$LOG" 2>&1 </dev/null &
 SERVER_PID=$!
 
 stop_server() {
@@ -51,7 +54,7 @@ healthy() { # /healthz answers 200 once Postgres and NATS are reachable from the
 }
 
 echo "demo: starting the server (gRPC :$GRPC_PORT, HTTP :$HTTP_PORT, log $LOG)"
-for attempt in $(seq 1 120); do # up to ~30 s: the first start compiles TypeScript and migrates
+for attempt in $(seq 1 120); do # up to ~30 s: the first start creates the database and migrates
   healthy && break
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     tail -n 20 "$LOG" >&2
@@ -67,4 +70,4 @@ for attempt in $(seq 1 120); do # up to ~30 s: the first start compiles TypeScri
 done
 echo "demo: server is healthy (http://127.0.0.1:$HTTP_PORT/healthz); dashboard: http://localhost:$HTTP_PORT/"
 
-CHIME_PORT="$GRPC_PORT" npx tsx examples/demo.ts
+CHIME_PORT="$GRPC_PORT" node examples/dist/demo.js

@@ -3,6 +3,7 @@
 # `npm test` and `npm run demo` work straight after `git clone`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/node-env.sh
 
 if [[ -f package-lock.json ]]; then
   # npm writes node_modules/.package-lock.json on every install; a lockfile newer

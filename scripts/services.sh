@@ -11,6 +11,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/node-env.sh"
 STATE="$ROOT/.chime"
 DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/chime}"
 NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"

@@ -3,14 +3,18 @@
 # vitest test. The last line is always "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/node-env.sh
 
 bash scripts/install-deps.sh
 bash scripts/services.sh
 
+# The server and worker processes the tests spawn run compiled JavaScript (dist/).
+echo "build: compiling the SDK, the server and the test worker (tsc -b)"
+bash scripts/build-node.sh
 # The dashboard: its e2e tests load the built page (dashboard/dist) in headless
 # Chromium, Debian's package (playwright-core drives it; it downloads no browser).
 echo "dashboard: building (vite)"
-npm run build --silent >/dev/null
+npm run --silent build --workspace dashboard >/dev/null
 if [[ ! -x "${CHIME_TEST_CHROMIUM:-/usr/bin/chromium}" ]]; then
   echo "deps: installing chromium (Debian package) for the dashboard tests"
   as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }

@@ -43,17 +43,20 @@ export interface ChimeOptions {
   cpuProfDir?: string;
 }
 
-/** Runs the real server (server/src/main.ts) as a child process and waits until /healthz answers 200. */
+/**
+ * Runs the real server, compiled (server/dist/main.js; `npm run bench` builds it first), as a child
+ * process and waits until /healthz answers 200.
+ */
 export async function startChime(options: ChimeOptions): Promise<ChimeProcess> {
   const serverId = options.serverId ?? `bench-${randomId(4)}`;
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const args = ["--import", "tsx"];
+  const args: string[] = [];
   if (options.cpuProfDir) {
     mkdirSync(options.cpuProfDir, { recursive: true });
-    // Default file names (CPU.<date>.<pid>.<thread>.<seq>.cpuprofile): the tsx loader thread writes one too.
+    // Default file names (CPU.<date>.<pid>.<thread>.<seq>.cpuprofile).
     args.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
   }
-  const child = spawn(process.execPath, [...args, "server/src/main.ts"], {
+  const child = spawn(process.execPath, [...args, "server/dist/main.js"], {
     cwd: ROOT,
     env: {
       ...process.env,

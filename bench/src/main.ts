@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   results.settings["mode"] = args.quick ? "quick (noisy, small sizes)" : "full";
   results.settings["sizes"] = ctx.sizes;
   results.settings["Chime code"] = chimeCodeVersion();
-  results.settings["Chime server"] = `node --import tsx server/src/main.ts, env ${JSON.stringify(CHIME_SETTINGS)}, other settings at their defaults (dispatch batch 1000, lease 3000 ms, election 500 ms)`;
+  results.settings["Chime server"] = `node server/dist/main.js (compiled), env ${JSON.stringify(CHIME_SETTINGS)}, other settings at their defaults (dispatch batch 1000, lease 3000 ms, election 500 ms)`;
   results.settings["Chime consumer"] =
     kind === "chime-worker"
       ? "SDK Worker (sdk/src/worker), concurrency 1000, no-op handler; handler start = when the handler is called"

@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { createPool } from "../src/db/pool.js";
@@ -19,6 +21,7 @@ declare module "vitest" {
  * touch each other's), which every test file clones, and drops it afterwards.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  buildCompiledPrograms();
   const template = testDatabaseName(`tpl${randomBytes(3).toString("hex")}`);
   const admin = async (work: (client: pg.Client) => Promise<void>) => {
     const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
@@ -46,4 +49,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await pool.end();
   project.provide("templateDatabase", template);
   return () => admin(async (client) => void (await client.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`)));
+}
+
+/**
+ * The server and worker processes that tests spawn run compiled JavaScript (dist/): bring it
+ * up to date with the sources (scripts/build-node.sh; tsc -b rebuilds only what changed), so
+ * a test file run on its own never spawns stale code.
+ */
+function buildCompiledPrograms(): void {
+  execFileSync("bash", ["scripts/build-node.sh"], { cwd: fileURLToPath(new URL("../../", import.meta.url)), stdio: "inherit" });
 }

@@ -3,6 +3,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHealthClient } from "./helpers/grpc-client.js";
+import { SERVER_MAIN } from "./helpers/server-process.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { createTestDatabase } from "./helpers/test-database.js";
 import { testNatsPrefix } from "./helpers/test-server.js";
@@ -10,12 +11,11 @@ import { deleteNatsPrefix } from "./helpers/test-nats.js";
 import { waitFor } from "./helpers/wait.js";
 
 /**
- * The real program (server/src/main.ts) as a child process: it starts and serves,
+ * The real program (server/dist/main.js, compiled from server/src/main.ts) as a child process: it starts and serves,
  * stops cleanly on SIGTERM, and refuses a bad configuration naming every bad variable.
  */
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const TSX = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -36,7 +36,7 @@ function startProcess(env: Record<string, string>): Spawned {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith("CHIME_") && key !== "DATABASE_URL" && key !== "NATS_URL"),
   );
-  const child = spawn(TSX, ["server/src/main.ts"], { cwd: ROOT, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [SERVER_MAIN], { cwd: ROOT, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

@@ -220,7 +220,7 @@ export class Worker {
     try {
       await jsm.streams.info(this.layout.runsStream);
     } catch (error) {
-      throw new Error(`stream ${this.layout.runsStream} not found: is the Chime server (prefix ${this.options.prefix}) started? ${(error as Error).message}`);
+      throw new Error(`stream ${this.layout.runsStream} not found: is the Chime server (prefix ${this.options.prefix}) started? ${(error as Error).message}`, { cause: error });
     }
     try {
       const existing = await jsm.consumers.info(this.layout.runsStream, name);

@@ -4,6 +4,8 @@ import { fileURLToPath } from "node:url";
 import { waitFor } from "./wait.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+/** The compiled server program (npm run build:node; the global setup brings it up to date). */
+export const SERVER_MAIN = "server/dist/main.js";
 
 /**
  * A port that is free now, for a process that must keep one port across restarts (a NATS server
@@ -47,14 +49,14 @@ function startedPorts(logs: string[]): { grpcPort: number; httpPort: number } | 
 }
 
 /**
- * Runs the real server (`server/src/main.ts`) as one child process — `node --import tsx`,
- * not the tsx CLI, so a kill -9 kills the server itself — and waits until it serves.
+ * Runs the real server, compiled (`server/dist/main.js`, built by the global setup), as one
+ * child process, and waits until it serves.
  * The server binds ports of the kernel's choosing (port 0) and the helper reads them from its
  * start-up log line (logged at info, so the level stays info): probing for a free port first
  * would race other test files for it.
  */
 export async function startServerProcess(serverId: string, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/src/main.ts"], {
+  const child = spawn(process.execPath, [SERVER_MAIN], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { TEST_NATS_URL } from "./env.js";
 
-const CHILD = fileURLToPath(new URL("./worker-child.ts", import.meta.url));
+// worker-child.ts compiled (server/test/tsconfig.build.json; the global setup brings it up to date).
+const CHILD = fileURLToPath(new URL("../dist/helpers/worker-child.js", import.meta.url));
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -14,7 +15,7 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts worker-child.ts as a separate Node process and resolves once it pulls runs. */
+/** Starts the worker child as a separate Node process and resolves once it pulls runs. */
 export async function spawnWorker(options: {
   prefix: string;
   queue: string;
@@ -23,7 +24,7 @@ export async function spawnWorker(options: {
   concurrency?: number;
   ackWaitMs?: number;
 }): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD], {
+  const child = spawn(process.execPath, [CHILD], {
     env: {
       ...process.env,
       CHIME_NATS_URL: TEST_NATS_URL,
@@ -79,7 +80,7 @@ export interface WorkerEvent {
 
 /** The handler events the worker processes recorded. */
 export function readWorkerLog(logFile: string): WorkerEvent[] {
-  let text = "";
+  let text: string;
   try {
     text = readFileSync(logFile, "utf8");
   } catch {
