@@ -12,7 +12,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { run } from "graphile-worker";
-import PgBoss from "pg-boss";
+import { PgBoss } from "pg-boss";
 import * as sdk from "@chime/sdk";
 import { nowMs } from "./util.js";
 import { GRAPHILE_SETTINGS, PGBOSS_QUEUE, PGBOSS_SETTINGS, silentGraphileLogger } from "./peers.js";
@@ -108,13 +108,8 @@ async function startChimeRaw(): Promise<string> {
 }
 
 async function startGraphile(): Promise<string> {
-  const { localQueue, completeJobBatchDelay, failJobBatchDelay, preparedStatements, concurrentJobs, ...shared } = GRAPHILE_SETTINGS;
   const runner = await run({
-    connectionString: spec.databaseUrl!,
-    ...shared,
-    concurrency: concurrentJobs,
-    noPreparedStatements: !preparedStatements,
-    preset: { worker: { localQueue, completeJobBatchDelay, failJobBatchDelay } },
+    preset: { worker: { connectionString: spec.databaseUrl!, ...GRAPHILE_SETTINGS } },
     noHandleSignals: true,
     logger: silentGraphileLogger(),
     taskList: {
@@ -130,25 +125,20 @@ async function startGraphile(): Promise<string> {
 }
 
 async function startPgBoss(): Promise<string> {
-  const boss = new PgBoss({ connectionString: spec.databaseUrl!, max: PGBOSS_SETTINGS.max, schedule: PGBOSS_SETTINGS.schedule });
+  const { max, schedule, ...work } = PGBOSS_SETTINGS;
+  const boss = new PgBoss({ connectionString: spec.databaseUrl!, max, schedule });
   boss.on("error", (error: Error) => {
     if (process.env.BENCH_DEBUG) console.error(`pg-boss: ${error.message}`);
   });
   await boss.start();
-  for (let n = 0; n < PGBOSS_SETTINGS.workers; n++) {
-    await boss.work<{ i: number; t: number }>(
-      PGBOSS_QUEUE,
-      { batchSize: PGBOSS_SETTINGS.batchSize, pollingIntervalSeconds: PGBOSS_SETTINGS.pollingIntervalSeconds },
-      async (jobs) => {
-        await Promise.all(
-          jobs.map(async (job) => {
-            record(String(job.data.i), job.id, job.data.t, nowMs());
-          }),
-        );
-      },
+  await boss.work<{ i: number; t: number }>(PGBOSS_QUEUE, work, async (jobs) => {
+    await Promise.all(
+      jobs.map(async (job) => {
+        record(String(job.data.i), job.id, job.data.t, nowMs());
+      }),
     );
-  }
-  stops.push(() => boss.stop({ graceful: true, wait: true, timeout: 5000 }));
+  });
+  stops.push(() => boss.stop({ graceful: true, timeout: 5000 }));
   return `pg-boss ${JSON.stringify(PGBOSS_SETTINGS)}`;
 }
 

@@ -119,11 +119,7 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
       params,
     });
   } else if (system === "graphile-worker") {
-    // insertGraphileJobs passes its own range as $1, $2; ours follow as $3 (T0) and $4 (rate).
-    const graphileDue = Number.isFinite(plan.rate)
-      ? `to_timestamp(($3::float8 + floor((g - ${from}) * 1000.0 / $4::float8)) / 1000.0)`
-      : "to_timestamp($3::float8 / 1000.0)";
-    insertSeconds = await insertGraphileJobs(db.url, from, to, graphileDue, params);
+    insertSeconds = await insertGraphileJobs(db.url, from, to, (i) => t0 + offsetMs(i - from, plan.rate));
   } else {
     insertSeconds = await insertPgBossJobs(db.url, from, to, (i) => t0 + offsetMs(i - from, plan.rate));
   }

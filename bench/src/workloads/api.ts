@@ -1,5 +1,5 @@
 import { makeWorkerUtils } from "graphile-worker";
-import PgBoss from "pg-boss";
+import { PgBoss } from "pg-boss";
 import pg from "pg";
 import { createChimeClient } from "@chime/sdk";
 import { createJobServiceClient } from "../../../server/test/helpers/grpc-client.js";
@@ -84,7 +84,7 @@ export async function api(ctx: BenchContext): Promise<void> {
           boss.on("error", () => undefined);
           await boss.start();
           close = async () => {
-            await boss.stop({ graceful: false, wait: true });
+            await boss.stop({ graceful: false });
             await db.drop();
           };
           calls.push({ call: (i) => boss.send(PGBOSS_QUEUE, { i }, { startAfter: runAt }), note: "boss.send (default pool, 10 connections), startAfter 30 days ahead" });
