@@ -26,7 +26,7 @@ export interface ConsumerSpec {
   natsUrl?: string;
   prefix?: string;
   queue: string;
-  /** Chime Worker concurrency. */
+  /** Chime Worker concurrency; unset: the SDK Worker's default (what the README's Worker gets). */
   concurrency?: number;
   /** Worker instances in this process (Chime). */
   instances?: number;
@@ -60,7 +60,9 @@ async function startChimeWorker(): Promise<string> {
       natsUrl: spec.natsUrl!,
       prefix: spec.prefix!,
       queue: spec.queue,
-      concurrency: spec.concurrency ?? 1000,
+      // Only what the README's Worker sets (natsUrl, queue, handler) and what the bench needs
+      // to find and stop it; every tuning option stays at the SDK's default unless forced.
+      ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
       workerId: `bench-worker-${process.pid}-${n}`,
       stopGraceMs: 2000,
       handler: (run) => {
@@ -70,7 +72,14 @@ async function startChimeWorker(): Promise<string> {
     await worker.start();
     stops.push(() => worker.stop(2000));
   }
-  return `SDK Worker x${instances} (concurrency ${spec.concurrency ?? 1000} each)`;
+  const concurrency = spec.concurrency ?? workerConcurrency(WorkerClass);
+  return `SDK Worker x${instances} (concurrency ${concurrency} each, ${spec.concurrency !== undefined ? "forced by --worker-concurrency" : "the SDK Worker's default"})`;
+}
+
+/** The concurrency an SDK Worker resolves when none is given (its options after defaults). */
+function workerConcurrency(WorkerClass: typeof sdk.Worker): number | string {
+  const probe = new WorkerClass({ natsUrl: "nats://127.0.0.1:4222", queue: "probe", handler: () => undefined });
+  return (probe as unknown as { options?: { concurrency?: number } }).options?.concurrency ?? "unknown";
 }
 
 async function startChimeRaw(): Promise<string> {

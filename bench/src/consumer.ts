@@ -37,6 +37,20 @@ export function sdkWorkerAvailable(): boolean {
   return typeof (sdk as Record<string, unknown>).Worker === "function";
 }
 
+/**
+ * The SDK Worker's defaults, read from a Worker built as the README builds one (natsUrl,
+ * queue, handler; nothing connects until start()), so the report names what was measured
+ * even as the defaults change.
+ */
+export function describeWorkerDefaults(): string {
+  if (!sdkWorkerAvailable()) return "no SDK Worker";
+  const probe = new sdk.Worker({ natsUrl: "nats://127.0.0.1:4222", queue: "probe", handler: () => undefined });
+  const resolved = (probe as unknown as { options?: Record<string, unknown> }).options;
+  if (!resolved) return "unknown";
+  const shown = Object.entries(resolved).filter(([k, v]) => !["handler", "queue", "prefix"].includes(k) && typeof v !== "function");
+  return shown.map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ");
+}
+
 /** Starts a consumer child process and waits until its workers run. */
 export async function startConsumer(spec: Omit<ConsumerSpec, "out">): Promise<Consumer> {
   const out = join(tmpdir(), `chime-bench-${process.pid}-${randomId(6)}.tsv`);

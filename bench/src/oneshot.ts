@@ -79,7 +79,7 @@ export async function openOneShotSession(ctx: BenchContext, system: SystemName, 
       prefix = benchPrefix(workload);
       server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir });
       spec = await templateSpec(server.grpcUrl, db.url);
-      consumer = await startConsumer({ kind: chimeConsumerKind(ctx.chimeConsumer), natsUrl: NATS_URL, prefix, queue: QUEUE, concurrency: 1000 });
+      consumer = await startConsumer({ kind: chimeConsumerKind(ctx.chimeConsumer), natsUrl: NATS_URL, prefix, queue: QUEUE, concurrency: ctx.workerConcurrency });
     } else if (system === "graphile-worker") {
       await prepareGraphile(db.url);
       consumer = await startConsumer({ kind: "graphile", databaseUrl: db.url, queue: QUEUE });
