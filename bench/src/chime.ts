@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
-import { createChimeClient } from "@chime/sdk";
+import { createChimeClient, toJob, type Job } from "@chime/sdk";
 import { deleteStreams } from "../../server/src/nats/streams.js";
 import { freePort } from "../../server/test/helpers/server-process.js";
 import pg from "pg";
@@ -169,6 +169,44 @@ export async function templateSpec(grpcUrl: string, databaseUrl: string): Promis
   } finally {
     await db.end();
   }
+}
+
+/** Jobs per BatchCreateJobs call (the contract's maximum) and calls in flight at once. */
+export const BATCH_CREATE_SIZE = 1000;
+export const BATCH_CREATE_IN_FLIGHT = 4;
+
+/**
+ * Creates one-shot jobs i in [from, to) through the public API, the way a user bulk-loads
+ * them: the SDK client's BatchCreateJobs, 1,000 jobs a call, a few calls in flight. Job i
+ * is named `${namePrefix}${i}` and due at dueMs(i). Throws if any item was refused.
+ */
+export async function createChimeJobs(grpcUrl: string, namePrefix: string, from: number, to: number, dueMs: (i: number) => number): Promise<number> {
+  const client = createChimeClient({ baseUrl: grpcUrl, timeoutMs: 120_000 });
+  const started = performance.now();
+  const chunks: Array<[number, number]> = [];
+  for (let start = from; start < to; start += BATCH_CREATE_SIZE) chunks.push([start, Math.min(to, start + BATCH_CREATE_SIZE)]);
+  let next = 0;
+  let refused = 0;
+  let firstRefusal: string | undefined;
+  await Promise.all(
+    Array.from({ length: Math.min(BATCH_CREATE_IN_FLIGHT, chunks.length) }, async () => {
+      while (next < chunks.length) {
+        const [start, end] = chunks[next++];
+        const jobs: Array<{ job: Job }> = [];
+        for (let i = start; i < end; i++) jobs.push({ job: toJob({ name: `${namePrefix}${i}`, queue: QUEUE, schedule: { at: new Date(dueMs(i)) } }) });
+        const { results } = await client.jobService.batchCreateJobs({ jobs });
+
+        if (results.length !== jobs.length) throw new Error(`BatchCreateJobs answered ${results.length} results for ${jobs.length} jobs`);
+        for (const r of results) {
+          if (r.result.case === "created") continue;
+          refused++;
+          firstRefusal ??= r.result.case === "error" ? `${r.result.value.code}: ${r.result.value.message}` : String(r.result.case);
+        }
+      }
+    }),
+  );
+  if (refused > 0) throw new Error(`BatchCreateJobs refused ${refused} of ${to - from} jobs (first: ${firstRefusal})`);
+  return (performance.now() - started) / 1000;
 }
 
 /** SQL expression: an ISO-8601 UTC string with milliseconds, as proto JSON writes timestamps. */

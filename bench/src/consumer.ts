@@ -19,6 +19,8 @@ export interface Start {
 export interface Consumer {
   kind: ConsumerKind;
   description: string;
+  /** The consumer process (its CPU is the worker's cost). */
+  pid: number;
   /** Handler starts so far (updated every 200 ms). */
   count(): number;
   /** Waits until `count() >= target`, or no progress for `idleMs` (counted from the call at the earliest), or `deadlineMs` (wall clock) passes. */
@@ -98,6 +100,7 @@ export async function startConsumer(spec: Omit<ConsumerSpec, "out">): Promise<Co
   const consumer: Consumer = {
     kind: spec.kind,
     description,
+    pid: child.pid!,
     count: () => count,
     async waitFor(target, { idleMs, deadlineMs }) {
       const since = nowMs();

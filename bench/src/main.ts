@@ -19,7 +19,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { CHIME_SETTINGS, killAllChime, ROOT } from "./chime.js";
+import { BATCH_CREATE_IN_FLIGHT, BATCH_CREATE_SIZE, CHIME_SETTINGS, killAllChime, ROOT } from "./chime.js";
 import { FULL, MIN_STEADY_SECONDS, QUICK, SYSTEMS, WORKLOADS, type BenchContext, type SystemName, type WorkloadName } from "./config.js";
 import { chimeConsumerKind, describeWorkerDefaults, killAllConsumers, sdkWorkerAvailable } from "./consumer.js";
 import { describeMachine } from "./machine.js";
@@ -128,6 +128,7 @@ async function main(): Promise<void> {
           args.workerConcurrency !== undefined ? `concurrency forced to ${args.workerConcurrency} with --worker-concurrency` : `the Worker's defaults (${describeWorkerDefaults()})`
         }; no-op handler; handler start = when the handler is called`
       : `minimal JetStream pull consumer (records receipt time and acks)${sdkWorkerAvailable() ? " — forced with --chime-consumer=raw" : " — the SDK has no Worker yet"}`;
+  results.settings["Chime insert"] = `burst and steady jobs through the SDK client's BatchCreateJobs (${BATCH_CREATE_SIZE} jobs a call, ${BATCH_CREATE_IN_FLIGHT} calls in flight); cron and scale still insert by SQL`;
   results.settings["graphile-worker"] = { version: await packageVersion("graphile-worker"), ...GRAPHILE_SETTINGS, pollIntervalNote: "pollInterval 100 ms: future-dated jobs are found by polling" };
   results.settings["pg-boss"] = { version: await packageVersion("pg-boss"), ...PGBOSS_SETTINGS, pollIntervalNote: "pollingIntervalSeconds 0.5 is pg-boss's minimum; burstWhenBatchFull fetches again at once after a full batch" };
   for (const [k, v] of Object.entries(results.settings)) log(`setting ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
