@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
-import { createChimeClient, toJob, type Job } from "@chime/sdk";
+import { createChimeClient, toJob, type Job, type ScheduleSpec } from "@chime/sdk";
 import { deleteStreams } from "../../server/src/nats/streams.js";
 import { freePort } from "../../server/test/helpers/server-process.js";
 import pg from "pg";
@@ -176,11 +176,11 @@ export const BATCH_CREATE_SIZE = 1000;
 export const BATCH_CREATE_IN_FLIGHT = 4;
 
 /**
- * Creates one-shot jobs i in [from, to) through the public API, the way a user bulk-loads
- * them: the SDK client's BatchCreateJobs, 1,000 jobs a call, a few calls in flight. Job i
- * is named `${namePrefix}${i}` and due at dueMs(i). Throws if any item was refused.
+ * Creates jobs i in [from, to) through the public API, the way a user bulk-loads them: the
+ * SDK client's BatchCreateJobs, 1,000 jobs a call, a few calls in flight. Job i is named
+ * `${namePrefix}${i}` with the schedule scheduleOf(i). Throws if any item was refused.
  */
-export async function createChimeJobs(grpcUrl: string, namePrefix: string, from: number, to: number, dueMs: (i: number) => number): Promise<number> {
+export async function createChimeJobs(grpcUrl: string, namePrefix: string, from: number, to: number, scheduleOf: (i: number) => ScheduleSpec): Promise<number> {
   const client = createChimeClient({ baseUrl: grpcUrl, timeoutMs: 120_000 });
   const started = performance.now();
   const chunks: Array<[number, number]> = [];
@@ -193,7 +193,7 @@ export async function createChimeJobs(grpcUrl: string, namePrefix: string, from:
       while (next < chunks.length) {
         const [start, end] = chunks[next++];
         const jobs: Array<{ job: Job }> = [];
-        for (let i = start; i < end; i++) jobs.push({ job: toJob({ name: `${namePrefix}${i}`, queue: QUEUE, schedule: { at: new Date(dueMs(i)) } }) });
+        for (let i = start; i < end; i++) jobs.push({ job: toJob({ name: `${namePrefix}${i}`, queue: QUEUE, schedule: scheduleOf(i) }) });
         const { results } = await client.jobService.batchCreateJobs({ jobs });
 
         if (results.length !== jobs.length) throw new Error(`BatchCreateJobs answered ${results.length} results for ${jobs.length} jobs`);

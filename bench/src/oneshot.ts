@@ -129,7 +129,7 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
     // BatchCreateJobs refuses a job whose time has passed, so T0 must not be missed: measure
     // the insert rate first with jobs due in a year (they never fire during the run).
     const n = Math.min(2000, Math.max(200, Math.floor(plan.jobs / 10)));
-    const seconds = await createChimeJobs(session.server!.grpcUrl, "calibrate-", 0, n, () => Date.now() + 365 * 86_400_000);
+    const seconds = await createChimeJobs(session.server!.grpcUrl, "calibrate-", 0, n, () => ({ at: new Date(Date.now() + 365 * 86_400_000) }));
     insertRate[system] = Math.max(500, n / seconds);
     insertRateMeasured.add(system);
     session.calibrationJobs += n;
@@ -145,7 +145,7 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
   }
   log(`${system}: inserting ${plan.jobs} jobs due from T0 (in ${((t0 - nowMs()) / 1000).toFixed(1)} s)`);
   let insertSeconds: number;
-  if (system === "chime") insertSeconds = await createChimeJobs(session.server!.grpcUrl, "b-", from, to, dueMs);
+  if (system === "chime") insertSeconds = await createChimeJobs(session.server!.grpcUrl, "b-", from, to, (i) => ({ at: new Date(dueMs(i)) }));
   else if (system === "graphile-worker") insertSeconds = await insertGraphileJobs(db.url, from, to, dueMs);
   else insertSeconds = await insertPgBossJobs(db.url, from, to, dueMs);
   insertRate[system] = Math.max(system === "chime" ? 500 : 1000, plan.jobs / insertSeconds);
