@@ -2,7 +2,7 @@
  * Chime benchmark suite: `npm run bench` (full) or `npm run bench -- --quick`.
  *
  * Options:
- *   --quick                  small sizes (under 3 minutes on a quiet machine)
+ *   --quick                  small sizes (about 10 minutes on a quiet machine: steady windows stay 30 s)
  *   --only=burst,steady,...  workloads to run (burst, steady, cron, api, scale, failover, watch)
  *   --systems=chime,pg-boss  systems to run (chime, graphile-worker, pg-boss)
  *   --chime-consumer=auto    auto (SDK Worker when the SDK has one), worker, or raw (JetStream pull consumer)
