@@ -7,7 +7,7 @@
  * system's database (found by pid in pg_stat_activity, refreshed during the window so that
  * backends which connect meanwhile are counted too), nats-server (by process name; it is
  * shared with anything else on the machine that uses it), and the bench process itself
- * (the producer). Postgres' shared background processes (WAL writer, checkpointer) are not
+ * (the producer, which includes this meter's own sampling). Postgres' shared background processes (WAL writer, checkpointer) are not
  * counted: they serve every database on the machine.
  */
 import { readdirSync, readFileSync } from "node:fs";
@@ -118,19 +118,22 @@ export async function openCostMeter(options: { system: SystemName; databaseUrl: 
   let refresher: NodeJS.Timeout | undefined;
   let refreshing: Promise<void> = Promise.resolve();
 
-  const classPids = async (): Promise<Record<CostClass, number[]>> => {
+  // Server, worker and NATS processes are listed at the start and the end of the window (a
+  // /proc scan costs the bench process, which is measured too); the database's backends at
+  // every refresh.
+  let processPids: Record<Exclude<CostClass, "postgres">, number[]> = { server: [], worker: [], nats: [], bench: [] };
+  const listProcesses = () => {
     const table = processTable();
-    const { rows } = await db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
-    return {
+    processPids = {
       server: options.serverPids.length ? withDescendants(options.serverPids, table) : [],
       worker: options.workerPids.length ? withDescendants(options.workerPids, table) : [],
-      postgres: rows.map((r) => r.pid),
       nats: options.system === "chime" ? table.filter((p) => p.comm === "nats-server").map((p) => p.pid) : [],
       bench: [process.pid],
     };
   };
   const sample = async (first: boolean) => {
-    const pids = await classPids();
+    const { rows } = await db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    const pids: Record<CostClass, number[]> = { ...processPids, postgres: rows.map((r) => r.pid) };
     for (const cls of COST_CLASSES) {
       for (const pid of pids[cls]) {
         const cpu = cpuSeconds(pid);
@@ -156,6 +159,7 @@ export async function openCostMeter(options: { system: SystemName; databaseUrl: 
     async begin() {
       tablesAtBegin = await tableWrites();
       beganAt = performance.now();
+      listProcesses();
       await sample(true);
       // Backends that connect during the window (pools grow) are picked up within 500 ms.
       refresher = setInterval(() => {
@@ -179,6 +183,7 @@ export async function openCostMeter(options: { system: SystemName; databaseUrl: 
     async end() {
       clearInterval(refresher);
       await refreshing;
+      listProcesses();
       await sample(false);
       const windowMs = performance.now() - beganAt;
       const cpu: Partial<Record<CostClass, number>> = {};

@@ -254,7 +254,7 @@ export function markdownReport(ctx: BenchContext, machine: Machine, startedAt: D
     s.push("");
     if (workload === "cost") {
       s.push(
-        "CPU time (user + system, /proc/<pid>/stat) of every process of each class from T0 − 1.2 s until every run had finished, divided by the runs: `server` = the Chime server, `worker` = the consumer process (SDK Worker, graphile-worker runner, pg-boss workers), `postgres` = the backends of the system's database (by pid from pg_stat_activity), `nats` = nats-server (shared with anything else using it on this machine), `bench` = the producer/orchestrator process. Postgres' WAL writer and checkpointer are not counted. Row writes = n_tup_ins + n_tup_upd + n_tup_del of pg_stat_user_tables over the same window (read after the system's processes stopped, so their backends had flushed), per run.",
+        "CPU time (user + system, /proc/<pid>/stat) of every process of each class from T0 − 1.2 s until every run had finished, divided by the runs: `server` = the Chime server, `worker` = the consumer process (SDK Worker, graphile-worker runner, pg-boss workers), `postgres` = the backends of the system's database (by pid from pg_stat_activity), `nats` = nats-server (shared with anything else using it on this machine), `bench` = the producer/orchestrator process (it also runs this measurement). Postgres' WAL writer and checkpointer are not counted. Row writes = n_tup_ins + n_tup_upd + n_tup_del of pg_stat_user_tables over the same window (read after the system's processes stopped, so their backends had flushed), per run.",
       );
       s.push("");
     }
