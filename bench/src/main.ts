@@ -15,6 +15,7 @@
  * Debugging: BENCH_TEE=1 copies the Chime servers' stderr to the bench's; BENCH_CONSUMER_PROF_DIR=DIR
  * writes V8 CPU profiles of the consumer processes there.
  */
+import "./require-node.js";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
