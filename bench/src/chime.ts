@@ -7,6 +7,7 @@ import { createChimeClient, toJob, type Job, type ScheduleSpec } from "@chime/sd
 import { deleteStreams } from "../../server/src/nats/streams.js";
 import { freePort } from "../../server/test/helpers/server-process.js";
 import pg from "pg";
+import { cpuSeconds } from "./cost.js";
 import { NATS_URL } from "./pg.js";
 import { randomId, sleep } from "./util.js";
 
@@ -123,15 +124,12 @@ export async function killAllChime(): Promise<void> {
 
 /** CPU seconds (user + system) and resident memory of a process, from /proc. */
 export function procSample(pid: number): { cpuSeconds: number; rssBytes: number; at: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may contain spaces) start at ") ".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  const cpu = cpuSeconds(pid);
+  if (cpu === undefined) throw new Error(`process ${pid} is gone`);
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: rssKb * 1024, at: performance.now() };
+  return { cpuSeconds: cpu, rssBytes: rssKb * 1024, at: performance.now() };
 }
-const CLOCK_TICKS = 100;
 
 /** CPU share (1.0 = one core) of a process between two samples. */
 export function cpuShare(a: ReturnType<typeof procSample>, b: ReturnType<typeof procSample>): number {

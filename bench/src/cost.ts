@@ -18,7 +18,7 @@ import { sleep } from "./util.js";
 const CLOCK_TICKS = 100;
 
 /** CPU seconds (user + system) of one process, or undefined once it is gone. */
-function cpuSeconds(pid: number): number | undefined {
+export function cpuSeconds(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
