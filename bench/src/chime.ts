@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { createChimeClient, toJob, type Job, type ScheduleSpec } from "@chime/sdk";
+import { loadConfig } from "../../server/src/config.js";
 import { deleteStreams } from "../../server/src/nats/streams.js";
 import { freePort } from "../../server/test/helpers/server-process.js";
 import pg from "pg";
@@ -17,8 +18,10 @@ export const QUEUE = "bench";
 /** Environment every benchmark server gets (on top of the defaults in server/src/config.ts). */
 export const CHIME_SETTINGS: Record<string, string> = {
   CHIME_LOG_LEVEL: "warn",
-  // The built-in http executor has nothing to do here; the api role ingests worker status.
-  CHIME_ROLES: "api,scheduler",
+  // Every default role but the built-in http executor, which has nothing to do here (read
+  // from the server's config, so that a role added to the defaults, such as status
+  // ingestion of its own, is run too).
+  CHIME_ROLES: [...loadConfig({}).roles].filter((role) => role !== "executor").join(","),
 };
 
 export interface ChimeProcess {
