@@ -29,7 +29,7 @@ export async function openChimeSession(ctx: BenchContext, workload: string, opti
         natsUrl: NATS_URL,
         prefix,
         queue: QUEUE,
-        concurrency: 1000,
+        concurrency: ctx.workerConcurrency,
         instances,
       });
       return session.consumer;

@@ -3,10 +3,12 @@ import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
-import { createChimeClient } from "@chime/sdk";
+import { createChimeClient, toJob, type Job, type ScheduleSpec } from "@chime/sdk";
+import { loadConfig } from "../../server/src/config.js";
 import { deleteStreams } from "../../server/src/nats/streams.js";
 import { freePort } from "../../server/test/helpers/server-process.js";
 import pg from "pg";
+import { cpuSeconds } from "./cost.js";
 import { NATS_URL } from "./pg.js";
 import { randomId, sleep } from "./util.js";
 
@@ -16,8 +18,10 @@ export const QUEUE = "bench";
 /** Environment every benchmark server gets (on top of the defaults in server/src/config.ts). */
 export const CHIME_SETTINGS: Record<string, string> = {
   CHIME_LOG_LEVEL: "warn",
-  // The built-in http executor has nothing to do here; the api role ingests worker status.
-  CHIME_ROLES: "api,scheduler",
+  // Every default role but the built-in http executor, which has nothing to do here (read
+  // from the server's config, so that a role added to the defaults, such as status
+  // ingestion of its own, is run too).
+  CHIME_ROLES: [...loadConfig({}).roles].filter((role) => role !== "executor").join(","),
 };
 
 export interface ChimeProcess {
@@ -126,15 +130,12 @@ export async function killAllChime(): Promise<void> {
 
 /** CPU seconds (user + system) and resident memory of a process, from /proc. */
 export function procSample(pid: number): { cpuSeconds: number; rssBytes: number; at: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may contain spaces) start at ") ".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  const cpu = cpuSeconds(pid);
+  if (cpu === undefined) throw new Error(`process ${pid} is gone`);
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: rssKb * 1024, at: performance.now() };
+  return { cpuSeconds: cpu, rssBytes: rssKb * 1024, at: performance.now() };
 }
-const CLOCK_TICKS = 100;
 
 /** CPU share (1.0 = one core) of a process between two samples. */
 export function cpuShare(a: ReturnType<typeof procSample>, b: ReturnType<typeof procSample>): number {
@@ -172,6 +173,44 @@ export async function templateSpec(grpcUrl: string, databaseUrl: string): Promis
   } finally {
     await db.end();
   }
+}
+
+/** Jobs per BatchCreateJobs call (the contract's maximum) and calls in flight at once. */
+export const BATCH_CREATE_SIZE = 1000;
+export const BATCH_CREATE_IN_FLIGHT = 4;
+
+/**
+ * Creates jobs i in [from, to) through the public API, the way a user bulk-loads them: the
+ * SDK client's BatchCreateJobs, 1,000 jobs a call, a few calls in flight. Job i is named
+ * `${namePrefix}${i}` with the schedule scheduleOf(i). Throws if any item was refused.
+ */
+export async function createChimeJobs(grpcUrl: string, namePrefix: string, from: number, to: number, scheduleOf: (i: number) => ScheduleSpec): Promise<number> {
+  const client = createChimeClient({ baseUrl: grpcUrl, timeoutMs: 120_000 });
+  const started = performance.now();
+  const chunks: Array<[number, number]> = [];
+  for (let start = from; start < to; start += BATCH_CREATE_SIZE) chunks.push([start, Math.min(to, start + BATCH_CREATE_SIZE)]);
+  let next = 0;
+  let refused = 0;
+  let firstRefusal: string | undefined;
+  await Promise.all(
+    Array.from({ length: Math.min(BATCH_CREATE_IN_FLIGHT, chunks.length) }, async () => {
+      while (next < chunks.length) {
+        const [start, end] = chunks[next++];
+        const jobs: Array<{ job: Job }> = [];
+        for (let i = start; i < end; i++) jobs.push({ job: toJob({ name: `${namePrefix}${i}`, queue: QUEUE, schedule: scheduleOf(i) }) });
+        const { results } = await client.jobService.batchCreateJobs({ jobs });
+
+        if (results.length !== jobs.length) throw new Error(`BatchCreateJobs answered ${results.length} results for ${jobs.length} jobs`);
+        for (const r of results) {
+          if (r.result.case === "created") continue;
+          refused++;
+          firstRefusal ??= r.result.case === "error" ? `${r.result.value.code}: ${r.result.value.message}` : String(r.result.case);
+        }
+      }
+    }),
+  );
+  if (refused > 0) throw new Error(`BatchCreateJobs refused ${refused} of ${to - from} jobs (first: ${firstRefusal})`);
+  return (performance.now() - started) / 1000;
 }
 
 /** SQL expression: an ISO-8601 UTC string with milliseconds, as proto JSON writes timestamps. */

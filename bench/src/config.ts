@@ -27,7 +27,7 @@ export interface Sizes {
 
 export const FULL: Sizes = {
   burstJobs: 100_000,
-  steadyRates: [1000, 2500, 5000, 10_000, 20_000],
+  steadyRates: [1000, 2000, 5000, 10_000, 20_000],
   steadySeconds: 60,
   cronJobs: 10_000,
   cronSeconds: 60,
@@ -44,10 +44,14 @@ export const FULL: Sizes = {
   watchSeconds: 20,
 };
 
+/** The shortest steady window that may report a rate as held. */
+export const MIN_STEADY_SECONDS = 30;
+
 export const QUICK: Sizes = {
   burstJobs: 10_000,
   steadyRates: [1000, 5000],
-  steadySeconds: 5,
+  // A held rate needs a window long enough for a backlog to build: never under 30 s.
+  steadySeconds: 30,
   cronJobs: 1000,
   cronSeconds: 10,
   apiSeconds: 5,
@@ -70,6 +74,8 @@ export interface BenchContext {
   results: Results;
   /** "auto" (SDK Worker when it exists), "worker" or "raw". */
   chimeConsumer: string;
+  /** SDK Worker concurrency when forced with --worker-concurrency; unset: the Worker's default, as the README's Worker gets it. */
+  workerConcurrency?: number;
   /** Directory for V8 CPU profiles of the Chime servers, when --cpu-prof is given. */
   cpuProfDir?: string;
 }

@@ -12,7 +12,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { run } from "graphile-worker";
-import PgBoss from "pg-boss";
+import { PgBoss } from "pg-boss";
 import * as sdk from "@chime/sdk";
 import { nowMs } from "./util.js";
 import { GRAPHILE_SETTINGS, PGBOSS_QUEUE, PGBOSS_SETTINGS, silentGraphileLogger } from "./peers.js";
@@ -26,7 +26,7 @@ export interface ConsumerSpec {
   natsUrl?: string;
   prefix?: string;
   queue: string;
-  /** Chime Worker concurrency. */
+  /** Chime Worker concurrency; unset: the SDK Worker's default (what the README's Worker gets). */
   concurrency?: number;
   /** Worker instances in this process (Chime). */
   instances?: number;
@@ -60,7 +60,9 @@ async function startChimeWorker(): Promise<string> {
       natsUrl: spec.natsUrl!,
       prefix: spec.prefix!,
       queue: spec.queue,
-      concurrency: spec.concurrency ?? 1000,
+      // Only what the README's Worker sets (natsUrl, queue, handler) and what the bench needs
+      // to find and stop it; every tuning option stays at the SDK's default unless forced.
+      ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
       workerId: `bench-worker-${process.pid}-${n}`,
       stopGraceMs: 2000,
       handler: (run) => {
@@ -70,7 +72,14 @@ async function startChimeWorker(): Promise<string> {
     await worker.start();
     stops.push(() => worker.stop(2000));
   }
-  return `SDK Worker x${instances} (concurrency ${spec.concurrency ?? 1000} each)`;
+  const concurrency = spec.concurrency ?? workerConcurrency(WorkerClass);
+  return `SDK Worker x${instances} (concurrency ${concurrency} each, ${spec.concurrency !== undefined ? "forced by --worker-concurrency" : "the SDK Worker's default"})`;
+}
+
+/** The concurrency an SDK Worker resolves when none is given (its options after defaults). */
+function workerConcurrency(WorkerClass: typeof sdk.Worker): number | string {
+  const probe = new WorkerClass({ natsUrl: "nats://127.0.0.1:4222", queue: "probe", handler: () => undefined });
+  return (probe as unknown as { options?: { concurrency?: number } }).options?.concurrency ?? "unknown";
 }
 
 async function startChimeRaw(): Promise<string> {
@@ -108,13 +117,8 @@ async function startChimeRaw(): Promise<string> {
 }
 
 async function startGraphile(): Promise<string> {
-  const { localQueue, completeJobBatchDelay, failJobBatchDelay, preparedStatements, concurrentJobs, ...shared } = GRAPHILE_SETTINGS;
   const runner = await run({
-    connectionString: spec.databaseUrl!,
-    ...shared,
-    concurrency: concurrentJobs,
-    noPreparedStatements: !preparedStatements,
-    preset: { worker: { localQueue, completeJobBatchDelay, failJobBatchDelay } },
+    preset: { worker: { connectionString: spec.databaseUrl!, ...GRAPHILE_SETTINGS } },
     noHandleSignals: true,
     logger: silentGraphileLogger(),
     taskList: {
@@ -130,25 +134,20 @@ async function startGraphile(): Promise<string> {
 }
 
 async function startPgBoss(): Promise<string> {
-  const boss = new PgBoss({ connectionString: spec.databaseUrl!, max: PGBOSS_SETTINGS.max, schedule: PGBOSS_SETTINGS.schedule });
+  const { max, schedule, ...work } = PGBOSS_SETTINGS;
+  const boss = new PgBoss({ connectionString: spec.databaseUrl!, max, schedule });
   boss.on("error", (error: Error) => {
     if (process.env.BENCH_DEBUG) console.error(`pg-boss: ${error.message}`);
   });
   await boss.start();
-  for (let n = 0; n < PGBOSS_SETTINGS.workers; n++) {
-    await boss.work<{ i: number; t: number }>(
-      PGBOSS_QUEUE,
-      { batchSize: PGBOSS_SETTINGS.batchSize, pollingIntervalSeconds: PGBOSS_SETTINGS.pollingIntervalSeconds },
-      async (jobs) => {
-        await Promise.all(
-          jobs.map(async (job) => {
-            record(String(job.data.i), job.id, job.data.t, nowMs());
-          }),
-        );
-      },
+  await boss.work<{ i: number; t: number }>(PGBOSS_QUEUE, work, async (jobs) => {
+    await Promise.all(
+      jobs.map(async (job) => {
+        record(String(job.data.i), job.id, job.data.t, nowMs());
+      }),
     );
-  }
-  stops.push(() => boss.stop({ graceful: true, wait: true, timeout: 5000 }));
+  });
+  stops.push(() => boss.stop({ graceful: true, timeout: 5000 }));
   return `pg-boss ${JSON.stringify(PGBOSS_SETTINGS)}`;
 }
 

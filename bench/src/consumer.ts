@@ -19,6 +19,8 @@ export interface Start {
 export interface Consumer {
   kind: ConsumerKind;
   description: string;
+  /** The consumer process (its CPU is the worker's cost). */
+  pid: number;
   /** Handler starts so far (updated every 200 ms). */
   count(): number;
   /** Waits until `count() >= target`, or no progress for `idleMs` (counted from the call at the earliest), or `deadlineMs` (wall clock) passes. */
@@ -35,6 +37,20 @@ const running = new Set<Consumer>();
 /** Whether the SDK exports a Worker (another engineer is building it). */
 export function sdkWorkerAvailable(): boolean {
   return typeof (sdk as Record<string, unknown>).Worker === "function";
+}
+
+/**
+ * The SDK Worker's defaults, read from a Worker built as the README builds one (natsUrl,
+ * queue, handler; nothing connects until start()), so the report names what was measured
+ * even as the defaults change.
+ */
+export function describeWorkerDefaults(): string {
+  if (!sdkWorkerAvailable()) return "no SDK Worker";
+  const probe = new sdk.Worker({ natsUrl: "nats://127.0.0.1:4222", queue: "probe", handler: () => undefined });
+  const resolved = (probe as unknown as { options?: Record<string, unknown> }).options;
+  if (!resolved) return "unknown";
+  const shown = Object.entries(resolved).filter(([k, v]) => !["handler", "queue", "prefix"].includes(k) && typeof v !== "function");
+  return shown.map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ");
 }
 
 /** Starts a consumer child process and waits until its workers run. */
@@ -84,6 +100,7 @@ export async function startConsumer(spec: Omit<ConsumerSpec, "out">): Promise<Co
   const consumer: Consumer = {
     kind: spec.kind,
     description,
+    pid: child.pid!,
     count: () => count,
     async waitFor(target, { idleMs, deadlineMs }) {
       const since = nowMs();

@@ -2,25 +2,27 @@
  * Chime benchmark suite: `npm run bench` (full) or `npm run bench -- --quick`.
  *
  * Options:
- *   --quick                  small sizes (under 3 minutes on a quiet machine)
+ *   --quick                  small sizes (about 10 minutes on a quiet machine: steady windows stay 30 s)
  *   --only=burst,steady,...  workloads to run (burst, steady, cron, api, scale, failover, watch)
  *   --systems=chime,pg-boss  systems to run (chime, graphile-worker, pg-boss)
  *   --chime-consumer=auto    auto (SDK Worker when the SDK has one), worker, or raw (JetStream pull consumer)
  *   --cpu-prof               V8 CPU profiles of every Chime server into bench/results/prof/
  *   --out=DIR                where results go (default bench/results)
- *   --steady-seconds=D       D of the steady and cron workloads (default 60 full, 10 quick)
+ *   --steady-seconds=D       D of the steady and cron workloads (default 60 full, 30 quick; steady never under 30)
+ *   --worker-concurrency=N   force the SDK Worker's concurrency (default: the Worker's own default, as the README's Worker runs)
  *
  * Postgres: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); NATS: NATS_URL.
  * Debugging: BENCH_TEE=1 copies the Chime servers' stderr to the bench's; BENCH_CONSUMER_PROF_DIR=DIR
  * writes V8 CPU profiles of the consumer processes there.
  */
+import "./require-node.js";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { CHIME_SETTINGS, killAllChime, ROOT } from "./chime.js";
-import { FULL, QUICK, SYSTEMS, WORKLOADS, type BenchContext, type SystemName, type WorkloadName } from "./config.js";
-import { chimeConsumerKind, killAllConsumers, sdkWorkerAvailable } from "./consumer.js";
+import { BATCH_CREATE_IN_FLIGHT, BATCH_CREATE_SIZE, CHIME_SETTINGS, killAllChime, ROOT } from "./chime.js";
+import { FULL, MIN_STEADY_SECONDS, QUICK, SYSTEMS, WORKLOADS, type BenchContext, type SystemName, type WorkloadName } from "./config.js";
+import { chimeConsumerKind, describeWorkerDefaults, killAllConsumers, sdkWorkerAvailable } from "./consumer.js";
 import { describeMachine } from "./machine.js";
 import { GRAPHILE_SETTINGS, PGBOSS_SETTINGS } from "./peers.js";
 import { dropAllDatabases, dropStaleDatabases } from "./pg.js";
@@ -52,7 +54,7 @@ function parseArgs(argv: string[]) {
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
     options.set(m[1], m[2] ?? "true");
   }
-  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out", "steady-seconds"];
+  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out", "steady-seconds", "worker-concurrency"];
   for (const key of options.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key} (known: ${known.map((k) => `--${k}`).join(", ")})`);
   const list = <T extends string>(key: string, all: readonly T[]): T[] => {
     const value = options.get(key);
@@ -62,6 +64,10 @@ function parseArgs(argv: string[]) {
     return items;
   };
   const consumer = options.get("chime-consumer") ?? "auto";
+  const seconds = options.get("steady-seconds");
+  if (seconds !== undefined && !(Number(seconds) >= MIN_STEADY_SECONDS)) throw new Error(`--steady-seconds: at least ${MIN_STEADY_SECONDS} (a shorter window cannot show whether a rate is held)`);
+  const concurrency = options.get("worker-concurrency");
+  if (concurrency !== undefined && !(Number.isInteger(Number(concurrency)) && Number(concurrency) >= 1)) throw new Error("--worker-concurrency: a positive integer");
   if (!["auto", "worker", "raw"].includes(consumer)) throw new Error("--chime-consumer: auto, worker or raw");
   return {
     quick: options.has("quick"),
@@ -71,6 +77,7 @@ function parseArgs(argv: string[]) {
     cpuProf: options.has("cpu-prof"),
     out: options.get("out") ?? join(ROOT, "bench/results"),
     steadySeconds: options.has("steady-seconds") ? Number(options.get("steady-seconds")) : undefined,
+    workerConcurrency: options.has("worker-concurrency") ? Number(options.get("worker-concurrency")) : undefined,
   };
 }
 
@@ -94,6 +101,7 @@ async function main(): Promise<void> {
     systems: args.systems,
     results,
     chimeConsumer: args.chimeConsumer,
+    workerConcurrency: args.workerConcurrency,
     cpuProfDir: args.cpuProf ? join(args.out, "prof") : undefined,
   };
   process.on("uncaughtException", (error) => {
@@ -117,10 +125,13 @@ async function main(): Promise<void> {
   results.settings["Chime server"] = `node server/dist/main.js (compiled), env ${JSON.stringify(CHIME_SETTINGS)}, other settings at their defaults (dispatch batch 1000, lease 3000 ms, election 500 ms)`;
   results.settings["Chime consumer"] =
     kind === "chime-worker"
-      ? "SDK Worker (sdk/src/worker), concurrency 1000, no-op handler; handler start = when the handler is called"
+      ? `SDK Worker (sdk/src/worker) as the README's example builds it (natsUrl, queue, handler): ${
+          args.workerConcurrency !== undefined ? `concurrency forced to ${args.workerConcurrency} with --worker-concurrency` : `the Worker's defaults (${describeWorkerDefaults()})`
+        }; no-op handler; handler start = when the handler is called`
       : `minimal JetStream pull consumer (records receipt time and acks)${sdkWorkerAvailable() ? " — forced with --chime-consumer=raw" : " — the SDK has no Worker yet"}`;
+  results.settings["Chime insert"] = `burst, steady and cron jobs through the SDK client's BatchCreateJobs (${BATCH_CREATE_SIZE} jobs a call, ${BATCH_CREATE_IN_FLIGHT} calls in flight); scale (a million stored jobs), failover and watch still insert by SQL`;
   results.settings["graphile-worker"] = { version: await packageVersion("graphile-worker"), ...GRAPHILE_SETTINGS, pollIntervalNote: "pollInterval 100 ms: future-dated jobs are found by polling" };
-  results.settings["pg-boss"] = { version: await packageVersion("pg-boss"), ...PGBOSS_SETTINGS, pollIntervalNote: "pollingIntervalSeconds 0.5 is pg-boss's minimum" };
+  results.settings["pg-boss"] = { version: await packageVersion("pg-boss"), ...PGBOSS_SETTINGS, pollIntervalNote: "pollingIntervalSeconds 0.5 is pg-boss's minimum; burstWhenBatchFull fetches again at once after a full batch" };
   for (const [k, v] of Object.entries(results.settings)) log(`setting ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
 
   for (const workload of args.workloads) {

@@ -2,10 +2,11 @@
  * Runs N one-shot jobs with due times T0 + offset(i) on one system and measures when each
  * handler started. Burst (all at T0) and steady (uniform rate) are both this.
  */
-import { atScheduleSql, benchPrefix, deleteNatsPrefix, dispatchLag, insertChimeJobs, QUEUE, startChime, templateSpec, type ChimeProcess } from "./chime.js";
+import { benchPrefix, createChimeJobs, deleteNatsPrefix, dispatchLag, QUEUE, startChime, type ChimeProcess } from "./chime.js";
 import type { BenchContext, SystemName } from "./config.js";
 import { chimeConsumerKind, startConsumer, type Consumer, type Start } from "./consumer.js";
-import { freshDatabase, NATS_URL, type BenchDatabase } from "./pg.js";
+import { openCostMeter, type CostMeter, type CostWindow } from "./cost.js";
+import { admin, freshDatabase, NATS_URL, type BenchDatabase } from "./pg.js";
 import { insertGraphileJobs, insertPgBossJobs, prepareGraphile, preparePgBoss } from "./peers.js";
 import { log, nowMs, sleep, sleepUntil, summarize, type Summary } from "./util.js";
 
@@ -20,6 +21,12 @@ export interface OneShotPlan {
   idleMs: number;
   /** Steady: stop as soon as p99 ≥ 2 s is certain (the rate is not held), to save time. */
   abortWhenP99Over2s?: boolean;
+  /**
+   * Burst: measure CPU by process class from just before the first run can be prepared
+   * (T0 − 1.2 s: Chime writes runs up to its 1 s lookahead early) until every run has
+   * finished, and start the table-statistics window there (see cost.ts).
+   */
+  measureCost?: boolean;
 }
 
 export interface OneShotOutcome {
@@ -40,10 +47,17 @@ export interface OneShotOutcome {
   abortedAtMs?: number;
   /** Chime only: scheduled → JetStream publish acknowledged, from the run rows. */
   dispatch?: { runs: number; dispatched: number; p50: number; p99: number; max: number };
+  /** With measureCost: the CPU window, and whether its end was "every run finished" as the database tells (else the last handler start). */
+  cost?: CostWindow & { doneFromDatabase: boolean; insertStatsSettled: boolean };
 }
 
 /** Rows per second each system's bulk insert reaches, refined as the run goes (sets T0's margin). */
-const insertRate: Record<SystemName, number> = { chime: 20_000, "graphile-worker": 20_000, "pg-boss": 8000 };
+const insertRate: Record<SystemName, number> = { chime: 5000, "graphile-worker": 20_000, "pg-boss": 8000 };
+/** Whether insertRate[system] was measured in this process (Chime's is calibrated before its first plan: a job due in the past is refused). */
+const insertRateMeasured = new Set<SystemName>();
+
+/** measureCost: the CPU window opens this long before T0. */
+const COST_LEAD_MS = 1200;
 
 function offsetMs(i: number, rate: number): number {
   return Number.isFinite(rate) ? Math.floor((i * 1000) / rate) : 0;
@@ -55,9 +69,15 @@ export interface OneShotSession {
   db: BenchDatabase;
   server?: ChimeProcess;
   consumer: Consumer;
-  spec?: object;
   /** Jobs inserted so far; each plan's jobs get the next indices. */
   inserted: number;
+  /** Calibration jobs inserted besides (Chime). */
+  calibrationJobs: number;
+  /** With measureCost: the meter of the last plan (its row writes are read after stop()). */
+  meter?: CostMeter;
+  /** Stops the consumer and the server, keeping the database. */
+  stop(): Promise<void>;
+  /** stop(), then drops the database and the NATS prefix. */
   close(): Promise<void>;
 }
 
@@ -66,20 +86,23 @@ export async function openOneShotSession(ctx: BenchContext, system: SystemName, 
   let server: ChimeProcess | undefined;
   let prefix: string | undefined;
   let consumer: Consumer | undefined;
-  const close = async () => {
+  let session: OneShotSession | undefined;
+  const stop = async () => {
     consumer?.kill();
     if (server) await server.kill("SIGTERM");
+  };
+  const close = async () => {
+    await stop();
+    await session?.meter?.close();
     if (prefix) await deleteNatsPrefix(prefix).catch(() => undefined);
     await db?.drop();
   };
   try {
     db = await freshDatabase(system, { create: system !== "chime" });
-    let spec: object | undefined;
     if (system === "chime") {
       prefix = benchPrefix(workload);
       server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir });
-      spec = await templateSpec(server.grpcUrl, db.url);
-      consumer = await startConsumer({ kind: chimeConsumerKind(ctx.chimeConsumer), natsUrl: NATS_URL, prefix, queue: QUEUE, concurrency: 1000 });
+      consumer = await startConsumer({ kind: chimeConsumerKind(ctx.chimeConsumer), natsUrl: NATS_URL, prefix, queue: QUEUE, concurrency: ctx.workerConcurrency });
     } else if (system === "graphile-worker") {
       await prepareGraphile(db.url);
       consumer = await startConsumer({ kind: "graphile", databaseUrl: db.url, queue: QUEUE });
@@ -87,50 +110,65 @@ export async function openOneShotSession(ctx: BenchContext, system: SystemName, 
       await preparePgBoss(db.url);
       consumer = await startConsumer({ kind: "pgboss", databaseUrl: db.url, queue: QUEUE });
     }
-    return { system, db, server, consumer, spec, inserted: 0, close };
+    session = { system, db, server, consumer, inserted: 0, calibrationJobs: 0, stop, close };
+    return session;
   } catch (error) {
     await close();
     throw error;
   }
 }
 
-/** Inserts the plan's jobs (due from a T0 far enough ahead for the insert), waits for their handlers, and measures. */
+/** Inserts the plan's jobs (due from a T0 far enough ahead for the insert), ANALYZEs, waits for their handlers, and measures. */
 export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Promise<OneShotOutcome> {
   const { system, db } = session;
   const from = session.inserted;
   const to = from + plan.jobs;
   session.inserted = to;
   const before = session.consumer.count();
-  const marginMs = 1000 + (1.5 * plan.jobs * 1000) / insertRate[system];
+  if (system === "chime" && !insertRateMeasured.has(system)) {
+    // BatchCreateJobs refuses a job whose time has passed, so T0 must not be missed: measure
+    // the insert rate first with jobs due in a year (they never fire during the run).
+    const n = Math.min(2000, Math.max(200, Math.floor(plan.jobs / 10)));
+    const seconds = await createChimeJobs(session.server!.grpcUrl, "calibrate-", 0, n, () => ({ at: new Date(Date.now() + 365 * 86_400_000) }));
+    insertRate[system] = Math.max(500, n / seconds);
+    insertRateMeasured.add(system);
+    session.calibrationJobs += n;
+    log(`chime: ${n} calibration jobs (due in a year) at ${Math.round(insertRate[system])} jobs/s`);
+  }
+  const marginMs = 1000 + (1.5 * plan.jobs * 1000) / insertRate[system] + (plan.measureCost ? COST_LEAD_MS + 2000 : 0);
   const t0 = Math.ceil((nowMs() + marginMs) / 100) * 100;
-  // Due time of job g (its index counts from `from`).
-  const rateSql = Number.isFinite(plan.rate) ? `floor((g - ${from}) * 1000.0 / $5::float8)` : "0";
-  const dueSql = `to_timestamp(($4::float8 + ${rateSql}) / 1000.0)`;
-  const params = Number.isFinite(plan.rate) ? [t0, plan.rate] : [t0];
+  const dueMs = (i: number) => t0 + offsetMs(i - from, plan.rate);
+  // Chime refuses a job due in the past: should its insert overrun T0 after all, the late
+  // jobs are made due just ahead instead (the run then reports setupOverrunMs, and lags
+  // still count from the planned due time).
+  let meter: CostMeter | undefined;
+  if (plan.measureCost) {
+    meter = await openCostMeter({ system, databaseUrl: db.url, serverPids: session.server ? [session.server.pid] : [], workerPids: [session.consumer.pid] });
+    session.meter = meter;
+  }
   log(`${system}: inserting ${plan.jobs} jobs due from T0 (in ${((t0 - nowMs()) / 1000).toFixed(1)} s)`);
   let insertSeconds: number;
-  if (system === "chime") {
-    insertSeconds = await insertChimeJobs(db.url, session.spec!, {
-      namePrefix: "b-",
-      from,
-      to,
-      scheduleSql: atScheduleSql(dueSql),
-      nextRunSql: dueSql,
-      params,
-    });
-  } else if (system === "graphile-worker") {
-    // insertGraphileJobs passes its own range as $1, $2; ours follow as $3 (T0) and $4 (rate).
-    const graphileDue = Number.isFinite(plan.rate)
-      ? `to_timestamp(($3::float8 + floor((g - ${from}) * 1000.0 / $4::float8)) / 1000.0)`
-      : "to_timestamp($3::float8 / 1000.0)";
-    insertSeconds = await insertGraphileJobs(db.url, from, to, graphileDue, params);
-  } else {
-    insertSeconds = await insertPgBossJobs(db.url, from, to, (i) => t0 + offsetMs(i - from, plan.rate));
-  }
-  insertRate[system] = Math.max(1000, plan.jobs / insertSeconds);
+  if (system === "chime") insertSeconds = await createChimeJobs(session.server!.grpcUrl, "b-", from, to, (i) => ({ at: new Date(Math.max(dueMs(i), Date.now() + 500)) }));
+  else if (system === "graphile-worker") insertSeconds = await insertGraphileJobs(db.url, from, to, dueMs);
+  else insertSeconds = await insertPgBossJobs(db.url, from, to, dueMs);
+  // As in steady state, where autovacuum would have analysed the freshly filled tables: the
+  // same for every system, before T0 (and before the cost window).
+  const analyzeStarted = performance.now();
+  await admin((c) => c.query("ANALYZE"), db.url);
+  const analyzeMs = performance.now() - analyzeStarted;
+  insertRate[system] = Math.max(system === "chime" ? 500 : 1000, plan.jobs / insertSeconds);
+  insertRateMeasured.add(system);
   const setupOverrunMs = Math.max(0, nowMs() - t0);
   if (setupOverrunMs > 0) log(`${system}: WARNING the insert finished ${setupOverrunMs.toFixed(0)} ms after T0; lags include it`);
-  log(`${system}: inserted in ${insertSeconds.toFixed(1)} s`);
+  log(`${system}: inserted in ${insertSeconds.toFixed(1)} s (${Math.round(plan.jobs / insertSeconds)} jobs/s), then ANALYZE (${analyzeMs.toFixed(0)} ms)`);
+  let insertStatsSettled = true;
+  if (meter) {
+    // The window's row writes must not include the insert's: wait until Postgres has counted it.
+    insertStatsSettled = await meter.waitForInsertStats(to + session.calibrationJobs, t0 - COST_LEAD_MS - 100);
+    if (!insertStatsSettled) log(`${system}: the insert's table statistics were not all flushed before the window; row writes may include some of it`);
+    await sleepUntil(t0 - COST_LEAD_MS);
+    await meter.begin();
+  }
   await sleepUntil(t0);
 
   const lastDue = t0 + offsetMs(plan.jobs - 1, plan.rate);
@@ -150,6 +188,11 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
     }
   } else {
     await session.consumer.waitFor(before + plan.jobs, { idleMs: plan.idleMs, deadlineMs: lastDue + plan.drainGraceMs });
+  }
+  let cost: OneShotOutcome["cost"];
+  if (meter) {
+    const doneFromDatabase = await meter.waitDone(30_000);
+    cost = { ...(await meter.end()), doneFromDatabase, insertStatsSettled };
   }
   // Give late duplicates a moment to show up.
   await sleep(300);
@@ -196,5 +239,6 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
     consumer: session.consumer.description,
     dispatch,
     abortedAtMs,
+    cost,
   };
 }

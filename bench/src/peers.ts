@@ -1,16 +1,17 @@
-import { Logger, runMigrations } from "graphile-worker";
-import PgBoss from "pg-boss";
-import pg from "pg";
+import { Logger, makeWorkerUtils, runMigrations, type AddJobsJobSpec } from "graphile-worker";
+import { PgBoss } from "pg-boss";
 import { QUEUE } from "./chime.js";
 
 /**
- * How each peer is tuned. graphile-worker: the configuration of its performance page
+ * How each peer is tuned. graphile-worker (0.18): the configuration of its performance page
  * (https://worker.graphile.org/docs/performance: concurrentJobs 24, maxPoolSize 25,
  * localQueue 500, job completion batching), and a short pollInterval because future-dated
  * jobs are found by polling (the default, 2000 ms, would put ~1 s of lag on every job).
- * pg-boss: v10 removed teamSize; its maintainer recommends batchSize plus handling a
- * batch concurrently, and more work() calls for more pollers; the poll interval is its
- * minimum (0.5 s).
+ * pg-boss (12): one work() with localConcurrency pollers (its workers doc), each fetching
+ * batchSize jobs and handling a batch concurrently, burstWhenBatchFull so a full batch is
+ * followed by the next fetch at once instead of a poll interval, and the poll interval at
+ * its minimum (0.5 s). Bulk inserts use each peer's bulk API: WorkerUtils.addJobs and
+ * boss.insert.
  */
 export const GRAPHILE_SETTINGS = {
   concurrentJobs: 24,
@@ -23,8 +24,9 @@ export const GRAPHILE_SETTINGS = {
 };
 
 export const PGBOSS_SETTINGS = {
-  workers: 8,
+  localConcurrency: 8,
   batchSize: 1000,
+  burstWhenBatchFull: true,
   pollingIntervalSeconds: 0.5,
   max: 20,
   /** Its cron scheduler is not used; maintenance (supervise) stays on as by default. */
@@ -44,7 +46,7 @@ export async function preparePgBoss(databaseUrl: string): Promise<void> {
   boss.on("error", () => undefined);
   await boss.start();
   await boss.createQueue(PGBOSS_QUEUE);
-  await boss.stop({ graceful: false, wait: true });
+  await boss.stop({ graceful: false });
 }
 
 /** graphile-worker's logs, silenced except errors under BENCH_DEBUG. */
@@ -55,31 +57,28 @@ export function silentGraphileLogger(): Logger {
 }
 
 /**
- * Inserts one-shot graphile-worker jobs with graphile_worker.add_jobs (its bulk API), one
- * statement per 50k rows; `runAtSql` and `tSql` are SQL over `g` (the job index).
+ * Inserts one-shot graphile-worker jobs i in [from, to) with WorkerUtils.addJobs (its bulk
+ * API), 10,000 a call; payload {i, t} with t the due time in ms.
  */
-export async function insertGraphileJobs(databaseUrl: string, from: number, to: number, runAtSql: string, params: unknown[] = []): Promise<number> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
+export async function insertGraphileJobs(databaseUrl: string, from: number, to: number, runAtMs: (i: number) => number): Promise<number> {
+  const utils = await makeWorkerUtils({ connectionString: databaseUrl, logger: silentGraphileLogger() });
   const started = performance.now();
   try {
-    for (let start = from; start < to; start += 50_000) {
-      const end = Math.min(to, start + 50_000);
-      await db.query(
-        `SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
-           SELECT ROW('bench', json_build_object('i', g, 't', (extract(epoch FROM (${runAtSql})) * 1000)::float8),
-                      NULL, ${runAtSql}, NULL, NULL, NULL, NULL)::graphile_worker.job_spec
-           FROM generate_series($1::int, $2::int) AS g))`,
-        [start, end - 1, ...params],
-      );
+    for (let start = from; start < to; start += 10_000) {
+      const specs: AddJobsJobSpec[] = [];
+      for (let i = start; i < Math.min(to, start + 10_000); i++) {
+        const t = runAtMs(i);
+        specs.push({ identifier: "bench", payload: { i, t }, runAt: new Date(t) });
+      }
+      await utils.addJobs(specs);
     }
   } finally {
-    await db.end();
+    await utils.release();
   }
   return (performance.now() - started) / 1000;
 }
 
-/** Inserts one-shot pg-boss jobs with boss.insert (its bulk API) in chunks of 5,000. */
+/** Inserts one-shot pg-boss jobs with boss.insert (its bulk API) in chunks of 5,000, three at a time. */
 export async function insertPgBossJobs(databaseUrl: string, from: number, to: number, runAtMs: (i: number) => number): Promise<number> {
   const boss = new PgBoss({ connectionString: databaseUrl, max: 4, supervise: false, schedule: false, migrate: false });
   boss.on("error", () => undefined);
@@ -96,14 +95,14 @@ export async function insertPgBossJobs(databaseUrl: string, from: number, to: nu
           const jobs = [];
           for (let i = start; i < end; i++) {
             const t = runAtMs(i);
-            jobs.push({ name: PGBOSS_QUEUE, data: { i, t }, startAfter: new Date(t) });
+            jobs.push({ data: { i, t }, startAfter: new Date(t) });
           }
-          await boss.insert(jobs);
+          await boss.insert(PGBOSS_QUEUE, jobs);
         }
       }),
     );
   } finally {
-    await boss.stop({ graceful: false, wait: true });
+    await boss.stop({ graceful: false });
   }
   return (performance.now() - started) / 1000;
 }

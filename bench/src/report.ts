@@ -28,7 +28,20 @@ const HEADLINES: Record<string, Array<[string, boolean]>> = {
   burst: [["throughputPerSec", true], ["lagP99Ms", false]],
   steady: [["lagP99Ms", false]],
   api: [["createdPerSec", true], ["latencyP99Ms", false]],
+  cost: [["totalUs", false], ["postgresUs", false], ["rowWritesPerRun", false]],
 };
+
+/** Row writes per run by table, one column per system (from the burst's cost rows). */
+function rowWritesTable(ctx: BenchContext): string {
+  const rows = ctx.results.of("cost").filter((r) => r.breakdown);
+  if (rows.length === 0) return "";
+  const tables = [...new Set(rows.flatMap((r) => Object.keys(r.breakdown!)))].sort();
+  const header = ["table", ...rows.map((r) => r.system)];
+  const lines = [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`];
+  for (const t of tables) lines.push(`| ${[t, ...rows.map((r) => (r.breakdown![t] === undefined ? "–" : fmt(r.breakdown![t])))].join(" | ")} |`);
+  lines.push(`| **total** | ${rows.map((r) => `**${fmt(num(r, "rowWritesPerRun"))}**`).join(" | ")} |`);
+  return lines.join("\n");
+}
 
 /** A Chime row's headline figures as ratios to the best peer in the same workload and variant. */
 function ratioCell(ctx: BenchContext, chime: Result): string {
@@ -86,6 +99,23 @@ export function checkTargets(ctx: BenchContext): TargetCheck[] {
         mine >= best.value ? "met" : "not met",
         `Chime ${fmt(mine)}/s vs ${best.system} ${fmt(best.value)}/s; lost ${chime!.figures.lost}, duplicated ${chime!.figures.duplicated}.${dispatchHint(chime)}`,
       );
+  }
+  // 1b. CPU per run
+  {
+    const rows = R.of("cost");
+    const chime = rows.find((r) => r.system === "chime");
+    const best = bestPeer(rows, "totalUs", false);
+    const mine = num(chime, "totalUs");
+    if (mine === undefined || !best) add("CPU per run ≤ 1.5× best peer's (burst, all processes)", "not measured", chime?.error ?? "missing Chime or peer cost");
+    else {
+      const writes = num(chime, "rowWritesPerRun");
+      const peerWrites = bestPeer(rows, "rowWritesPerRun", false);
+      add(
+        "CPU per run ≤ 1.5× best peer's (burst, all processes)",
+        mine <= 1.5 * best.value ? "met" : "not met",
+        `Chime ${fmt(mine)} µs/run vs ${best.system} ${fmt(best.value)} µs/run (×${fmt(mine / best.value)}); row writes per run ${fmt(writes)} vs ${peerWrites ? `${peerWrites.system} ${fmt(peerWrites.value)}` : "–"}.`,
+      );
+    }
   }
   // 2. steady
   {
@@ -208,6 +238,7 @@ export function markdownReport(ctx: BenchContext, machine: Machine, startedAt: D
   s.push("");
   const titles: Record<string, string> = {
     burst: "1. Burst — N one-shot jobs due at one instant",
+    cost: "1b. CPU per run (µs) and row writes per run — from the burst",
     steady: "2. Steady — jobs due at a uniform rate",
     cron: "3. Cron fleet — every-second cron jobs (Chime only)",
     api: "4. API — one create/enqueue per call, concurrent callers",
@@ -221,7 +252,17 @@ export function markdownReport(ctx: BenchContext, machine: Machine, startedAt: D
     if (!t && skipped.length === 0) continue;
     s.push(`## ${title}`);
     s.push("");
+    if (workload === "cost") {
+      s.push(
+        "CPU time (user + system, /proc/<pid>/stat) of every process of each class from T0 − 1.2 s until every run had finished, divided by the runs: `server` = the Chime server, `worker` = the consumer process (SDK Worker, graphile-worker runner, pg-boss workers), `postgres` = the backends of the system's database (by pid from pg_stat_activity), `nats` = nats-server (shared with anything else using it on this machine), `bench` = the producer/orchestrator process (it also runs this measurement). Postgres' WAL writer and checkpointer are not counted. Row writes = n_tup_ins + n_tup_upd + n_tup_del of pg_stat_user_tables over the same window (read after the system's processes stopped, so their backends had flushed), per run.",
+      );
+      s.push("");
+    }
     if (t) s.push(t);
+    if (workload === "cost") {
+      const w = rowWritesTable(ctx);
+      if (w) s.push("", "Row writes per run, by table:", "", w);
+    }
     for (const x of skipped) s.push(x.reason);
     if (workload === "steady") {
       const heads = (["chime", ...PEERS] as SystemName[]).map((sys) => {

@@ -8,6 +8,8 @@ export interface Result {
   figures: Record<string, number | string | null>;
   /** How the system was driven (consumer kind, settings). */
   notes: string[];
+  /** A figure split by part (e.g. row writes per run by table). */
+  breakdown?: Record<string, number>;
   error?: string;
 }
 

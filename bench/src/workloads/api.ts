@@ -1,8 +1,8 @@
 import { makeWorkerUtils } from "graphile-worker";
-import PgBoss from "pg-boss";
+import { PgBoss } from "pg-boss";
 import pg from "pg";
 import { createChimeClient } from "@chime/sdk";
-import { createJobServiceClient } from "../../../server/test/helpers/grpc-client.js";
+import { createJobServiceClient, toStruct } from "../../../server/test/helpers/grpc-client.js";
 import { QUEUE } from "../chime.js";
 import { openChimeSession } from "../chime-session.js";
 import type { BenchContext, SystemName } from "../config.js";
@@ -59,6 +59,8 @@ export async function api(ctx: BenchContext): Promise<void> {
       if (system === "chime") {
         const session = await openChimeSession(ctx, "api");
         const clients = CHIME_CLIENTS.map((kind) => chimeCaller(kind, session.servers[0].grpcUrl, runAt));
+        // Each client's payload must reach the server as sent: create one job through it and read it back.
+        for (const client of clients) client.note += `; ${await checkPayload(client, session.servers[0].grpcUrl)}`;
         close = async () => {
           for (const client of clients) client.close();
           await session.close();
@@ -84,7 +86,7 @@ export async function api(ctx: BenchContext): Promise<void> {
           boss.on("error", () => undefined);
           await boss.start();
           close = async () => {
-            await boss.stop({ graceful: false, wait: true });
+            await boss.stop({ graceful: false });
             await db.drop();
           };
           calls.push({ call: (i) => boss.send(PGBOSS_QUEUE, { i }, { startAfter: runAt }), note: "boss.send (default pool, 10 connections), startAfter 30 days ahead" });
@@ -108,15 +110,39 @@ export async function api(ctx: BenchContext): Promise<void> {
   }
 }
 
+/** A job's id from a CreateJob response of either client. */
+function jobIdOf(response: unknown): string {
+  const r = response as { id?: string; job?: { id?: string } };
+  return r.id ?? r.job?.id ?? "";
+}
+
+/**
+ * Creates one job through the caller (payload {i: 1e9}) and reads it back with GetJob:
+ * "payload checked" when the server stored {i: 12345}; throws otherwise (a client that
+ * sends another payload than it was given measures a different call).
+ */
+async function checkPayload(caller: ChimeCaller, grpcUrl: string): Promise<string> {
+  const i = 1_000_000_000; // beyond any index the load reaches, so its name is its own
+  const id = jobIdOf(await caller.call(i));
+  const job = await createChimeClient({ baseUrl: grpcUrl, timeoutMs: 10_000 }).getJob(id);
+  const stored = job.payload ? JSON.stringify(job.payload) : "none";
+  if (stored !== JSON.stringify({ i })) throw new Error(`${caller.kind}: CreateJob with payload {"i":${i}} stored ${stored}`);
+  return `payload checked (GetJob read it back)`;
+}
+
+interface ChimeCaller {
+  kind: (typeof CHIME_CLIENTS)[number];
+  call: (i: number) => Promise<unknown>;
+  note: string;
+  close: () => void;
+}
+
 /** CreateJob of a one-shot job 30 days ahead through one of Chime's clients (one HTTP/2 connection). */
-function chimeCaller(
-  kind: (typeof CHIME_CLIENTS)[number],
-  grpcUrl: string,
-  runAt: Date,
-): { call: (i: number) => Promise<unknown>; note: string; close: () => void } {
+function chimeCaller(kind: (typeof CHIME_CLIENTS)[number], grpcUrl: string, runAt: Date): ChimeCaller {
   if (kind === "sdk") {
     const client = createChimeClient({ baseUrl: grpcUrl, timeoutMs: 10_000 });
     return {
+      kind,
       call: (i) => client.createJob({ name: `api-sdk-${i}`, queue: QUEUE, schedule: { at: runAt }, payload: { i } }),
       note: "client: SDK createChimeClient (connect-node gRPC transport); CreateJob of a one-shot job 30 days ahead",
       close: () => undefined,
@@ -125,12 +151,9 @@ function chimeCaller(
   const client = createJobServiceClient(new URL(grpcUrl).host);
   const at = { seconds: String(Math.floor(runAt.getTime() / 1000)), nanos: 0 };
   return {
+    kind,
     call: (i) =>
-      client.call(
-        "CreateJob",
-        { job: { name: `api-grpcjs-${i}`, queue: QUEUE, schedule: { at: { time: at } }, payload: { fields: { i: { number_value: i } } } } },
-        { deadlineMs: 10_000 },
-      ),
+      client.call("CreateJob", { job: { name: `api-grpcjs-${i}`, queue: QUEUE, schedule: { at: { time: at } }, payload: toStruct({ i }) } }, { deadlineMs: 10_000 }),
     note: "client: @grpc/grpc-js with @grpc/proto-loader; CreateJob of a one-shot job 30 days ahead",
     close: () => client.close(),
   };

@@ -26,8 +26,8 @@ export async function steady(ctx: BenchContext): Promise<void> {
           workload: "steady",
           jobs,
           rate,
-          drainGraceMs: 10_000,
-          idleMs: 10_000,
+          drainGraceMs: ctx.quick ? 5000 : 10_000,
+          idleMs: ctx.quick ? 5000 : 10_000,
           abortWhenP99Over2s: true,
         });
         const held = o.abortedAtMs === undefined && o.lag.p99 < 2000 && o.lost === 0;
