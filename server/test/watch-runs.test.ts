@@ -9,6 +9,7 @@ import { connect } from "@nats-io/transport-node";
 import {
   createChimeClient,
   JobChangeKind,
+  JobState,
   natsLayout,
   RunState,
   WatchService,
@@ -336,6 +337,37 @@ describe("WatchJob", () => {
     const updated = messages.find((m) => m.kind === "jobChange" && m.change.kind === JobChangeKind.UPDATED);
     expect(updated?.kind === "jobChange" && updated.change.job?.labels).toEqual({ changed: "yes" });
     await waitFor("unregistered", () => server.watch!.stats().subscribers === 0);
+  });
+
+  it("sees a one-off job's run queued, then the job COMPLETED; a recurring job that fires has no job change", async () => {
+    const due = new Date(Date.now() + 1500);
+    const [once, recurring] = await Promise.all([
+      chime.createJob({ name: "wj-once", queue: "nobody", schedule: { at: due } }),
+      chime.createJob({ name: "wj-every", queue: "nobody", schedule: { every: "1s" } }),
+    ]);
+    const watch = async (id: string, until: (m: WatchJobMessage[]) => boolean) => {
+      const messages: WatchJobMessage[] = [];
+      const controller = new AbortController();
+      const done = (async () => {
+        for await (const message of chime.watchJob(id, { signal: controller.signal })) {
+          messages.push(message);
+          if (until(messages)) controller.abort();
+        }
+      })().catch(() => undefined);
+      return { messages, done };
+    };
+    const onceWatch = await watch(once.id, (m) => m.some((x) => x.kind === "jobChange"));
+    const recurringWatch = await watch(recurring.id, (m) => m.filter((x) => x.kind === "runEvent").length >= 2);
+    await Promise.all([onceWatch.done, recurringWatch.done]);
+    const kinds = (messages: WatchJobMessage[]) =>
+      messages.map((m) => (m.kind === "jobChange" ? `job:${JobChangeKind[m.change.kind]}` : m.kind === "runEvent" ? `run:${RunState[m.event.state]}` : m.kind));
+    expect(kinds(onceWatch.messages)).toEqual(["snapshot", "run:QUEUED", "job:COMPLETED"]);
+    const completed = onceWatch.messages.at(-1);
+    expect(completed?.kind === "jobChange" && completed.change.job?.state).toBe(JobState.COMPLETED);
+    expect(kinds(recurringWatch.messages)).toEqual(["snapshot", "run:QUEUED", "run:QUEUED"]);
+    const { rows } = await pool.query<{ job_id: string; kind: number }>("SELECT job_id, kind FROM job_events WHERE job_id = ANY($1::uuid[])", [[once.id, recurring.id]]);
+    expect(rows).toEqual([{ job_id: once.id, kind: JobChangeKind.COMPLETED }]);
+    await chime.deleteJob(recurring.id);
   });
 
   it("is NOT_FOUND for an unknown job", async () => {
