@@ -203,6 +203,8 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     stop() {
       stopping ??= (async () => {
         logger.info("chime server stopping");
+        // Whatever waits for NATS (streams, ingestion, the executor) gives up if it was never reached.
+        nats.giveUp();
         health.stop();
         await scheduler?.stop();
         const closing = Promise.all([

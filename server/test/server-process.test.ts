@@ -166,6 +166,27 @@ describe("the server process", () => {
     expect(server.logs().map((line) => line.msg)).not.toContain("chime server started");
   });
 
+  it("stops on SIGTERM when its NATS was never reachable", async () => {
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const closedPort = await freePort();
+    const server = startProcess({
+      DATABASE_URL: db.url,
+      NATS_URL: `nats://127.0.0.1:${closedPort}`,
+      CHIME_HOST: "127.0.0.1",
+      CHIME_PORT: "0",
+      CHIME_HTTP_PORT: "0",
+      CHIME_LOG_LEVEL: "info",
+      CHIME_SHUTDOWN_GRACE_MS: "2000",
+    });
+    await waitFor("the started log line", () => server.logs().find((line) => line.msg === "chime server started"), { timeoutMs: 30_000 });
+    await waitFor("a failed NATS attempt", () => server.logs().find((line) => line.msg === "cannot connect to NATS yet; retrying"), { timeoutMs: 10_000 });
+    server.child.kill("SIGTERM");
+    const exit = await withTimeout(server.exited, 10_000, "exit after SIGTERM without NATS");
+    expect(exit, server.stderr()).toEqual({ code: 0, signal: null });
+    expect(server.logs().map((line) => line.msg)).toContain("chime server stopped");
+  });
+
   it("exits 1 with a clear message when Postgres cannot be reached", async () => {
     const closedPort = await freePort();
     const server = startProcess({

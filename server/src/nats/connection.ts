@@ -5,42 +5,67 @@ import type { Logger } from "../logger.js";
  * Keeps a NATS connection: it is made in the background (the server starts even when
  * NATS is down, and reports NOT_SERVING until it is reachable) and reconnects forever.
  */
+/** Between attempts to reach NATS before the first connection. */
+const FIRST_CONNECT_RETRY_MS = 500;
+
 export function createNatsHolder(url: string, name: string, logger: Logger) {
   let connection: NatsConnection | undefined;
   let closed = false;
+  let wakeRetry: (() => void) | undefined;
   const ready = (async () => {
-    const nc = await connect({
-      servers: url,
-      name,
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      // Async traces capture a stack (an Error) per request: a tenth of the leader's CPU
-      // when it publishes thousands of runs per second.
-      noAsyncTraces: true,
-    });
-    if (closed) {
-      await nc.close();
-      return undefined;
-    }
-    connection = nc;
-    logger.info({ server: nc.getServer() }, "connected to NATS");
-    void (async () => {
-      for await (const status of nc.status()) {
-        if (status.type === "disconnect" || status.type === "reconnect") logger.warn({ nats: status.type }, "NATS connection changed");
+    // Attempts of our own until the first connection (nats.js's waitOnFirstConnect retries
+    // forever and cannot be cancelled: a server whose NATS was never reachable could not
+    // stop); after it, nats.js reconnects forever.
+    for (let attempt = 1; !closed; attempt++) {
+      try {
+        const nc = await connect({
+          servers: url,
+          name,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          // Async traces capture a stack (an Error) per request: a tenth of the leader's CPU
+          // when it publishes thousands of runs per second.
+          noAsyncTraces: true,
+        });
+        if (closed) {
+          await nc.close();
+          return undefined;
+        }
+        connection = nc;
+        logger.info({ server: nc.getServer() }, "connected to NATS");
+        void (async () => {
+          for await (const status of nc.status()) {
+            if (status.type === "disconnect" || status.type === "reconnect") logger.warn({ nats: status.type }, "NATS connection changed");
+          }
+        })().catch(() => undefined);
+        return nc;
+      } catch (error) {
+        if (attempt === 1 || attempt % 60 === 0) logger.error({ err: error, attempt }, "cannot connect to NATS yet; retrying");
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, FIRST_CONNECT_RETRY_MS);
+          wakeRetry = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
       }
-    })().catch(() => undefined);
-    return nc;
-  })().catch((error: unknown) => {
-    logger.error({ err: error }, "cannot connect to NATS");
+    }
     return undefined;
-  });
+  })();
   return {
     current: () => connection,
+    /** The connection once made; undefined when the holder was closed before NATS was reached. */
     ready,
+    /** Stops trying to reach NATS if it was never reached (ready then settles as undefined); a connection made stays. */
+    giveUp() {
+      if (connection) return;
+      closed = true;
+      wakeRetry?.();
+    },
     async close() {
       closed = true;
-      const nc = connection ?? (await Promise.race([ready, Promise.resolve(undefined)]));
+      wakeRetry?.();
+      const nc = connection ?? (await ready);
       if (nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
     },
   };
