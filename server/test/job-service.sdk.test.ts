@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { JobState, RunState } from "@chime/sdk";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BatchCreateJobsRequestSchema, JobState, RunState, toJob } from "@chime/sdk";
 import { useTestServer } from "./helpers/test-server.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -284,9 +285,24 @@ describe("batchCreateJobs through the SDK over HTTP/2", () => {
     await expectInvalidJobs(0);
     await expectInvalidJobs(1001);
     expect(await jobsNamed("batch-size-")).toEqual([]);
-    const specs = Array.from({ length: 1000 }, (_, i) => ({ name: `batch-max-${i}`, queue: "batch", schedule: { every: "1h" } as const, payload: { i } }));
+    // 1,000 jobs with a 1 KiB payload each (about 1.2 MB, answered with 1.3 MB) fit the
+    // default message limit (CHIME_MAX_MESSAGE_BYTES, 4 MiB) both ways.
+    expect(fixture.server.config.maxMessageBytes).toBe(4 * 1024 * 1024);
+    const payload = { customer: 123_456, email: "someone@example.com", template: "welcome", note: "x".repeat(1000) };
+    const specs = Array.from({ length: 1000 }, (_, i) => ({
+      name: `batch-max-${i}`,
+      queue: "batch",
+      schedule: { cron: "0 9 * * MON-FRI", timeZone: "Europe/Paris" },
+      labels: { team: "growth", env: "prod" },
+      payload,
+      requestId: `batch-max-request-${i}`,
+    }));
+    const request = create(BatchCreateJobsRequestSchema, { jobs: specs.map(({ requestId, ...spec }) => ({ job: toJob(spec), requestId })) });
+    expect(toBinary(BatchCreateJobsRequestSchema, request).length).toBeGreaterThan(1_200_000);
     const results = await fixture.chime.batchCreateJobs(specs);
     expect(results.filter((r) => r.case === "created")).toHaveLength(1000);
     expect((await jobsNamed("batch-max-")).length).toBe(1000);
+    // A retry answers every one as existing: the same size of answer.
+    expect((await fixture.chime.batchCreateJobs(specs)).filter((r) => r.case === "existing")).toHaveLength(1000);
   });
 });
