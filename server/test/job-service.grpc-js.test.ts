@@ -261,6 +261,9 @@ describe("JobService over grpc-js with proto-loader", () => {
       ["CreateJob", { job: job({ http: { url: "https://example.com" } }) }, /job\.http: only allowed on the "http" queue/],
       ["CreateJob", { job: job({ queue: "http", http: { url: "ftp://example.com" } }) }, /job\.http\.url: expected an http or https URL/],
       ["CreateJob", { job: job({ name: "", queue: "" }) }, /job\.name: is required; job\.queue: is required/],
+      // Binary doubles can be NaN or infinite, which the job's JSON form cannot hold.
+      ["CreateJob", { job: job({ payload: toStruct({ x: [NaN] }) }) }, /^job\.payload\.x\[0\]: NaN is not a JSON number/],
+      ["CreateJob", { job: job({ payload: toStruct({ y: { z: -Infinity } }) }) }, /^job\.payload\.y\.z: -Infinity is not a JSON number/],
       ["GetJob", { id: "" }, /^id: is required/],
       ["GetJob", { id: "not-a-uuid" }, /^id: "not-a-uuid" is not a valid id/],
       ["GetRun", { id: "42" }, /^id: /],

@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type JsonValue } from "@bufbuild/protobuf";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import {
   HttpRequestSchema,
@@ -88,6 +88,7 @@ export function validateJob(input: Job | undefined, options: ValidationOptions, 
   else if (!QUEUE_PATTERN.test(job.queue)) violations.add(`${field}.queue`, "expected 1-64 letters, digits, _ or -");
 
   if (job.payload) {
+    nonFiniteNumbers(job.payload, `${field}.payload`, violations);
     const bytes = Buffer.byteLength(JSON.stringify(job.payload));
     if (bytes > options.maxPayloadBytes) {
       violations.add(`${field}.payload`, `${bytes} bytes exceeds the limit of ${options.maxPayloadBytes} bytes`);
@@ -122,6 +123,20 @@ export function validateScheduleInput(schedule: Schedule | undefined, options: V
   validateSchedule(job, options, field, violations);
   violations.throwIfAny();
   return job.schedule!;
+}
+
+/**
+ * A payload arrives as a Struct, whose binary doubles may be NaN or infinite; its JSON form
+ * (stored, and sent to workers) has no such numbers and would silently turn them into null.
+ */
+function nonFiniteNumbers(value: JsonValue, field: string, violations: FieldViolations): void {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) violations.add(field, `${value} is not a JSON number`);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => nonFiniteNumbers(item, `${field}[${i}]`, violations));
+  } else if (value !== null && typeof value === "object") {
+    for (const key of Object.keys(value)) nonFiniteNumbers(value[key], `${field}.${key.slice(0, 80)}`, violations);
+  }
 }
 
 function validateLabels(labels: Record<string, string>, field: string, violations: FieldViolations): void {
