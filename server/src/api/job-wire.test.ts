@@ -1,80 +1,14 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { create, fromBinary, toBinary, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { JobSchema } from "@chime/sdk/gen/job_pb";
 import { BatchCreateJobsResponseSchema, CreateJobResponseSchema } from "@chime/sdk/gen/job_service_pb";
+import { jobArbitrary } from "../../test/helpers/job-arbitrary.js";
 import { encodeBatchCreateJobsResponse, encodeCreateJobResponse } from "./job-wire.js";
 
-type JobInit = MessageInitShape<typeof JobSchema>;
-
-const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+const job = jobArbitrary({ jsonSafe: false });
+const text = fc.string({ maxLength: 20 });
 const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
-const seconds = fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 253_402_300_799n }), int64);
-const time = fc.record({ seconds, nanos: fc.oneof(fc.constant(0), int32) });
-const text = fc.oneof(fc.constant(""), fc.string({ maxLength: 20 }), fc.string({ unit: "grapheme", maxLength: 10 }), fc.string({ minLength: 130, maxLength: 300 }));
-const stringMap = fc.dictionary(text, text, { maxKeys: 4 });
-const json: fc.Arbitrary<JsonValue> = fc.letrec<{ value: JsonValue }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: "small" },
-    fc.constant(null),
-    fc.boolean(),
-    fc.double({ noNaN: true, noDefaultInfinity: true }),
-    fc.integer(),
-    text,
-    fc.array(tie("value"), { maxLength: 4 }),
-    fc.dictionary(text, tie("value"), { maxKeys: 4 }),
-  ),
-})).value;
-
-const schedule = fc.record(
-  {
-    kind: fc.oneof(
-      fc.constant({ case: "immediate" as const, value: {} }),
-      fc.record({ time: fc.option(time, { nil: undefined }) }).map((value) => ({ case: "at" as const, value })),
-      fc.record({ expression: text, timeZone: text }).map((value) => ({ case: "cron" as const, value })),
-      fc.record({ every: fc.option(time, { nil: undefined }), anchor: fc.option(time, { nil: undefined }) }).map((value) => ({ case: "interval" as const, value })),
-      fc.constant({ case: undefined }),
-    ),
-    startTime: time,
-    endTime: time,
-    maxRuns: int64,
-  },
-  { requiredKeys: ["kind"] },
-);
-
-const job: fc.Arbitrary<JobInit> = fc.record(
-  {
-    id: text,
-    namespace: text,
-    name: text,
-    queue: text,
-    payload: fc.dictionary(text, json, { maxKeys: 5 }),
-    labels: stringMap,
-    schedule,
-    retryPolicy: fc.record(
-      {
-        maxAttempts: int32,
-        initialBackoff: time,
-        maxBackoff: time,
-        backoffMultiplier: fc.oneof(fc.constant(0), fc.constant(-0), fc.double()),
-        jitter: fc.oneof(fc.constant(0), fc.double()),
-      },
-      { requiredKeys: [] },
-    ),
-    attemptTimeout: time,
-    overlapPolicy: fc.integer({ min: 0, max: 4 }),
-    maxConcurrentRuns: int32,
-    misfirePolicy: fc.integer({ min: 0, max: 3 }),
-    misfireWindow: time,
-    http: fc.record({ method: text, url: text, headers: stringMap, body: text }, { requiredKeys: [] }),
-    state: fc.integer({ min: 0, max: 3 }),
-    nextRunTime: time,
-    runCount: int64,
-    createTime: time,
-    updateTime: time,
-  },
-  { requiredKeys: [] },
-);
 
 const result = fc.oneof(
   job.map((value) => ({ result: { case: "created" as const, value } })),

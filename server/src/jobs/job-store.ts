@@ -1,4 +1,4 @@
-import { fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { JobSchema, JobState, type Job } from "@chime/sdk/gen/job_pb";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
@@ -8,6 +8,7 @@ import { optionalTimestamp, toTimestamp } from "../util/time.js";
 import { createJobInsertBatcher } from "./create-batcher.js";
 import { insertJobs, type JobInsert } from "./job-insert.js";
 import { nextFireTime } from "./schedule.js";
+import { specJson } from "./spec-json.js";
 
 export interface JobRow {
   id: string;
@@ -25,19 +26,8 @@ export interface JobRow {
 
 const JOB_COLUMNS = "id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time";
 
-/** Fields kept in their own columns, not in `spec`, by their proto3 JSON names. */
-const COLUMN_FIELDS = (["id", "namespace", "name", "queue", "labels", "state", "nextRunTime", "runCount", "createTime", "updateTime"] as const).map(
-  (localName) => JobSchema.field[localName].jsonName,
-);
-
 /** The job definition kept in the `spec` column: everything but identity and state. */
-export function specOf(job: Job): JsonObject {
-  // toJson leaves fields at their defaults out, so deleting these keys equals clearing the
-  // fields first, without cloning the message.
-  const spec = toJson(JobSchema, job) as JsonObject;
-  for (const name of COLUMN_FIELDS) delete spec[name];
-  return spec;
-}
+export const specOf: (job: Job) => JsonObject = specJson;
 
 export function jobFromRow(row: JobRow): Job {
   return withColumns(fromJson(JobSchema, row.spec, { ignoreUnknownFields: true }), row);
