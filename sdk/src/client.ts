@@ -3,7 +3,7 @@ import { timestampFromDate, FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
-import { JobService } from "./gen/chime/v1/job_service_pb.js";
+import { JobService, type BatchCreateJobsResult } from "./gen/chime/v1/job_service_pb.js";
 import type { Run, RunState } from "./gen/chime/v1/run_pb.js";
 import type { RunEvent } from "./gen/chime/v1/watch_service_pb.js";
 import { SPEC_FIELD_PATHS, toJob, type JobSpec } from "./job-spec.js";
@@ -40,6 +40,17 @@ export interface RunFilter {
   pageSize?: number;
 }
 
+/** One job of a batchCreateJobs call: a JobSpec, with its own idempotency key if wanted. */
+export type BatchJobSpec = JobSpec & { requestId?: string };
+
+/**
+ * What became of one job of a batchCreateJobs call (the generated oneof, never unset):
+ * `created`, `existing` (created earlier with the same requestId) with the job, or `error`
+ * with its code (Code.InvalidArgument, Code.AlreadyExists) and a message naming the field as
+ * jobs[i].job.field.
+ */
+export type BatchCreateResult = Exclude<BatchCreateJobsResult["result"], { case: undefined }>;
+
 export type ChimeClient = ReturnType<typeof createChimeClient>;
 
 /** A typed Chime client: the raw JobService client plus plain-value helpers and paging iterators. */
@@ -69,6 +80,21 @@ export function createChimeClient(options: ChimeClientOptions) {
     async createJob(spec: JobSpec, requestOptions: { requestId?: string } = {}): Promise<Job> {
       const { job } = await jobService.createJob({ job: toJob(spec), requestId: requestOptions.requestId ?? "" });
       return job!;
+    },
+
+    /**
+     * Creates up to 1,000 jobs in one call, each validated on its own; the valid ones are
+     * written together. Returns one result per spec, in order.
+     */
+    async batchCreateJobs(specs: BatchJobSpec[]): Promise<BatchCreateResult[]> {
+      const { results } = await jobService.batchCreateJobs({
+        jobs: specs.map(({ requestId, ...spec }) => ({ job: toJob(spec), requestId: requestId ?? "" })),
+      });
+      if (results.length !== specs.length) throw new Error(`batchCreateJobs: ${results.length} results for ${specs.length} jobs`);
+      return results.map((item, i) => {
+        if (item.result.case === undefined) throw new Error(`batchCreateJobs: no result for jobs[${i}]`);
+        return item.result;
+      });
     },
 
     async getJob(id: string): Promise<Job> {

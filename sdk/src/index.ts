@@ -1,4 +1,12 @@
-export { createChimeClient, type ChimeClient, type ChimeClientOptions, type JobFilter, type RunFilter } from "./client.js";
+export {
+  createChimeClient,
+  type ChimeClient,
+  type ChimeClientOptions,
+  type JobFilter,
+  type RunFilter,
+  type BatchJobSpec,
+  type BatchCreateResult,
+} from "./client.js";
 export { watchRuns, watchJob, isFinalWatchError, type WatchRunsFilter, type WatchOptions, type WatchJobMessage, type WatchTargets } from "./watch.js";
 export { toJob, SPEC_FIELD_PATHS, type JobSpec, type RetrySpec } from "./job-spec.js";
 export { toSchedule, parseDuration, type ScheduleSpec, type DurationSpec, type ScheduleBounds } from "./schedule-spec.js";

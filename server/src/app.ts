@@ -13,6 +13,7 @@ import { createMetrics } from "./metrics.js";
 import { createNatsHolder } from "./nats/connection.js";
 import { startConnectServer } from "./transport/connect-server.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
+import { JOB_RESPONSE_ENCODERS } from "./api/job-wire.js";
 import { createHealthMonitor } from "./transport/health.js";
 import { natsLayout } from "@chime/sdk";
 import { prepareJetStream } from "./nats/jetstream.js";
@@ -176,6 +177,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     shutdownSignal: shutdown.signal,
     health,
     logger,
+    responseEncoders: JOB_RESPONSE_ENCODERS,
   });
   const connectServer = await startConnectServer({
     services: served,

@@ -261,6 +261,9 @@ describe("JobService over grpc-js with proto-loader", () => {
       ["CreateJob", { job: job({ http: { url: "https://example.com" } }) }, /job\.http: only allowed on the "http" queue/],
       ["CreateJob", { job: job({ queue: "http", http: { url: "ftp://example.com" } }) }, /job\.http\.url: expected an http or https URL/],
       ["CreateJob", { job: job({ name: "", queue: "" }) }, /job\.name: is required; job\.queue: is required/],
+      // Binary doubles can be NaN or infinite, which the job's JSON form cannot hold.
+      ["CreateJob", { job: job({ payload: toStruct({ x: [NaN] }) }) }, /^job\.payload\.x\[0\]: NaN is not a JSON number/],
+      ["CreateJob", { job: job({ payload: toStruct({ y: { z: -Infinity } }) }) }, /^job\.payload\.y\.z: -Infinity is not a JSON number/],
       ["GetJob", { id: "" }, /^id: is required/],
       ["GetJob", { id: "not-a-uuid" }, /^id: "not-a-uuid" is not a valid id/],
       ["GetRun", { id: "42" }, /^id: /],
@@ -309,5 +312,50 @@ describe("JobService over grpc-js with proto-loader", () => {
     expect(resumeActive.details).toMatch(/is active; only paused jobs can be resumed/);
     await client.call("PauseJob", { id: first.id });
     expect((await grpcError(client.call("PauseJob", { id: first.id }))).code).toBe(status.FAILED_PRECONDITION);
+  });
+
+  it("creates a batch, answering each item in order: created, existing or an error naming jobs[i]", async () => {
+    const item = (name: string, overrides: Message = {}, request_id = "") => ({ job: job({ name, ...overrides }), request_id });
+    const taken = await createJob({ name: "grpc-js/batch-taken" });
+    const { results } = await client.call("BatchCreateJobs", {
+      jobs: [
+        item("grpc-js/batch-0", { payload: toStruct({ n: 1 }) }, "batch-req"),
+        item("grpc-js/batch-1", { schedule: { cron: { expression: "* * * * * * *" } } }),
+        item("grpc-js/batch-taken"),
+        item("grpc-js/batch-0-again", {}, "batch-req"),
+        { request_id: "x" },
+        item("grpc-js/batch-5", { schedule: { immediate: {} } }),
+      ],
+    });
+    expect(results.map((r: Message) => r.result)).toEqual(["created", "error", "error", "existing", "error", "created"]);
+    expect(results[0].created.name).toBe("grpc-js/batch-0");
+    expect(fromStruct(results[0].created.payload)).toEqual({ n: 1 });
+    expect(results[0].created.state).toBe("JOB_STATE_ACTIVE");
+    expect(results[3].existing.id).toBe(results[0].created.id);
+    expect(results[1].error.code).toBe(status.INVALID_ARGUMENT);
+    expect(results[1].error.message).toMatch(/^jobs\[1\]\.job\.schedule\.cron\.expression: .*got 7/);
+    expect(results[2].error).toEqual({ code: status.ALREADY_EXISTS, message: 'jobs[2].job.name: a job named "grpc-js/batch-taken" already exists in namespace "default"' });
+    expect(results[4].error).toEqual({ code: status.INVALID_ARGUMENT, message: "jobs[4].job: is required" });
+    expect(results[5].created.schedule.kind).toBe("immediate");
+
+    // A retry of the call: the request id answers with the same job; the rest as before.
+    const retried = await client.call("BatchCreateJobs", { jobs: [item("grpc-js/batch-0", {}, "batch-req"), item("grpc-js/batch-5")] });
+    expect(retried.results.map((r: Message) => r.result)).toEqual(["existing", "error"]);
+    expect(retried.results[0].existing.id).toBe(results[0].created.id);
+    expect(retried.results[1].error.code).toBe(status.ALREADY_EXISTS);
+
+    const listed = await client.call("ListJobs", { name_prefix: "grpc-js/batch-" });
+    expect(listed.jobs.map((j: Message) => j.name).sort()).toEqual(["grpc-js/batch-0", "grpc-js/batch-5", "grpc-js/batch-taken"]);
+    expect(listed.jobs.find((j: Message) => j.name === "grpc-js/batch-taken").id).toBe(taken.id);
+  });
+
+  it("refuses a batch of 0 or more than 1000 jobs with INVALID_ARGUMENT naming jobs", async () => {
+    for (const count of [0, 1001]) {
+      const jobs = Array.from({ length: count }, (_, i) => ({ job: job({ name: `grpc-js/batch-size-${i}` }) }));
+      const error = await grpcError(client.call("BatchCreateJobs", { jobs }));
+      expect(status[error.code]).toBe("INVALID_ARGUMENT");
+      expect(error.details).toBe(`jobs: expected 1 to 1000 items, got ${count}`);
+    }
+    expect((await client.call("ListJobs", { name_prefix: "grpc-js/batch-size-" })).jobs).toHaveLength(0);
   });
 });

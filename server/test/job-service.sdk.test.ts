@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { JobState, RunState } from "@chime/sdk";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BatchCreateJobsRequestSchema, JobState, RunState, toJob } from "@chime/sdk";
 import { useTestServer } from "./helpers/test-server.js";
+import { waitFor } from "./helpers/wait.js";
 
 const fixture = useTestServer();
 
@@ -163,5 +165,144 @@ describe("JobService through the SDK over HTTP/2", () => {
       "2030-01-01T00:30:00.000Z",
       "2030-01-01T00:45:00.000Z",
     ]);
+  });
+});
+
+describe("batchCreateJobs through the SDK over HTTP/2", () => {
+  const jobsNamed = async (prefix: string) =>
+    (await fixture.server.pool.query<{ name: string }>("SELECT name FROM jobs WHERE starts_with(name, $1) ORDER BY name", [prefix])).rows.map((r) => r.name);
+  const expectInvalidJobs = async (count: number) => {
+    const specs = Array.from({ length: count }, (_, i) => ({ name: `batch-size-${count}-${i}`, queue: "batch", schedule: "immediate" as const }));
+    const error = await fixture.chime.batchCreateJobs(specs).then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(error?.code).toBe(Code.InvalidArgument);
+    expect(error?.rawMessage).toBe(`jobs: expected 1 to 1000 items, got ${count}`);
+  };
+
+  it("creates every job in order and schedules them: immediate ones run", async () => {
+    const specs = Array.from({ length: 40 }, (_, i) => ({
+      name: `batch-all-${String(i).padStart(2, "0")}`,
+      queue: "batch",
+      schedule: i % 2 ? ({ every: "1h" } as const) : ("immediate" as const),
+      payload: { i },
+      labels: { batch: "all" },
+    }));
+    const results = await fixture.chime.batchCreateJobs(specs);
+    expect(results.map((r) => r.case)).toEqual(specs.map(() => "created"));
+    const jobs = results.map((r) => (r.case === "created" ? r.value : undefined)!);
+    expect(jobs.map((j) => j.name)).toEqual(specs.map((s) => s.name));
+    expect(jobs.map((j) => j.payload)).toEqual(specs.map((s) => s.payload));
+    expect(new Set(jobs.map((j) => j.id)).size).toBe(40);
+    for (const job of jobs) {
+      expect(job.state).toBe(JobState.ACTIVE);
+      expect(job.namespace).toBe("default");
+      expect(job.nextRunTime).toBeDefined();
+      expect(job.retryPolicy?.maxAttempts).toBe(3);
+    }
+    // What was answered is what is stored.
+    const stored = await fixture.chime.getJob(jobs[7].id);
+    expect(stored).toEqual(jobs[7]);
+    expect(await jobsNamed("batch-all-")).toEqual(specs.map((s) => s.name));
+    // The scheduler was woken and fires the immediate ones now, not at its next idle poll.
+    const immediate = jobs.filter((_, i) => i % 2 === 0).map((j) => j.id);
+    await waitFor("a run of every immediate job", async () => {
+      const { rows } = await fixture.server.pool.query<{ n: number }>(
+        "SELECT count(DISTINCT job_id)::int AS n FROM runs WHERE job_id = ANY($1::uuid[])",
+        [immediate],
+      );
+      return rows[0].n === immediate.length;
+    });
+    const recurring = jobs.filter((_, i) => i % 2 === 1).map((j) => j.id);
+    const { rows } = await fixture.server.pool.query("SELECT 1 FROM runs WHERE job_id = ANY($1::uuid[])", [recurring]);
+    expect(rows).toHaveLength(0);
+  });
+
+  it("refuses each invalid item on its own, naming jobs[i]'s field, and writes the valid ones", async () => {
+    const results = await fixture.chime.batchCreateJobs([
+      { name: "batch-mixed-0", queue: "batch", schedule: { every: "1h" } },
+      { name: "batch-mixed-1", queue: "batch", schedule: { cron: "61 * * * *" } },
+      { name: "batch-mixed-2", queue: "batch", schedule: { every: "1h" } },
+      { name: "batch-mixed-3", queue: "", schedule: { every: "1h" }, retry: { maxAttempts: 500 } },
+      { name: "batch-mixed-4", queue: "batch", schedule: { every: "1h" }, requestId: "r".repeat(201) },
+    ]);
+    expect(results.map((r) => r.case)).toEqual(["created", "error", "created", "error", "error"]);
+    const error = (i: number) => (results[i].case === "error" ? results[i].value : undefined)!;
+    expect(error(1).code).toBe(Code.InvalidArgument);
+    expect(error(1).message).toMatch(/^jobs\[1\]\.job\.schedule\.cron\.expression: invalid cron "61 \* \* \* \*"/);
+    expect(error(3).code).toBe(Code.InvalidArgument);
+    expect(error(3).message).toMatch(/^jobs\[3\]\.job\.queue: is required; jobs\[3\]\.job\.retry_policy\.max_attempts: /);
+    expect(error(4)).toMatchObject({ code: Code.InvalidArgument, message: "jobs[4].request_id: longer than 200 characters" });
+    expect(await jobsNamed("batch-mixed-")).toEqual(["batch-mixed-0", "batch-mixed-2"]);
+  });
+
+  it("refuses a name taken by a live job, or twice in the batch, with ALREADY_EXISTS", async () => {
+    const live = await fixture.chime.createJob({ name: "batch-taken", queue: "batch", schedule: { every: "1h" } });
+    const deleted = await fixture.chime.createJob({ name: "batch-freed", queue: "batch", schedule: { every: "1h" } });
+    await fixture.chime.deleteJob(deleted.id);
+    const results = await fixture.chime.batchCreateJobs([
+      { name: "batch-taken", queue: "batch", schedule: { every: "1h" } },
+      { name: "batch-twice", queue: "batch", schedule: { every: "1h" } },
+      { name: "batch-twice", queue: "other", schedule: { every: "2h" } },
+      { name: "batch-freed", queue: "batch", schedule: { every: "1h" } },
+      { name: "batch-taken", namespace: "tenant-b", queue: "batch", schedule: { every: "1h" } },
+    ]);
+    expect(results.map((r) => r.case)).toEqual(["error", "created", "error", "created", "created"]);
+    expect(results[0]).toMatchObject({
+      value: { code: Code.AlreadyExists, message: 'jobs[0].job.name: a job named "batch-taken" already exists in namespace "default"' },
+    });
+    expect(results[2]).toMatchObject({
+      value: { code: Code.AlreadyExists, message: 'jobs[2].job.name: jobs[1] of this call is also named "batch-twice" in namespace "default"' },
+    });
+    expect((await fixture.chime.getJob(live.id)).updateTime).toEqual(live.updateTime);
+    const { rows } = await fixture.server.pool.query<{ name: string; queue: string }>(
+      "SELECT name, queue FROM jobs WHERE name = 'batch-twice'",
+    );
+    expect(rows).toEqual([{ name: "batch-twice", queue: "batch" }]);
+  });
+
+  it("answers a request id seen before, in an earlier call or earlier in the same call, with its job", async () => {
+    const spec = (name: string, requestId: string) => ({ name, queue: "batch", schedule: { every: "1h" } as const, requestId });
+    const first = await fixture.chime.batchCreateJobs([spec("batch-idem-a", "req-a"), spec("batch-idem-b", "req-b"), spec("batch-idem-a2", "req-a")]);
+    expect(first.map((r) => r.case)).toEqual(["created", "created", "existing"]);
+    expect(first[2].value).toEqual(first[0].value);
+    const single = await fixture.chime.createJob({ name: "batch-idem-c", queue: "batch", schedule: { every: "1h" } }, { requestId: "req-c" });
+
+    // A retried call: the same request ids give the same jobs, whatever the names say now.
+    const retried = await fixture.chime.batchCreateJobs([
+      spec("batch-idem-b", "req-b"),
+      spec("batch-idem-a-renamed", "req-a"),
+      spec("batch-idem-c", "req-c"),
+      spec("batch-idem-d", "req-d"),
+      { ...spec("batch-idem-b", "req-b"), namespace: "tenant-b" },
+    ]);
+    expect(retried.map((r) => r.case)).toEqual(["existing", "existing", "existing", "created", "created"]);
+    expect(retried[0].value).toEqual(first[1].value);
+    expect(retried[1].value).toEqual(first[0].value);
+    expect((retried[2].value as typeof single).id).toBe(single.id);
+    expect(await jobsNamed("batch-idem-")).toEqual(["batch-idem-a", "batch-idem-b", "batch-idem-b", "batch-idem-c", "batch-idem-d"]);
+  });
+
+  it("takes 1 to 1000 jobs: 0 and 1001 are INVALID_ARGUMENT naming jobs", async () => {
+    await expectInvalidJobs(0);
+    await expectInvalidJobs(1001);
+    expect(await jobsNamed("batch-size-")).toEqual([]);
+    // 1,000 jobs with a 1 KiB payload each (about 1.2 MB, answered with 1.3 MB) fit the
+    // default message limit (CHIME_MAX_MESSAGE_BYTES, 4 MiB) both ways.
+    expect(fixture.server.config.maxMessageBytes).toBe(4 * 1024 * 1024);
+    const payload = { customer: 123_456, email: "someone@example.com", template: "welcome", note: "x".repeat(1000) };
+    const specs = Array.from({ length: 1000 }, (_, i) => ({
+      name: `batch-max-${i}`,
+      queue: "batch",
+      schedule: { cron: "0 9 * * MON-FRI", timeZone: "Europe/Paris" },
+      labels: { team: "growth", env: "prod" },
+      payload,
+      requestId: `batch-max-request-${i}`,
+    }));
+    const request = create(BatchCreateJobsRequestSchema, { jobs: specs.map(({ requestId, ...spec }) => ({ job: toJob(spec), requestId })) });
+    expect(toBinary(BatchCreateJobsRequestSchema, request).length).toBeGreaterThan(1_200_000);
+    const results = await fixture.chime.batchCreateJobs(specs);
+    expect(results.filter((r) => r.case === "created")).toHaveLength(1000);
+    expect((await jobsNamed("batch-max-")).length).toBe(1000);
+    // A retry answers every one as existing: the same size of answer.
+    expect((await fixture.chime.batchCreateJobs(specs)).filter((r) => r.case === "existing")).toHaveLength(1000);
   });
 });

@@ -4,7 +4,7 @@ import { status } from "@grpc/grpc-js";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
-import { createJobServiceClient, grpcError, toStruct, type RawClient } from "./helpers/grpc-client.js";
+import { createJobServiceClient, grpcError, toStruct, type Message, type RawClient } from "./helpers/grpc-client.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 
 /**
@@ -86,6 +86,20 @@ describe("message size limit", () => {
     );
     expect(error && Code[error.code]).toBe("ResourceExhausted");
     expect(await countJobs("limits-big")).toBe(0);
+  });
+
+  it("refuses a BatchCreateJobs over the limit as a whole: none of its jobs is written", async () => {
+    // 100 jobs of about 1 KiB: about 110 KB, over the 64 KiB limit; 40 of them fit.
+    const items = (prefix: string, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ job: { ...jobWithPayload(`${prefix}-${i}`, 0), payload: toStruct({ blob: "x".repeat(1000) }) } }));
+    const error = await grpcError(client.call("BatchCreateJobs", { jobs: items("limits-batch-big", 100) }));
+    expect(status[error.code], error.details).toBe("RESOURCE_EXHAUSTED");
+    expect(await countJobs("limits-batch-big")).toBe(0);
+    const { results } = await client.call("BatchCreateJobs", { jobs: items("limits-batch-fits", 40) });
+    expect(results.map((r: Message) => r.result)).toEqual(Array(40).fill("created"));
+    expect(await countJobs("limits-batch-fits")).toBe(40);
+    // Out of the way of the listings below, which must fit the limit too.
+    for (const r of results) await client.call("DeleteJob", { id: r.created.id });
   });
 });
 

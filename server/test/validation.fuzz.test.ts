@@ -11,7 +11,8 @@ import { startTestServer, type TestServer } from "./helpers/test-server.js";
 /**
  * Thousands of random malformed CreateJob and UpdateJob requests over gRPC. Each one
  * must be answered INVALID_ARGUMENT with a message naming every field that was made
- * bad, nothing may be written, and the server must be healthy afterwards.
+ * bad, nothing may be written, and the server must be healthy afterwards. BatchCreateJobs
+ * calls mixing valid and malformed jobs must refuse each bad item so, and write the rest.
  */
 
 type JobInit = MessageInitShape<typeof JobSchema>;
@@ -405,5 +406,51 @@ describe("malformed requests, fuzzed", () => {
     const { job } = await client.createJob({ job: { name: "fuzz-after", queue: "fuzz", schedule: { kind: { case: "immediate", value: {} } } } });
     expect(job?.id).toMatch(UUID);
     expect((await snapshot()).counts.jobs).toBe(existingIds.length + 1);
+  });
+
+  it("answers a BatchCreateJobs with malformed items item by item, naming jobs[i]'s fields, and writes only its valid items", async () => {
+    const before = await snapshot();
+    let batchNo = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(validJob, fc.option(mutations, { freq: 2, nil: undefined })), { minLength: 1, maxLength: 40 }),
+        async (cases) => {
+          // Names unique per item, so every valid item is created and nothing else can collide.
+          const prefix = `fuzz-batch-${batchNo++}-`;
+          const jobs = cases.map(([base, applied], i) => {
+            const job: JobInit = { ...structuredClone(base), name: `${prefix}${i}-${base.name}` };
+            for (const m of applied ?? []) m.apply(job);
+            return { job };
+          });
+          const { results } = await client.batchCreateJobs({ jobs });
+          expect(results).toHaveLength(cases.length);
+          const validNames: string[] = [];
+          cases.forEach(([, applied], i) => {
+            const result = results[i].result;
+            const context = `jobs[${i}] ${describeRequest(jobs[i])} -> ${describeRequest(result)}`;
+            if (!applied) {
+              expect(result.case, context).toBe("created");
+              validNames.push(jobs[i].job.name!);
+              return;
+            }
+            expect(result.case, context).toBe("error");
+            const error = result.value as { code: number; message: string };
+            expect(Code[error.code], context).toBe("InvalidArgument");
+            // Every problem is about this item: it names jobs[i]'s fields and no other item.
+            expect(error.message, context).toMatch(new RegExp(`^jobs\\[${i}\\]\\.${FIELD_PATH.source.slice(1)}`));
+            const itemsNamed = new Set([...error.message.matchAll(/jobs\[(\d+)\]/g)].map((match) => Number(match[1])));
+            expect([...itemsNamed], context).toEqual([i]);
+            for (const m of applied) expect(error.message, context).toContain(`jobs[${i}].${m.field}`);
+          });
+          const { rows } = await server.pool.query<{ name: string }>("SELECT name FROM jobs WHERE starts_with(name, $1)", [prefix]);
+          expect(rows.map((r) => r.name).sort()).toEqual(validNames.sort());
+        },
+      ),
+      { numRuns: 40 },
+    );
+    // Nothing of the bad items was written anywhere: no other jobs, runs or events appeared.
+    const { rows } = await server.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE NOT starts_with(name, 'fuzz-batch-')");
+    expect(rows[0].n).toBe(before.counts.jobs);
+    expect((await snapshot()).counts).toMatchObject({ runs: before.counts.runs, events: before.counts.events });
   });
 });

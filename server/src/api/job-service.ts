@@ -13,6 +13,8 @@ import { toDate, toTimestamp } from "../util/time.js";
 import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
 import { admitFires } from "../scheduler/fire-plan.js";
 import type { PendingRun } from "../scheduler/run-publisher.js";
+import { batchCreateJobs } from "./batch-create-jobs.js";
+import { validateRequestId } from "./request-id.js";
 import { parseLabelSelector } from "./label-selector.js";
 import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
 
@@ -60,11 +62,15 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
   return {
     async createJob(request) {
-      if (request.requestId.length > 200) throw invalidArgument("request_id: longer than 200 characters");
+      validateRequestId(request.requestId, "request_id");
       const job = validateJob(request.job, validation(true));
       const created = await jobs.create(job, request.requestId, now());
       mayFire(created);
       return { job: created };
+    },
+
+    async batchCreateJobs(request) {
+      return batchCreateJobs(request, { jobs, now, validation: () => validation(true), onJobsChanged: deps.onJobsChanged });
     },
 
     async getJob(request) {

@@ -1,29 +1,9 @@
 import type pg from "pg";
-import { v7 as uuidv7 } from "uuid";
-import type { JsonObject } from "@bufbuild/protobuf";
+import { insertJobs, type JobInsert } from "./job-insert.js";
 
-/** One prepared job insert: every column of the row, already validated and planned. */
-export interface JobInsert {
-  namespace: string;
-  name: string;
-  queue: string;
-  labels: Record<string, string>;
-  spec: JsonObject;
-  state: number;
-  nextRunTime: Date | null;
-  requestId: string;
-  createTime: Date;
-}
-
-/** The inserted row's columns, or why there is none. */
-export type InsertOutcome<Row> =
-  | { kind: "inserted"; row: Row }
-  | { kind: "nameTaken" }
-  | { kind: "requestSeen" };
-
-interface Pending<Row> {
+interface Pending {
   insert: JobInsert;
-  resolve: (outcome: InsertOutcome<Row>) => void;
+  resolve: (inserted: boolean) => void;
   reject: (error: unknown) => void;
 }
 
@@ -36,52 +16,11 @@ const MAX_BATCH = 1000;
  * in flight go together in the next, so an idle server adds no delay.
  *
  * A row that hits a unique index (name taken, or request id seen) is not inserted; the
- * caller learns which and answers accordingly.
+ * caller learns that it was not, and finds out why.
  */
-export function createJobInsertBatcher<Row extends { name: string; namespace: string; request_id: string | null }>(
-  pool: pg.Pool,
-  columns: string,
-) {
-  let queue: Pending<Row>[] = [];
+export function createJobInsertBatcher(pool: pg.Pool) {
+  let queue: Pending[] = [];
   let flushing = false;
-
-  async function insertBatch(batch: Pending<Row>[]): Promise<void> {
-    const inserts = batch.map((p) => p.insert);
-    const { rows } = await pool.query<Row>(
-      `INSERT INTO jobs (id, namespace, name, queue, labels, spec, state, next_run_time, request_id, create_time, update_time)
-       SELECT id, namespace, name, queue, labels::jsonb, spec::jsonb, state, next_run_time, request_id, create_time, create_time
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], $8::timestamptz[],
-                   $9::text[], $10::timestamptz[])
-         AS v(id, namespace, name, queue, labels, spec, state, next_run_time, request_id, create_time)
-       ON CONFLICT DO NOTHING
-       RETURNING ${columns}`,
-      [
-        inserts.map(() => uuidv7()),
-        inserts.map((i) => i.namespace),
-        inserts.map((i) => i.name),
-        inserts.map((i) => i.queue),
-        inserts.map((i) => JSON.stringify(i.labels)),
-        inserts.map((i) => JSON.stringify(i.spec)),
-        inserts.map((i) => i.state),
-        inserts.map((i) => i.nextRunTime),
-        inserts.map((i) => i.requestId || null),
-        inserts.map((i) => i.createTime),
-      ],
-    );
-    const byKey = new Map(rows.map((row) => [`${row.namespace}\u0000${row.name}`, row]));
-    const claimed = new Set<string>();
-    for (const pending of batch) {
-      const key = `${pending.insert.namespace}\u0000${pending.insert.name}`;
-      const row = byKey.get(key);
-      // Two inserts of one name in the same batch: only one row came back; the first claims it.
-      if (row && !claimed.has(key) && (row.request_id ?? "") === pending.insert.requestId) {
-        claimed.add(key);
-        pending.resolve({ kind: "inserted", row });
-      } else {
-        pending.resolve({ kind: pending.insert.requestId ? "requestSeen" : "nameTaken" });
-      }
-    }
-  }
 
   async function flush(): Promise<void> {
     flushing = true;
@@ -89,7 +28,8 @@ export function createJobInsertBatcher<Row extends { name: string; namespace: st
       const batch = queue.slice(0, MAX_BATCH);
       queue = queue.slice(batch.length);
       try {
-        await insertBatch(batch);
+        const inserted = await insertJobs(pool, batch.map((p) => p.insert));
+        for (const pending of batch) pending.resolve(inserted.has(pending.insert.id));
       } catch (error) {
         for (const pending of batch) pending.reject(error);
       }
@@ -98,7 +38,8 @@ export function createJobInsertBatcher<Row extends { name: string; namespace: st
   }
 
   return {
-    insert(insert: JobInsert): Promise<InsertOutcome<Row>> {
+    /** Inserts one row with the others of its batch; resolves whether it was inserted. */
+    insert(insert: JobInsert): Promise<boolean> {
       return new Promise((resolve, reject) => {
         queue.push({ insert, resolve, reject });
         if (!flushing) {

@@ -1,11 +1,14 @@
-import { fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { JobSchema, JobState, type Job } from "@chime/sdk/gen/job_pb";
 import type pg from "pg";
+import { v7 as uuidv7 } from "uuid";
 import { alreadyExists, failedPrecondition, notFound } from "../api/errors.js";
 import { labelConditions, type LabelTerm } from "../api/label-selector.js";
 import { optionalTimestamp, toTimestamp } from "../util/time.js";
 import { createJobInsertBatcher } from "./create-batcher.js";
+import { insertJobs, type JobInsert } from "./job-insert.js";
 import { nextFireTime } from "./schedule.js";
+import { specJson } from "./spec-json.js";
 
 export interface JobRow {
   id: string;
@@ -23,26 +26,15 @@ export interface JobRow {
 
 const JOB_COLUMNS = "id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time";
 
-/** Fields kept in their own columns, not in `spec`, by their proto3 JSON names. */
-const COLUMN_FIELDS = (["id", "namespace", "name", "queue", "labels", "state", "nextRunTime", "runCount", "createTime", "updateTime"] as const).map(
-  (localName) => JobSchema.field[localName].jsonName,
-);
-
 /** The job definition kept in the `spec` column: everything but identity and state. */
-export function specOf(job: Job): JsonObject {
-  // toJson leaves fields at their defaults out, so deleting these keys equals clearing the
-  // fields first, without cloning the message.
-  const spec = toJson(JobSchema, job) as JsonObject;
-  for (const name of COLUMN_FIELDS) delete spec[name];
-  return spec;
-}
+export const specOf: (job: Job) => JsonObject = specJson;
 
 export function jobFromRow(row: JobRow): Job {
   return withColumns(fromJson(JobSchema, row.spec, { ignoreUnknownFields: true }), row);
 }
 
 /** Sets the fields a job row keeps in columns (identity and state) on `job`, its definition. */
-function withColumns(job: Job, row: JobRow): Job {
+function withColumns(job: Job, row: Omit<JobRow, "spec">): Job {
   job.id = row.id;
   job.namespace = row.namespace;
   job.name = row.name;
@@ -54,6 +46,41 @@ function withColumns(job: Job, row: JobRow): Job {
   job.createTime = toTimestamp(row.create_time);
   job.updateTime = toTimestamp(row.update_time);
   return job;
+}
+
+/**
+ * The row a validated job is inserted as, created at `now`. Plans its first fire time, and
+ * anchors an unanchored interval at `now` (which changes `job`).
+ */
+export function planInsert(job: Job, requestId: string, now: Date): JobInsert {
+  // Without an anchor, an interval counts from creation: the first run is one interval later.
+  // Every other schedule may fire at the creation instant itself (immediate, an `at` of now).
+  let after = new Date(now.getTime() - 1);
+  if (job.schedule?.kind.case === "interval" && !job.schedule.kind.value.anchor) {
+    job.schedule.kind.value.anchor = toTimestamp(now);
+    after = now;
+  }
+  const { state, next } = planNext(job, after, now, 0);
+  return {
+    id: uuidv7(),
+    namespace: job.namespace,
+    name: job.name,
+    queue: job.queue,
+    labels: job.labels,
+    spec: specOf(job),
+    state,
+    next_run_time: next,
+    request_id: requestId || null,
+    create_time: now,
+  };
+}
+
+/**
+ * The job as inserted from `row`: `job` itself (its definition is what was stored, so nothing
+ * is parsed back) with the row's identity and state set.
+ */
+export function insertedJob(job: Job, row: JobInsert): Job {
+  return withColumns(job, { ...row, run_count: 0, update_time: row.create_time });
 }
 
 /** The state and next fire time of a job whose schedule has produced `runCount` runs. */
@@ -70,13 +97,22 @@ export interface JobFilter {
   labels: LabelTerm[];
 }
 
+/** A key for a request id within its namespace (request ids are unique per namespace). */
+export function requestKey(namespace: string, requestId: string): string {
+  return `${namespace}\u0000${requestId}`;
+}
+
+export function nameTakenMessage(field: string, job: { name: string; namespace: string }): string {
+  return `${field}: a job named ${JSON.stringify(job.name)} already exists in namespace ${JSON.stringify(job.namespace)}`;
+}
+
 function isUniqueViolation(error: unknown, constraint: string): boolean {
   const e = error as { code?: string; constraint?: string };
   return e.code === "23505" && e.constraint === constraint;
 }
 
 export function createJobStore(pool: pg.Pool) {
-  const inserts = createJobInsertBatcher<JobRow & { request_id: string | null }>(pool, `${JOB_COLUMNS}, request_id`);
+  const inserts = createJobInsertBatcher(pool);
 
   async function findByRequestId(namespace: string, requestId: string): Promise<Job | undefined> {
     const { rows } = await pool.query<JobRow>(
@@ -97,33 +133,30 @@ export function createJobStore(pool: pg.Pool) {
         const existing = await findByRequestId(job.namespace, requestId);
         if (existing) return existing;
       }
-      // Without an anchor, an interval counts from creation: the first run is one interval later.
-      // Every other schedule may fire at the creation instant itself (immediate, an `at` of now).
-      let after = new Date(now.getTime() - 1);
-      if (job.schedule?.kind.case === "interval" && !job.schedule.kind.value.anchor) {
-        job.schedule.kind.value.anchor = toTimestamp(now);
-        after = now;
-      }
-      const { state, next } = planNext(job, after, now, 0);
-      const outcome = await inserts.insert({
-        namespace: job.namespace,
-        name: job.name,
-        queue: job.queue,
-        labels: job.labels,
-        spec: specOf(job),
-        state,
-        nextRunTime: next,
-        requestId,
-        createTime: now,
-      });
-      // The definition just stored is `job` itself: no need to parse it back from the row.
-      if (outcome.kind === "inserted") return withColumns(job, outcome.row);
+      const row = planInsert(job, requestId, now);
+      if (await inserts.insert(row)) return insertedJob(job, row);
       // Not inserted: a retry of a request already served returns its job; otherwise the name is taken.
       if (requestId) {
         const existing = await findByRequestId(job.namespace, requestId);
         if (existing) return existing;
       }
-      throw alreadyExists(`job.name: a job named ${JSON.stringify(job.name)} already exists in namespace ${JSON.stringify(job.namespace)}`);
+      throw alreadyExists(nameTakenMessage("job.name", job));
+    },
+
+    /** Inserts rows in one statement; returns the ids of those inserted (see insertJobs). */
+    insertMany(rows: JobInsert[]): Promise<Set<string>> {
+      return insertJobs(pool, rows);
+    },
+
+    /** The jobs created with these (namespace, request id) keys, deleted or not, by `requestKey`. */
+    async findByRequestIds(keys: { namespace: string; requestId: string }[]): Promise<Map<string, Job>> {
+      if (keys.length === 0) return new Map();
+      const { rows } = await pool.query<JobRow & { request_id: string }>(
+        `SELECT ${JOB_COLUMNS}, request_id FROM jobs
+         WHERE request_id IS NOT NULL AND (namespace, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+        [keys.map((k) => k.namespace), keys.map((k) => k.requestId)],
+      );
+      return new Map(rows.map((row) => [requestKey(row.namespace, row.request_id), jobFromRow(row)]));
     },
 
     async get(id: string): Promise<Job> {
@@ -178,7 +211,7 @@ export function createJobStore(pool: pg.Pool) {
         return jobFromRow(updated.rows[0]);
       } catch (error) {
         if (isUniqueViolation(error, "jobs_namespace_name")) {
-          throw alreadyExists(`job.name: a job named ${JSON.stringify(job.name)} already exists in namespace ${JSON.stringify(job.namespace)}`);
+          throw alreadyExists(nameTakenMessage("job.name", job));
         }
         throw error;
       }

@@ -12,6 +12,11 @@ export interface GrpcAdapterOptions {
   /** Aborted when the server shuts down, so streams and long handlers end. */
   shutdownSignal: AbortSignal;
   logger: Logger;
+  /**
+   * Encoders written for particular response messages, by type name, used instead of
+   * protobuf-es's reflective toBinary (which they must match byte for byte).
+   */
+  responseEncoders?: ReadonlyMap<string, (message: never) => Uint8Array>;
 }
 
 export function addServiceImpl<S extends DescService>(
@@ -26,13 +31,16 @@ export function addServiceImpl<S extends DescService>(
     if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
       throw new Error(`${service.typeName}.${method.name}: only unary and server-streaming methods are supported`);
     }
+    const encode = options.responseEncoders?.get(method.output.typeName);
     definition[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
       requestStream: false,
       responseStream: method.methodKind === "server_streaming",
       requestSerialize: (message) => Buffer.from(toBinary(method.input, message as never)),
       requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
-      responseSerialize: (message) => Buffer.from(toBinary(method.output, message as never)),
+      responseSerialize: encode
+        ? (message) => toBuffer(encode(message as never))
+        : (message) => toBuffer(toBinary(method.output, message as never)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.localName,
     };
@@ -45,6 +53,11 @@ export function addServiceImpl<S extends DescService>(
         : serverStreamingHandler(service, method, handler, options);
   }
   server.addService(definition, handlers);
+}
+
+/** A Buffer over the same bytes (grpc-js wants a Buffer; Buffer.from(Uint8Array) would copy them). */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**

@@ -16,6 +16,8 @@ export interface GrpcServerOptions {
   shutdownSignal: AbortSignal;
   health: HealthMonitor;
   logger: Logger;
+  /** Encoders for particular response messages (see GrpcAdapterOptions). */
+  responseEncoders?: ReadonlyMap<string, (message: never) => Uint8Array>;
 }
 
 /** gRPC over h2c by grpc-js: the services, reflection (v1, v1alpha) and grpc.health.v1. */
@@ -30,7 +32,11 @@ export async function startGrpcServer(options: GrpcServerOptions) {
   // Every call in flight listens to the shutdown signal: many at once is normal, not a leak.
   setMaxListeners(0, options.shutdownSignal);
   for (const { service, impl } of options.services) {
-    addServiceImpl(server, service, impl, { shutdownSignal: options.shutdownSignal, logger: options.logger });
+    addServiceImpl(server, service, impl, {
+      shutdownSignal: options.shutdownSignal,
+      logger: options.logger,
+      responseEncoders: options.responseEncoders,
+    });
   }
   addReflection(server, options.services.map((s) => s.service), [
     { name: "grpc.health.v1.Health", fileDescriptorProtos: [healthFileDescriptor()] },

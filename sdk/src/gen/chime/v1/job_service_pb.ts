@@ -169,7 +169,8 @@ export type BatchCreateJobsResult = Message<"chime.v1.BatchCreateJobsResult"> & 
     case: "created";
   } | {
     /**
-     * The job an earlier call created with the same request_id (in its namespace).
+     * The job created earlier with the same request_id (in its namespace): by an
+     * earlier call, or by an earlier item of this call.
      *
      * @generated from field: chime.v1.Job existing = 2;
      */
@@ -199,7 +200,8 @@ export type BatchCreateJobsResultJson = {
   created?: JobJson;
 
   /**
-   * The job an earlier call created with the same request_id (in its namespace).
+   * The job created earlier with the same request_id (in its namespace): by an
+   * earlier call, or by an earlier item of this call.
    *
    * @generated from field: chime.v1.Job existing = 2;
    */

@@ -1,0 +1,32 @@
+import type pg from "pg";
+import type { JobRow } from "./job-store.js";
+
+/**
+ * One job row ready to insert: validated, planned, its id chosen. The keys are the columns'
+ * names, so a list of these is the JSON document the insert reads its rows from.
+ */
+export type JobInsert = Omit<JobRow, "run_count" | "update_time"> & { request_id: string | null };
+
+/**
+ * Inserts the rows in one statement (hence one transaction) and returns the ids of those
+ * inserted. A row that hits a unique index (its name taken by a live job, its request id
+ * seen, or an earlier row of the same statement with either) is skipped, not an error, so
+ * the others still go in; the caller learns which from the ids.
+ *
+ * The rows travel as one JSON document: JSON.stringify is native, where pg's escaping of an
+ * array parameter per column ran in JavaScript, value by value. Only the id comes back: every
+ * other column is what the caller sent, so nothing needs to be parsed back.
+ */
+export async function insertJobs(db: pg.Pool | pg.PoolClient, rows: JobInsert[]): Promise<Set<string>> {
+  const { rows: inserted } = await db.query<{ id: string }>(
+    `INSERT INTO jobs (id, namespace, name, queue, labels, spec, state, next_run_time, request_id, create_time, update_time)
+     SELECT id, namespace, name, queue, labels, spec, state, next_run_time, request_id, create_time, create_time
+     FROM jsonb_to_recordset($1::jsonb)
+       AS v(id uuid, namespace text, name text, queue text, labels jsonb, spec jsonb, state smallint,
+            next_run_time timestamptz, request_id text, create_time timestamptz)
+     ON CONFLICT DO NOTHING
+     RETURNING id`,
+    [JSON.stringify(rows)],
+  );
+  return new Set(inserted.map((row) => row.id));
+}
