@@ -652,6 +652,11 @@ export class Worker {
   get running(): number {
     return this.held.size;
   }
+
+  /** Runs whose handler ended and whose report (status stored, then ack or nak) is not done yet. */
+  get reportsPending(): number {
+    return this.reporting;
+  }
 }
 
 /** The current time as a Timestamp, without timestampFromDate's create(). */
