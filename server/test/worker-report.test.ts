@@ -79,8 +79,8 @@ async function endsByRun(prefix: string) {
   return ends;
 }
 
-async function startWorker(prefix: string, concurrency: number, handler: (run: WorkerRun) => unknown): Promise<Worker> {
-  const worker = new Worker({ natsUrl: TEST_NATS_URL, prefix, queue: QUEUE, concurrency, handler: async (run) => void handler(run), workerId: "w" });
+async function startWorker(prefix: string, concurrency: number, handler: (run: WorkerRun) => unknown, ackWaitMs?: number): Promise<Worker> {
+  const worker = new Worker({ natsUrl: TEST_NATS_URL, prefix, queue: QUEUE, concurrency, handler: async (run) => void handler(run), workerId: "w", ackWaitMs });
   await worker.start();
   workers.push(worker);
   return worker;
@@ -106,6 +106,24 @@ it("a slow status path does not hold a handler slot: with concurrency 1 every ru
   const ends = await endsByRun(prefix);
   for (const id of ids) expect(ends.get(id)).toEqual([{ state: RunState.SUCCEEDED, attempt: 1, workerId: "w" }]);
   expect(started).toHaveLength(5); // no run was handed out twice
+});
+
+it("a run whose report takes longer than the ack wait is not redelivered: it is heartbeaten until acked", async () => {
+  const { prefix, layout, restoreEvents } = await brokenStatusPath();
+  const started: string[] = [];
+  await startWorker(prefix, 2, (run) => started.push(run.runId), 1000);
+  const ids = await publishRuns(layout, 2);
+  await waitFor("the handlers to end", () => started.length === 2);
+  // JetStream would hand the runs out again after 1 s without a heartbeat; the reports keep
+  // retrying for about 3 s before they give up, so the path is restored in between.
+  await new Promise((resolve) => setTimeout(resolve, 1800));
+  const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(QUEUE));
+  expect({ redelivered: info.num_redelivered, unacked: info.num_ack_pending }).toEqual({ redelivered: 0, unacked: 2 });
+  await restoreEvents();
+  await waitFor("the runs to be acked", async () => (await consumerState(layout)).unacked === 0, { timeoutMs: 10_000 });
+  const ends = await endsByRun(prefix);
+  for (const id of ids) expect(ends.get(id)).toEqual([{ state: RunState.SUCCEEDED, attempt: 1, workerId: "w" }]);
+  expect(started).toEqual(ids);
 });
 
 it("stop() waits for the reports it has started, and returns once their runs are stored and acked", async () => {

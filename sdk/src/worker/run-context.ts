@@ -1,3 +1,4 @@
+import type { LazyAbort } from "./lazy-abort.js";
 import type { WorkerContext, WorkerLogger } from "./worker.js";
 
 /**
@@ -10,9 +11,13 @@ export class RunContext implements WorkerContext {
   constructor(
     private readonly base: WorkerLogger,
     private readonly fields: { runId: string; attempt: number; queue: string },
-    readonly signal: AbortSignal,
+    private readonly abort: LazyAbort,
     readonly heartbeat: () => void,
   ) {}
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
 
   get logger(): WorkerLogger {
     if (!this.own) {

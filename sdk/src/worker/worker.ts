@@ -23,6 +23,7 @@ import { decodeRunAssignment } from "../wire/run-assignment.js";
 import { backoffOf, retryDelayMs, type Backoff } from "./backoff.js";
 import { AttemptTimeoutError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
 import { Heartbeats } from "./heartbeats.js";
+import { LazyAbort } from "./lazy-abort.js";
 import { RunContext } from "./run-context.js";
 import { createStatusPublisher, type StatusPublisher } from "./status-publisher.js";
 
@@ -112,7 +113,7 @@ export interface WorkerOptions {
 
 interface Held {
   runId: string;
-  controller: AbortController;
+  abort: LazyAbort;
 }
 
 /** What a handler's attempt needs to be reported once it ended. */
@@ -285,9 +286,9 @@ export class Worker {
         if (entry.operation !== "PUT") continue;
         this.cancelled.set(entry.key, entry.created.getTime());
         const held = this.held.get(entry.key);
-        if (held && !held.controller.signal.aborted) {
+        if (held && !held.abort.aborted) {
           this.logger.info({ runId: entry.key }, "run cancelled; aborting its handler");
-          held.controller.abort(new RunCancelledError(entry.key));
+          held.abort.abort(new RunCancelledError(entry.key));
         }
       }
     } catch (error) {
@@ -451,7 +452,7 @@ export class Worker {
     }
     const attempt = msg.info.deliveryCount;
     const backoff = backoffOf(assignment.retryPolicy);
-    const held: Held = { runId: assignment.runId, controller: new AbortController() };
+    const held: Held = { runId: assignment.runId, abort: new LazyAbort() };
     // Registered before the cancel check, so a cancellation arriving meanwhile still reaches it.
     this.held.set(held.runId, held);
     const free = () => {
@@ -516,7 +517,7 @@ export class Worker {
     attempt: number,
     held: Held,
   ): Promise<{ outcome: Outcome; started: Timestamp; settled: Promise<unknown> }> {
-    const { controller } = held;
+    const { abort } = held;
     const runId = assignment.runId;
     const run: WorkerRun = {
       runId,
@@ -540,13 +541,11 @@ export class Worker {
     this.status!.publish(running).catch((error: unknown) =>
       this.logger.warn({ runId, attempt, queue: this.options.queue, err: String(error) }, "cannot report RUNNING"),
     );
-    const timeout = timeoutMs > 0 ? setTimeout(() => controller.abort(new AttemptTimeoutError(timeoutMs)), timeoutMs) : undefined;
-    const context = new RunContext(this.logger, { runId, attempt, queue: this.options.queue }, controller.signal, () => this.heartbeats.touch(msg));
+    const timeout = timeoutMs > 0 ? setTimeout(() => abort.abort(new AttemptTimeoutError(timeoutMs)), timeoutMs) : undefined;
+    const context = new RunContext(this.logger, { runId, attempt, queue: this.options.queue }, abort, () => this.heartbeats.touch(msg));
     let settled!: Promise<unknown>;
     const outcome = await new Promise<Outcome>((resolve) => {
-      const onAbort = () => resolve({ kind: "aborted", reason: controller.signal.reason });
-      if (controller.signal.aborted) onAbort();
-      else controller.signal.addEventListener("abort", onAbort, { once: true });
+      abort.onAbort((reason) => resolve({ kind: "aborted", reason }));
       settled = Promise.resolve()
         .then(() => this.options.handler(run, context))
         .then(
@@ -631,7 +630,7 @@ export class Worker {
         msg.nak();
       }
       await this.whenNoHandlers(graceMs);
-      for (const held of this.held.values()) held.controller.abort(new WorkerStoppingError());
+      for (const held of this.held.values()) held.abort.abort(new WorkerStoppingError());
       await this.whenNoHandlers(2000);
       // Every report started goes on to its ack (or nak): nothing the handlers did is dropped.
       while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
