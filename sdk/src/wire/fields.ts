@@ -6,7 +6,8 @@
  */
 import { fromBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { DurationSchema, ListValueSchema, StructSchema, TimestampSchema, ValueSchema, type Duration, type Struct, type Timestamp, type Value } from "@bufbuild/protobuf/wkt";
-import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { Writer } from "./writer.js";
 
 /** An unknown field as protobuf-es keeps it (`$unknown`); written back after the known ones. */
 export interface UnknownField {
@@ -31,12 +32,12 @@ export function readUnknown(reader: BinaryReader, no: number, wireType: WireType
   (target.$unknown ??= []).push({ no, wireType, data });
 }
 
-export function writeUnknown(writer: BinaryWriter, unknown: UnknownField[] | undefined): void {
+export function writeUnknown(writer: Writer, unknown: UnknownField[] | undefined): void {
   if (unknown) for (const { no, wireType, data } of unknown) writer.tag(no, wireType).raw(data);
 }
 
 /** Starts a length-delimited sub-message: its fields follow, then `writer.join()`. */
-export const fork = (writer: BinaryWriter, no: number) => writer.tag(no, WireType.LengthDelimited).fork();
+export const fork = (writer: Writer, no: number) => writer.tag(no, WireType.LengthDelimited).fork();
 
 // ---- google.protobuf.Timestamp and Duration (the same two fields) ----
 
@@ -46,7 +47,7 @@ if (TS.seconds !== DUR.seconds || TS.nanos !== DUR.nanos) throw new Error("wire:
 
 type SecondsNanos = Timestamp | Duration;
 
-export function writeSecondsNanos(writer: BinaryWriter, no: number, value: SecondsNanos): void {
+export function writeSecondsNanos(writer: Writer, no: number, value: SecondsNanos): void {
   fork(writer, no);
   if (value.seconds !== 0n) writer.tag(TS.seconds, WireType.Varint).int64(value.seconds);
   if (value.nanos !== 0) writer.tag(TS.nanos, WireType.Varint).int32(value.nanos);
@@ -71,7 +72,7 @@ export const newDuration = (): Duration => ({ $typeName: "google.protobuf.Durati
 
 // ---- map<string, string> ----
 
-export function writeStringMap(writer: BinaryWriter, no: number, map: { [key: string]: string }): void {
+export function writeStringMap(writer: Writer, no: number, map: { [key: string]: string }): void {
   for (const key in map) {
     fork(writer, no).tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).string(map[key]).join();
   }
@@ -97,14 +98,17 @@ const VALUE = fieldNumbers(ValueSchema);
 const LIST = fieldNumbers(ListValueSchema);
 
 /** Writes a JsonObject as the Struct protobuf-es would make of it (reflect.js wktStructToReflect). */
-export function writeStruct(writer: BinaryWriter, no: number, json: JsonObject): void {
+export function writeStruct(writer: Writer, no: number, json: JsonObject): void {
   fork(writer, no);
   writeStructFields(writer, json);
   writer.join();
 }
 
-function writeStructFields(writer: BinaryWriter, json: JsonObject): void {
+function writeStructFields(writer: Writer, json: JsonObject): void {
   for (const key of Object.keys(json)) {
+    // protobuf-es copies the object by assignment (fields[key] = value), which for
+    // "__proto__" sets a prototype rather than a key: that key is never written.
+    if (key === "__proto__") continue;
     fork(writer, STRUCT.fields).tag(1, WireType.LengthDelimited).string(key);
     fork(writer, 2);
     writeValueFields(writer, json[key]);
@@ -112,7 +116,7 @@ function writeStructFields(writer: BinaryWriter, json: JsonObject): void {
   }
 }
 
-function writeValueFields(writer: BinaryWriter, json: JsonValue): void {
+function writeValueFields(writer: Writer, json: JsonValue): void {
   switch (typeof json) {
     case "number":
       writer.tag(VALUE.numberValue, WireType.Bit64).double(json);

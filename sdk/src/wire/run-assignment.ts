@@ -3,7 +3,8 @@
  * worker decodes one per delivery. Writes exactly toBinary's bytes and reads exactly
  * fromBinary's object (wire.test.ts checks both on generated messages).
  */
-import { WireType, BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { WireType, BinaryReader } from "@bufbuild/protobuf/wire";
+import { Writer } from "./writer.js";
 import { HttpRequestSchema, RetryPolicySchema, type HttpRequest, type RetryPolicy } from "../gen/chime/v1/job_pb.js";
 import { RunAssignmentSchema, type RunAssignment } from "../gen/chime/v1/worker_pb.js";
 import {
@@ -33,10 +34,10 @@ type Unknown = { $unknown?: UnknownField[] };
 const unknownOf = (message: object) => (message as Unknown).$unknown;
 
 export function encodeRunAssignment(message: RunAssignment): Uint8Array {
-  return writeRunAssignment(new BinaryWriter(), message).finish();
+  return writeRunAssignment(new Writer(), message).finish();
 }
 
-function writeRunAssignment(w: BinaryWriter, m: RunAssignment): BinaryWriter {
+function writeRunAssignment(w: Writer, m: RunAssignment): Writer {
   if (m.runId !== "") w.tag(F.runId, WireType.LengthDelimited).string(m.runId);
   if (m.jobId !== "") w.tag(F.jobId, WireType.LengthDelimited).string(m.jobId);
   if (m.jobName !== "") w.tag(F.jobName, WireType.LengthDelimited).string(m.jobName);
@@ -52,7 +53,7 @@ function writeRunAssignment(w: BinaryWriter, m: RunAssignment): BinaryWriter {
   return w;
 }
 
-function writeRetryPolicy(w: BinaryWriter, p: RetryPolicy): void {
+function writeRetryPolicy(w: Writer, p: RetryPolicy): void {
   fork(w, F.retryPolicy);
   if (p.maxAttempts !== 0) w.tag(RETRY.maxAttempts, WireType.Varint).int32(p.maxAttempts);
   if (p.initialBackoff !== undefined) writeSecondsNanos(w, RETRY.initialBackoff, p.initialBackoff);
@@ -63,7 +64,7 @@ function writeRetryPolicy(w: BinaryWriter, p: RetryPolicy): void {
   w.join();
 }
 
-function writeHttp(w: BinaryWriter, h: HttpRequest): void {
+function writeHttp(w: Writer, h: HttpRequest): void {
   fork(w, F.http);
   if (h.method !== "") w.tag(HTTP.method, WireType.LengthDelimited).string(h.method);
   if (h.url !== "") w.tag(HTTP.url, WireType.LengthDelimited).string(h.url);

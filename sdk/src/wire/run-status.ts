@@ -3,7 +3,8 @@
  * state change and the api role decodes every batch. Writes exactly toBinary's bytes and reads
  * exactly fromBinary's object (wire.test.ts checks both on generated messages).
  */
-import { WireType, BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { WireType, BinaryReader } from "@bufbuild/protobuf/wire";
+import { Writer } from "./writer.js";
 import { RunStatusBatchSchema, RunStatusUpdateSchema, type RunStatusBatch, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
 import {
   fieldNumbers,
@@ -27,11 +28,11 @@ const UTF8 = RunStatusUpdateSchema.field.runId.utf8Validation;
 type Unknown = { $unknown?: UnknownField[] };
 
 export function encodeRunStatusUpdate(update: RunStatusUpdate): Uint8Array {
-  return writeUpdateFields(new BinaryWriter(), update).finish();
+  return writeUpdateFields(new Writer(), update).finish();
 }
 
 export function encodeRunStatusBatch(batch: RunStatusBatch): Uint8Array {
-  const w = new BinaryWriter();
+  const w = new Writer();
   for (const update of batch.updates) {
     fork(w, BATCH.updates);
     writeUpdateFields(w, update).join();
@@ -40,7 +41,7 @@ export function encodeRunStatusBatch(batch: RunStatusBatch): Uint8Array {
   return w.finish();
 }
 
-function writeUpdateFields(w: BinaryWriter, u: RunStatusUpdate): BinaryWriter {
+function writeUpdateFields(w: Writer, u: RunStatusUpdate): Writer {
   if (u.runId !== "") w.tag(F.runId, WireType.LengthDelimited).string(u.runId);
   if (u.jobId !== "") w.tag(F.jobId, WireType.LengthDelimited).string(u.jobId);
   if (u.attempt !== 0) w.tag(F.attempt, WireType.Varint).int32(u.attempt);

@@ -11,8 +11,13 @@ import { decodeRunStatusBatch, decodeRunStatusUpdate, encodeRunStatusBatch, enco
 
 const RUNS = Number(process.env.CHIME_WIRE_RUNS ?? 400);
 
-// Strings over every code point (UTF-8 of 1 to 4 bytes), often empty.
-const text = fc.oneof({ weight: 1, arbitrary: fc.constant("") }, { weight: 4, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) });
+// Strings over every code point (UTF-8 of 1 to 4 bytes), often empty, sometimes past the
+// 127 bytes that a one-byte length holds.
+const text = fc.oneof(
+  { weight: 1, arbitrary: fc.constant("") },
+  { weight: 6, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.string({ unit: "binary", minLength: 40, maxLength: 120 }) },
+);
 const int32 = fc.oneof(fc.constant(0), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
 const int64 = fc.oneof(fc.constant(0n), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }));
 const double = fc.oneof(fc.constant(0), fc.constant(-0), fc.double());
@@ -133,6 +138,21 @@ describe("RunAssignment codec", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it("writes and reads large messages (lengths of two and three bytes) as protobuf-es does", () => {
+    const payload: JsonObject = { big: "é".repeat(20_000), list: Array.from({ length: 300 }, (_, i) => ({ i, s: `item-${i}` })) };
+    const m: RunAssignment = { $typeName: "chime.v1.RunAssignment", runId: "r".repeat(200), jobId: "", jobName: "", namespace: "", queue: "", labels: {}, payload };
+    const bytes = toBinary(RunAssignmentSchema, m);
+    expect(bytes.length).toBeGreaterThan(1 << 14);
+    expect(encodeRunAssignment(m)).toEqual(bytes);
+    expect(decodeRunAssignment(bytes)).toStrictEqual(fromBinary(RunAssignmentSchema, bytes));
+  });
+
+  it("leaves out a payload key named __proto__, as protobuf-es does", () => {
+    const payload = JSON.parse('{"__proto__": {"a": 1}, "b": [{"__proto__": 2}]}') as JsonObject;
+    const m: RunAssignment = { $typeName: "chime.v1.RunAssignment", runId: "r", jobId: "", jobName: "", namespace: "", queue: "", labels: {}, payload };
+    expect(encodeRunAssignment(m)).toEqual(toBinary(RunAssignmentSchema, m));
   });
 
   it("reads an empty message and rejects what fromBinary rejects", () => {
