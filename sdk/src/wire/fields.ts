@@ -4,8 +4,8 @@
  * presence rules, same unknown-field handling), so the codecs write the same bytes and read
  * the same objects without walking descriptors for every message.
  */
-import { fromBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { DurationSchema, ListValueSchema, StructSchema, TimestampSchema, ValueSchema, type Duration, type Struct, type Timestamp, type Value } from "@bufbuild/protobuf/wkt";
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import { DurationSchema, ListValueSchema, StructSchema, TimestampSchema, ValueSchema, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { Writer } from "./writer.js";
 
@@ -23,8 +23,8 @@ export function fieldNumbers<S extends { field: Record<string, { number: number 
   return Object.fromEntries(Object.entries(schema.field).map(([name, f]) => [name, f.number])) as Numbers<S>;
 }
 
-/** protobuf-es's default recursion limit: a message at `depth` may skip groups this deep. */
-const RECURSION_LIMIT = 100;
+/** protobuf-es's default recursion limit: how deep messages nest, and groups are skipped. */
+export const RECURSION_LIMIT = 100;
 
 /** Reads an unknown field the way fromBinary does, keeping it on `target`. */
 export function readUnknown(reader: BinaryReader, no: number, wireType: WireType, depth: number, target: { $unknown?: UnknownField[] }): void {
@@ -91,7 +91,7 @@ export function readStringMapEntry(reader: BinaryReader, map: { [key: string]: s
   map[key] = value;
 }
 
-// ---- google.protobuf.Struct, held as a JsonObject ----
+// ---- google.protobuf.Struct, held as a JsonObject (read by struct-reader.ts) ----
 
 const STRUCT = fieldNumbers(StructSchema);
 const VALUE = fieldNumbers(ValueSchema);
@@ -144,45 +144,5 @@ function writeValueFields(writer: Writer, json: JsonValue): void {
       }
       return;
     // Anything else (undefined, a bigint) becomes a Value with no kind, as in protobuf-es.
-  }
-}
-
-/**
- * Reads a Struct field. Its occurrences are gathered and read once by protobuf-es (reading
- * the concatenation of a message's encodings is how protobuf merges them), then turned into
- * the JsonObject the generated type holds (reflect.js wktStructToLocal).
- */
-export function readStructBytes(reader: BinaryReader, earlier: Uint8Array | undefined): Uint8Array {
-  const bytes = reader.bytes();
-  if (!earlier) return bytes;
-  const both = new Uint8Array(earlier.length + bytes.length);
-  both.set(earlier, 0);
-  both.set(bytes, earlier.length);
-  return both;
-}
-
-/** The JsonObject of a Struct's encoding, read at `depth` (so nesting limits match fromBinary's). */
-export function structFromBytes(bytes: Uint8Array, depth: number): JsonObject {
-  if (bytes.length === 0) return {};
-  return structToJson(fromBinary(StructSchema, bytes, { recursionLimit: RECURSION_LIMIT - depth + 1 }));
-}
-
-function structToJson(struct: Struct): JsonObject {
-  const json: JsonObject = {};
-  for (const [key, value] of Object.entries(struct.fields)) json[key] = valueToJson(value);
-  return json;
-}
-
-function valueToJson(value: Value): JsonValue {
-  switch (value.kind.case) {
-    case "structValue":
-      return structToJson(value.kind.value);
-    case "listValue":
-      return value.kind.value.values.map(valueToJson);
-    case "nullValue":
-    case undefined:
-      return null;
-    default:
-      return value.kind.value;
   }
 }

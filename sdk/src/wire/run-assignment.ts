@@ -14,15 +14,14 @@ import {
   newTimestamp,
   readSecondsNanos,
   readStringMapEntry,
-  readStructBytes,
   readUnknown,
-  structFromBytes,
   writeSecondsNanos,
   writeStringMap,
   writeStruct,
   writeUnknown,
   type UnknownField,
 } from "./fields.js";
+import { readStruct } from "./struct-reader.js";
 
 const F = fieldNumbers(RunAssignmentSchema);
 const RETRY = fieldNumbers(RetryPolicySchema);
@@ -33,8 +32,10 @@ const UTF8 = RunAssignmentSchema.field.runId.utf8Validation;
 type Unknown = { $unknown?: UnknownField[] };
 const unknownOf = (message: object) => (message as Unknown).$unknown;
 
+const writer = new Writer();
+
 export function encodeRunAssignment(message: RunAssignment): Uint8Array {
-  return writeRunAssignment(new Writer(), message).finish();
+  return writeRunAssignment(writer.reset(), message).finish();
 }
 
 function writeRunAssignment(w: Writer, m: RunAssignment): Writer {
@@ -77,7 +78,6 @@ function writeHttp(w: Writer, h: HttpRequest): void {
 export function decodeRunAssignment(bytes: Uint8Array): RunAssignment {
   const r = new BinaryReader(bytes);
   const m: RunAssignment = { $typeName: "chime.v1.RunAssignment", runId: "", jobId: "", jobName: "", namespace: "", queue: "", labels: {} };
-  let payload: Uint8Array | undefined;
   while (r.pos < r.len) {
     const [no, wireType] = r.tag();
     switch (no) {
@@ -100,7 +100,7 @@ export function decodeRunAssignment(bytes: Uint8Array): RunAssignment {
         m.scheduledTime = readSecondsNanos(r, 2, m.scheduledTime ?? newTimestamp());
         break;
       case F.payload:
-        payload = readStructBytes(r, payload);
+        m.payload = readStruct(r, r.uint32(), 2, m.payload ?? {});
         break;
       case F.labels:
         readStringMapEntry(r, m.labels, UTF8);
@@ -118,7 +118,6 @@ export function decodeRunAssignment(bytes: Uint8Array): RunAssignment {
         readUnknown(r, no, wireType, 1, m);
     }
   }
-  if (payload) m.payload = structFromBytes(payload, 2);
   return m;
 }
 

@@ -11,14 +11,13 @@ import {
   fork,
   newTimestamp,
   readSecondsNanos,
-  readStructBytes,
   readUnknown,
-  structFromBytes,
   writeSecondsNanos,
   writeStruct,
   writeUnknown,
   type UnknownField,
 } from "./fields.js";
+import { readStruct } from "./struct-reader.js";
 
 const F = fieldNumbers(RunStatusUpdateSchema);
 const BATCH = fieldNumbers(RunStatusBatchSchema);
@@ -27,12 +26,14 @@ const UTF8 = RunStatusUpdateSchema.field.runId.utf8Validation;
 
 type Unknown = { $unknown?: UnknownField[] };
 
+const writer = new Writer();
+
 export function encodeRunStatusUpdate(update: RunStatusUpdate): Uint8Array {
-  return writeUpdateFields(new Writer(), update).finish();
+  return writeUpdateFields(writer.reset(), update).finish();
 }
 
 export function encodeRunStatusBatch(batch: RunStatusBatch): Uint8Array {
-  const w = new Writer();
+  const w = writer.reset();
   for (const update of batch.updates) {
     fork(w, BATCH.updates);
     writeUpdateFields(w, update).join();
@@ -85,7 +86,6 @@ function readUpdate(r: BinaryReader, end: number, depth: number): RunStatusUpdat
     workerId: "",
     attemptState: 0,
   };
-  let output: Uint8Array | undefined;
   while (r.pos < end) {
     const [no, wireType] = r.tag();
     switch (no) {
@@ -108,7 +108,7 @@ function readUpdate(r: BinaryReader, end: number, depth: number): RunStatusUpdat
         u.error = r.string(UTF8);
         break;
       case F.output:
-        output = readStructBytes(r, output);
+        u.output = readStruct(r, r.uint32(), depth + 1, u.output ?? {});
         break;
       case F.workerId:
         u.workerId = r.string(UTF8);
@@ -126,6 +126,5 @@ function readUpdate(r: BinaryReader, end: number, depth: number): RunStatusUpdat
         readUnknown(r, no, wireType, depth, u);
     }
   }
-  if (output) u.output = structFromBytes(output, depth + 1);
   return u;
 }

@@ -155,6 +155,63 @@ describe("RunAssignment codec", () => {
     expect(encodeRunAssignment(m)).toEqual(toBinary(RunAssignmentSchema, m));
   });
 
+  it("reads Struct payloads written by other encoders as fromBinary does: kinds repeated in a Value, missing keys and values, unknown fields", () => {
+    const w = new BinaryWriter();
+    const value = (write: (v: BinaryWriter) => void) => {
+      w.tag(2, WireType.LengthDelimited).fork();
+      write(w);
+      w.join();
+    };
+    const struct = (v: BinaryWriter, no: number, key: string, n: number) =>
+      v.tag(no, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key)
+        .tag(2, WireType.LengthDelimited).fork().tag(2, WireType.Bit64).double(n).join().join().join();
+    const list = (v: BinaryWriter, n: number) => v.tag(6, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).fork().tag(3, WireType.LengthDelimited).string(`s${n}`).join().join();
+    const entry = (key: string | undefined, write?: (v: BinaryWriter) => void) => {
+      w.tag(7, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).fork();
+      if (key !== undefined) w.tag(1, WireType.LengthDelimited).string(key);
+      if (write) value(write);
+      w.join().join();
+    };
+    entry("twoStructs", (v) => (struct(v, 5, "x", 1), struct(v, 5, "y", 2)));
+    entry("twoLists", (v) => (list(v, 1), list(v, 2)));
+    entry("structThenNumber", (v) => (struct(v, 5, "x", 1), v.tag(2, WireType.Bit64).double(3)));
+    entry("numberThenStruct", (v) => (v.tag(4, WireType.Varint).bool(true), struct(v, 5, "z", 4)));
+    entry("unknownInValue", (v) => v.tag(99, WireType.Varint).uint32(7).tag(3, WireType.LengthDelimited).string("kept"));
+    entry("noValue");
+    entry(undefined, (v) => v.tag(3, WireType.LengthDelimited).string("empty key"));
+    entry("__proto__", (v) => struct(v, 5, "polluted", 1));
+    const bytes = w.tag(1, WireType.LengthDelimited).string("run").finish();
+    const expected = fromBinary(RunAssignmentSchema, bytes);
+    expect(decodeRunAssignment(bytes)).toStrictEqual(expected);
+    expect(expected.payload).toMatchObject({ twoStructs: { x: 1, y: 2 }, twoLists: ["s1", "s2"], structThenNumber: 3, noValue: null, "": "empty key" });
+  });
+
+  it("nests payloads as deep as fromBinary allows, and no deeper", () => {
+    const outcomes = new Set<string>();
+    // Each style reaches every depth near the limit: 2 per object level, 3 per object-in-list level.
+    const styles: Array<[JsonValue, (inner: JsonObject, i: number) => JsonObject]> = [
+      [true, (inner) => ({ a: inner })],
+      [{}, (inner) => ({ a: inner })],
+      [true, (inner, i): JsonObject => (i % 2 ? { a: inner } : { b: [inner] })],
+    ];
+    for (const [leaf, wrap] of styles) for (let levels = 30; levels <= 52; levels++) {
+      let payload: JsonObject = { leaf };
+      for (let i = 0; i < levels; i++) payload = wrap(payload, i);
+      const bytes = toBinary(RunAssignmentSchema, { $typeName: "chime.v1.RunAssignment", runId: "", jobId: "", jobName: "", namespace: "", queue: "", labels: {}, payload });
+      let expected: unknown;
+      try {
+        expected = fromBinary(RunAssignmentSchema, bytes);
+      } catch {
+        expect(() => decodeRunAssignment(bytes), `${levels} levels`).toThrow(/maximum recursion depth/);
+        outcomes.add("too deep");
+        continue;
+      }
+      expect(decodeRunAssignment(bytes), `${levels} levels`).toStrictEqual(expected);
+      outcomes.add("read");
+    }
+    expect([...outcomes].sort()).toEqual(["read", "too deep"]); // the limit lies within the range
+  });
+
   it("reads an empty message and rejects what fromBinary rejects", () => {
     expect(decodeRunAssignment(new Uint8Array())).toStrictEqual(fromBinary(RunAssignmentSchema, new Uint8Array()));
     for (const bad of [[0xff, 0xff, 0xff, 0x01], [0x0a, 0x05, 0x61], [0x0a, 0x02, 0xc3, 0x28]]) {

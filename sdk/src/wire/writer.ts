@@ -128,7 +128,23 @@ export class Writer {
     return this;
   }
 
+  /** A copy of what was written. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
+  }
+
+  /**
+   * Empties the writer for the next message. The codecs keep one writer each and reset it
+   * per message (encoding is synchronous): no buffer is allocated per message, and one that
+   * grew past 1 MiB for a large message is let go.
+   */
+  reset(): this {
+    this.pos = 0;
+    this.forks.length = 0;
+    if (this.buf.length > 1 << 20) {
+      this.buf = new Uint8Array(512);
+      this.view = new DataView(this.buf.buffer);
+    }
+    return this;
   }
 }
