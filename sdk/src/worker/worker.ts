@@ -154,10 +154,11 @@ type UpdateFields = Pick<Partial<RunStatusUpdate>, "error" | "output" | "retryTi
  * reported — is heartbeaten until it is acked, and `stop()` waits for the reports.
  *
  * Defaults: `concurrency` 32 and `prefetch` = concurrency (at most 256) drain thousands of
- * short runs a second per process (no-op handlers on a 2-core machine: 6,200–7,200/s, about
- * 75 µs of worker CPU a run) while an I/O-bound handler gets at most 32 calls at once. For
- * throughput with short handlers use `concurrency: 100` (6,000–9,700/s, 60–80 µs a run);
- * more does not pay for short handlers and suits only handlers that mostly wait.
+ * short runs a second per process (no-op handlers on a 2-core machine: 11,400–12,800/s, about
+ * 60 µs of worker CPU a run) while an I/O-bound handler gets at most 32 calls at once. They
+ * are the throughput setting for short handlers too (100 or 1,000 do not drain faster and
+ * cost as much or more CPU a run): run a process per core; raise `concurrency` only for
+ * handlers that mostly wait.
  */
 export class Worker {
   readonly workerId: string;
