@@ -9,10 +9,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { encodeRunAssignment, natsLayout, RunAssignmentSchema, RunState, Worker, type NatsLayout, type WorkerRun } from "@chime/sdk";
+import {
+  AttemptTimeoutError,
+  encodeRunAssignment,
+  natsLayout,
+  RunAssignmentSchema,
+  RunState,
+  Worker,
+  type NatsLayout,
+  type WorkerRun,
+} from "@chime/sdk";
 import { ensureStreams } from "../src/nats/streams.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { readStatusUpdates } from "./helpers/stream-messages.js";
@@ -54,11 +64,11 @@ async function brokenStatusPath(): Promise<{ prefix: string; layout: NatsLayout;
   return { prefix, layout, restoreEvents: () => ensureStreams(nc, prefix) };
 }
 
-async function publishRuns(layout: NatsLayout, count: number): Promise<string[]> {
+async function publishRuns(layout: NatsLayout, count: number, fields: MessageInitShape<typeof RunAssignmentSchema> = {}): Promise<string[]> {
   const ids = Array.from({ length: count }, () => randomUUID());
   const js = jetstream(nc);
   for (const runId of ids) {
-    const assignment = create(RunAssignmentSchema, { runId, jobId: randomUUID(), jobName: "report", namespace: "default", queue: QUEUE });
+    const assignment = create(RunAssignmentSchema, { runId, jobId: randomUUID(), jobName: "report", namespace: "default", queue: QUEUE, ...fields });
     await js.publish(layout.runSubject(QUEUE), encodeRunAssignment(assignment), { msgID: runId });
   }
   return ids;
@@ -175,4 +185,49 @@ it("a worker killed while its reports wait loses no run: another worker runs the
   const ends = await endsByRun(prefix);
   for (const id of ids) expect(ends.get(id)).toEqual([{ state: RunState.SUCCEEDED, attempt: 2, workerId: "B" }]);
   expect(startsBy("B").map((e) => e.runId).sort()).toEqual([...ids].sort());
+});
+
+it("a handler that ignores its aborted signal keeps its slot for abortGraceMs, while its run is reported at once", async () => {
+  const prefix = testNatsPrefix();
+  prefixes.push(prefix);
+  const layout = natsLayout(prefix);
+  await ensureStreams(nc, prefix);
+  const GRACE_MS = 600;
+  const starts = new Map<string, number>();
+  let abortedAt = 0;
+  let release!: () => void;
+  const ignored = new Promise<void>((resolve) => (release = resolve));
+  const worker = new Worker({
+    natsUrl: TEST_NATS_URL,
+    prefix,
+    queue: QUEUE,
+    concurrency: 1,
+    abortGraceMs: GRACE_MS,
+    workerId: "w",
+    handler: async (run, { signal }) => {
+      starts.set(run.runId, Date.now());
+      if (starts.size > 1) return;
+      signal.addEventListener("abort", () => (abortedAt = Date.now()));
+      await ignored; // ignores its signal
+    },
+  });
+  await worker.start();
+  workers.push(worker);
+  try {
+    const [hanging] = await publishRuns(layout, 1, { attemptTimeout: { nanos: 200_000_000 }, retryPolicy: { maxAttempts: 1 } });
+    await waitFor("the first handler to start", () => starts.has(hanging));
+    const [next] = await publishRuns(layout, 1);
+    await waitFor("the next run to start", () => starts.has(next), { timeoutMs: 10_000 });
+    expect(abortedAt).toBeGreaterThan(0);
+    // The slot stayed taken for the grace period after the abort, not until the handler ended...
+    expect(starts.get(next)! - abortedAt).toBeGreaterThanOrEqual(GRACE_MS - 50);
+    expect(starts.get(next)! - abortedAt).toBeLessThan(GRACE_MS + 2000);
+    // ...while the timed-out run was reported as the attempt timed out.
+    await waitFor("both runs to be acked", async () => (await consumerState(layout)).unacked === 0, { timeoutMs: 10_000 });
+    const timedOut = (await readStatusUpdates(prefix)).find((u) => u.runId === hanging && u.state === RunState.TIMED_OUT)!;
+    expect(timedOut.error).toBe(new AttemptTimeoutError(200).message);
+    expect(timestampMs(timedOut.time!) - abortedAt).toBeLessThan(100);
+  } finally {
+    release();
+  }
 });
