@@ -17,6 +17,14 @@ export * from "./gen/chime/v1/job_service_pb.js";
 export * from "./gen/chime/v1/watch_service_pb.js";
 export * from "./gen/chime/v1/worker_pb.js";
 export { natsLayout, type NatsLayout } from "./nats-layout.js";
+export {
+  encodeRunAssignment,
+  decodeRunAssignment,
+  encodeRunStatusUpdate,
+  encodeRunStatusBatch,
+  decodeRunStatusUpdate,
+  decodeRunStatusBatch,
+} from "./wire/index.js";
 export { Worker, type WorkerOptions, type WorkerRun, type WorkerContext, type WorkerHandler, type WorkerLogger } from "./worker/worker.js";
 export { NonRetryableError, RunCancelledError, AttemptTimeoutError, WorkerStoppingError, isRetryable } from "./worker/errors.js";
 export { backoffOf, retryDelayMs, RETRY_DEFAULTS, type Backoff } from "./worker/backoff.js";

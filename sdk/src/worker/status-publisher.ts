@@ -1,8 +1,8 @@
-import { toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { RunState } from "../gen/chime/v1/run_pb.js";
-import { RunStatusBatchSchema, RunStatusUpdateSchema, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
+import { RunStatusBatchSchema, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
+import { encodeRunStatusUpdate } from "../wire/run-status.js";
 
 /** A RunStatusBatch is its updates' encodings, each framed as field `updates`: each update is encoded once. */
 const UPDATES_FIELD = RunStatusBatchSchema.field.updates.number;
@@ -79,7 +79,7 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
   async function send(batch: Pending[]): Promise<void> {
     const writer = new BinaryWriter();
     for (const p of batch) {
-      const encoded = p.encoded instanceof Uint8Array ? p.encoded : toBinary(RunStatusUpdateSchema, p.encoded);
+      const encoded = p.encoded instanceof Uint8Array ? p.encoded : encodeRunStatusUpdate(p.encoded);
       writer.tag(UPDATES_FIELD, WireType.LengthDelimited).bytes(encoded);
     }
     const data = writer.finish();
@@ -114,7 +114,7 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
           reject = (error) => (start.reject(error), own.reject(error));
         }
         const running = update.state === RunState.RUNNING;
-        const encoded = running ? update : toBinary(RunStatusUpdateSchema, update);
+        const encoded = running ? update : encodeRunStatusUpdate(update);
         const bytes = (encoded instanceof Uint8Array ? encoded.length : runningBytesAtMost(update)) + FRAME_BYTES;
         if (pending.length > 0 && pendingBytes + bytes > maxBatchBytes) flush();
         const entry: Pending = { encoded, bytes, resolve, reject };
