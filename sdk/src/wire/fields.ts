@@ -105,10 +105,8 @@ export function writeStruct(writer: Writer, no: number, json: JsonObject): void 
 }
 
 function writeStructFields(writer: Writer, json: JsonObject): void {
+  // Every own key, "__proto__" included (JSON.parse makes it an own key; protobuf-es keeps it as one).
   for (const key of Object.keys(json)) {
-    // protobuf-es copies the object by assignment (fields[key] = value), which for
-    // "__proto__" sets a prototype rather than a key: that key is never written.
-    if (key === "__proto__") continue;
     fork(writer, STRUCT.fields).tag(1, WireType.LengthDelimited).string(key);
     fork(writer, 2);
     writeValueFields(writer, json[key]);

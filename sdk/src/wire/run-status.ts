@@ -54,6 +54,7 @@ function writeUpdateFields(w: Writer, u: RunStatusUpdate): Writer {
   if (u.retryTime !== undefined) writeSecondsNanos(w, F.retryTime, u.retryTime);
   if (u.attemptState !== 0) w.tag(F.attemptState, WireType.Varint).int32(u.attemptState);
   if (u.startTime !== undefined) writeSecondsNanos(w, F.startTime, u.startTime);
+  if (u.dispatchTime !== undefined) writeSecondsNanos(w, F.dispatchTime, u.dispatchTime);
   writeUnknown(w, (u as Unknown).$unknown);
   return w;
 }
@@ -121,6 +122,9 @@ function readUpdate(r: BinaryReader, end: number, depth: number): RunStatusUpdat
         break;
       case F.startTime:
         u.startTime = readSecondsNanos(r, depth + 1, u.startTime ?? newTimestamp());
+        break;
+      case F.dispatchTime:
+        u.dispatchTime = readSecondsNanos(r, depth + 1, u.dispatchTime ?? newTimestamp());
         break;
       default:
         readUnknown(r, no, wireType, depth, u);

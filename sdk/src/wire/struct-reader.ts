@@ -2,7 +2,7 @@
  * Reads a google.protobuf.Struct straight into the JsonObject the generated types hold,
  * exactly as protobuf-es's fromBinary does through its Struct, Value and ListValue messages
  * (reflect.js wktStructToLocal turns those into JSON): a map entry's key defaults to "" and
- * its Value to null; a key "__proto__" is lost (protobuf-es stores entries by assignment);
+ * its Value to null; a key "__proto__" is kept as an own key, never as a prototype;
  * a Value whose kind appears twice keeps the last, and merges two structs or two lists;
  * unknown fields are skipped; the nesting limit is fromBinary's.
  */
@@ -41,7 +41,8 @@ export function readStruct(r: BinaryReader, length: number, depth: number, into:
       if (entryNo === 1) key = r.string(UTF8);
       else if (entryNo === 2) value = readValue(r, r.uint32(), depth + 1);
     }
-    if (key !== "__proto__") into[key] = value;
+    if (key === "__proto__") Object.defineProperty(into, key, { value, writable: true, enumerable: true, configurable: true });
+    else into[key] = value;
   }
   return into;
 }
