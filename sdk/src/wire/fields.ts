@@ -88,7 +88,13 @@ export function readStringMapEntry(reader: BinaryReader, map: { [key: string]: s
     if (no === 1) key = reader.string(utf8);
     else if (no === 2) value = reader.string(utf8);
   }
-  map[key] = value;
+  setOwn(map, key, value);
+}
+
+/** Sets a key as protobuf-es does: "__proto__" becomes an own key, never the object's prototype. */
+export function setOwn<T>(target: { [key: string]: T }, key: string, value: T): void {
+  if (key === "__proto__") Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+  else target[key] = value;
 }
 
 // ---- google.protobuf.Struct, held as a JsonObject (read by struct-reader.ts) ----

@@ -9,7 +9,7 @@
 import { ListValueSchema, StructSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryReader, type WireType } from "@bufbuild/protobuf/wire";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { fieldNumbers, RECURSION_LIMIT } from "./fields.js";
+import { fieldNumbers, RECURSION_LIMIT, setOwn } from "./fields.js";
 
 const STRUCT = fieldNumbers(StructSchema);
 const VALUE = fieldNumbers(ValueSchema);
@@ -41,8 +41,7 @@ export function readStruct(r: BinaryReader, length: number, depth: number, into:
       if (entryNo === 1) key = r.string(UTF8);
       else if (entryNo === 2) value = readValue(r, r.uint32(), depth + 1);
     }
-    if (key === "__proto__") Object.defineProperty(into, key, { value, writable: true, enumerable: true, configurable: true });
-    else into[key] = value;
+    setOwn(into, key, value);
   }
   return into;
 }
