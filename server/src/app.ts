@@ -67,7 +67,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const metrics = createMetrics();
   const layout = natsLayout(config.natsPrefix);
   const jetStream = prepareJetStream(nats, config.natsPrefix, logger, shutdown.signal);
-  const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger });
+  const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger, recordDelayMs: config.dispatchRecordDelayMs });
   const cancelSignal = createCancelSignal({ js: jetStream.client, layout, metrics, logger });
   const signalCancel = (runIds: string[]) => cancelSignal.signal(runIds);
 
@@ -83,6 +83,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         lookaheadMs: config.dispatchLookaheadMs,
         misfireThresholdMs: config.misfireThresholdMs,
         reconcileIntervalMs: config.reconcileIntervalMs,
+        dispatchRecordDelayMs: config.dispatchRecordDelayMs,
         eventRetentionMs: config.eventRetentionMs,
         eventPruneIntervalMs: config.eventPruneIntervalMs,
         maxIdleMs: 30_000,

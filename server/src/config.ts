@@ -50,6 +50,8 @@ export interface ChimeConfig {
   misfireThresholdMs: number;
   /** How often the leader republishes runs whose publish was never confirmed. */
   reconcileIntervalMs: number;
+  /** How long acknowledged runs wait before their dispatch is recorded (a worker's report records it meanwhile). */
+  dispatchRecordDelayMs: number;
   /** Run and job events older than this are deleted by the leader. */
   eventRetentionMs: number;
   /** How often the leader deletes events past the retention. */
@@ -91,6 +93,7 @@ const DEFAULTS = {
   CHIME_DISPATCH_LOOKAHEAD_MS: "1000",
   CHIME_MISFIRE_THRESHOLD_MS: "5000",
   CHIME_RECONCILE_INTERVAL_MS: "2000",
+  CHIME_DISPATCH_RECORD_DELAY_MS: "1000",
   CHIME_EVENT_RETENTION_MS: String(7 * 86_400_000),
   CHIME_EVENT_PRUNE_INTERVAL_MS: "60000",
   CHIME_HTTP_ALLOWLIST: "",
@@ -185,6 +188,7 @@ export function loadConfig(
     dispatchLookaheadMs: integer("CHIME_DISPATCH_LOOKAHEAD_MS", 0, 60_000),
     misfireThresholdMs: integer("CHIME_MISFIRE_THRESHOLD_MS", 0, 86_400_000),
     reconcileIntervalMs: integer("CHIME_RECONCILE_INTERVAL_MS", 100, 600_000),
+    dispatchRecordDelayMs: integer("CHIME_DISPATCH_RECORD_DELAY_MS", 0, 600_000),
     eventRetentionMs: integer("CHIME_EVENT_RETENTION_MS", 1000, 3650 * 86_400_000),
     eventPruneIntervalMs: integer("CHIME_EVENT_PRUNE_INTERVAL_MS", 100, 86_400_000),
     httpAllowlist: EMPTY_ALLOWLIST,

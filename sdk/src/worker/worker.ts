@@ -425,6 +425,7 @@ export class Worker {
   }
 
   private update(
+    msg: JsMsg,
     assignment: RunAssignment,
     attempt: number,
     state: RunState,
@@ -441,6 +442,9 @@ export class Worker {
       error: "",
       workerId: this.workerId,
       attemptState: RunState.UNSPECIFIED,
+      // When JetStream stored the run's message: the server records it as the run's dispatch
+      // time if the leader has not yet (it records dispatches late, for runs nobody took).
+      dispatchTime: timestampOfNanos(msg.timestampNanos),
       ...fields,
     };
   }
@@ -475,14 +479,14 @@ export class Worker {
     try {
       if (this.isCancelled(held.runId)) {
         free();
-        await this.finish(msg, this.update(assignment, attempt, RunState.CANCELLED, { error: "cancelled before it started" }), "ack");
+        await this.finish(msg, this.update(msg, assignment, attempt, RunState.CANCELLED, { error: "cancelled before it started" }), "ack");
         return;
       }
       if (attempt > backoff.maxAttempts) {
         free();
         // The previous attempt was lost (its worker stopped heartbeating) and it was the last one allowed.
         const error = `attempt ${attempt - 1} was lost (no heartbeat from its worker) and max_attempts (${backoff.maxAttempts}) is reached`;
-        await this.finish(msg, this.update(assignment, attempt, RunState.FAILED, { error }), "ack");
+        await this.finish(msg, this.update(msg, assignment, attempt, RunState.FAILED, { error }), "ack");
         return;
       }
       const { outcome, started, settled } = await this.execute(msg, assignment, attempt, held);
@@ -549,7 +553,7 @@ export class Worker {
       : 0;
 
     // Stored before the handler starts; its completion is not waited for (the final status follows it in order).
-    const running = this.update(assignment, attempt, RunState.RUNNING);
+    const running = this.update(msg, assignment, attempt, RunState.RUNNING);
     this.status!.publish(running).catch((error: unknown) =>
       this.logger.warn({ runId, attempt, queue: this.options.queue, err: String(error) }, "cannot report RUNNING"),
     );
@@ -577,7 +581,7 @@ export class Worker {
     // Each update that ends the attempt carries its start: if the RUNNING update is still
     // waiting for its batch, it is left out (status-publisher.ts).
     const ended = (state: RunState, fields: UpdateFields = {}): RunStatusUpdate =>
-      this.update(assignment, attempt, state, { ...fields, startTime: a.started });
+      this.update(msg, assignment, attempt, state, { ...fields, startTime: a.started });
     const retryOrEnd = async (error: string, attemptState: RunState.FAILED | RunState.TIMED_OUT, retryable: boolean) => {
       if (retryable && attempt < backoff.maxAttempts) {
         const delay = retryDelayMs(backoff, attempt);
@@ -668,6 +672,11 @@ export class Worker {
   get reportsPending(): number {
     return this.reporting;
   }
+}
+
+/** A time in nanoseconds since the epoch as a Timestamp. */
+function timestampOfNanos(nanos: bigint): Timestamp {
+  return { $typeName: "google.protobuf.Timestamp", seconds: nanos / 1_000_000_000n, nanos: Number(nanos % 1_000_000_000n) };
 }
 
 /** The current time as a Timestamp, without timestampFromDate's create(). */

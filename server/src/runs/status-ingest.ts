@@ -1,7 +1,6 @@
-import { fromBinary } from "@bufbuild/protobuf";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { natsLayout, RunState, RunStatusBatchSchema, type NatsLayout, type RunStatusUpdate } from "@chime/sdk";
+import { decodeRunStatusBatch, natsLayout, RunState, type NatsLayout, type RunStatusUpdate } from "@chime/sdk";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import type { Logger } from "../logger.js";
@@ -22,7 +21,7 @@ function decode(messages: JsMsg[], logger: Logger): { good: JsMsg[]; decoded: De
   let invalid = 0;
   for (const msg of messages) {
     try {
-      const batch = fromBinary(RunStatusBatchSchema, msg.data);
+      const batch = decodeRunStatusBatch(msg.data);
       good.push(msg);
       for (const u of batch.updates) {
         if (UUID.test(u.runId) && u.attempt >= 1 && REPORTABLE_STATES.has(u.state)) updates.push(u);

@@ -7,7 +7,7 @@ import { activeRunCounts, cancelActiveRunsOfJob, insertRuns, markDispatched, typ
 import { planFires, type PlanOptions } from "./fire-plan.js";
 import { createJobDefinitions, type VersionedJobRow } from "./job-definitions.js";
 import { fencedTransaction } from "./leader-elector.js";
-import { createDeferredDispatchRecorder, DISPATCH_RECORD_DELAY_MS, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
+import { createDeferredDispatchRecorder, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
 
 
 export interface DispatcherOptions extends PlanOptions {
@@ -23,6 +23,8 @@ export interface DispatcherOptions extends PlanOptions {
    * active at the fire time (overlap ALLOW, no max_concurrent_runs); others wait until due.
    */
   lookaheadMs: number;
+  /** How long acknowledged runs wait before their dispatch is recorded (run-publisher.ts). */
+  dispatchRecordDelayMs: number;
   now: () => Date;
   /** Test hook: called after runs are committed and before they are published. */
   afterCommit?: (runIds: string[]) => void;
@@ -61,7 +63,7 @@ export function createDispatcher(options: DispatcherOptions) {
     if (recorder?.epoch !== epoch) {
       const write = (acked: AckedRuns) => fencedTransaction(options.pool, epoch, (client) => markDispatched(client, acked));
       const onError = (error: unknown) => options.logger.warn({ err: error }, "recording dispatched runs failed; the reconciler will confirm them");
-      recorder = { epoch, record: createDeferredDispatchRecorder({ delayMs: DISPATCH_RECORD_DELAY_MS, write, onError }) };
+      recorder = { epoch, record: createDeferredDispatchRecorder({ delayMs: options.dispatchRecordDelayMs, write, onError }) };
     }
     return recorder.record;
   };

@@ -1,5 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { RunAssignmentSchema, type Job, type NatsLayout } from "@chime/sdk";
+import { encodeRunAssignment, type Job, type NatsLayout, type RunAssignment } from "@chime/sdk";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
 import { markDispatched, type AckedRuns } from "../runs/run-store.js";
@@ -20,26 +19,27 @@ export type PublishPath = "scheduler" | "trigger" | "reconciler";
 
 const PUBLISH_TIMEOUT_MS = 5000;
 
+/** A RunAssignment with every field at its default (the codec writes only what is set). */
+const EMPTY_ASSIGNMENT: RunAssignment = { $typeName: "chime.v1.RunAssignment", runId: "", jobId: "", jobName: "", namespace: "", queue: "", labels: {} };
+
 /** The part of a run's RunAssignment that comes from its job, encoded once per Job object. */
 const encodedJobParts = new WeakMap<Job, Uint8Array>();
 
 function encodedJobPart(job: Job): Uint8Array {
   let encoded = encodedJobParts.get(job);
   if (!encoded) {
-    encoded = toBinary(
-      RunAssignmentSchema,
-      create(RunAssignmentSchema, {
-        jobId: job.id,
-        jobName: job.name,
-        namespace: job.namespace,
-        queue: job.queue,
-        payload: job.payload,
-        labels: job.labels,
-        retryPolicy: job.retryPolicy,
-        attemptTimeout: job.attemptTimeout,
-        http: job.http,
-      }),
-    );
+    encoded = encodeRunAssignment({
+      ...EMPTY_ASSIGNMENT,
+      jobId: job.id,
+      jobName: job.name,
+      namespace: job.namespace,
+      queue: job.queue,
+      payload: job.payload,
+      labels: job.labels,
+      retryPolicy: job.retryPolicy,
+      attemptTimeout: job.attemptTimeout,
+      http: job.http,
+    });
     encodedJobParts.set(job, encoded);
   }
   return encoded;
@@ -51,7 +51,7 @@ function encodedJobPart(job: Job): Uint8Array {
  * part, which the leader encodes once for all the fires of a (cached) job definition.
  */
 export function encodeAssignment(run: PendingRun): Uint8Array {
-  const own = toBinary(RunAssignmentSchema, create(RunAssignmentSchema, { runId: run.id, scheduledTime: toTimestamp(run.scheduledTime) }));
+  const own = encodeRunAssignment({ ...EMPTY_ASSIGNMENT, runId: run.id, scheduledTime: toTimestamp(run.scheduledTime) });
   const jobPart = encodedJobPart(run.job);
   const encoded = new Uint8Array(own.length + jobPart.length);
   encoded.set(own, 0);
@@ -61,13 +61,6 @@ export function encodeAssignment(run: PendingRun): Uint8Array {
 
 /** Records the dispatch of acknowledged runs (their `dispatch_time`). */
 export type RecordDispatch = (acked: AckedRuns) => Promise<void>;
-
-/**
- * How long acknowledged runs wait before their dispatch is recorded: runs a worker reports
- * within it have theirs recorded with the report. The reconciler's grace period is longer
- * (scheduler.ts).
- */
-export const DISPATCH_RECORD_DELAY_MS = 1000;
 
 /** Acknowledged runs waiting at most; past this they are written at once (a bound on memory). */
 const MAX_DEFERRED = 100_000;
@@ -118,10 +111,12 @@ export function createRunPublisher(options: {
   layout: NatsLayout;
   metrics: Metrics;
   logger: Logger;
+  /** CHIME_DISPATCH_RECORD_DELAY_MS: runs a worker reports within it have their dispatch recorded with the report. */
+  recordDelayMs: number;
 }) {
   // TriggerJob's runs: recorded like the leader's, late and only where no worker confirmed them.
   const recordLater = createDeferredDispatchRecorder({
-    delayMs: DISPATCH_RECORD_DELAY_MS,
+    delayMs: options.recordDelayMs,
     write: (acked) => markDispatched(options.pool, acked),
     onError: (error) => options.logger.warn({ err: error }, "recording dispatched runs failed; the reconciler will confirm them"),
   });

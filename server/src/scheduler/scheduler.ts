@@ -7,7 +7,7 @@ import { FencedOut, LeaderElector, type Leadership } from "./leader-elector.js";
 import { createEventPruner } from "./event-pruner.js";
 import { createReconciler } from "./reconciler.js";
 import { createReleaseQueue, type ReleaseQueue } from "./release-queue.js";
-import { DISPATCH_RECORD_DELAY_MS, type RunPublisher } from "./run-publisher.js";
+import type { RunPublisher } from "./run-publisher.js";
 import { createWakeupListener } from "./wakeup.js";
 
 /** Dispatched batches whose publish may be in flight at once. */
@@ -25,6 +25,8 @@ export interface SchedulerOptions {
   lookaheadMs: number;
   misfireThresholdMs: number;
   reconcileIntervalMs: number;
+  /** How long acknowledged runs wait before the leader records their dispatch (run-publisher.ts). */
+  dispatchRecordDelayMs: number;
   /** Run and job events older than this are deleted (watchers resuming before it get OUT_OF_RANGE). */
   eventRetentionMs: number;
   eventPruneIntervalMs: number;
@@ -58,7 +60,7 @@ export function startScheduler(options: SchedulerOptions) {
     pool: options.pool,
     publisher: options.publisher,
     // Longer than the leader's deferred dispatch records wait, so the reconciler leaves them be.
-    graceMs: Math.max(DISPATCH_RECORD_DELAY_MS + 1000, options.reconcileIntervalMs),
+    graceMs: Math.max(options.dispatchRecordDelayMs + 1000, options.reconcileIntervalMs),
     batchSize: options.batchSize,
   });
   const pruner = createEventPruner({ pool: options.pool, retentionMs: options.eventRetentionMs });
