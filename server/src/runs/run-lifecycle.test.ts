@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import { transition, type RunRecord } from "./run-lifecycle.js";
 
 const T0 = new Date("2026-12-01T10:00:00.000Z");
-const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+const date = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+/** The instant `seconds` after T0, as the lifecycle records it (ISO text). */
+const at = (seconds: number) => date(seconds).toISOString();
 const { QUEUED, RUNNING, RETRY_WAIT, SUCCEEDED, FAILED, CANCELLED, TIMED_OUT } = RunState;
 
 function run(fields: Partial<RunRecord> = {}): RunRecord {
@@ -31,13 +33,13 @@ const running = (a = 1) =>
     state: RUNNING,
     attempt: a,
     start_time: at(1),
-    attempts: [{ attempt: a, state: "RUN_STATE_RUNNING", startTime: at(1).toISOString(), workerId: "w1" }],
+    attempts: [{ attempt: a, state: "RUN_STATE_RUNNING", startTime: at(1), workerId: "w1" }],
   });
 
 function report(state: RunState, attempt: number, fields: MessageInitShape<typeof RunStatusUpdateSchema> = {}) {
   return {
     kind: "report" as const,
-    update: create(RunStatusUpdateSchema, { runId: run().id, jobId: run().job_id, state, attempt, time: timestampFromDate(at(5)), workerId: "w2", ...fields }),
+    update: create(RunStatusUpdateSchema, { runId: run().id, jobId: run().job_id, state, attempt, time: timestampFromDate(date(5)), workerId: "w2", ...fields }),
   };
 }
 
@@ -61,7 +63,7 @@ describe("run lifecycle: which reports are accepted (attempt fencing)", () => {
     ["FAILED + FAILED(1) again is refused", run({ state: FAILED, attempt: 1 }), report(FAILED, 1), "run_ended"],
   ];
   it.each(cases)("%s", (_name, before, input, expected) => {
-    const result = transition(before, input, at(9));
+    const result = transition(before, input, date(9));
     if (typeof expected === "string") expect(result).toEqual({ ok: false, reason: expected });
     else {
       expect(result.ok).toBe(true);
@@ -72,7 +74,7 @@ describe("run lifecycle: which reports are accepted (attempt fencing)", () => {
 
 describe("run lifecycle: what an accepted report records", () => {
   it("an implied start writes RUNNING at the report's start_time, then the end", () => {
-    const result = transition(run(), report(SUCCEEDED, 1, { startTime: timestampFromDate(at(3)), output: { n: 1 } }), at(9));
+    const result = transition(run(), report(SUCCEEDED, 1, { startTime: timestampFromDate(date(3)), output: { n: 1 } }), date(9));
     if (!result.ok) throw new Error(result.reason);
     expect(result.events.map((e) => [RunState[e.state], e.attempt, e.time])).toEqual([
       ["RUNNING", 1, at(3)],
@@ -80,22 +82,22 @@ describe("run lifecycle: what an accepted report records", () => {
     ]);
     expect(result.run).toMatchObject({ state: SUCCEEDED, attempt: 1, start_time: at(3), end_time: at(5), output: { n: 1 }, error: "" });
     expect(result.run.attempts).toEqual([
-      { attempt: 1, state: "RUN_STATE_SUCCEEDED", startTime: at(3).toISOString(), endTime: at(5).toISOString(), error: "", workerId: "w2" },
+      { attempt: 1, state: "RUN_STATE_SUCCEEDED", startTime: at(3), endTime: at(5), error: "", workerId: "w2" },
     ]);
   });
 
   it("a start without start_time is taken at the report's time", () => {
-    const result = transition(run(), report(FAILED, 1, { error: "boom" }), at(9));
+    const result = transition(run(), report(FAILED, 1, { error: "boom" }), date(9));
     if (!result.ok) throw new Error(result.reason);
     expect(result.events[0]).toMatchObject({ state: RUNNING, time: at(5) });
     expect(result.run).toMatchObject({ error: "boom", end_time: at(5) });
   });
 
   it("a handed-on attempt closes the open one as lost", () => {
-    const result = transition(running(1), report(RUNNING, 2), at(9));
+    const result = transition(running(1), report(RUNNING, 2), date(9));
     if (!result.ok) throw new Error(result.reason);
     expect(result.run.attempts.map((a) => [a.attempt, a.state, a.endTime ?? null])).toEqual([
-      [1, "RUN_STATE_FAILED", at(5).toISOString()],
+      [1, "RUN_STATE_FAILED", at(5)],
       [2, "RUN_STATE_RUNNING", null],
     ]);
     expect(result.run.attempts[0].error).toMatch(/^lost: no heartbeat from worker w1; superseded by attempt 2/);
@@ -103,7 +105,7 @@ describe("run lifecycle: what an accepted report records", () => {
   });
 
   it("RETRY_WAIT records the attempt's own outcome and leaves the run open", () => {
-    const result = transition(running(1), report(RETRY_WAIT, 1, { error: "slow", attemptState: TIMED_OUT }), at(9));
+    const result = transition(running(1), report(RETRY_WAIT, 1, { error: "slow", attemptState: TIMED_OUT }), date(9));
     if (!result.ok) throw new Error(result.reason);
     expect(result.run).toMatchObject({ state: RETRY_WAIT, end_time: null, error: "slow" });
     expect(result.run.attempts[0]).toMatchObject({ state: "RUN_STATE_TIMED_OUT", error: "slow" });
@@ -111,26 +113,26 @@ describe("run lifecycle: what an accepted report records", () => {
   });
 
   it("a run that succeeds on a retry has no error; the failed attempt keeps its own", () => {
-    const failed = transition(running(1), report(RETRY_WAIT, 1, { error: "first try failed" }), at(9));
+    const failed = transition(running(1), report(RETRY_WAIT, 1, { error: "first try failed" }), date(9));
     if (!failed.ok) throw new Error(failed.reason);
-    const succeeded = transition(failed.run, report(SUCCEEDED, 2), at(9));
+    const succeeded = transition(failed.run, report(SUCCEEDED, 2), date(9));
     if (!succeeded.ok) throw new Error(succeeded.reason);
     expect(succeeded.run.error).toBe("");
     expect(succeeded.run.attempts.map((a) => a.error)).toEqual(["first try failed", ""]);
   });
 
   it("a report confirms an unrecorded dispatch with its stream timestamp, and never moves a recorded one", () => {
-    const dispatchTime = timestampFromDate(at(0.5));
-    const first = transition(run(), report(RUNNING, 1, { dispatchTime }), at(9));
+    const dispatchTime = timestampFromDate(date(0.5));
+    const first = transition(run(), report(RUNNING, 1, { dispatchTime }), date(9));
     expect(first.ok && first.run.dispatch_time).toEqual(at(0.5));
-    const recorded = transition(run({ dispatch_time: at(0.4) }), report(RUNNING, 1, { dispatchTime }), at(9));
+    const recorded = transition(run({ dispatch_time: at(0.4) }), report(RUNNING, 1, { dispatchTime }), date(9));
     expect(recorded.ok && recorded.run.dispatch_time).toEqual(at(0.4));
-    const without = transition(run(), report(RUNNING, 1), at(9));
+    const without = transition(run(), report(RUNNING, 1), date(9));
     expect(without.ok && without.run.dispatch_time).toBeNull();
   });
 
   it("long errors are cut", () => {
-    const result = transition(running(1), report(FAILED, 1, { error: "x".repeat(10_000) }), at(9));
+    const result = transition(running(1), report(FAILED, 1, { error: "x".repeat(10_000) }), date(9));
     if (!result.ok) throw new Error(result.reason);
     expect(result.run.error.length).toBe(4097);
     expect(result.events[0].error).toBe(result.run.error);
@@ -139,8 +141,8 @@ describe("run lifecycle: what an accepted report records", () => {
   it("never changes the run it was given", () => {
     const before = running(1);
     const copy = structuredClone(before);
-    transition(before, report(RUNNING, 2), at(9));
-    transition(before, { kind: "cancel" }, at(9));
+    transition(before, report(RUNNING, 2), date(9));
+    transition(before, { kind: "cancel" }, date(9));
     expect(before).toEqual(copy);
   });
 });
@@ -154,7 +156,7 @@ describe("run lifecycle: cancellation", () => {
     ["CANCELLED cannot be cancelled again", run({ state: CANCELLED }), "run_ended", 0],
   ];
   it.each(cases)("%s", (_name, before, expected, events) => {
-    const result = transition(before, { kind: "cancel" }, at(9));
+    const result = transition(before, { kind: "cancel" }, date(9));
     if (expected === "run_ended") {
       expect(result).toEqual({ ok: false, reason: "run_ended" });
       return;
@@ -168,7 +170,7 @@ describe("run lifecycle: cancellation", () => {
   });
 
   it("a second cancel keeps the first request's time", () => {
-    const result = transition({ ...running(1), cancel_requested_time: at(2) }, { kind: "cancel" }, at(9));
+    const result = transition({ ...running(1), cancel_requested_time: at(2) }, { kind: "cancel" }, date(9));
     expect(result.ok && result.run.cancel_requested_time).toEqual(at(2));
   });
 });

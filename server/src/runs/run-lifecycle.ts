@@ -1,5 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { RunState, RunStateSchema, type RunAttemptJson, type RunStateJson, type RunStatusUpdate } from "@chime/sdk";
 
 /**
@@ -16,14 +16,22 @@ import { RunState, RunStateSchema, type RunAttemptJson, type RunStateJson, type 
  * attempt below the stored one — a superseded delivery — never changes it.
  */
 
+/**
+ * A point in time as text, as Postgres writes a timestamptz or as toISOString() does; both
+ * are read back by Postgres. Runs pass through here by the thousand per second, and a Date
+ * costs a parse on the way in and a toJSON on the way out (JSON.stringify of a batch of
+ * records spent most of its time in Date.prototype.toJSON).
+ */
+export type Instant = string;
+
 /** The part of a stored run the lifecycle decides on (column names as stored). */
 export interface RunRecord {
   id: string;
   job_id: string;
   state: RunState;
   attempt: number;
-  start_time: Date | null;
-  end_time: Date | null;
+  start_time: Instant | null;
+  end_time: Instant | null;
   output: JsonObject | null;
   error: string;
   /**
@@ -32,9 +40,9 @@ export interface RunRecord {
    * its CPU.
    */
   attempts: RunAttemptJson[];
-  cancel_requested_time: Date | null;
+  cancel_requested_time: Instant | null;
   /** When JetStream stored the run's message; NULL while unconfirmed (the outbox). */
-  dispatch_time: Date | null;
+  dispatch_time: Instant | null;
 }
 
 /** One state change, as it is appended to the run's event log. */
@@ -43,7 +51,7 @@ export interface RunEventRecord {
   jobId: string;
   state: RunState;
   attempt: number;
-  time: Date;
+  time: Instant;
   error: string;
 }
 
@@ -90,7 +98,12 @@ const truncate = (text: string) => (text.length > MAX_ERROR_CHARS ? `${text.slic
 
 /** Decides what `input` makes of `run` at `now`. Never mutates `run`. */
 export function transition(run: RunRecord, input: RunInput, now: Date): Transition {
-  return input.kind === "cancel" ? cancel(run, now) : report(run, input.update, now);
+  return input.kind === "cancel" ? cancel(run, now.toISOString()) : report(run, input.update, now);
+}
+
+/** A Timestamp as ISO text (what toISOString gives, without making a Date of the Timestamp first). */
+function instantOf(ts: Timestamp): Instant {
+  return new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000)).toISOString();
 }
 
 /**
@@ -98,7 +111,7 @@ export function transition(run: RunRecord, input: RunInput, now: Date): Transiti
  * CANCELLED at once; a RUNNING one is only flagged, and the worker holding it aborts its
  * handler and reports CANCELLED. An ended run cannot be cancelled.
  */
-function cancel(run: RunRecord, now: Date): Transition {
+function cancel(run: RunRecord, now: Instant): Transition {
   if (!isActive(run.state)) return { ok: false, reason: "run_ended" };
   const flagged = { ...run, cancel_requested_time: run.cancel_requested_time ?? now };
   if (run.state === RunState.RUNNING) return { ok: true, run: flagged, events: [] };
@@ -128,15 +141,15 @@ function report(run: RunRecord, update: RunStatusUpdate, now: Date): Transition 
   if (update.state === RunState.RUNNING ? a === run.attempt : a === run.attempt && run.state !== RunState.RUNNING) {
     return { ok: false, reason: "stale_attempt" };
   }
-  const time = update.time ? timestampDate(update.time) : now;
+  const time = update.time ? instantOf(update.time) : now.toISOString();
   const next: RunRecord = { ...run, attempts: run.attempts };
   // A worker that has the run was sent it: its stream timestamp confirms the dispatch the
   // leader records lazily (or has not recorded, having crashed after the publish).
-  if (!next.dispatch_time && update.dispatchTime) next.dispatch_time = timestampDate(update.dispatchTime);
+  if (!next.dispatch_time && update.dispatchTime) next.dispatch_time = instantOf(update.dispatchTime);
   const events: RunEventRecord[] = [];
 
   if (a > run.attempt) {
-    const at = update.state === RunState.RUNNING || !update.startTime ? time : timestampDate(update.startTime);
+    const at = update.state === RunState.RUNNING || !update.startTime ? time : instantOf(update.startTime);
     next.attempts = [
       ...run.attempts.map((entry) =>
         entry.endTime
@@ -144,11 +157,11 @@ function report(run: RunRecord, update: RunStatusUpdate, now: Date): Transition 
           : {
               ...entry,
               state: stateJson(RunState.FAILED),
-              endTime: at.toISOString(),
+              endTime: at,
               error: `lost: no heartbeat from worker ${entry.workerId || "?"}; superseded by attempt ${a}`,
             },
       ),
-      { attempt: a, state: stateJson(RunState.RUNNING), startTime: at.toISOString(), workerId: update.workerId },
+      { attempt: a, state: stateJson(RunState.RUNNING), startTime: at, workerId: update.workerId },
     ];
     next.state = RunState.RUNNING;
     next.attempt = a;
@@ -165,7 +178,7 @@ function report(run: RunRecord, update: RunStatusUpdate, now: Date): Transition 
   const last = next.attempts.findLastIndex((entry) => entry.attempt === a);
   if (last >= 0) {
     next.attempts = next.attempts.slice();
-    next.attempts[last] = { ...next.attempts[last], state: stateJson(attemptState), endTime: time.toISOString(), error };
+    next.attempts[last] = { ...next.attempts[last], state: stateJson(attemptState), endTime: time, error };
   }
   next.state = update.state;
   // A run that succeeded on a retry has no error: the earlier attempts keep theirs.

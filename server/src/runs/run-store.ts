@@ -1,7 +1,7 @@
 import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { RunAttemptSchema, RunSchema, RunTrigger, type Run } from "@chime/sdk/gen/run_pb";
 import { RunState, type RunAttemptJson, type RunStatusUpdate } from "@chime/sdk";
-import type pg from "pg";
+import pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import { NotFoundError, PreconditionError } from "../domain/errors.js";
 import type { JobRow } from "../jobs/job-store.js";
@@ -193,9 +193,19 @@ export async function findCancelRequested(pool: pg.Pool, olderThanMs: number, li
   return rows.map((r) => r.id);
 }
 
+/** Timestamps read as the text Postgres sends (RunRecord's Instant), everything else as usual. */
+const INSTANTS_AS_TEXT = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === pg.types.builtins.TIMESTAMPTZ ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
 /** Locks the selected runs in id order (two transactions locking overlapping sets cannot deadlock). */
 async function lockRuns(client: pg.PoolClient, selection: string, params: unknown[]): Promise<RunRecord[]> {
-  const { rows } = await client.query<RunRecord>(`SELECT ${RECORD_COLUMNS} FROM runs WHERE ${selection} ORDER BY id FOR UPDATE`, params);
+  const { rows } = await client.query<RunRecord>({
+    text: `SELECT ${RECORD_COLUMNS} FROM runs WHERE ${selection} ORDER BY id FOR UPDATE`,
+    values: params,
+    types: INSTANTS_AS_TEXT,
+  });
   return rows;
 }
 
