@@ -78,4 +78,6 @@ export interface BenchContext {
   workerConcurrency?: number;
   /** Directory for V8 CPU profiles of the Chime servers, when --cpu-prof is given. */
   cpuProfDir?: string;
+  /** --chime-ingest-process: the burst and steady servers run status ingestion (the ingest role) in a process of its own. */
+  chimeIngestProcess?: boolean;
 }

@@ -10,6 +10,7 @@
  *   --out=DIR                where results go (default bench/results)
  *   --steady-seconds=D       D of the steady and cron workloads (default 60 full, 30 quick; steady never under 30)
  *   --worker-concurrency=N   force the SDK Worker's concurrency (default: the Worker's own default, as the README's Worker runs)
+ *   --chime-ingest-process   burst and steady: run Chime's ingest role in a second server process (CHIME_ROLES)
  *
  * Postgres: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres); NATS: NATS_URL.
  * Debugging: BENCH_TEE=1 copies the Chime servers' stderr to the bench's; BENCH_CONSUMER_PROF_DIR=DIR
@@ -54,7 +55,7 @@ function parseArgs(argv: string[]) {
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
     options.set(m[1], m[2] ?? "true");
   }
-  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out", "steady-seconds", "worker-concurrency"];
+  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out", "steady-seconds", "worker-concurrency", "chime-ingest-process"];
   for (const key of options.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key} (known: ${known.map((k) => `--${k}`).join(", ")})`);
   const list = <T extends string>(key: string, all: readonly T[]): T[] => {
     const value = options.get(key);
@@ -78,6 +79,7 @@ function parseArgs(argv: string[]) {
     out: options.get("out") ?? join(ROOT, "bench/results"),
     steadySeconds: options.has("steady-seconds") ? Number(options.get("steady-seconds")) : undefined,
     workerConcurrency: options.has("worker-concurrency") ? Number(options.get("worker-concurrency")) : undefined,
+    chimeIngestProcess: options.has("chime-ingest-process"),
   };
 }
 
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
     results,
     chimeConsumer: args.chimeConsumer,
     workerConcurrency: args.workerConcurrency,
+    chimeIngestProcess: args.chimeIngestProcess,
     cpuProfDir: args.cpuProf ? join(args.out, "prof") : undefined,
   };
   process.on("uncaughtException", (error) => {
@@ -123,6 +126,7 @@ async function main(): Promise<void> {
   results.settings["sizes"] = ctx.sizes;
   results.settings["Chime code"] = chimeCodeVersion();
   results.settings["Chime server"] = `node server/dist/main.js (compiled), env ${JSON.stringify(CHIME_SETTINGS)}, other settings at their defaults (dispatch batch 1000, lease 3000 ms, election 500 ms)`;
+  if (args.chimeIngestProcess) results.settings["Chime ingest"] = "burst and steady: the ingest role in a second server process (--chime-ingest-process); both count as server CPU";
   results.settings["Chime consumer"] =
     kind === "chime-worker"
       ? `SDK Worker (sdk/src/worker) as the README's example builds it (natsUrl, queue, handler): ${

@@ -2,7 +2,7 @@
  * Runs N one-shot jobs with due times T0 + offset(i) on one system and measures when each
  * handler started. Burst (all at T0) and steady (uniform rate) are both this.
  */
-import { benchPrefix, createChimeJobs, deleteNatsPrefix, dispatchLag, QUEUE, startChime, type ChimeProcess } from "./chime.js";
+import { benchPrefix, CHIME_SETTINGS, createChimeJobs, deleteNatsPrefix, dispatchLag, QUEUE, startChime, type ChimeProcess } from "./chime.js";
 import type { BenchContext, SystemName } from "./config.js";
 import { chimeConsumerKind, startConsumer, type Consumer, type Start } from "./consumer.js";
 import { openCostMeter, type CostMeter, type CostWindow } from "./cost.js";
@@ -68,6 +68,8 @@ export interface OneShotSession {
   system: SystemName;
   db: BenchDatabase;
   server?: ChimeProcess;
+  /** Chime's ingest role in a process of its own (--chime-ingest-process). */
+  ingest?: ChimeProcess;
   consumer: Consumer;
   /** Jobs inserted so far; each plan's jobs get the next indices. */
   inserted: number;
@@ -84,12 +86,15 @@ export interface OneShotSession {
 export async function openOneShotSession(ctx: BenchContext, system: SystemName, workload: string): Promise<OneShotSession> {
   let db: BenchDatabase | undefined;
   let server: ChimeProcess | undefined;
+  /** The second server process when ingestion runs apart (--chime-ingest-process). */
+  let ingest: ChimeProcess | undefined;
   let prefix: string | undefined;
   let consumer: Consumer | undefined;
   let session: OneShotSession | undefined;
   const stop = async () => {
     consumer?.kill();
     if (server) await server.kill("SIGTERM");
+    if (ingest) await ingest.kill("SIGTERM");
   };
   const close = async () => {
     await stop();
@@ -101,7 +106,13 @@ export async function openOneShotSession(ctx: BenchContext, system: SystemName, 
     db = await freshDatabase(system, { create: system !== "chime" });
     if (system === "chime") {
       prefix = benchPrefix(workload);
-      server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir });
+      if (ctx.chimeIngestProcess) {
+        const others = CHIME_SETTINGS.CHIME_ROLES.split(",").filter((role) => role !== "ingest").join(",");
+        server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir, env: { CHIME_ROLES: others } });
+        ingest = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir, serverId: `${workload}-ingest`, env: { CHIME_ROLES: "ingest" } });
+      } else {
+        server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir });
+      }
       consumer = await startConsumer({ kind: chimeConsumerKind(ctx.chimeConsumer), natsUrl: NATS_URL, prefix, queue: QUEUE, concurrency: ctx.workerConcurrency });
     } else if (system === "graphile-worker") {
       await prepareGraphile(db.url);
@@ -110,7 +121,7 @@ export async function openOneShotSession(ctx: BenchContext, system: SystemName, 
       await preparePgBoss(db.url);
       consumer = await startConsumer({ kind: "pgboss", databaseUrl: db.url, queue: QUEUE });
     }
-    session = { system, db, server, consumer, inserted: 0, calibrationJobs: 0, stop, close };
+    session = { system, db, server, ingest, consumer, inserted: 0, calibrationJobs: 0, stop, close };
     return session;
   } catch (error) {
     await close();
@@ -143,7 +154,7 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
   // still count from the planned due time).
   let meter: CostMeter | undefined;
   if (plan.measureCost) {
-    meter = await openCostMeter({ system, databaseUrl: db.url, serverPids: session.server ? [session.server.pid] : [], workerPids: [session.consumer.pid] });
+    meter = await openCostMeter({ system, databaseUrl: db.url, serverPids: [session.server, session.ingest].flatMap((s) => (s ? [s.pid] : [])), workerPids: [session.consumer.pid] });
     session.meter = meter;
   }
   log(`${system}: inserting ${plan.jobs} jobs due from T0 (in ${((t0 - nowMs()) / 1000).toFixed(1)} s)`);
