@@ -8,9 +8,8 @@ source scripts/node-env.sh
 bash scripts/install-deps.sh
 bash scripts/services.sh
 
-# The server and worker processes the tests spawn run compiled JavaScript (dist/).
-echo "build: compiling the SDK, the server and the test worker (tsc -b)"
-bash scripts/build-node.sh
+# The server and worker processes the tests spawn run compiled JavaScript (dist/): vitest's
+# global setup (server/test/global-setup.ts) compiles it, for this run and any other.
 # The dashboard: its e2e tests load the built page (dashboard/dist) in headless
 # Chromium, Debian's package (playwright-core drives it; it downloads no browser).
 echo "dashboard: building (vite)"

@@ -26,8 +26,6 @@ export interface JobRow {
 
 const JOB_COLUMNS = "id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time";
 
-/** The job definition kept in the `spec` column: everything but identity and state. */
-export const specOf: (job: Job) => JsonObject = specJson;
 
 export function jobFromRow(row: JobRow): Job {
   return withColumns(fromJson(JobSchema, row.spec, { ignoreUnknownFields: true }), row);
@@ -67,7 +65,7 @@ export function planInsert(job: Job, requestId: string, now: Date): JobInsert {
     name: job.name,
     queue: job.queue,
     labels: job.labels,
-    spec: specOf(job),
+    spec: specJson(job),
     state,
     next_run_time: next,
     request_id: requestId || null,
@@ -206,7 +204,7 @@ export function createJobStore(pool: pg.Pool) {
           `UPDATE jobs SET name = $2, queue = $3, labels = $4, spec = $5, state = $6, next_run_time = $7,
              run_count = COALESCE($8, run_count), update_time = now(), definition_version = definition_version + 1
            WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
-          [id, job.name, job.queue, job.labels, specOf(job), state, next, runCount ?? null],
+          [id, job.name, job.queue, job.labels, specJson(job), state, next, runCount ?? null],
         );
         return jobFromRow(updated.rows[0]);
       } catch (error) {

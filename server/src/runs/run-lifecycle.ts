@@ -87,7 +87,7 @@ export const INITIAL_RUN_STATE = RunState.QUEUED;
 
 export const MAX_ERROR_CHARS = 4096;
 
-export function isActive(state: RunState): boolean {
+function isActive(state: RunState): boolean {
   return ACTIVE.has(state);
 }
 

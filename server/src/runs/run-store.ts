@@ -39,8 +39,6 @@ const RUN_COLUMNS =
 const RECORD_COLUMNS = "id, job_id, state, attempt, start_time, end_time, output, error, attempts, cancel_requested_time, dispatch_time";
 const ACTIVE_SQL = ACTIVE_RUN_STATES.join(", ");
 
-export { ACTIVE_RUN_STATES };
-
 export function runFromRow(row: RunRow): Run {
   return create(RunSchema, {
     id: row.id,
@@ -179,6 +177,15 @@ export async function findUndispatched(pool: pg.Pool, graceMs: number, limit: nu
     [graceMs, limit],
   );
   return rows;
+}
+
+/** A job's active runs, oldest scheduled first, in the caller's (snapshot) transaction: WatchJob's snapshot. */
+export async function activeRunsOfJob(client: pg.PoolClient, jobId: string): Promise<Run[]> {
+  const { rows } = await client.query<RunRow>(
+    `SELECT ${RUN_COLUMNS} FROM runs WHERE job_id = $1 AND state IN (${ACTIVE_SQL}) ORDER BY scheduled_time, id`,
+    [jobId],
+  );
+  return rows.map(runFromRow);
 }
 
 /** RUNNING runs whose cancellation was requested more than `olderThanMs` ago (to signal again). */

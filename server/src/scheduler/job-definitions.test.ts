@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { JobSchema, toSchedule, type ScheduleSpec } from "@chime/sdk";
-import { specOf } from "../jobs/job-store.js";
+import { specJson } from "../jobs/spec-json.js";
 import { createJobDefinitions, type VersionedJobRow } from "./job-definitions.js";
 
 function row(id: string, schedule: ScheduleSpec, version: number, queue = "q"): VersionedJobRow {
-  const spec = specOf(create(JobSchema, { schedule: toSchedule(schedule) }));
+  const spec = specJson(create(JobSchema, { schedule: toSchedule(schedule) }));
   const t = new Date("2026-03-01T00:00:00Z");
   return { id, namespace: "default", name: id, queue, labels: {}, spec, state: 1, next_run_time: t, run_count: 0, create_time: t, update_time: t, definition_version: version };
 }

@@ -16,7 +16,7 @@ import type { WatchJobResponseSchema, WatchRunsResponseSchema } from "@chime/sdk
 import type pg from "pg";
 import { notFound, requireId } from "../api/errors.js";
 import { jobFromRow, type JobRow } from "../jobs/job-store.js";
-import { runFromRow, type RunRow } from "../runs/run-store.js";
+import { activeRunsOfJob } from "../runs/run-store.js";
 import { readRunEvents, type WatchEvent } from "./event-source.js";
 import { decodeResumeToken, encodeResumeToken } from "./resume-token.js";
 import { matchesRunFilter, parseRunFilter, runFilterSql } from "./watch-filter.js";
@@ -264,14 +264,14 @@ async function readJobSnapshot(pool: pg.Pool, id: string, after: number): Promis
       await client.query("COMMIT");
       return undefined;
     }
-    const runs = await client.query<RunRow>("SELECT * FROM runs WHERE job_id = $1 AND state IN (1, 2, 3) ORDER BY scheduled_time, id", [id]);
+    const runs = await activeRunsOfJob(client, id);
     const seen = await client.query<{ cursor: number }>(
       `SELECT cursor FROM run_event_log WHERE job_id = $1 AND cursor > $2
        UNION ALL SELECT cursor FROM job_events WHERE job_id = $1 AND cursor > $2`,
       [id, after],
     );
     await client.query("COMMIT");
-    return { job: jobFromRow(jobs.rows[0]), runs: runs.rows.map(runFromRow), seen: new Set(seen.rows.map((r) => Number(r.cursor))) };
+    return { job: jobFromRow(jobs.rows[0]), runs, seen: new Set(seen.rows.map((r) => Number(r.cursor))) };
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw error;
