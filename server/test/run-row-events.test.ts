@@ -1,7 +1,7 @@
 import { expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { RunState, RunStatusUpdateSchema, type RunEvent } from "@chime/sdk";
+import { JobChangeKind, RunState, RunStatusUpdateSchema, type RunEvent } from "@chime/sdk";
 import { ingestUpdates } from "../src/runs/status-ingest.js";
 import { markDispatched } from "../src/runs/run-store.js";
 import { useTestServer } from "./helpers/test-server.js";
@@ -119,4 +119,26 @@ it("ingesters and dispatch records racing on the same runs in opposite orders ne
   for (const run of runs) {
     expect(stored.filter((e) => e.run_id === run.id).map((e) => RunState[e.state])).toEqual(["QUEUED", "RUNNING", "SUCCEEDED"]);
   }
+});
+
+it("a one-off job's COMPLETED event lives in its row, and moves to job_events under its cursor when the job changes", async () => {
+  const [run] = await queuedRuns("completed-row", 1);
+  const events = async () =>
+    (
+      await fixture.server.pool.query<{ at: string; kind: number; time: Date }>(
+        "SELECT cursor::text AS at, kind, time FROM job_event_log WHERE job_id = $1 ORDER BY cursor",
+        [run.jobId],
+      )
+    ).rows;
+  const completed = await waitFor("the COMPLETED event", async () => ((await events()).length === 1 ? await events() : undefined));
+  expect(completed.map((e) => JobChangeKind[e.kind])).toEqual(["COMPLETED"]);
+  const inTable = async () => (await fixture.server.pool.query("SELECT cursor::text AS at FROM job_events WHERE job_id = $1", [run.jobId])).rows;
+  expect(await inTable()).toEqual([]);
+
+  await fixture.chime.deleteJob(run.jobId);
+  const after = await events();
+  expect(after.map((e) => JobChangeKind[e.kind])).toEqual(["COMPLETED", "DELETED"]);
+  // The same event: same cursor, same time; now a job_events row, shown once.
+  expect(after[0]).toEqual(completed[0]);
+  expect((await inTable()).map((r) => r.at)).toEqual(after.map((e) => e.at));
 });
