@@ -121,7 +121,7 @@ it("ingesters and dispatch records racing on the same runs in opposite orders ne
   }
 });
 
-it("a one-off job's COMPLETED event lives in its row, and moves to job_events under its cursor when the job changes", async () => {
+it("a one-off job's COMPLETED event lives in its row, and moves to job_events under its cursor and time when the job changes", async () => {
   const [run] = await queuedRuns("completed-row", 1);
   const events = async () =>
     (
@@ -135,10 +135,20 @@ it("a one-off job's COMPLETED event lives in its row, and moves to job_events un
   const inTable = async () => (await fixture.server.pool.query("SELECT cursor::text AS at FROM job_events WHERE job_id = $1", [run.jobId])).rows;
   expect(await inTable()).toEqual([]);
 
+  // Rescheduled, the job fires and completes again: the first COMPLETED moved out, the second in the row.
+  await fixture.chime.updateJob(run.jobId, { schedule: { at: new Date(Date.now() + 300) } });
+  const again = await waitFor("the second COMPLETED", async () => {
+    const rows = await events();
+    return rows.length === 3 ? rows : undefined;
+  });
+  expect(again.map((e) => JobChangeKind[e.kind])).toEqual(["COMPLETED", "UPDATED", "COMPLETED"]);
+  expect((await inTable()).map((r) => r.at)).toEqual(again.slice(0, 2).map((e) => e.at));
+
   await fixture.chime.deleteJob(run.jobId);
   const after = await events();
-  expect(after.map((e) => JobChangeKind[e.kind])).toEqual(["COMPLETED", "DELETED"]);
-  // The same event: same cursor, same time; now a job_events row, shown once.
+  expect(after.map((e) => JobChangeKind[e.kind])).toEqual(["COMPLETED", "UPDATED", "COMPLETED", "DELETED"]);
+  // The same events: same cursors, same times; now job_events rows, each shown once.
+  expect(after.slice(0, 3)).toEqual(again);
   expect(after[0]).toEqual(completed[0]);
   expect((await inTable()).map((r) => r.at)).toEqual(after.map((e) => e.at));
 });
