@@ -27,6 +27,8 @@ import { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import { createWatchService } from "./watch/watch-service.js";
 import { startWatchHub, type WatchHub } from "./watch/watch-hub.js";
 import { registerWatchMetrics } from "./watch/watch-metrics.js";
+import { observeService } from "./api/rpc-observer.js";
+import { registerScrapedMetrics } from "./scraped-metrics.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
@@ -108,7 +110,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     });
     services.push({
       service: JobService,
-      impl: hardenService(JobService, jobService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+      impl: observeService(JobService, hardenService(JobService, jobService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
   }
   // WatchService: one tail of the event tables per replica, fanned out to its streams.
@@ -117,6 +119,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     : undefined;
   if (watchHub) {
     registerWatchMetrics(metrics.registry, watchHub);
+    registerScrapedMetrics(metrics.registry, { pool, js: jetStream.client, layout, logger });
     const watchService = createWatchService({
       pool,
       hub: watchHub,
@@ -126,7 +129,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     });
     services.push({
       service: WatchService,
-      impl: hardenService(WatchService, watchService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+      impl: observeService(WatchService, hardenService(WatchService, watchService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
   }
   // The ingest role writes worker status into Postgres; a process of its own can take that
