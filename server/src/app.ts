@@ -29,6 +29,9 @@ import { startWatchHub, type WatchHub } from "./watch/watch-hub.js";
 import { registerWatchMetrics } from "./watch/watch-metrics.js";
 import { observeService } from "./api/rpc-observer.js";
 import { registerScrapedMetrics } from "./scraped-metrics.js";
+import { AlertService } from "@chime/sdk/gen/alert_service_pb";
+import { createAlertService } from "./alerts/alert-service.js";
+import { startAlerts } from "./alerts/alert-loop.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
@@ -113,6 +116,12 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
       impl: observeService(JobService, hardenService(JobService, jobService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
   }
+  if (config.roles.has("api")) {
+    services.push({
+      service: AlertService,
+      impl: observeService(AlertService, hardenService(AlertService, createAlertService(pool), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+    });
+  }
   // WatchService: one tail of the event tables per replica, fanned out to its streams.
   const watchHub = config.roles.has("api")
     ? startWatchHub({ pool, logger, pollMs: config.watchPollMs, bufferLimit: config.watchBufferEvents })
@@ -136,6 +145,10 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   // load off the api and the scheduler (every ingest replica shares one durable consumer).
   const ingest = config.roles.has("ingest")
     ? startStatusIngest({ js: jetStream.ready, pool, layout, prefix: config.natsPrefix, metrics, logger })
+    : undefined;
+  // Alerts: matching run outcomes to rules and sending notifications, beside the scheduler.
+  const alerts = config.roles.has("scheduler")
+    ? startAlerts({ pool, allowlist: config.httpAllowlist, intervalMs: config.alertIntervalMs, logger, metrics })
     : undefined;
   // The api role re-signals cancellations workers may have missed.
   const cancelSweep = config.roles.has("api")
@@ -223,6 +236,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         await executorStarting;
         await Promise.all([closing, executor?.stop(config.shutdownGraceMs)]);
         cancelSweep?.stop();
+        await alerts?.stop();
         await ingest?.stop();
         await nats.close();
         await pool.end();

@@ -87,6 +87,12 @@ export function createMetrics() {
       labelNames: ["outcome"],
       registers: [registry],
     }),
+    alertDeliveries: new Counter({
+      name: "chime_alert_deliveries_total",
+      help: "Alert notification attempts, by outcome (sent, retry: failed and retried later, failed: given up).",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
     leaderEpoch: new Gauge({
       name: "chime_scheduler_epoch",
       help: "The fencing epoch of this server's current or last leadership.",
