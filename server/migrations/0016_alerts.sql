@@ -1,8 +1,14 @@
+-- Consumers of the run event log that work behind the scheduler (alerts, queue stats):
+-- each keeps how far it has read, advanced in the transaction that writes what it made
+-- of the events, so every event is consumed exactly once whichever process does it.
+--
 -- Failure alerts: channels (where notifications go), rules (which run outcomes notify
 -- which channel), and deliveries (each notification: pending, sent or given up), which
--- double as the alert history. alert_cursor is how far the run event log was matched
--- against the rules, advanced in the transaction that writes the deliveries, so every
--- event is matched exactly once whichever scheduler process does it.
+-- double as the alert history.
+--
+-- Queue stats: per queue and minute, the runs that ended by outcome and histograms of
+-- their durations and start lags, so a window's stats read a few rows per minute
+-- however many runs it held.
 
 CREATE TABLE alert_channels (
   id          uuid PRIMARY KEY,
@@ -48,10 +54,24 @@ CREATE TABLE alert_deliveries (
 CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_time) WHERE state = 1;
 CREATE INDEX alert_deliveries_rule ON alert_deliveries (rule_id, id DESC);
 
-CREATE TABLE alert_cursor (
-  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-  cursor    bigint NOT NULL
+CREATE TABLE event_log_consumers (
+  name   text PRIMARY KEY,
+  cursor bigint NOT NULL
 );
 -- Start at the present: rules created from now on never alert on older history.
-INSERT INTO alert_cursor (cursor)
-SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM run_events_cursor_seq;
+INSERT INTO event_log_consumers (name, cursor)
+SELECT consumer, CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+FROM run_events_cursor_seq, (VALUES ('alerts'), ('queue_stats')) AS c (consumer);
+
+CREATE TABLE queue_stats_minutes (
+  queue            text NOT NULL,
+  minute           timestamptz NOT NULL,
+  succeeded        integer NOT NULL DEFAULT 0,
+  failed           integer NOT NULL DEFAULT 0,
+  cancelled        integer NOT NULL DEFAULT 0,
+  timed_out        integer NOT NULL DEFAULT 0,
+  -- Counts per bucket of server/src/stats/histogram.ts (same length, same bounds).
+  duration_buckets integer[] NOT NULL,
+  lag_buckets      integer[] NOT NULL,
+  PRIMARY KEY (queue, minute)
+);

@@ -31,7 +31,9 @@ import { observeService } from "./api/rpc-observer.js";
 import { registerScrapedMetrics } from "./scraped-metrics.js";
 import { AlertService } from "@chime/sdk/gen/alert_service_pb";
 import { createAlertService } from "./alerts/alert-service.js";
-import { startAlerts } from "./alerts/alert-loop.js";
+import { startBackgroundWork } from "./events/background-work.js";
+import { StatsService } from "@chime/sdk/gen/stats_service_pb";
+import { createStatsService } from "./stats/stats-service.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
@@ -121,6 +123,11 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
       service: AlertService,
       impl: observeService(AlertService, hardenService(AlertService, createAlertService(pool), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
+    const statsService = createStatsService({ pool, js: jetStream.client, layout });
+    services.push({
+      service: StatsService,
+      impl: observeService(StatsService, hardenService(StatsService, statsService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+    });
   }
   // WatchService: one tail of the event tables per replica, fanned out to its streams.
   const watchHub = config.roles.has("api")
@@ -146,9 +153,9 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const ingest = config.roles.has("ingest")
     ? startStatusIngest({ js: jetStream.ready, pool, layout, prefix: config.natsPrefix, metrics, logger })
     : undefined;
-  // Alerts: matching run outcomes to rules and sending notifications, beside the scheduler.
-  const alerts = config.roles.has("scheduler")
-    ? startAlerts({ pool, allowlist: config.httpAllowlist, intervalMs: config.alertIntervalMs, logger, metrics })
+  // Behind the scheduler: alerts (matching run ends to rules, sending notifications) and queue stats.
+  const background = config.roles.has("scheduler")
+    ? startBackgroundWork({ pool, allowlist: config.httpAllowlist, intervalMs: config.backgroundIntervalMs, logger, metrics })
     : undefined;
   // The api role re-signals cancellations workers may have missed.
   const cancelSweep = config.roles.has("api")
@@ -236,7 +243,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         await executorStarting;
         await Promise.all([closing, executor?.stop(config.shutdownGraceMs)]);
         cancelSweep?.stop();
-        await alerts?.stop();
+        await background?.stop();
         await ingest?.stop();
         await nats.close();
         await pool.end();

@@ -62,8 +62,8 @@ export interface ChimeConfig {
   executorConcurrency: number;
   /** How often the api role re-signals running runs whose cancellation was requested. */
   cancelSweepMs: number;
-  /** How often the scheduler role looks for run outcomes to alert on and for due alert deliveries. */
-  alertIntervalMs: number;
+  /** How often the scheduler role matches run ends to alert rules, sends due notifications and rolls up queue stats. */
+  backgroundIntervalMs: number;
   /** An idle watch stream gets a Keepalive this often. */
   watchKeepaliveMs: number;
   /** How often each replica's watch tail polls the event tables. */
@@ -101,7 +101,7 @@ const DEFAULTS = {
   CHIME_HTTP_ALLOWLIST: "",
   CHIME_EXECUTOR_CONCURRENCY: "32",
   CHIME_CANCEL_SWEEP_MS: "5000",
-  CHIME_ALERT_INTERVAL_MS: "1000",
+  CHIME_BACKGROUND_INTERVAL_MS: "1000",
   CHIME_WATCH_KEEPALIVE_MS: "15000",
   CHIME_WATCH_POLL_MS: "50",
   CHIME_WATCH_BUFFER_EVENTS: "10000",
@@ -197,7 +197,7 @@ export function loadConfig(
     httpAllowlist: EMPTY_ALLOWLIST,
     executorConcurrency: integer("CHIME_EXECUTOR_CONCURRENCY", 1, 10_000),
     cancelSweepMs: integer("CHIME_CANCEL_SWEEP_MS", 100, 3_600_000),
-    alertIntervalMs: integer("CHIME_ALERT_INTERVAL_MS", 50, 3_600_000),
+    backgroundIntervalMs: integer("CHIME_BACKGROUND_INTERVAL_MS", 50, 3_600_000),
     watchKeepaliveMs: integer("CHIME_WATCH_KEEPALIVE_MS", 100, 3_600_000),
     watchPollMs: integer("CHIME_WATCH_POLL_MS", 5, 60_000),
     watchBufferEvents: integer("CHIME_WATCH_BUFFER_EVENTS", 10, 10_000_000),

@@ -1,4 +1,5 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { readQueueConsumers, type QueueConsumerStats } from "./nats/queue-consumers.js";
 import type pg from "pg";
 import { Gauge, type Registry } from "prom-client";
 import type { NatsLayout } from "@chime/sdk";
@@ -52,15 +53,15 @@ export function registerScrapedMetrics(
 
   // One read of the runs stream's consumers serves the three queue gauges of a scrape (and
   // any scrape within a second of it).
-  let cached: { at: number; stats: Promise<QueueStats[] | undefined> } | undefined;
-  const queueStats = (): Promise<QueueStats[] | undefined> => {
+  let cached: { at: number; stats: Promise<QueueConsumerStats[] | undefined> } | undefined;
+  const queueStats = (): Promise<QueueConsumerStats[] | undefined> => {
     const now = performance.now();
     if (cached && now - cached.at <= 1000) return cached.stats;
-    const stats = readQueueStats(sources.js(), layout).catch(failed("queue consumers"));
+    const stats = readQueueConsumers(sources.js(), layout).catch(failed("queue consumers"));
     cached = { at: now, stats };
     return stats;
   };
-  const queueGauge = (name: string, help: string, pick: (q: QueueStats) => number) =>
+  const queueGauge = (name: string, help: string, pick: (q: QueueConsumerStats) => number) =>
     new Gauge({
       name,
       help,
@@ -78,29 +79,4 @@ export function registerScrapedMetrics(
     "Pull requests of the queue's workers waiting for runs (about one per idle worker); 0 while runs wait means no worker consumes the queue.",
     (q) => q.pullRequests,
   );
-}
-
-interface QueueStats {
-  queue: string;
-  waiting: number;
-  inFlight: number;
-  pullRequests: number;
-}
-
-/** Every queue consumer of the runs stream (one per queue a worker ever consumed). */
-async function readQueueStats(js: JetStreamClient | undefined, layout: NatsLayout): Promise<QueueStats[] | undefined> {
-  if (!js) return undefined;
-  const jsm = await js.jetstreamManager();
-  const prefix = layout.queueConsumer("");
-  const stats: QueueStats[] = [];
-  for await (const info of jsm.consumers.list(layout.runsStream)) {
-    if (!info.name.startsWith(prefix)) continue;
-    stats.push({
-      queue: info.name.slice(prefix.length),
-      waiting: info.num_pending,
-      inFlight: info.num_ack_pending,
-      pullRequests: info.num_waiting,
-    });
-  }
-  return stats;
 }

@@ -10,7 +10,7 @@ import { waitFor } from "./helpers/wait.js";
 import { readMetric } from "./helpers/metrics.js";
 
 // Receivers on loopback: allowlisted, as an operator would for an internal endpoint.
-const fixture = useTestServer({ CHIME_HTTP_ALLOWLIST: "127.0.0.1", CHIME_ALERT_INTERVAL_MS: "100" });
+const fixture = useTestServer({ CHIME_HTTP_ALLOWLIST: "127.0.0.1", CHIME_BACKGROUND_INTERVAL_MS: "100" });
 
 interface Received {
   body: string;

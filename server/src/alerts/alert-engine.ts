@@ -1,58 +1,30 @@
 import type pg from "pg";
 import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
-import { inTransaction } from "../db/pool.js";
 import { parseLabelSelector } from "../api/label-selector.js";
-import { HorizonTracker, readEventWriters, readLastCursor, readRunEvents } from "../watch/event-source.js";
+import { createLogConsumerPass, type EndedRun } from "../events/log-consumer.js";
 import { conditionName, stateName, type NotifiedRun } from "./alert-notification.js";
-import { rulesFor, streakJustReached, type MatchableRule, type RunOutcome } from "./alert-rules.js";
-import { anyRule, enqueue, jobNames, latestOutcomes, listRules, lockCursor, readCursor, saveCursor, type RuleEvents, type RuleRow } from "./alert-store.js";
-
-/** Run outcomes matched per pass at most; a longer backlog takes several passes. */
-const EVENTS_PER_PASS = 1000;
+import { rulesFor, streakJustReached, type MatchableRule } from "./alert-rules.js";
+import { anyRule, enqueue, jobNames, latestOutcomes, listRules, type RuleEvents, type RuleRow } from "./alert-store.js";
 
 /**
- * Matches run outcomes against the alert rules and writes the deliveries they call for.
- * It tails the run event log behind the commit horizon (watch/event-source.ts: no event is
- * skipped because its transaction committed late) from a cursor kept in Postgres, and
- * advances that cursor in the transaction that writes the deliveries: each outcome is
- * matched exactly once, by whichever process locks the cursor first. It never touches the
- * tables the scheduler and the ingester write, so it cannot slow them.
+ * Matches run ends against the alert rules and writes the deliveries they call for: a
+ * consumer of the run event log (events/log-consumer.ts), so each end is matched exactly
+ * once, and it never touches the tables the scheduler and the ingester write.
  */
-export function createAlertEngine(pool: pg.Pool) {
-  let tracker: HorizonTracker | undefined;
-
-  return {
-    /** One pass; returns the number of deliveries written or extended. */
-    async pass(): Promise<number> {
-      const lastCursor = await readLastCursor(pool);
-      if (!(await anyRule(pool))) {
-        // Nothing to match: keep the cursor at the present, so a new rule starts from now.
-        await saveCursor(pool, lastCursor);
-        tracker = undefined;
-        return 0;
-      }
-      const cursor = await readCursor(pool);
-      tracker ??= new HorizonTracker(cursor);
-      // The rule's order: the last cursor first, then the writers that may still hold older ones.
-      const horizon = tracker.add({ lastCursor, writers: await readEventWriters(pool) });
-      if (horizon <= cursor) return 0;
-      const events = await readRunEvents(pool, cursor, horizon, EVENTS_PER_PASS, ["e.state IN (4, 5, 6, 7)"], []);
-      const next = events.length === EVENTS_PER_PASS ? events[events.length - 1].cursor : horizon;
-      const rules = await listRules(pool, "");
-      const groups = await matchOutcomes(pool, events, rules);
-      return inTransaction(pool, async (client) => {
-        // Another process matched this range meanwhile (or holds the cursor now): leave it.
-        if ((await lockCursor(client)) !== cursor) return 0;
-        for (const group of groups.values()) await enqueue(client, group);
-        await saveCursor(client, next);
-        return groups.size;
-      });
+export function createAlertEngine(pool: pg.Pool): () => Promise<number> {
+  return createLogConsumerPass(pool, {
+    name: "alerts",
+    active: () => anyRule(pool),
+    prepare: async (ended) => matchOutcomes(pool, ended, await listRules(pool, "")),
+    write: async (client, groups) => {
+      for (const group of groups.values()) await enqueue(client, group);
+      return groups.size;
     },
-  };
+  });
 }
 
 /** The outcomes' notifications, one group per rule (in event order within it). */
-async function matchOutcomes(pool: pg.Pool, events: RunOutcome[], rules: RuleRow[]): Promise<Map<string, RuleEvents>> {
+async function matchOutcomes(pool: pg.Pool, events: EndedRun[], rules: RuleRow[]): Promise<Map<string, RuleEvents>> {
   const byId = new Map(rules.map((rule) => [rule.id, rule]));
   const matchable: MatchableRule[] = rules.map((rule) => ({
     id: rule.id,
@@ -61,7 +33,7 @@ async function matchOutcomes(pool: pg.Pool, events: RunOutcome[], rules: RuleRow
     jobId: rule.job_id,
     labelTerms: parseLabelSelector(rule.label_selector),
   }));
-  const matches: Array<{ rule: RuleRow; event: RunOutcome }> = [];
+  const matches: Array<{ rule: RuleRow; event: EndedRun }> = [];
   for (const event of events) {
     for (const candidate of rulesFor(event, matchable)) {
       const rule = byId.get(candidate.id)!;

@@ -2,21 +2,25 @@ import { describe, expect, it } from "vitest";
 import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
 import { RunState } from "@chime/sdk/gen/run_pb";
 import { parseLabelSelector } from "../api/label-selector.js";
-import { rulesFor, streakJustReached, type MatchableRule, type RunOutcome } from "./alert-rules.js";
+import type { EndedRun } from "../events/log-consumer.js";
+import { rulesFor, streakJustReached, type MatchableRule } from "./alert-rules.js";
 
 const JOB = "11111111-1111-4111-8111-111111111111";
 const OTHER_JOB = "22222222-2222-4222-8222-222222222222";
 
-const outcome = (state: RunState, over: Partial<RunOutcome> = {}): RunOutcome => ({
+const outcome = (state: RunState, over: Partial<EndedRun> = {}): EndedRun => ({
   cursor: 1,
   runId: "r",
   jobId: JOB,
+  queue: "q",
   state,
   attempt: 1,
   time: new Date(0),
   error: "",
   namespace: "team",
   labels: { env: "prod" },
+  scheduledTime: new Date(0),
+  startTime: null,
   ...over,
 });
 
@@ -31,7 +35,7 @@ const rule = (condition: AlertCondition, over: Partial<MatchableRule> = {}): Mat
 
 describe("rulesFor", () => {
   const { RUN_FAILED, RUN_ENDED, CONSECUTIVE_FAILURES } = AlertCondition;
-  const cases: Array<[string, RunOutcome, MatchableRule, boolean]> = [
+  const cases: Array<[string, EndedRun, MatchableRule, boolean]> = [
     ["a failure, RUN_FAILED", outcome(RunState.FAILED), rule(RUN_FAILED), true],
     ["a time-out, RUN_FAILED", outcome(RunState.TIMED_OUT), rule(RUN_FAILED), true],
     ["a success, RUN_FAILED", outcome(RunState.SUCCEEDED), rule(RUN_FAILED), false],

@@ -1,6 +1,7 @@
 import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
 import { RunState } from "@chime/sdk/gen/run_pb";
 import { labelsMatch, type LabelTerm } from "../api/label-selector.js";
+import type { EndedRun } from "../events/log-consumer.js";
 
 /** A rule as the engine matches it (label selector already parsed). */
 export interface MatchableRule {
@@ -10,19 +11,6 @@ export interface MatchableRule {
   /** Only this job's runs; null: every job of the namespace. */
   jobId: string | null;
   labelTerms: LabelTerm[];
-}
-
-/** A run's end, as read from the run event log. */
-export interface RunOutcome {
-  cursor: number;
-  runId: string;
-  jobId: string;
-  state: RunState;
-  attempt: number;
-  time: Date;
-  error: string;
-  namespace: string;
-  labels: Record<string, string>;
 }
 
 const ENDED = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT]);
@@ -35,7 +23,7 @@ export const isFailure = (state: RunState): boolean => FAILED.has(state);
  * Which rules an outcome concerns. For CONSECUTIVE_FAILURES this is only a candidate: the
  * engine then checks the job's streak in Postgres (a failure is needed, not sufficient).
  */
-export function rulesFor(outcome: RunOutcome, rules: readonly MatchableRule[]): MatchableRule[] {
+export function rulesFor(outcome: Pick<EndedRun, "state" | "namespace" | "jobId" | "labels">, rules: readonly MatchableRule[]): MatchableRule[] {
   if (!isEnded(outcome.state)) return [];
   return rules.filter((rule) => {
     if (rule.namespace !== outcome.namespace) return false;

@@ -125,21 +125,6 @@ export async function jobNames(db: Queryable, jobIds: string[]): Promise<Map<str
   return new Map(rows.map((r) => [r.id, r.name]));
 }
 
-/** Locks the engine's cursor for this pass; undefined when another process holds it. */
-export async function lockCursor(client: pg.PoolClient): Promise<number | undefined> {
-  const { rows } = await client.query<{ cursor: string }>("SELECT cursor FROM alert_cursor WHERE singleton FOR UPDATE SKIP LOCKED");
-  return rows[0] ? Number(rows[0].cursor) : undefined;
-}
-
-export async function readCursor(db: Queryable): Promise<number> {
-  return Number((await db.query<{ cursor: string }>("SELECT cursor FROM alert_cursor WHERE singleton")).rows[0].cursor);
-}
-
-/** Moves the cursor forward (never back); no write when it is already there. */
-export async function saveCursor(db: Queryable, cursor: number): Promise<void> {
-  await db.query("UPDATE alert_cursor SET cursor = $1 WHERE singleton AND cursor < $1", [cursor]);
-}
-
 /** Events of one rule in one pass, to notify as one delivery. */
 export interface RuleEvents {
   ruleId: string;
