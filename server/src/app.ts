@@ -155,7 +155,15 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     : undefined;
   // Behind the scheduler: alerts (matching run ends to rules, sending notifications) and queue stats.
   const background = config.roles.has("scheduler")
-    ? startBackgroundWork({ pool, allowlist: config.httpAllowlist, intervalMs: config.backgroundIntervalMs, logger, metrics })
+    ? startBackgroundWork({
+        pool,
+        allowlist: config.httpAllowlist,
+        intervalMs: config.backgroundIntervalMs,
+        runRetentionMs: config.runRetentionMs,
+        pruneIntervalMs: config.eventPruneIntervalMs,
+        logger,
+        metrics,
+      })
     : undefined;
   // The api role re-signals cancellations workers may have missed.
   const cancelSweep = config.roles.has("api")

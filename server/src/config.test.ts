@@ -125,6 +125,11 @@ describe("loadConfig", () => {
     expect(problemsOf({ CHIME_ELECTION_INTERVAL_MS: "3000", CHIME_LEADER_LEASE_MS: "3000" })).toEqual([
       expect.stringMatching(/^CHIME_ELECTION_INTERVAL_MS \(3000\) must be less than CHIME_LEADER_LEASE_MS \(3000\)/),
     ]);
+    // A run outlives its events (its events are pruned first), unless runs are kept for good.
+    expect(problemsOf({ CHIME_RUN_RETENTION_MS: "60000", CHIME_EVENT_RETENTION_MS: "120000" })).toEqual([
+      expect.stringMatching(/^CHIME_RUN_RETENTION_MS \(60000\) must be 0 \(keep runs\) or at least CHIME_EVENT_RETENTION_MS \(120000\)/),
+    ]);
+    expect(loadConfig({ CHIME_RUN_RETENTION_MS: "0", CHIME_EVENT_RETENTION_MS: "120000" }).runRetentionMs).toBe(0);
   });
 
   it("requires at least one role", () => {

@@ -54,6 +54,8 @@ export interface ChimeConfig {
   dispatchRecordDelayMs: number;
   /** Run and job events older than this are deleted by the leader. */
   eventRetentionMs: number;
+  /** Finished runs that ended longer ago than this are deleted, with the completed one-off and deleted jobs they leave; 0 keeps them. */
+  runRetentionMs: number;
   /** How often the leader deletes events past the retention. */
   eventPruneIntervalMs: number;
   /** Non-public destinations the http executor may reach (CHIME_HTTP_ALLOWLIST: CIDRs, addresses, host names). */
@@ -98,6 +100,7 @@ const DEFAULTS = {
   CHIME_DISPATCH_RECORD_DELAY_MS: "1000",
   CHIME_EVENT_RETENTION_MS: String(7 * 86_400_000),
   CHIME_EVENT_PRUNE_INTERVAL_MS: "60000",
+  CHIME_RUN_RETENTION_MS: "2592000000",
   CHIME_HTTP_ALLOWLIST: "",
   CHIME_EXECUTOR_CONCURRENCY: "32",
   CHIME_CANCEL_SWEEP_MS: "5000",
@@ -194,6 +197,7 @@ export function loadConfig(
     dispatchRecordDelayMs: integer("CHIME_DISPATCH_RECORD_DELAY_MS", 0, 600_000),
     eventRetentionMs: integer("CHIME_EVENT_RETENTION_MS", 1000, 3650 * 86_400_000),
     eventPruneIntervalMs: integer("CHIME_EVENT_PRUNE_INTERVAL_MS", 100, 86_400_000),
+    runRetentionMs: integer("CHIME_RUN_RETENTION_MS", 0, 3650 * 86_400_000),
     httpAllowlist: EMPTY_ALLOWLIST,
     executorConcurrency: integer("CHIME_EXECUTOR_CONCURRENCY", 1, 10_000),
     cancelSweepMs: integer("CHIME_CANCEL_SWEEP_MS", 100, 3_600_000),
@@ -209,6 +213,9 @@ export function loadConfig(
   }
   if (config.apiToken && !/^[\x21-\x7e]{8,512}$/.test(config.apiToken)) {
     problems.push("CHIME_API_TOKEN: expected 8-512 visible ASCII characters (no spaces)");
+  }
+  if (config.runRetentionMs !== 0 && config.runRetentionMs < config.eventRetentionMs) {
+    problems.push(`CHIME_RUN_RETENTION_MS (${config.runRetentionMs}) must be 0 (keep runs) or at least CHIME_EVENT_RETENTION_MS (${config.eventRetentionMs}): a run outlives its events`);
   }
   if (config.electionIntervalMs >= config.leaderLeaseMs) {
     problems.push(`CHIME_ELECTION_INTERVAL_MS (${config.electionIntervalMs}) must be less than CHIME_LEADER_LEASE_MS (${config.leaderLeaseMs})`);

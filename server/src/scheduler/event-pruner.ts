@@ -8,7 +8,7 @@ const PRUNE_BATCH = 50_000;
  * Deletes run and job events older than the retention, oldest cursors first. In the
  * same transaction it raises `event_retention.pruned_through`, so a watcher resuming
  * from a deleted cursor gets OUT_OF_RANGE instead of a silent gap. Runs themselves
- * are kept (they are the run history ListRuns and GetRun serve); their QUEUED events,
+ * are kept longer (runs/run-retention.ts deletes them later); their QUEUED events,
  * kept in the run rows, leave the run_event_log view once below `pruned_through`.
  */
 export function createEventPruner(options: { pool: pg.Pool; retentionMs: number }) {
