@@ -87,6 +87,26 @@ export function createMetrics() {
       labelNames: ["outcome"],
       registers: [registry],
     }),
+    runsEnded: new Counter({
+      name: "chime_runs_ended_total",
+      help: "Runs that ended, by queue and state (counted by the scheduler process that rolled them up).",
+      labelNames: ["queue", "state"],
+      registers: [registry],
+    }),
+    runDuration: new Histogram({
+      name: "chime_run_duration_seconds",
+      help: "Ended runs' last attempt, start to end, by queue.",
+      labelNames: ["queue"],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
+      registers: [registry],
+    }),
+    runStartLag: new Histogram({
+      name: "chime_run_start_lag_seconds",
+      help: "Ended runs' scheduled time to their last attempt's start, by queue.",
+      labelNames: ["queue"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
     alertDeliveries: new Counter({
       name: "chime_alert_deliveries_total",
       help: "Alert notification attempts, by outcome (sent, retry: failed and retried later, failed: given up).",

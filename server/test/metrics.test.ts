@@ -7,7 +7,7 @@ import { readMetric } from "./helpers/metrics.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { waitFor } from "./helpers/wait.js";
 
-const fixture = useTestServer();
+const fixture = useTestServer({ CHIME_BACKGROUND_INTERVAL_MS: "100" });
 const workers: Worker[] = [];
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop()));
@@ -71,7 +71,7 @@ describe("/metrics", () => {
     const worker = new Worker({ natsUrl: TEST_NATS_URL, prefix: fixture.server.config.natsPrefix, queue: "metrics-q", workerId: "m", handler: async (run) => void ran.push(run.runId) });
     await worker.start();
     workers.push(worker);
-    await waitFor("the triggered run to be ingested", async () => ((await readMetric(fixture.server.httpUrl, "chime_status_updates_ingested_total", { state: "SUCCEEDED" })) >= 1 ? true : undefined));
+    await waitFor("the triggered run to end, counted", async () => ((await readMetric(fixture.server.httpUrl, "chime_runs_ended_total", { queue: "metrics-q", state: "SUCCEEDED" })) >= 1 ? true : undefined));
     const controller = new AbortController();
     const stream = fixture.chime.watchRuns({ jobIds: [job.id] }, { signal: controller.signal });
     void stream.next().catch(() => undefined);
@@ -89,7 +89,7 @@ describe("/metrics", () => {
       for (const labels of got.labelSets) expect({ name, labels }).toEqual({ name, labels: doc.labels.join(",") });
     }
     const sampled = (name: string) => exported.get(name)!.labelSets.size > 0;
-    for (const name of ["chime_rpc_requests_total", "chime_rpc_duration_seconds", "chime_runs_dispatched_total", "chime_runs_active", "chime_queue_pull_requests", "chime_cancel_signals_total", "chime_build_info", "chime_scheduler_heartbeat_age_seconds"]) {
+    for (const name of ["chime_rpc_requests_total", "chime_rpc_duration_seconds", "chime_runs_dispatched_total", "chime_runs_active", "chime_runs_ended_total", "chime_run_duration_seconds", "chime_queue_pull_requests", "chime_cancel_signals_total", "chime_build_info", "chime_scheduler_heartbeat_age_seconds"]) {
       expect({ name, sampled: sampled(name) }).toEqual({ name, sampled: true });
     }
     // Standard names, which Node.js dashboards look for.

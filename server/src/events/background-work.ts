@@ -35,7 +35,7 @@ export function startBackgroundWork(options: {
   const steps: Array<[string, () => Promise<unknown>]> = [
     ["alert matching", createAlertEngine(pool)],
     ["alert sending", sender.pass],
-    ["queue stats", createQueueStatsRollup(pool)],
+    ["queue stats", createQueueStatsRollup(pool, options.metrics)],
     [
       "queue stats pruning",
       async () => {

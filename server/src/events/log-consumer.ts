@@ -35,6 +35,8 @@ export interface LogConsumer<P> {
   prepare: (ended: EndedRun[]) => Promise<P>;
   /** Writes the result, in the transaction that moves the cursor; returns how many rows it wrote. */
   write: (client: pg.PoolClient, prepared: P) => Promise<number>;
+  /** Called once the write is committed, with the events it consumed (for metrics: counted once, by the process that consumed them). */
+  committed?: (ended: EndedRun[], prepared: P) => void;
 }
 
 /**
@@ -72,6 +74,7 @@ export function createLogConsumerPass<P>(pool: pg.Pool, consumer: LogConsumer<P>
         return rows;
       });
       if (committed === undefined) break;
+      consumer.committed?.(ended, prepared);
       written += committed;
       from = next;
     }

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { RunState } from "@chime/sdk/gen/run_pb";
 import { createLogConsumerPass, type EndedRun } from "../events/log-consumer.js";
+import type { Metrics } from "../metrics.js";
 import { bucketOf, emptyBuckets } from "./histogram.js";
 
 /** Rollup rows older than this are deleted (the longest window GetQueueStats serves). */
@@ -47,10 +48,20 @@ export function rollUp(ended: readonly EndedRun[]): MinuteRow[] {
  * Keeps queue_stats_minutes up to date: a consumer of the run event log, so every run end
  * is counted exactly once, a few rows per pass whatever the number of runs.
  */
-export function createQueueStatsRollup(pool: pg.Pool): () => Promise<number> {
+export function createQueueStatsRollup(pool: pg.Pool, metrics: Pick<Metrics, "runsEnded" | "runDuration" | "runStartLag">): () => Promise<number> {
   return createLogConsumerPass(pool, {
     name: "queue_stats",
     prepare: async (ended) => rollUp(ended),
+    // The same run ends, as metrics: each counted by the one process that consumed it.
+    committed: (ended) => {
+      for (const run of ended) {
+        const state = RunState[run.state];
+        metrics.runsEnded.inc({ queue: run.queue, state });
+        if (!run.startTime) continue;
+        metrics.runDuration.observe({ queue: run.queue }, Math.max(0, run.time.getTime() - run.startTime.getTime()) / 1000);
+        metrics.runStartLag.observe({ queue: run.queue }, Math.max(0, run.startTime.getTime() - run.scheduledTime.getTime()) / 1000);
+      }
+    },
     write: async (client, rows) => {
       for (const row of rows) {
         await client.query(
