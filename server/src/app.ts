@@ -61,19 +61,21 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const shutdown = new AbortController();
   const database = redactUrl(config.databaseUrl);
   try {
-    if (await ensureDatabase(config.databaseUrl)) logger.info({ database }, "created database");
+    if (await ensureDatabase(config.databaseDirectUrl)) logger.info({ database }, "created database");
   } catch (error) {
     throw new Error(`cannot reach Postgres at ${database}: ${(error as Error).message}`, { cause: error });
   }
-  const pool = createPool(config.databaseUrl);
-  const applied = await migrate(pool);
+  // Migrations hold a session advisory lock: on the direct connection, not through a pooler.
+  const migrationPool = createPool(config.databaseDirectUrl, 1);
+  const applied = await migrate(migrationPool).finally(() => migrationPool.end());
   if (applied.length) logger.info({ applied }, "applied migrations");
+  const pool = createPool(config.databaseUrl, config.databasePoolSize);
 
   const now = options.now ?? (() => new Date());
   const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger);
   const metrics = createMetrics();
   const layout = natsLayout(config.natsPrefix);
-  const jetStream = prepareJetStream(nats, config.natsPrefix, logger, shutdown.signal);
+  const jetStream = prepareJetStream(nats, { prefix: config.natsPrefix, replicas: config.natsReplicas }, logger, shutdown.signal);
   const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger, recordDelayMs: config.dispatchRecordDelayMs });
   const cancelSignal = createCancelSignal({ js: jetStream.client, layout, metrics, logger });
   const signalCancel = (runIds: string[]) => cancelSignal.signal(runIds);
@@ -81,7 +83,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const scheduler = config.roles.has("scheduler")
     ? startScheduler({
         pool,
-        databaseUrl: config.databaseUrl,
+        databaseUrl: config.databaseDirectUrl,
         publisher,
         serverId: config.serverId,
         leaseMs: config.leaderLeaseMs,

@@ -12,7 +12,18 @@ export type Role = "api" | "scheduler" | "ingest" | "executor";
 export interface ChimeConfig {
   /** Postgres connection string; the database is created when missing. */
   databaseUrl: string;
+  /**
+   * Postgres for the session-bound connections (the scheduler's advisory lock, LISTEN for
+   * wakeups, migrations), when DATABASE_URL goes through a transaction pooler such as
+   * PgBouncer (CHIME_DATABASE_DIRECT_URL; default DATABASE_URL).
+   */
+  databaseDirectUrl: string;
+  /** Connections of the query pool (CHIME_DATABASE_POOL_SIZE). */
+  databasePoolSize: number;
+  /** One NATS URL, or several separated by commas (servers of one cluster). */
   natsUrl: string;
+  /** Replicas of every JetStream stream and bucket (CHIME_NATS_REPLICAS; up to the cluster's size). */
+  natsReplicas: number;
   /** Prefix of every NATS stream, subject and bucket name this server uses. */
   natsPrefix: string;
   /** gRPC (h2c) port served by grpc-js. 0 picks a free port. */
@@ -77,6 +88,9 @@ export interface ChimeConfig {
 const DEFAULTS = {
   DATABASE_URL: "postgres://postgres@127.0.0.1:5432/chime",
   NATS_URL: "nats://127.0.0.1:4222",
+  CHIME_DATABASE_DIRECT_URL: "",
+  CHIME_DATABASE_POOL_SIZE: "10",
+  CHIME_NATS_REPLICAS: "1",
   CHIME_NATS_PREFIX: "chime",
   CHIME_PORT: "8080",
   CHIME_HTTP_PORT: "8081",
@@ -139,8 +153,7 @@ export function loadConfig(
     }
     return value;
   };
-  const url = (key: keyof typeof DEFAULTS, protocols: string[]): string => {
-    const raw = get(key);
+  const checkUrl = (key: string, raw: string, protocols: string[]): string => {
     try {
       const parsed = new URL(raw);
       if (!protocols.includes(parsed.protocol)) {
@@ -151,9 +164,17 @@ export function loadConfig(
     }
     return raw;
   };
+  const url = (key: keyof typeof DEFAULTS, protocols: string[]): string => checkUrl(key, get(key), protocols);
 
   const databaseUrl = url("DATABASE_URL", ["postgres:", "postgresql:"]);
-  const natsUrl = url("NATS_URL", ["nats:", "tls:"]);
+  const databaseDirectUrl = get("CHIME_DATABASE_DIRECT_URL") ? url("CHIME_DATABASE_DIRECT_URL", ["postgres:", "postgresql:"]) : databaseUrl;
+  const natsUrl = get("NATS_URL")
+    .split(",")
+    .map((one) => one.trim())
+    .filter(Boolean)
+    .map((one) => checkUrl("NATS_URL", one, ["nats:", "tls:"]))
+    .join(",");
+  if (!natsUrl) problems.push("NATS_URL: at least one URL is required");
   const natsPrefix = get("CHIME_NATS_PREFIX");
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(natsPrefix)) {
     problems.push(`CHIME_NATS_PREFIX=${JSON.stringify(natsPrefix)}: expected 1-32 letters, digits, _ or -`);
@@ -173,7 +194,10 @@ export function loadConfig(
 
   const config: ChimeConfig = {
     databaseUrl,
+    databaseDirectUrl,
+    databasePoolSize: integer("CHIME_DATABASE_POOL_SIZE", 1, 1000),
     natsUrl,
+    natsReplicas: integer("CHIME_NATS_REPLICAS", 1, 5),
     natsPrefix,
     grpcPort: integer("CHIME_PORT", 0, 65535),
     httpPort: integer("CHIME_HTTP_PORT", 0, 65535),
