@@ -6,7 +6,7 @@
 -- which channel), and deliveries (each notification: pending, sent or given up), which
 -- double as the alert history.
 --
--- Queue stats: per queue and minute, the runs that ended by outcome and histograms of
+-- Queue stats: per queue, minute and namespace of the job, the runs that ended by outcome and histograms of
 -- their durations and start lags, so a window's stats read a few rows per minute
 -- however many runs it held.
 
@@ -65,6 +65,7 @@ FROM run_events_cursor_seq, (VALUES ('alerts'), ('queue_stats')) AS c (consumer)
 
 CREATE TABLE queue_stats_minutes (
   queue            text NOT NULL,
+  namespace        text NOT NULL,
   minute           timestamptz NOT NULL,
   succeeded        integer NOT NULL DEFAULT 0,
   failed           integer NOT NULL DEFAULT 0,
@@ -73,5 +74,5 @@ CREATE TABLE queue_stats_minutes (
   -- Counts per bucket of server/src/stats/histogram.ts (same length, same bounds).
   duration_buckets integer[] NOT NULL,
   lag_buckets      integer[] NOT NULL,
-  PRIMARY KEY (queue, minute)
+  PRIMARY KEY (queue, minute, namespace)
 );

@@ -53,6 +53,9 @@ describe("StatsService", () => {
       return answer.ended!.succeeded + answer.ended!.failed === 6n ? answer : undefined;
     });
     expect(byQueue.ended).toMatchObject({ succeeded: 4n, failed: 2n });
+    // By the jobs' namespace: all of them are in "default".
+    expect((await stats.getQueueStats({ queue: "stats-q", namespace: "default" })).ended).toMatchObject({ succeeded: 4n, failed: 2n });
+    expect((await stats.getQueueStats({ queue: "stats-q", namespace: "elsewhere" })).ended).toMatchObject({ succeeded: 0n, failed: 0n });
     // A bucket bound at or above the handler's time.
     expect(durationToMs(byQueue.ended!.durationP50!)).toBeGreaterThanOrEqual(HANDLER_MS);
     expect(byQueue.pullRequests).toBeGreaterThanOrEqual(1n);

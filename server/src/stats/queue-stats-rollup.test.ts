@@ -22,17 +22,19 @@ const ended = (queue: string, state: RunState, endMs: number, startedMs: number 
 });
 
 describe("rollUp", () => {
-  it("one row per queue and minute of the end, counted by outcome", () => {
+  it("one row per queue, minute of the end and namespace, counted by outcome", () => {
     const rows = rollUp([
       ended("a", RunState.SUCCEEDED, MINUTE + 1_000, MINUTE + 900, MINUTE),
       ended("a", RunState.FAILED, MINUTE + 59_999, MINUTE + 59_000),
       ended("a", RunState.TIMED_OUT, MINUTE + 60_000, MINUTE + 30_000),
       ended("b", RunState.CANCELLED, MINUTE + 5_000, null),
+      { ...ended("b", RunState.SUCCEEDED, MINUTE + 5_000, MINUTE), namespace: "other" },
     ]);
-    expect(rows.map((r) => [r.queue, r.minute.getTime() - MINUTE, r.counts])).toEqual([
-      ["a", 0, { succeeded: 1, failed: 1, cancelled: 0, timed_out: 0 }],
-      ["a", 60_000, { succeeded: 0, failed: 0, cancelled: 0, timed_out: 1 }],
-      ["b", 0, { succeeded: 0, failed: 0, cancelled: 1, timed_out: 0 }],
+    expect(rows.map((r) => [r.queue, r.minute.getTime() - MINUTE, r.namespace, r.counts])).toEqual([
+      ["a", 0, "default", { succeeded: 1, failed: 1, cancelled: 0, timed_out: 0 }],
+      ["a", 60_000, "default", { succeeded: 0, failed: 0, cancelled: 0, timed_out: 1 }],
+      ["b", 0, "default", { succeeded: 0, failed: 0, cancelled: 1, timed_out: 0 }],
+      ["b", 0, "other", { succeeded: 1, failed: 0, cancelled: 0, timed_out: 0 }],
     ]);
     const first = rows[0];
     // Durations 100 ms and 999 ms; start lags 900 ms and 0.

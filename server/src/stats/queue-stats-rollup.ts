@@ -9,6 +9,7 @@ export const ROLLUP_RETENTION_DAYS = 31;
 
 interface MinuteRow {
   queue: string;
+  namespace: string;
   minute: Date;
   counts: Record<"succeeded" | "failed" | "cancelled" | "timed_out", number>;
   durations: number[];
@@ -22,17 +23,17 @@ const OUTCOME_COLUMN: Partial<Record<RunState, keyof MinuteRow["counts"]>> = {
   [RunState.TIMED_OUT]: "timed_out",
 };
 
-/** Folds run ends into one row per queue and minute of their end (pure). */
+/** Folds run ends into one row per queue, minute of their end and namespace (pure). */
 export function rollUp(ended: readonly EndedRun[]): MinuteRow[] {
   const rows = new Map<string, MinuteRow>();
   for (const run of ended) {
     const column = OUTCOME_COLUMN[run.state];
     if (!column) continue;
     const minute = new Date(Math.floor(run.time.getTime() / 60_000) * 60_000);
-    const key = `${run.queue}\u0000${minute.getTime()}`;
+    const key = `${run.queue}\u0000${minute.getTime()}\u0000${run.namespace}`;
     let row = rows.get(key);
     if (!row) {
-      row = { queue: run.queue, minute, counts: { succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 }, durations: emptyBuckets(), lags: emptyBuckets() };
+      row = { queue: run.queue, namespace: run.namespace, minute, counts: { succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 }, durations: emptyBuckets(), lags: emptyBuckets() };
       rows.set(key, row);
     }
     row.counts[column]++;
@@ -65,16 +66,16 @@ export function createQueueStatsRollup(pool: pg.Pool, metrics: Pick<Metrics, "ru
     write: async (client, rows) => {
       for (const row of rows) {
         await client.query(
-          `INSERT INTO queue_stats_minutes AS q (queue, minute, succeeded, failed, cancelled, timed_out, duration_buckets, lag_buckets)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (queue, minute) DO UPDATE SET
+          `INSERT INTO queue_stats_minutes AS q (queue, minute, namespace, succeeded, failed, cancelled, timed_out, duration_buckets, lag_buckets)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (queue, minute, namespace) DO UPDATE SET
              succeeded = q.succeeded + EXCLUDED.succeeded,
              failed = q.failed + EXCLUDED.failed,
              cancelled = q.cancelled + EXCLUDED.cancelled,
              timed_out = q.timed_out + EXCLUDED.timed_out,
              duration_buckets = (SELECT array_agg(a + b ORDER BY i) FROM unnest(q.duration_buckets, EXCLUDED.duration_buckets) WITH ORDINALITY AS t (a, b, i)),
              lag_buckets = (SELECT array_agg(a + b ORDER BY i) FROM unnest(q.lag_buckets, EXCLUDED.lag_buckets) WITH ORDINALITY AS t (a, b, i))`,
-          [row.queue, row.minute, row.counts.succeeded, row.counts.failed, row.counts.cancelled, row.counts.timed_out, row.durations, row.lags],
+          [row.queue, row.minute, row.namespace, row.counts.succeeded, row.counts.failed, row.counts.cancelled, row.counts.timed_out, row.durations, row.lags],
         );
       }
       return rows.length;

@@ -92,12 +92,13 @@ export function createStatsService(deps: { pool: pg.Pool; js: () => JetStreamCli
 
     async getQueueStats(request) {
       if (!QUEUE_PATTERN.test(request.queue)) throw invalidArgument("queue: expected 1-64 letters, digits, _ or -");
+      if (request.namespace && !QUEUE_PATTERN.test(request.namespace)) throw invalidArgument("namespace: expected 1-64 letters, digits, _ or -");
       const ms = windowMs(request.window, 60_000);
       const { rows } = await pool.query<Counts & { minute: Date; duration_buckets: number[]; lag_buckets: number[]; window_start: Date }>(
         `SELECT w.window_start, q.succeeded, q.failed, q.cancelled, q.timed_out, q.duration_buckets, q.lag_buckets
          FROM (SELECT date_trunc('minute', now() - make_interval(secs => $2::float8 / 1000)) AS window_start) w
-         LEFT JOIN queue_stats_minutes q ON q.queue = $1 AND q.minute >= w.window_start`,
-        [request.queue, ms],
+         LEFT JOIN queue_stats_minutes q ON q.queue = $1 AND q.minute >= w.window_start AND ($3 = '' OR q.namespace = $3)`,
+        [request.queue, ms, request.namespace],
       );
       const counts: Counts = { succeeded: 0, failed: 0, cancelled: 0, timed_out: 0 };
       const durations = emptyBuckets();
@@ -112,8 +113,9 @@ export function createStatsService(deps: { pool: pg.Pool; js: () => JetStreamCli
         addBuckets(lags, row.lag_buckets);
       }
       const active = await pool.query<{ state: number; count: string }>(
-        "SELECT state, count(*) AS count FROM runs WHERE queue = $1 AND state IN (1, 2, 3) GROUP BY state",
-        [request.queue],
+        `SELECT r.state, count(*) AS count FROM runs r JOIN jobs j ON j.id = r.job_id
+         WHERE r.queue = $1 AND r.state IN (1, 2, 3) AND ($2 = '' OR j.namespace = $2) GROUP BY r.state`,
+        [request.queue, request.namespace],
       );
       const js = deps.js();
       const consumer = js ? await readQueueConsumer(js, deps.layout, request.queue) : undefined;
