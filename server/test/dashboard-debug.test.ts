@@ -1,0 +1,200 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromium, type Browser, type Page } from "playwright-core";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { createChimeClient, RunState, Worker, type ChimeClient } from "@chime/sdk";
+import { startTestServer, type TestServer } from "./helpers/test-server.js";
+import { TEST_NATS_URL } from "./helpers/env.js";
+import { waitFor } from "./helpers/wait.js";
+
+/**
+ * The dashboard's debugging pages end to end: headless Chromium against a real server
+ * (Postgres, NATS, scheduler, stats rollup, alert sender) with a real SDK Worker whose
+ * runs succeed, fail, or fail once and then succeed. Screenshots of every page, light
+ * and dark, go to test-output/screenshots/.
+ */
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const DIST = path.join(ROOT, "dashboard/dist");
+const SHOTS = path.join(ROOT, "test-output/screenshots");
+const CHROMIUM = process.env.CHIME_TEST_CHROMIUM ?? "/usr/bin/chromium";
+const QUEUE = "debug-q";
+
+let server: TestServer;
+let chime: ChimeClient;
+let browser: Browser;
+let page: Page;
+let worker: Worker;
+/** Console errors and uncaught exceptions; the last test expects none. */
+const problems: string[] = [];
+/** Resolves the handler of "slow" runs waiting for it (the test decides when they end). */
+let releaseSlow: () => void = () => undefined;
+let slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
+
+async function shoot(name: string): Promise<void> {
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.screenshot({ path: path.join(SHOTS, `${name}-${scheme}.png`), fullPage: true });
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+}
+
+/** Triggers a run of the job and waits until it ends in `state`. */
+async function runTo(jobId: string, state: RunState): Promise<string> {
+  const run = await chime.triggerJob(jobId);
+  await waitFor(`run ${run.id} to end`, async () => (await chime.getRun(run.id)).state === state, { timeoutMs: 15_000 });
+  return run.id;
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(DIST, "index.html"))) {
+    execFileSync("npm", ["run", "build", "--workspace", "dashboard"], { cwd: ROOT, stdio: "ignore" });
+  }
+  mkdirSync(SHOTS, { recursive: true });
+  [server, browser] = await Promise.all([
+    // The alert receiver listens on loopback: allowlisted, as an operator would for an internal
+    // endpoint. Keepalives often, so an idle watch stream (a run that is only running) says it is live soon.
+    startTestServer({ CHIME_DASHBOARD_DIR: DIST, CHIME_BACKGROUND_INTERVAL_MS: "100", CHIME_HTTP_ALLOWLIST: "127.0.0.1", CHIME_WATCH_KEEPALIVE_MS: "500" }),
+    chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"] }),
+  ]);
+  chime = createChimeClient({ baseUrl: server.grpcUrl });
+  worker = new Worker({
+    natsUrl: TEST_NATS_URL,
+    prefix: server.config.natsPrefix,
+    queue: QUEUE,
+    workerId: "debug-worker",
+    handler: async (run): Promise<JsonObject> => {
+      switch (run.payload.mode) {
+        case "flaky":
+          if (run.attempt === 1) throw new Error("flaky: the first attempt fails");
+          return { rows: 42 };
+        case "fail":
+          throw new Error(`disk full (attempt ${run.attempt})`);
+        case "slow":
+          await slowGate;
+          return { slow: true };
+        default:
+          return { ok: true };
+      }
+    },
+  });
+  await worker.start();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: "light" });
+  context.setDefaultTimeout(8000);
+  page = await context.newPage();
+  page.on("console", (message) => {
+    // A refused call (404 of an unknown id) is logged by Chromium as a failed load: that is the test's doing.
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) problems.push(`console: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+});
+
+afterAll(async () => {
+  releaseSlow();
+  await worker?.stop();
+  await browser?.close();
+  await server?.close();
+});
+
+describe("dashboard for debugging", () => {
+  const retry = { maxAttempts: 2, initialBackoff: "100ms", maxBackoff: "100ms", jitter: 0 };
+  let flakyJob = "";
+  let failingJob = "";
+  let flakyRun = "";
+  let failedRun = "";
+
+  it("a run page: the run's own outcome, attempts with worker and errors, output", async () => {
+    flakyJob = (await chime.createJob({ name: "flaky-report", queue: QUEUE, schedule: { every: "1h" }, payload: { mode: "flaky" }, retry })).id;
+    failingJob = (await chime.createJob({ name: "disk-filler", namespace: "ops", queue: QUEUE, schedule: { every: "1h" }, payload: { mode: "fail" }, retry })).id;
+    flakyRun = await runTo(flakyJob, RunState.SUCCEEDED);
+    failedRun = await runTo(failingJob, RunState.FAILED);
+
+    await page.goto(`${server.httpUrl}/#/runs/${flakyRun}`);
+    await expect.poll(() => page.locator("h1 .badge").textContent()).toBe("succeeded");
+    const outcome = page.getByTestId("run-outcome");
+    expect(await outcome.textContent()).toBe("Succeeded on attempt 2 (after 1 failed).");
+    // The first attempt's error is that attempt's, not the run's.
+    expect(await page.getByTestId("run-error").count()).toBe(0);
+    const attempts = page.locator("table.attempts-table tbody tr");
+    expect(await attempts.count()).toBe(2);
+    expect(await attempts.nth(0).textContent()).toContain("flaky: the first attempt fails");
+    expect(await attempts.nth(0).locator(".badge").textContent()).toBe("failed");
+    expect(await attempts.nth(1).locator(".badge").textContent()).toBe("succeeded");
+    expect(await attempts.nth(1).textContent()).toContain("debug-worker");
+    expect(JSON.parse((await page.getByTestId("run-output").textContent())!)).toEqual({ rows: 42 });
+    expect(await page.locator(".crumbs").textContent()).toContain("flaky-report");
+    await shoot("run-succeeded");
+
+    await page.goto(`${server.httpUrl}/#/runs/${failedRun}`);
+    await expect.poll(() => page.locator("h1 .badge").textContent()).toBe("failed");
+    expect(await outcome.textContent()).toContain("Failed after 2 attempts.");
+    expect(await page.getByTestId("run-error").textContent()).toBe("disk full (attempt 2)");
+    expect(await attempts.count()).toBe(2);
+    await shoot("run-failed");
+  });
+
+  it("retries a finished run as a new manual run and opens it", async () => {
+    await page.getByRole("button", { name: "Retry as a new run" }).click();
+    await page.waitForURL((url) => /#\/runs\/[0-9a-f-]{36}$/.test(url.hash) && !url.hash.endsWith(failedRun));
+    const retried = decodeURIComponent(page.url().split("/").pop()!);
+    const row = (await server.pool.query<{ job_id: string; trigger: number }>("SELECT job_id::text, trigger FROM runs WHERE id = $1", [retried])).rows[0];
+    expect(row).toEqual({ job_id: failingJob, trigger: 2 });
+    // The new run is followed live until it fails too.
+    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 10_000 }).toBe("failed");
+  });
+
+  it("follows a running run live until it ends", async () => {
+    const slowJob = await chime.createJob({ name: "slow-export", queue: QUEUE, schedule: { every: "1h" }, payload: { mode: "slow" } });
+    const run = await chime.triggerJob(slowJob.id);
+    await page.goto(`${server.httpUrl}/#/runs/${run.id}`);
+    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 10_000 }).toBe("running");
+    await expect.poll(() => page.getByTestId("run-live").getAttribute("data-connection"), { timeout: 5000 }).toBe("live");
+    expect(await page.getByTestId("run-outcome").textContent()).toMatch(/^Running attempt 1 on debug-worker/);
+    expect(await page.getByRole("button", { name: "Retry as a new run" }).count()).toBe(0);
+    await shoot("run-running");
+    releaseSlow();
+    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 10_000 }).toBe("succeeded");
+    expect(await page.getByTestId("run-live").count()).toBe(0);
+    slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
+  });
+
+  it("links runs from the job's history and the live feed, showing each run's own error", async () => {
+    await page.goto(`${server.httpUrl}/#/jobs/${flakyJob}`);
+    const historyRow = page.locator(`table.runs-table tr[data-run-id="${flakyRun}"]`);
+    // Succeeded on its second attempt: no error of its own.
+    await expect.poll(() => historyRow.locator(".error-cell").textContent()).toBe("—");
+    await historyRow.getByRole("link").first().click();
+    await page.waitForURL(new RegExp(`#/runs/${flakyRun}$`));
+
+    await page.goto(`${server.httpUrl}/#/runs?job=${failingJob}`);
+    const feedRow = page.locator(`tr[data-run-id="${failedRun}"]`);
+    await expect.poll(() => feedRow.locator(".error-cell").textContent(), { timeout: 8000 }).toBe("disk full (attempt 2)");
+    await feedRow.getByRole("link", { name: `Run ${failedRun}` }).click();
+    await page.waitForURL(new RegExp(`#/runs/${failedRun}$`));
+  });
+
+  it("searches by run or job id from the header", async () => {
+    await page.goto(`${server.httpUrl}/#/jobs`);
+    const box = page.getByLabel("Run or job id");
+    await box.fill(flakyRun);
+    await box.press("Enter");
+    await page.waitForURL(new RegExp(`#/runs/${flakyRun}$`));
+    await box.fill(` ${failingJob} `);
+    await box.press("Enter");
+    await page.waitForURL(new RegExp(`#/jobs/${failingJob}$`));
+    await box.fill("00000000-0000-4000-8000-000000000000");
+    await box.press("Enter");
+    await expect.poll(() => page.locator("#id-search-message").textContent()).toBe("No run or job has the id 00000000-0000-4000-8000-000000000000.");
+    await box.fill("not-an-id");
+    await box.press("Enter");
+    await expect.poll(() => page.locator("#id-search-message").textContent()).toMatch(/"not-an-id" is not a run or job id/);
+    expect(page.url()).toMatch(new RegExp(`#/jobs/${failingJob}$`));
+  });
+
+  it("logged no console errors", () => {
+    expect(problems).toEqual([]);
+  });
+});
