@@ -8,12 +8,14 @@ import { JobDetailPage } from "./pages/job-detail";
 import { JobFormPage } from "./pages/job-form";
 import { LiveRunsPage } from "./pages/live-runs";
 import { RunDetailPage } from "./pages/run-detail";
+import { QueuesPage } from "./pages/queues";
 import { IdSearch } from "./components/id-search";
 
 const NAV: Array<{ label: string; href: string; pages: Route["page"][] }> = [
   { label: "Overview", href: href.overview(), pages: ["overview"] },
   { label: "Jobs", href: href.jobs(), pages: ["jobs", "job", "edit"] },
   { label: "Live runs", href: href.runs(), pages: ["runs", "run"] },
+  { label: "Queues", href: href.queues(), pages: ["queues"] },
 ];
 
 export function App() {
@@ -112,6 +114,8 @@ function Page({ route }: { route: Route }) {
       return <LiveRunsPage key={route.jobId ?? ""} jobId={route.jobId} />;
     case "run":
       return <RunDetailPage key={route.id} id={route.id} />;
+    case "queues":
+      return <QueuesPage />;
     default:
       return (
         <section>

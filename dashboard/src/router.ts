@@ -12,6 +12,7 @@ export type Route =
   | { page: "edit"; id: string }
   | { page: "runs"; jobId?: string }
   | { page: "run"; id: string }
+  | { page: "queues" }
   | { page: "not-found"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -27,6 +28,7 @@ export function parseRoute(hash: string): Route {
   }
   if (parts[0] === "runs" && parts.length === 1) return { page: "runs", jobId: params.get("job") ?? undefined };
   if (parts[0] === "runs" && parts.length === 2) return { page: "run", id: parts[1] };
+  if (parts.length === 1 && parts[0] === "queues") return { page: "queues" };
   return { page: "not-found", path };
 }
 
@@ -38,6 +40,7 @@ export const href = {
   edit: (id: string) => `#/jobs/${encodeURIComponent(id)}/edit`,
   runs: (jobId?: string) => (jobId ? `#/runs?job=${encodeURIComponent(jobId)}` : "#/runs"),
   run: (id: string) => `#/runs/${encodeURIComponent(id)}`,
+  queues: () => "#/queues",
 };
 
 export function navigate(to: string): void {

@@ -194,6 +194,31 @@ describe("dashboard for debugging", () => {
     expect(page.url()).toMatch(new RegExp(`#/jobs/${failingJob}$`));
   });
 
+  it("a queues page: each queue's consumer now and its last hour, with a warning for a queue nobody consumes", async () => {
+    const stranded = await chime.createJob({ name: "stranded-sync", namespace: "ops", queue: "orphan-q", schedule: { every: "1h" } });
+    await chime.triggerJob(stranded.id);
+    await chime.triggerJob(stranded.id);
+    await page.goto(`${server.httpUrl}/#/queues`);
+    const consumed = page.locator('tr[data-queue="debug-q"]');
+    const cell = (row: typeof consumed, col: string) => row.locator(`[data-col="${col}"]`).textContent();
+    // debug-q so far: the flaky and the slow run succeeded, the failing one and its retry failed.
+    // The rollup counts them behind the scheduler, so the page may need a refresh or two.
+    await expect.poll(() => cell(consumed, "ended"), { timeout: 15_000 }).toBe("2 / 2");
+    expect(await cell(consumed, "success-rate")).toBe("50 %");
+    expect(Number(await cell(consumed, "pull-requests"))).toBeGreaterThanOrEqual(1);
+    expect(await cell(consumed, "waiting")).toBe("0");
+    expect(await cell(consumed, "duration")).toMatch(/^\d+(\.\d+)? (ms|s) \/ \d+(\.\d+)? (ms|s)$/);
+    expect(await consumed.locator(".badge").count()).toBe(0);
+
+    const orphan = page.locator('tr[data-queue="orphan-q"]');
+    await expect.poll(() => cell(orphan, "waiting")).toBe("2");
+    expect(await orphan.locator(".badge").textContent()).toBe("no worker");
+    const warning = page.getByTestId("unconsumed-warning");
+    expect(await warning.textContent()).toContain("orphan-q: 2 waiting");
+    expect(await warning.textContent()).not.toContain("debug-q");
+    await shoot("queues");
+  });
+
   it("logged no console errors", () => {
     expect(problems).toEqual([]);
   });

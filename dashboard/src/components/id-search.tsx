@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errorMessage, jobs } from "../api";
 import { href, navigate } from "../router";
@@ -28,6 +28,12 @@ export function IdSearch() {
   const [value, setValue] = useState("");
   const [message, setMessage] = useState("");
   const [busy, setBusy] = useState(false);
+  // The message is about the last search: another page makes it stale.
+  useEffect(() => {
+    const clear = () => setMessage("");
+    window.addEventListener("hashchange", clear);
+    return () => window.removeEventListener("hashchange", clear);
+  }, []);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     const id = value.trim();

@@ -1,0 +1,64 @@
+import type { Job } from "@chime/sdk/gen/job_pb";
+import type { GetQueueStatsResponse } from "@chime/sdk/gen/stats_service_pb";
+import { errorMessage, jobs, stats } from "./api";
+
+/** Jobs listed at most, in pages of 1,000 (ListJobs' largest page). */
+const MAX_JOBS = 20_000;
+/** GetQueueStats calls in flight at once, so many queues do not open a burst of requests. */
+const PARALLEL = 6;
+
+/** Every job (up to MAX_JOBS), and whether there were more. */
+export async function listAllJobs(signal: AbortSignal): Promise<{ jobs: Job[]; truncated: boolean }> {
+  const found: Job[] = [];
+  let pageToken = "";
+  do {
+    const page = await jobs.listJobs({ pageSize: 1000, pageToken }, { signal, timeoutMs: 10_000 });
+    found.push(...page.jobs);
+    pageToken = page.nextPageToken;
+  } while (pageToken && found.length < MAX_JOBS);
+  return { jobs: found, truncated: pageToken !== "" };
+}
+
+export interface QueueRow {
+  queue: string;
+  /** Jobs on the queue. */
+  jobs: number;
+  stats?: GetQueueStatsResponse;
+  error?: string;
+}
+
+/** The queues jobs use (by name), each with GetQueueStats over the last hour (the server's default window). */
+export async function loadQueueStats(signal: AbortSignal): Promise<{ queues: QueueRow[]; truncated: boolean }> {
+  const listed = await listAllJobs(signal);
+  const counts = new Map<string, number>();
+  for (const job of listed.jobs) counts.set(job.queue, (counts.get(job.queue) ?? 0) + 1);
+  const queues: QueueRow[] = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([queue, n]) => ({ queue, jobs: n }));
+  let next = 0;
+  const work = async () => {
+    while (next < queues.length) {
+      const row = queues[next++];
+      try {
+        row.stats = await stats.getQueueStats({ queue: row.queue }, { signal, timeoutMs: 10_000 });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        row.error = errorMessage(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, queues.length) }, work));
+  return { queues, truncated: listed.truncated };
+}
+
+/** Runs waiting for a worker: in the JetStream consumer, or queued where no worker ever made one. */
+export function runsWaiting(stats: GetQueueStatsResponse): bigint {
+  const queued = stats.active?.queued ?? 0n;
+  return stats.runsWaiting > queued ? stats.runsWaiting : queued;
+}
+
+/**
+ * Runs wait and nobody takes them: no idle worker asks for runs (no pull requests) and none
+ * is busy with one (nothing in flight). A queue whose workers are all busy is not flagged.
+ */
+export function nobodyConsumes(stats: GetQueueStatsResponse): boolean {
+  return runsWaiting(stats) > 0n && stats.pullRequests === 0n && stats.runsInFlight === 0n;
+}
