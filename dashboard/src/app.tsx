@@ -9,6 +9,7 @@ import { JobFormPage } from "./pages/job-form";
 import { LiveRunsPage } from "./pages/live-runs";
 import { RunDetailPage } from "./pages/run-detail";
 import { QueuesPage } from "./pages/queues";
+import { FailuresPage } from "./pages/failures";
 import { IdSearch } from "./components/id-search";
 
 const NAV: Array<{ label: string; href: string; pages: Route["page"][] }> = [
@@ -16,6 +17,7 @@ const NAV: Array<{ label: string; href: string; pages: Route["page"][] }> = [
   { label: "Jobs", href: href.jobs(), pages: ["jobs", "job", "edit"] },
   { label: "Live runs", href: href.runs(), pages: ["runs", "run"] },
   { label: "Queues", href: href.queues(), pages: ["queues"] },
+  { label: "Failures", href: href.failures(), pages: ["failures"] },
 ];
 
 export function App() {
@@ -116,6 +118,8 @@ function Page({ route }: { route: Route }) {
       return <RunDetailPage key={route.id} id={route.id} />;
     case "queues":
       return <QueuesPage />;
+    case "failures":
+      return <FailuresPage key={route.queue ?? ""} queue={route.queue} />;
     default:
       return (
         <section>

@@ -1,23 +1,9 @@
-import type { Job } from "@chime/sdk/gen/job_pb";
 import type { GetQueueStatsResponse } from "@chime/sdk/gen/stats_service_pb";
-import { errorMessage, jobs, stats } from "./api";
+import { listAllJobs } from "./all-jobs";
+import { errorMessage, stats } from "./api";
 
-/** Jobs listed at most, in pages of 1,000 (ListJobs' largest page). */
-const MAX_JOBS = 20_000;
 /** GetQueueStats calls in flight at once, so many queues do not open a burst of requests. */
 const PARALLEL = 6;
-
-/** Every job (up to MAX_JOBS), and whether there were more. */
-export async function listAllJobs(signal: AbortSignal): Promise<{ jobs: Job[]; truncated: boolean }> {
-  const found: Job[] = [];
-  let pageToken = "";
-  do {
-    const page = await jobs.listJobs({ pageSize: 1000, pageToken }, { signal, timeoutMs: 10_000 });
-    found.push(...page.jobs);
-    pageToken = page.nextPageToken;
-  } while (pageToken && found.length < MAX_JOBS);
-  return { jobs: found, truncated: pageToken !== "" };
-}
 
 export interface QueueRow {
   queue: string;

@@ -219,6 +219,41 @@ describe("dashboard for debugging", () => {
     await shoot("queues");
   });
 
+  it("a failures page across jobs, filtered by namespace, queue and time, each linking to its run", async () => {
+    const nightly = await chime.createJob({ name: "nightly-import", queue: QUEUE, schedule: { every: "1h" }, payload: { mode: "fail" }, retry: { maxAttempts: 1 } });
+    const oldFailure = await runTo(nightly.id, RunState.FAILED);
+    // As if it had been scheduled two hours ago: outside "last hour", inside "last 6 hours".
+    await server.pool.query("UPDATE runs SET scheduled_time = scheduled_time - interval '2 hours' WHERE id = $1", [oldFailure]);
+
+    await page.goto(`${server.httpUrl}/#/queues`);
+    await page.getByRole("link", { name: "Failures on debug-q" }).click();
+    await page.waitForURL(/#\/failures\?queue=debug-q$/);
+    expect(await page.getByLabel("Queue").inputValue()).toBe("debug-q");
+    const rows = page.locator("table.failures-table tbody tr");
+    const count = page.getByTestId("failures-count");
+    // disk-filler's run and its retry (namespace ops), nightly-import's (default).
+    await expect.poll(() => count.textContent()).toBe("3 failed runs");
+    expect(await rows.locator(".badge").allTextContents()).toEqual(["failed", "failed", "failed"]);
+    expect(await page.locator(`tr[data-run-id="${oldFailure}"] .error-cell`).textContent()).toBe("disk full (attempt 1)");
+    await shoot("failures");
+
+    await page.getByLabel("Namespace").selectOption("ops");
+    await expect.poll(() => count.textContent()).toBe("2 failed runs");
+    expect(new Set(await rows.locator("td:nth-child(2)").allTextContents())).toEqual(new Set(["disk-filler"]));
+    await page.getByLabel("Namespace").selectOption("");
+    await page.getByLabel("Scheduled").selectOption({ label: "last hour" });
+    await expect.poll(() => count.textContent()).toBe("2 failed runs");
+    expect(await page.locator(`tr[data-run-id="${oldFailure}"]`).count()).toBe(0);
+    await page.getByLabel("Scheduled").selectOption({ label: "last 6 hours" });
+    await expect.poll(() => count.textContent()).toBe("3 failed runs");
+    await page.getByLabel("Queue").selectOption("orphan-q");
+    await expect.poll(() => count.textContent()).toBe("0 failed runs");
+    expect(await page.locator(".empty").textContent()).toBe("No failed runs match.");
+    await page.getByLabel("Queue").selectOption("");
+    await page.getByRole("link", { name: `Run ${failedRun}` }).click();
+    await page.waitForURL(new RegExp(`#/runs/${failedRun}$`));
+  });
+
   it("logged no console errors", () => {
     expect(problems).toEqual([]);
   });

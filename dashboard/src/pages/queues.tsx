@@ -5,6 +5,7 @@ import { TableHead } from "../components/table-head";
 import { durationMs, formatMs } from "../format";
 import { useLoad } from "../hooks";
 import { nobodyConsumes, loadQueueStats, runsWaiting, type QueueRow } from "../queue-stats";
+import { href } from "../router";
 import "../debug-pages.css";
 
 /** Every queue jobs use: its JetStream consumer now and its runs over the last hour (StatsService). */
@@ -46,6 +47,7 @@ export function QueuesPage() {
               "Success rate",
               ["Duration p50 / p99", "start of the last attempt to the end"],
               ["Start lag p50 / p99", "scheduled time to the last attempt's start"],
+              "",
             ]}
           />
           <tbody>
@@ -96,6 +98,11 @@ function QueueLine({ row }: { row: QueueRow }) {
           <ErrorNote>{row.error ?? "…"}</ErrorNote>
         </td>
       )}
+      <td>
+        <a href={href.failures(row.queue)} aria-label={`Failures on ${row.queue}`}>
+          Failures
+        </a>
+      </td>
     </tr>
   );
 }
