@@ -10,6 +10,7 @@ import { LiveRunsPage } from "./pages/live-runs";
 import { RunDetailPage } from "./pages/run-detail";
 import { QueuesPage } from "./pages/queues";
 import { FailuresPage } from "./pages/failures";
+import { AlertsPage } from "./pages/alerts";
 import { IdSearch } from "./components/id-search";
 
 const NAV: Array<{ label: string; href: string; pages: Route["page"][] }> = [
@@ -18,6 +19,7 @@ const NAV: Array<{ label: string; href: string; pages: Route["page"][] }> = [
   { label: "Live runs", href: href.runs(), pages: ["runs", "run"] },
   { label: "Queues", href: href.queues(), pages: ["queues"] },
   { label: "Failures", href: href.failures(), pages: ["failures"] },
+  { label: "Alerts", href: href.alerts(), pages: ["alerts"] },
 ];
 
 export function App() {
@@ -120,6 +122,8 @@ function Page({ route }: { route: Route }) {
       return <QueuesPage />;
     case "failures":
       return <FailuresPage key={route.queue ?? ""} queue={route.queue} />;
+    case "alerts":
+      return <AlertsPage />;
     default:
       return (
         <section>

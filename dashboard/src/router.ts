@@ -14,6 +14,7 @@ export type Route =
   | { page: "run"; id: string }
   | { page: "queues" }
   | { page: "failures"; queue?: string }
+  | { page: "alerts" }
   | { page: "not-found"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -30,6 +31,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "runs" && parts.length === 1) return { page: "runs", jobId: params.get("job") ?? undefined };
   if (parts[0] === "runs" && parts.length === 2) return { page: "run", id: parts[1] };
   if (parts.length === 1 && parts[0] === "queues") return { page: "queues" };
+  if (parts.length === 1 && parts[0] === "alerts") return { page: "alerts" };
   if (parts.length === 1 && parts[0] === "failures") return { page: "failures", queue: params.get("queue") ?? undefined };
   return { page: "not-found", path };
 }
@@ -43,6 +45,7 @@ export const href = {
   runs: (jobId?: string) => (jobId ? `#/runs?job=${encodeURIComponent(jobId)}` : "#/runs"),
   run: (id: string) => `#/runs/${encodeURIComponent(id)}`,
   queues: () => "#/queues",
+  alerts: () => "#/alerts",
   failures: (queue?: string) => (queue ? `#/failures?queue=${encodeURIComponent(queue)}` : "#/failures"),
 };
 

@@ -1,11 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { createChimeClient, RunState, Worker, type ChimeClient } from "@chime/sdk";
+import { AlertChannelKind, AlertCondition, createChimeClient, RunState, Worker, type ChimeClient } from "@chime/sdk";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { waitFor } from "./helpers/wait.js";
@@ -40,6 +42,27 @@ async function shoot(name: string): Promise<void> {
     await page.screenshot({ path: path.join(SHOTS, `${name}-${scheme}.png`), fullPage: true });
   }
   await page.emulateMedia({ colorScheme: "light" });
+}
+
+/** A webhook receiver that answers 500 to its first `failFirst` requests, then 204. */
+async function startReceiver(failFirst: number) {
+  const received: string[] = [];
+  let refused = 0;
+  const receiver = http.createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    request.on("end", () => {
+      if (refused++ < failFirst) return void response.writeHead(500).end("not now");
+      received.push(body);
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+    received,
+    close: () => new Promise((resolve) => receiver.close(resolve)),
+  };
 }
 
 /** Triggers a run of the job and waits until it ends in `state`. */
@@ -252,6 +275,45 @@ describe("dashboard for debugging", () => {
     await page.getByLabel("Queue").selectOption("");
     await page.getByRole("link", { name: `Run ${failedRun}` }).click();
     await page.waitForURL(new RegExp(`#/runs/${failedRun}$`));
+  });
+
+  it("an alerts page: channels, rules, and the delivery history with state, count, attempts and last error", async () => {
+    const receiver = await startReceiver(1);
+    try {
+      const alertService = chime.alertService;
+      const { channel: hook } = await alertService.createAlertChannel({ channel: { namespace: "ops", name: "ops-hook", kind: AlertChannelKind.WEBHOOK, url: receiver.url } });
+      // A private address the destination guard refuses (only loopback is allowlisted): given up at once.
+      const { channel: chat } = await alertService.createAlertChannel({ channel: { name: "team-chat", kind: AlertChannelKind.SLACK, url: "http://10.255.255.1/hook" } });
+      await alertService.createAlertRule({ rule: { namespace: "ops", name: "disk-filler-failed", channelId: hook!.id, condition: AlertCondition.RUN_FAILED, jobId: failingJob, minInterval: { seconds: 1n } } });
+      await alertService.createAlertRule({ rule: { name: "everything-ended", channelId: chat!.id, condition: AlertCondition.RUN_ENDED, labelSelector: "team" } });
+      const nightly = (await chime.jobService.listJobs({ namePrefix: "nightly-import" })).jobs[0];
+      await chime.updateJob(nightly.id, { labels: { team: "data" } });
+      const failure = await runTo(failingJob, RunState.FAILED);
+      await runTo(nightly.id, RunState.FAILED);
+
+      await page.goto(`${server.httpUrl}/#/alerts`);
+      expect(await page.locator('tr[data-channel="ops-hook"]').textContent()).toContain("webhook");
+      expect(await page.locator('tr[data-channel="team-chat"]').textContent()).toContain("Slack-compatible");
+      expect(await page.locator('table.rules-table tr[data-rule="disk-filler-failed"]').textContent()).toContain("a run failed or timed out after its last attempt");
+      expect(await page.locator('table.rules-table tr[data-rule="everything-ended"]').textContent()).toContain("team");
+
+      // The webhook answers 500 first: the delivery is retried (a second after) and then sent.
+      const sent = page.locator('table.deliveries-table tr[data-rule="disk-filler-failed"]');
+      await expect.poll(() => sent.locator(".badge").textContent(), { timeout: 15_000 }).toBe("sent");
+      expect(await sent.locator('[data-col="attempts"]').textContent()).toBe("2");
+      expect(await sent.locator('[data-col="events"]').textContent()).toBe("1");
+      expect(await sent.locator('[data-col="last-error"]').textContent()).toBe("HTTP 500");
+      expect(receiver.received).toHaveLength(1);
+      const given = page.locator('table.deliveries-table tr[data-rule="everything-ended"]');
+      await expect.poll(() => given.locator(".badge").textContent(), { timeout: 10_000 }).toBe("failed");
+      expect(await given.locator('[data-col="attempts"]').textContent()).toBe("1");
+      expect(await given.locator('[data-col="last-error"]').textContent()).toMatch(/10\.255\.255\.1|not allowed|refused/i);
+      await shoot("alerts");
+      await sent.getByRole("link").click();
+      await page.waitForURL(new RegExp(`#/runs/${failure}$`));
+    } finally {
+      await receiver.close();
+    }
   });
 
   it("logged no console errors", () => {

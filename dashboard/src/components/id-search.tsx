@@ -28,9 +28,9 @@ export function IdSearch() {
   const [value, setValue] = useState("");
   const [message, setMessage] = useState("");
   const [busy, setBusy] = useState(false);
-  // The message is about the last search: another page makes it stale.
+  // The box and its message are about the last search: another page makes them stale.
   useEffect(() => {
-    const clear = () => setMessage("");
+    const clear = () => (setMessage(""), setValue(""));
     window.addEventListener("hashchange", clear);
     return () => window.removeEventListener("hashchange", clear);
   }, []);
