@@ -1,8 +1,9 @@
 import type { GetQueueStatsResponse } from "@chime/sdk/gen/stats_service_pb";
 import { listAllJobs } from "./all-jobs";
 import { errorMessage, stats } from "./api";
+import { eachLimited } from "./parallel";
 
-/** GetQueueStats calls in flight at once, so many queues do not open a burst of requests. */
+/** GetQueueStats calls in flight at once. */
 const PARALLEL = 6;
 
 export interface QueueRow {
@@ -19,19 +20,14 @@ export async function loadQueueStats(signal: AbortSignal): Promise<{ queues: Que
   const counts = new Map<string, number>();
   for (const job of listed.jobs) counts.set(job.queue, (counts.get(job.queue) ?? 0) + 1);
   const queues: QueueRow[] = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([queue, n]) => ({ queue, jobs: n }));
-  let next = 0;
-  const work = async () => {
-    while (next < queues.length) {
-      const row = queues[next++];
-      try {
-        row.stats = await stats.getQueueStats({ queue: row.queue }, { signal, timeoutMs: 10_000 });
-      } catch (error) {
-        if (signal.aborted) throw error;
-        row.error = errorMessage(error);
-      }
+  await eachLimited(queues, PARALLEL, async (row) => {
+    try {
+      row.stats = await stats.getQueueStats({ queue: row.queue }, { signal, timeoutMs: 10_000 });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      row.error = errorMessage(error);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, queues.length) }, work));
+  });
   return { queues, truncated: listed.truncated };
 }
 

@@ -245,7 +245,9 @@ describe("dashboard for debugging", () => {
   it("a failures page across jobs, filtered by namespace, queue and time, each linking to its run", async () => {
     const nightly = await chime.createJob({ name: "nightly-import", queue: QUEUE, schedule: { every: "1h" }, payload: { mode: "fail" }, retry: { maxAttempts: 1 } });
     const oldFailure = await runTo(nightly.id, RunState.FAILED);
-    // As if it had been scheduled two hours ago: outside "last hour", inside "last 6 hours".
+    // Once the queue's rollup has counted it (with its true start lag), as if it had been
+    // scheduled two hours ago: outside "last hour", inside "last 6 hours".
+    await waitFor("the rollup to count the failure", async () => (await chime.statsService.getQueueStats({ queue: QUEUE })).ended?.failed === 3n);
     await server.pool.query("UPDATE runs SET scheduled_time = scheduled_time - interval '2 hours' WHERE id = $1", [oldFailure]);
 
     await page.goto(`${server.httpUrl}/#/queues`);
@@ -314,6 +316,34 @@ describe("dashboard for debugging", () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  it("the jobs list shows each job's last run and cron schedules in words", async () => {
+    await chime.createJob({ name: "weekday-digest", queue: QUEUE, schedule: { cron: "0 30 9 * * 1-5", timeZone: "Europe/Paris" } });
+    await page.goto(`${server.httpUrl}/#/jobs`);
+    const row = (name: string) => page.locator("table.jobs-table tbody tr", { hasText: name });
+    await expect.poll(() => row("flaky-report").locator(".last-run .badge").textContent()).toBe("succeeded");
+    expect(await row("disk-filler").locator(".last-run .badge").textContent()).toBe("failed");
+    expect(await row("stranded-sync").locator(".last-run .badge").textContent()).toBe("queued");
+    expect(await row("weekday-digest").textContent()).toContain("at 09:30, Monday through Friday (cron 0 30 9 * * 1-5, Europe/Paris)");
+    expect(await row("weekday-digest").textContent()).toContain("none yet");
+    await shoot("jobs-last-run");
+    await row("disk-filler").locator(".last-run").click();
+    await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
+    expect(await page.locator("h1 .badge").textContent()).toBe("failed");
+  });
+
+  it("the overview's cards come from the server's queue stats", async () => {
+    await page.goto(`${server.httpUrl}/#/`);
+    // Succeeded: the flaky and the slow run. Failed: disk-filler's three and nightly-import's two.
+    await expect.poll(() => page.getByTestId("stat-failed").locator(".stat-value").textContent(), { timeout: 15_000 }).toBe("5");
+    expect(await page.getByTestId("stat-succeeded").locator(".stat-value").textContent()).toBe("2");
+    expect(await page.getByTestId("stat-success-rate").locator(".stat-value").textContent()).toBe("28.6 %");
+    // stranded-sync's two runs, queued on a queue no worker consumes.
+    expect(await page.getByTestId("stat-active").locator(".stat-value").textContent()).toBe("2");
+    expect(await page.getByTestId("stat-waiting").locator(".stat-value").textContent()).toBe("2");
+    expect(await page.getByTestId("overview-unconsumed").textContent()).toContain("1 queue has runs waiting and no worker");
+    await shoot("overview-stats");
   });
 
   it("logged no console errors", () => {
