@@ -19,6 +19,9 @@ import { waitFor } from "./helpers/wait.js";
  * and dark, go to test-output/screenshots/.
  */
 
+// What the page.evaluate callback touches in the browser (this project compiles without the DOM library).
+declare const document: { documentElement: { scrollWidth: number } };
+
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DIST = path.join(ROOT, "dashboard/dist");
 const SHOTS = path.join(ROOT, "test-output/screenshots");
@@ -344,6 +347,21 @@ describe("dashboard for debugging", () => {
     expect(await page.getByTestId("stat-waiting").locator(".stat-value").textContent()).toBe("2");
     expect(await page.getByTestId("overview-unconsumed").textContent()).toContain("1 queue has runs waiting and no worker");
     await shoot("overview-stats");
+  });
+
+  it("fits a narrow window: nothing but the tables' own scroll areas is wider than it", async () => {
+    const narrow = await page.context().newPage();
+    await narrow.setViewportSize({ width: 390, height: 800 });
+    for (const [name, hash] of [["run", `#/runs/${flakyRun}`], ["queues", "#/queues"], ["failures", "#/failures"], ["alerts", "#/alerts"]]) {
+      await narrow.goto(`${server.httpUrl}/${hash}`);
+      await narrow.locator("table tbody tr").first().waitFor();
+      expect(await narrow.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
+      for (const scheme of ["light", "dark"] as const) {
+        await narrow.emulateMedia({ colorScheme: scheme });
+        await narrow.screenshot({ path: path.join(SHOTS, `${name}-narrow-${scheme}.png`), fullPage: true });
+      }
+    }
+    await narrow.close();
   });
 
   it("logged no console errors", () => {
