@@ -336,6 +336,20 @@ describe("dashboard for debugging", () => {
     expect(await page.locator("h1 .badge").textContent()).toBe("failed");
   });
 
+  it("a job's page shows its last hour from GetJobStats", async () => {
+    await page.goto(`${server.httpUrl}/#/jobs/${failingJob}`);
+    const value = (id: string) => page.getByTestId(id).locator(".stat-value").textContent();
+    // Its first run, the retry from the run page and the one the alert rule saw.
+    await expect.poll(() => value("job-failed")).toBe("3");
+    expect(await value("job-succeeded")).toBe("0");
+    expect(await value("job-success-rate")).toBe("0 %");
+    await page.goto(`${server.httpUrl}/#/jobs/${flakyJob}`);
+    await expect.poll(() => value("job-succeeded")).toBe("1");
+    expect(await value("job-success-rate")).toBe("100 %");
+    expect(await value("job-duration")).toMatch(/^\d+(\.\d+)? (ms|s) \/ \d+(\.\d+)? (ms|s)$/);
+    await shoot("job-stats");
+  });
+
   it("the overview's cards come from the server's queue stats", async () => {
     await page.goto(`${server.httpUrl}/#/`);
     // Succeeded: the flaky and the slow run. Failed: disk-filler's three and nightly-import's two.

@@ -21,6 +21,7 @@ import { useLoad, useNow, useToast } from "../hooks";
 import { href, navigate } from "../router";
 import { Labels } from "./jobs";
 import { ownError } from "../run-outcome";
+import { JobStatsPanel } from "../components/job-stats";
 
 const RUNS_PAGE = 20;
 
@@ -125,6 +126,7 @@ export function JobDetailPage({ id }: { id: string }) {
           {j.state === JobState.PAUSED && <p className="muted small">The job is paused: it fires at these times only once resumed.</p>}
         </div>
       </div>
+      <JobStatsPanel jobId={j.id} />
       <RunHistory key={runsVersion} jobId={j.id} now={now} />
     </section>
   );

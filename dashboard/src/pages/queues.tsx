@@ -1,8 +1,6 @@
-import type { Duration } from "@bufbuild/protobuf/wkt";
-import type { EndedRunStats } from "@chime/sdk/gen/stats_service_pb";
 import { Empty, ErrorNote } from "../components/bits";
 import { TableHead } from "../components/table-head";
-import { durationMs, formatMs } from "../format";
+import { durationPair, successRate } from "../stats-format";
 import { useLoad } from "../hooks";
 import { nobodyConsumes, loadQueueStats, runsWaiting, type QueueRow } from "../queue-stats";
 import { href } from "../router";
@@ -63,13 +61,6 @@ export function QueuesPage() {
   );
 }
 
-const pair = (a: Duration | undefined, b: Duration | undefined) => `${formatMs(durationMs(a))} / ${formatMs(durationMs(b))}`;
-
-function successRate(ended: EndedRunStats | undefined): string {
-  if (!ended || ended.succeeded + ended.failed + ended.timedOut === 0n) return "—";
-  return `${Math.round(ended.successRate * 1000) / 10} %`;
-}
-
 function QueueLine({ row }: { row: QueueRow }) {
   const s = row.stats;
   const stranded = s ? nobodyConsumes(s) : false;
@@ -90,8 +81,8 @@ function QueueLine({ row }: { row: QueueRow }) {
             {String(ended?.succeeded ?? 0n)} / {String((ended?.failed ?? 0n) + (ended?.timedOut ?? 0n))}
           </td>
           <td className="num" data-col="success-rate">{successRate(ended)}</td>
-          <td className="num" data-col="duration">{pair(ended?.durationP50, ended?.durationP99)}</td>
-          <td className="num" data-col="start-lag">{pair(ended?.startLagP50, ended?.startLagP99)}</td>
+          <td className="num" data-col="duration">{durationPair(ended?.durationP50, ended?.durationP99)}</td>
+          <td className="num" data-col="start-lag">{durationPair(ended?.startLagP50, ended?.startLagP99)}</td>
         </>
       ) : (
         <td colSpan={8}>
