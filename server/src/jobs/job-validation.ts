@@ -42,7 +42,7 @@ const LIMITS = {
 } as const;
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
-const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const LABEL_KEY_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$/;
 const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];

@@ -19,7 +19,8 @@ export function createNatsHolder(url: string, name: string, logger: Logger) {
     for (let attempt = 1; !closed; attempt++) {
       try {
         const nc = await connect({
-          servers: url,
+          // NATS_URL may list several servers of a cluster: nats.js tries them in turn.
+          servers: url.split(","),
           name,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,

@@ -8,7 +8,7 @@ const PRUNE_BATCH = 50_000;
  * Deletes run and job events older than the retention, oldest cursors first. In the
  * same transaction it raises `event_retention.pruned_through`, so a watcher resuming
  * from a deleted cursor gets OUT_OF_RANGE instead of a silent gap. Runs themselves
- * are kept (they are the run history ListRuns and GetRun serve); the events kept in run
+ * are kept longer (runs/run-retention.ts deletes them later); the events kept in run
  * and job rows (QUEUED, RUNNING, the end, COMPLETED) leave the run_event_log and
  * job_event_log views once below `pruned_through`.
  */
