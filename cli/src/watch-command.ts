@@ -28,7 +28,10 @@ export function watchCommand(connect: () => ChimeClient, output: () => OutputFor
       try {
         const events = connect().watchRuns(
           { ...(flags.job ? { jobIds: flags.job } : {}), ...(flags.queue ? { queues: flags.queue } : {}) },
-          { signal: abort.signal, ...(flags.resumeToken ? { resumeToken: flags.resumeToken } : {}), onKeepalive: (k) => (lastToken = k.resumeToken || lastToken) },
+          { signal: abort.signal, ...(flags.resumeToken ? { resumeToken: flags.resumeToken } : {}), onKeepalive: (k) => (lastToken = k.resumeToken || lastToken),
+            // The SDK retries on its own; say so, or a watch of a server that is down looks idle.
+            onReconnect: ({ error, attempt }) => process.stderr.write(`chime: watch reconnecting (attempt ${attempt}): ${error instanceof Error ? error.message : String(error)}\n`),
+          },
         );
         for await (const event of events) {
           lastToken = event.resumeToken;

@@ -160,3 +160,19 @@ describe("chime watch", () => {
     expect(resumed.lines.some((e) => e.resumeToken === first.resumeToken)).toBe(false);
   });
 });
+
+describe("chime --token", () => {
+  it("sends the token from --token or CHIME_TOKEN; without it the exit status is 6", async () => {
+    const guarded = await startTestServer({ CHIME_API_TOKEN: "cli-test-token" });
+    try {
+      const env = { CHIME_SERVER: guarded.grpcUrl };
+      const refused = await chime(["status"], env);
+      expect(refused.code).toBe(6);
+      expect(refused.stderr).toMatch(/^chime: Unauthenticated: /);
+      expect((await chime(["status", "--token", "cli-test-token"], env)).code).toBe(0);
+      expect((await chime(["job", "list"], { ...env, CHIME_TOKEN: "cli-test-token" })).code).toBe(0);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
