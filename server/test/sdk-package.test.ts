@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { copyFile, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,6 +58,23 @@ describe("@chime/sdk installed from its tarball", () => {
   it("imports in plain Node", async () => {
     const { stdout } = await run(process.execPath, ["-e", 'import("@chime/sdk").then((m) => console.log(typeof m.createChimeClient, typeof m.Worker))'], { cwd: project });
     expect(stdout.trim()).toBe("function function");
+  });
+
+  it("has a web entry whose module graph imports nothing of Node, connect-node or NATS", async () => {
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const visit = async (file: string): Promise<void> => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const source = await readFile(file, "utf8");
+      for (const [, specifier] of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/g)) {
+        if (specifier!.startsWith(".")) await visit(resolve(dirname(file), specifier!));
+        else bare.add(specifier!);
+      }
+    };
+    await visit(join(project, "node_modules/@chime/sdk/dist/web.js"));
+    expect(seen.size).toBeGreaterThan(3);
+    expect([...bare].filter((name) => /^(node:|@connectrpc\/connect-node|@nats-io\/)/.test(name))).toEqual([]);
   });
 
   it("runs a client and a Worker from an .mjs script", async () => {
