@@ -1,6 +1,6 @@
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { JobService } from "@chime/sdk/gen/job_service_pb";
+import { createChimeClient } from "@chime/sdk/web";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import { AlertService } from "@chime/sdk/gen/alert_service_pb";
 import { StatsService } from "@chime/sdk/gen/stats_service_pb";
@@ -68,7 +68,9 @@ function basePath(): string {
   return window.location.pathname.replace(/\/(index\.html)?$/, "");
 }
 
-export const jobs = createClient(JobService, transport);
+/** The SDK's client (plain-value helpers, paging); `jobs` is its generated JobService client. */
+export const chime = createChimeClient({ transport });
+export const jobs = chime.jobService;
 export const watch = createClient(WatchService, transport);
 export const alerts = createClient(AlertService, transport);
 export const stats = createClient(StatsService, transport);

@@ -4,6 +4,7 @@ import { JobState, MisfirePolicy, OverlapPolicy } from "@chime/sdk/gen/job_pb";
 import { RunState, RunTrigger } from "@chime/sdk/gen/run_pb";
 import type { Schedule } from "@chime/sdk/gen/schedule_pb";
 import { cronInWords } from "./cron-words";
+import { parseDuration } from "@chime/sdk/web";
 
 /** Words and numbers as a person reads them. Times are shown in the browser's time zone. */
 
@@ -83,15 +84,19 @@ export function durationText(ms: number | undefined): string {
   return parts.join("") || "0s";
 }
 
-/** Milliseconds of "500ms", "5s", "1m30s", "2h", "1d" (or a plain number of seconds); undefined if not one. */
+/**
+ * Milliseconds of "500ms", "5s", "1m30s", "2h", "1d" (the SDK's duration syntax) or of a plain
+ * number of seconds; undefined if not one.
+ */
 export function parseDurationText(text: string): number | undefined {
   const t = text.trim().replace(/\s+/g, "");
   if (!t) return undefined;
   if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
-  const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== t) return undefined;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  return parts.reduce((total, [, n, u]) => total + Number(n) * unit[u], 0);
+  try {
+    return parseDuration(t);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The cron expression in words, next to the expression itself: "every second (cron * * * * * *, UTC)". */

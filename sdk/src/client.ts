@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { withCallDefaults } from "./call-defaults.js";
 import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
 import { JobService, type BatchCreateJobsResult } from "./gen/chime/v1/job_service_pb.js";
 import { AlertService } from "./gen/chime/v1/alert_service_pb.js";
@@ -19,9 +19,15 @@ export interface ChimeClientOptions {
   token?: string;
   /** Default deadline of each call, in milliseconds. */
   timeoutMs?: number;
-  /** Use another transport (Connect, gRPC-Web) instead of gRPC over HTTP/2. */
+  /** Use another transport (Connect, gRPC-Web) instead of gRPC over HTTP/2; token and timeoutMs still apply. */
   transport?: Transport;
 }
+
+/**
+ * Makes the gRPC transport of a base URL. The Node entry passes connect-node's; the browser
+ * entry (@chime/sdk/web) passes none, so nothing of Node is imported there.
+ */
+export type GrpcTransportFactory = (init: { baseUrl: string; interceptors: Interceptor[]; defaultTimeoutMs?: number }) => Transport;
 
 export interface JobFilter {
   state?: JobState;
@@ -53,10 +59,13 @@ export type BatchJobSpec = JobSpec & { requestId?: string };
  */
 export type BatchCreateResult = Exclude<BatchCreateJobsResult["result"], { case: undefined }>;
 
-export type ChimeClient = ReturnType<typeof createChimeClient>;
+export type ChimeClient = ReturnType<typeof createChimeClientOn>;
 
-/** A typed Chime client: the raw JobService client plus plain-value helpers and paging iterators. */
-export function createChimeClient(options: ChimeClientOptions) {
+/**
+ * A typed Chime client: the raw JobService client plus plain-value helpers and paging
+ * iterators. Import createChimeClient from "@chime/sdk" (Node) or "@chime/sdk/web".
+ */
+export function createChimeClientOn(options: ChimeClientOptions, createGrpcTransport?: GrpcTransportFactory) {
   const interceptors: Interceptor[] = [];
   if (options.token) {
     const header = `Bearer ${options.token}`;
@@ -65,13 +74,17 @@ export function createChimeClient(options: ChimeClientOptions) {
       return next(request);
     });
   }
-  const transport =
-    options.transport ??
-    createGrpcTransport({ baseUrl: options.baseUrl, interceptors, defaultTimeoutMs: options.timeoutMs });
+  const grpcTransport = (init: Parameters<GrpcTransportFactory>[0]): Transport => {
+    if (!createGrpcTransport) throw new Error("transport: required where gRPC over HTTP/2 is not available (@chime/sdk/web)");
+    return createGrpcTransport(init);
+  };
+  const transport = options.transport
+    ? withCallDefaults(options.transport, options)
+    : grpcTransport({ baseUrl: options.baseUrl, interceptors, ...(options.timeoutMs === undefined ? {} : { defaultTimeoutMs: options.timeoutMs }) });
   const jobService: Client<typeof JobService> = createClient(JobService, transport);
   const watchTargets = (baseUrls: string[] | undefined): WatchTargets =>
     baseUrls?.length
-      ? { transports: baseUrls.map((baseUrl) => ({ baseUrl, transport: createGrpcTransport({ baseUrl, interceptors }) })) }
+      ? { transports: baseUrls.map((baseUrl) => ({ baseUrl, transport: grpcTransport({ baseUrl, interceptors }) })) }
       : { transports: [{ baseUrl: options.baseUrl, transport }] };
 
   return {

@@ -221,6 +221,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     requestTimeoutMs: config.requestTimeoutMs,
     shutdownSignal: shutdown.signal,
     health,
+    roles: config.roles,
     metrics,
     dashboardDir: config.roles.has("api") ? config.dashboardDir : undefined,
   });

@@ -2,19 +2,11 @@ import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { BatchCreateJobsRequestSchema, JobState, RunState, toJob } from "@chime/sdk";
+import { codeOf } from "./helpers/error-code.js";
 import { useTestServer } from "./helpers/test-server.js";
 import { waitFor } from "./helpers/wait.js";
 
 const fixture = useTestServer();
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return ConnectError.from(error).code;
-  }
-}
 
 describe("JobService through the SDK over HTTP/2", () => {
   it("creates, reads, updates, pauses, resumes, triggers and deletes a job", async () => {

@@ -3,6 +3,7 @@ import { create, toJson, type JsonObject, type JsonValue } from "@bufbuild/proto
 import { timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { HttpRequestSchema, JobSchema, MisfirePolicy, OverlapPolicy, RetryPolicySchema, type Job } from "@chime/sdk/gen/job_pb";
 import { ScheduleSchema, type Schedule } from "@chime/sdk/gen/schedule_pb";
+import { durationFromMs } from "@chime/sdk/web";
 import { errorMessage, fieldErrors, jobs } from "../api";
 import { ErrorNote } from "../components/bits";
 import { durationMs, durationText, formatTime, parseDurationText, relativeTime, toDate } from "../format";
@@ -120,8 +121,7 @@ function durationOf(text: string, field: string, problems: Problems): Duration |
     (problems[field] ??= []).push(`${JSON.stringify(text)} is not a duration: write e.g. 500ms, 5s, 1m30s, 2h`);
     return undefined;
   }
-  const seconds = Math.floor(ms / 1000);
-  return { $typeName: "google.protobuf.Duration", seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
+  return durationFromMs(ms);
 }
 
 function timeOf(text: string, field: string, problems: Problems): Timestamp | undefined {

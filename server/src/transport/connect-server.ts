@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { HealthMonitor } from "./health.js";
+import { isProbedRole, readinessOf, type HealthMonitor, type ProbedRole } from "./health.js";
 import type { Metrics } from "../metrics.js";
 import { createDashboardHandler, type DashboardHandler } from "./dashboard.js";
 
@@ -16,13 +16,15 @@ export interface ConnectServerOptions {
   requestTimeoutMs: number;
   shutdownSignal: AbortSignal;
   health: HealthMonitor;
+  /** The process's roles, whose dependencies /readyz checks. */
+  roles: ReadonlySet<ProbedRole>;
   metrics: Metrics;
   /** The built dashboard to serve at `/` (the api role); none when undefined. */
   dashboardDir?: string;
 }
 
 /**
- * Connect and gRPC-Web over HTTP/1.1 (browsers, curl), plus /healthz and /metrics.
+ * Connect and gRPC-Web over HTTP/1.1 (browsers, curl), plus /healthz, /livez, /readyz and /metrics.
  * gRPC clients use the grpc-js port instead: it is the fast path.
  */
 export async function startConnectServer(options: ConnectServerOptions) {
@@ -86,6 +88,7 @@ async function serveOps(request: http.IncomingMessage, response: http.ServerResp
     response.end(JSON.stringify(report));
     return;
   }
+  if (path === "/livez" || path === "/readyz") return serveProbe(path, request, response, options);
   if (path === "/metrics") {
     response.writeHead(200, { "Content-Type": options.metrics.registry.contentType });
     response.end(await options.metrics.registry.metrics());
@@ -94,4 +97,22 @@ async function serveOps(request: http.IncomingMessage, response: http.ServerResp
   if (dashboard && (await dashboard(request, response))) return;
   response.writeHead(404, { "Content-Type": "text/plain" });
   response.end("not found\n");
+}
+
+/**
+ * /livez answers 200 while the process serves; /readyz 200 when every role of the process
+ * (or only the one of ?role=, e.g. a load balancer in front of the api) has its dependencies.
+ */
+function serveProbe(path: string, request: http.IncomingMessage, response: http.ServerResponse, options: ConnectServerOptions) {
+  const reply = (status: number, body: unknown) => {
+    response.writeHead(status, { "Content-Type": "application/json", "Cache-Control": "no-store" });
+    response.end(JSON.stringify(body));
+  };
+  if (path === "/livez") return reply(200, { live: true });
+  const asked = new URL(request.url ?? "/", "http://probe").searchParams.get("role");
+  if (asked !== null && !(isProbedRole(asked) && options.roles.has(asked))) {
+    return reply(400, { error: `role: ${JSON.stringify(asked)} is not a role of this process (${[...options.roles].join(", ")})` });
+  }
+  const readiness = readinessOf(options.health.current(), asked === null ? options.roles : [asked]);
+  reply(readiness.ready ? 200 : 503, readiness);
 }

@@ -9,6 +9,45 @@ export interface HealthReport {
   nats: boolean;
 }
 
+/** What each role needs to do its work; a role is ready when these answer. */
+const ROLE_DEPENDENCIES = {
+  // Jobs, runs and watches are read from and written to Postgres only (runs are dispatched
+  // from the outbox by the scheduler), so the API serves through a NATS outage.
+  api: ["postgres"],
+  scheduler: ["postgres", "nats"],
+  ingest: ["postgres", "nats"],
+  executor: ["nats"],
+} as const satisfies Record<string, ReadonlyArray<"postgres" | "nats">>;
+
+export type ProbedRole = keyof typeof ROLE_DEPENDENCIES;
+
+export interface ReadinessReport {
+  ready: boolean;
+  postgres: boolean;
+  nats: boolean;
+  /** Each role asked about (the process's own, or the one named): ready, and what it needs. */
+  roles: Partial<Record<ProbedRole, { ready: boolean; needs: ReadonlyArray<"postgres" | "nats"> }>>;
+}
+
+/**
+ * Readiness (/readyz) from the last probe: each role of `roles` is ready when its own
+ * dependencies answer, and the process is ready when all of them are. Separate from
+ * liveness (/livez: the process serves HTTP at all), so an orchestrator restarts a process
+ * only when it is stuck, and takes it out of service only while a dependency is down.
+ */
+export function readinessOf(report: HealthReport, roles: Iterable<ProbedRole>): ReadinessReport {
+  const byRole: ReadinessReport["roles"] = {};
+  for (const role of roles) {
+    const needs = ROLE_DEPENDENCIES[role];
+    byRole[role] = { ready: needs.every((dependency) => report[dependency]), needs };
+  }
+  return { ready: Object.values(byRole).every((role) => role.ready), postgres: report.postgres, nats: report.nats, roles: byRole };
+}
+
+export function isProbedRole(name: string): name is ProbedRole {
+  return Object.hasOwn(ROLE_DEPENDENCIES, name);
+}
+
 /**
  * Probes Postgres and NATS on an interval and publishes the result to grpc.health.v1
  * (for "" and each served service) and to /healthz.

@@ -1,0 +1,162 @@
+import { GetSchedulerStatusResponseSchema, JobState, RunState, createChimeClient, type ChimeClient } from "@chime/sdk";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Command, Option } from "commander";
+import { ArgumentError } from "./exit-codes.js";
+import { addJobFlags, jobChanges, newJobSpec, positiveInteger, type JobFlags } from "./job-options.js";
+import { messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
+import { printJob, printJobs, printRun, printRuns } from "./render.js";
+import { watchCommand } from "./watch-command.js";
+
+export interface GlobalFlags {
+  server: string;
+  token?: string;
+  output: OutputFormat;
+  timeout: string;
+}
+
+/** Values of an enum flag such as --state running, checked against the generated enum. */
+function enumValues<E extends Record<string, string | number>>(flag: string, names: string[], values: E): Array<E[keyof E]> {
+  const allowed = Object.keys(values).filter((key) => Number.isNaN(Number(key)) && key !== "UNSPECIFIED");
+  return names.map((name) => {
+    const key = name.toUpperCase();
+    if (!allowed.includes(key)) throw new ArgumentError(`${flag}: ${JSON.stringify(name)} is not one of ${allowed.map((a) => a.toLowerCase()).join(", ")}`);
+    return values[key] as E[keyof E];
+  });
+}
+
+const repeatable = (value: string, all: string[] = []) => [...all, value];
+
+/** Takes at most `limit` items of a paging iterator. */
+async function take<T>(items: AsyncIterable<T>, limit: number): Promise<T[]> {
+  const taken: T[] = [];
+  if (limit <= 0) return taken;
+  for await (const item of items) {
+    taken.push(item);
+    if (taken.length >= limit) break;
+  }
+  return taken;
+}
+
+/** The `chime` command tree; `connect` makes the SDK client from the global flags. */
+export function createProgram(): Command {
+  const program = new Command("chime")
+    .description("Command line of the Chime job scheduler")
+    .version("0.1.0")
+    .addOption(new Option("-s, --server <url>", "server gRPC address").env("CHIME_SERVER").default("http://localhost:8080"))
+    .addOption(new Option("--token <token>", "API token, sent as a bearer token").env("CHIME_TOKEN"))
+    .addOption(new Option("-o, --output <format>", "output format").choices(["table", "json"]).env("CHIME_OUTPUT").default("table"))
+    .addOption(new Option("--timeout <ms>", "deadline of each call, in milliseconds").env("CHIME_TIMEOUT_MS").default("30000"))
+    .showHelpAfterError()
+    .exitOverride();
+
+  const globals = () => program.opts<GlobalFlags>();
+  const connect = (options: { stream?: boolean } = {}): ChimeClient => {
+    const { server, token, timeout } = globals();
+    const timeoutMs = positiveInteger("--timeout", timeout);
+    return createChimeClient({ baseUrl: server, ...(token ? { token } : {}), ...(options.stream ? {} : { timeoutMs }) });
+  };
+  const output = () => globals().output;
+
+  const job = program.command("job").description("create, read, change and delete jobs");
+  addJobFlags(job.command("create").description("create a job"))
+    .option("--request-id <id>", "idempotency key: a retried create returns the first one's job")
+    .action(async (flags: JobFlags & { requestId?: string }) => {
+      printJob(await connect().createJob(newJobSpec(flags), flags.requestId ? { requestId: flags.requestId } : {}), output());
+    });
+  job.command("get <id>").description("show a job").action(async (id: string) => printJob(await connect().getJob(id), output()));
+  job
+    .command("list")
+    .description("list jobs")
+    .option("--queue <queue>", "only this queue")
+    .option("--state <state>", "only this state: active, paused, completed")
+    .option("--selector <labels>", 'label selector, e.g. "env=prod,team,!legacy"')
+    .option("--name-prefix <prefix>", "only names starting so")
+    .option("--namespace <namespace>", "namespace")
+    .option("--limit <n>", "at most this many", "100")
+    .action(async (flags: { queue?: string; state?: string; selector?: string; namePrefix?: string; namespace?: string; limit: string }) => {
+      const [state] = flags.state === undefined ? [] : enumValues("--state", [flags.state], JobState);
+      const jobs = connect().listJobs({
+        ...(state === undefined ? {} : { state }),
+        ...(flags.queue === undefined ? {} : { queue: flags.queue }),
+        ...(flags.selector === undefined ? {} : { labelSelector: flags.selector }),
+        ...(flags.namePrefix === undefined ? {} : { namePrefix: flags.namePrefix }),
+        ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }),
+      });
+      printJobs(await take(jobs, positiveInteger("--limit", flags.limit)), output());
+    });
+  addJobFlags(job.command("update <id>").description("change the given fields of a job, leaving the others")).action(async (id: string, flags: JobFlags) => {
+    const changes = jobChanges(flags);
+    if (Object.keys(changes).length === 0) throw new ArgumentError("update: give at least one field to change (see chime job update --help)");
+    printJob(await connect().updateJob(id, changes), output());
+  });
+  job.command("pause <id>").description("stop firing a job's schedule").action(async (id: string) => printJob(await connect().pauseJob(id), output()));
+  job.command("resume <id>").description("fire a paused job's schedule again").action(async (id: string) => printJob(await connect().resumeJob(id), output()));
+  job.command("trigger <id>").description("start a run of a job now").action(async (id: string) => printRun(await connect().triggerJob(id), output()));
+  job
+    .command("delete <id>")
+    .description("delete a job (its queued runs are cancelled)")
+    .action(async (id: string) => {
+      await connect().deleteJob(id);
+      if (output() === "json") printJson({ id, deleted: true });
+      else process.stdout.write(`deleted ${id}\n`);
+    });
+
+  const run = program.command("run").description("read and cancel runs");
+  run
+    .command("list")
+    .description("list runs, newest scheduled first")
+    .option("--job <id>", "only this job's runs")
+    .option("--state <state>", "only runs in this state (repeatable)", repeatable)
+    .option("--limit <n>", "at most this many", "100")
+    .action(async (flags: { job?: string; state?: string[]; limit: string }) => {
+      const runs = connect().listRuns({
+        ...(flags.job === undefined ? {} : { jobId: flags.job }),
+        ...(flags.state === undefined ? {} : { states: enumValues("--state", flags.state, RunState) }),
+      });
+      printRuns(await take(runs, positiveInteger("--limit", flags.limit)), output());
+    });
+  run.command("get <id>").description("show a run").action(async (id: string) => printRun(await connect().getRun(id), output()));
+  run.command("cancel <id>").description("cancel a run (a running handler is aborted)").action(async (id: string) => printRun(await connect().cancelRun(id), output()));
+
+  program.addCommand(watchCommand(() => connect({ stream: true }), output));
+
+  program
+    .command("preview <cron>")
+    .description("the next fire times of a cron expression")
+    .option("--tz <zone>", "IANA time zone, e.g. Europe/Berlin")
+    .option("-n, --count <n>", "how many", "10")
+    .option("--after <time>", "from this ISO 8601 time on (default: now)")
+    .action(async (cron: string, flags: { tz?: string; count: string; after?: string }) => {
+      const after = flags.after === undefined ? undefined : new Date(flags.after);
+      if (after && Number.isNaN(after.getTime())) throw new ArgumentError(`--after: ${JSON.stringify(flags.after)} is not an ISO 8601 time`);
+      const schedule = flags.tz === undefined ? { cron } : { cron, timeZone: flags.tz };
+      const times = await connect().previewSchedule(schedule, positiveInteger("--count", flags.count), after);
+      if (output() === "json") return printJson(times.map((time) => time.toISOString()));
+      const zone = flags.tz ?? "UTC";
+      const local = new Intl.DateTimeFormat("sv-SE", {
+        timeZone: zone,
+        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+        hourCycle: "h23",
+        timeZoneName: "short",
+      });
+      printTable(["UTC", zone], times.map((time) => [time.toISOString(), local.format(time)]));
+    });
+
+  program
+    .command("status")
+    .description("the scheduler's leader and epoch, and whether the server serves")
+    .action(async () => {
+      const status = await connect().jobService.getSchedulerStatus({});
+      if (output() === "json") return printJson({ serving: true, ...(messageJson(GetSchedulerStatusResponseSchema, status) as object) });
+      const heartbeatAge = status.heartbeatTime ? `${((Date.now() - timestampDate(status.heartbeatTime).getTime()) / 1000).toFixed(1)} s ago` : "-";
+      printFields([
+        ["health", "serving"],
+        ["leader", status.leaderId || "(none yet)"],
+        ["epoch", String(status.epoch)],
+        ["leader since", timeText(status.leaderSince)],
+        ["heartbeat", `${timeText(status.heartbeatTime)} (${heartbeatAge})`],
+      ]);
+    });
+
+  return program;
+}

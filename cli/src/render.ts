@@ -1,0 +1,55 @@
+import { JobSchema, JobState, RunSchema, RunState, type Job, type Run } from "@chime/sdk";
+import { enumText, messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
+
+/** How jobs and runs are shown: one table row each, or their proto JSON. */
+
+function scheduleText(job: Job): string {
+  const kind = job.schedule?.kind;
+  switch (kind?.case) {
+    case "cron":
+      return `cron ${kind.value.expression}${kind.value.timeZone ? ` (${kind.value.timeZone})` : ""}`;
+    case "interval":
+      return `every ${Number(kind.value.every?.seconds ?? 0n)}s`;
+    case "at":
+      return `at ${timeText(kind.value.time)}`;
+    case "immediate":
+      return "immediate";
+    default:
+      return "-";
+  }
+}
+
+const JOB_HEADERS = ["ID", "NAME", "QUEUE", "STATE", "SCHEDULE", "NEXT RUN"];
+const jobRow = (job: Job) => [job.id, job.name, job.queue, enumText(JobState, job.state), scheduleText(job), timeText(job.nextRunTime)];
+
+const RUN_HEADERS = ["ID", "JOB", "STATE", "ATTEMPT", "SCHEDULED", "ENDED", "ERROR"];
+const runRow = (run: Run) => [run.id, run.jobId, enumText(RunState, run.state), String(run.attempt), timeText(run.scheduledTime), timeText(run.endTime), run.error];
+
+export function printJobs(jobs: Job[], format: OutputFormat): void {
+  if (format === "json") printJson(jobs.map((job) => messageJson(JobSchema, job)));
+  else printTable(JOB_HEADERS, jobs.map(jobRow));
+}
+
+export function printRuns(runs: Run[], format: OutputFormat): void {
+  if (format === "json") printJson(runs.map((run) => messageJson(RunSchema, run)));
+  else printTable(RUN_HEADERS, runs.map(runRow));
+}
+
+export function printJob(job: Job, format: OutputFormat): void {
+  if (format === "json") return printJson(messageJson(JobSchema, job));
+  printFields([
+    ...JOB_HEADERS.map((header, i): [string, string] => [header.toLowerCase(), jobRow(job)[i] ?? ""]),
+    ["namespace", job.namespace],
+    ["labels", Object.entries(job.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-"],
+    ["payload", job.payload ? JSON.stringify(job.payload) : "-"],
+  ]);
+}
+
+export function printRun(run: Run, format: OutputFormat): void {
+  if (format === "json") return printJson(messageJson(RunSchema, run));
+  printFields([
+    ...RUN_HEADERS.map((header, i): [string, string] => [header.toLowerCase(), runRow(run)[i] ?? ""]),
+    ["started", timeText(run.startTime)],
+    ["output", run.output ? JSON.stringify(run.output) : "-"],
+  ]);
+}
