@@ -19,6 +19,17 @@ export interface ChimeClientOptions {
   timeoutMs?: number;
   /** Use another transport (Connect, gRPC-Web) instead of gRPC over HTTP/2. */
   transport?: Transport;
+  /**
+   * For an https:// baseUrl: the CA that signed the server's certificate (when it is not a
+   * public one), and the client certificate and key a server with mTLS asks for (PEM).
+   */
+  tls?: ClientTlsOptions;
+}
+
+export interface ClientTlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
 }
 
 export interface JobFilter {
@@ -63,13 +74,14 @@ export function createChimeClient(options: ChimeClientOptions) {
       return next(request);
     });
   }
+  const nodeOptions = options.tls ? { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key } : undefined;
   const transport =
     options.transport ??
-    createGrpcTransport({ baseUrl: options.baseUrl, interceptors, defaultTimeoutMs: options.timeoutMs });
+    createGrpcTransport({ baseUrl: options.baseUrl, interceptors, defaultTimeoutMs: options.timeoutMs, nodeOptions });
   const jobService: Client<typeof JobService> = createClient(JobService, transport);
   const watchTargets = (baseUrls: string[] | undefined): WatchTargets =>
     baseUrls?.length
-      ? { transports: baseUrls.map((baseUrl) => ({ baseUrl, transport: createGrpcTransport({ baseUrl, interceptors }) })) }
+      ? { transports: baseUrls.map((baseUrl) => ({ baseUrl, transport: createGrpcTransport({ baseUrl, interceptors, nodeOptions }) })) }
       : { transports: [{ baseUrl: options.baseUrl, transport }] };
 
   return {

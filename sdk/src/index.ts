@@ -2,6 +2,7 @@ export {
   createChimeClient,
   type ChimeClient,
   type ChimeClientOptions,
+  type ClientTlsOptions,
   type JobFilter,
   type RunFilter,
   type BatchJobSpec,

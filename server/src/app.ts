@@ -15,6 +15,7 @@ import { startConnectServer } from "./transport/connect-server.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
 import { JOB_RESPONSE_ENCODERS } from "./api/job-wire.js";
 import { createHealthMonitor } from "./transport/health.js";
+import { watchTlsFiles } from "./transport/tls-files.js";
 import { natsLayout } from "@chime/sdk";
 import { prepareJetStream } from "./nats/jetstream.js";
 import { createRunPublisher } from "./scheduler/run-publisher.js";
@@ -170,6 +171,8 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const served = config.apiToken
     ? services.map(({ service, impl }) => ({ service, impl: requireApiToken(service, impl, config.apiToken) }))
     : services;
+  // TLS material is read (and checked) before either port opens; both watch the same files.
+  const tls = config.tls ? watchTlsFiles(config.tls, logger) : undefined;
   const grpcServer = await startGrpcServer({
     services: served,
     host: config.host,
@@ -179,6 +182,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     health,
     logger,
     responseEncoders: JOB_RESPONSE_ENCODERS,
+    tls,
   });
   const connectServer = await startConnectServer({
     services: served,
@@ -190,6 +194,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     health,
     metrics,
     dashboardDir: config.roles.has("api") ? config.dashboardDir : undefined,
+    tls,
   });
   logger.info(
     { grpcPort: grpcServer.port, httpPort: connectServer.port, roles: [...config.roles], database },
@@ -220,6 +225,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         await executorStarting;
         await Promise.all([closing, executor?.stop(config.shutdownGraceMs)]);
         cancelSweep?.stop();
+        tls?.close();
         await ingest?.stop();
         await nats.close();
         await pool.end();

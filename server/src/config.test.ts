@@ -127,6 +127,27 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it.each([
+    [{ CHIME_TLS_CERT_FILE: "package.json" }, ["CHIME_TLS_KEY_FILE is required when CHIME_TLS_CERT_FILE is set"]],
+    [{ CHIME_TLS_KEY_FILE: "package.json" }, ["CHIME_TLS_CERT_FILE is required when CHIME_TLS_KEY_FILE is set"]],
+    [{ CHIME_TLS_CLIENT_CA_FILE: "package.json" }, [expect.stringMatching(/^CHIME_TLS_CLIENT_CA_FILE needs CHIME_TLS_CERT_FILE and CHIME_TLS_KEY_FILE/)]],
+    [
+      { CHIME_TLS_CERT_FILE: "/no/cert.pem", CHIME_TLS_KEY_FILE: "package.json", CHIME_TLS_CLIENT_CA_FILE: "/no/ca.pem" },
+      ['CHIME_TLS_CERT_FILE="/no/cert.pem": no such file', 'CHIME_TLS_CLIENT_CA_FILE="/no/ca.pem": no such file'],
+    ],
+  ])("checks the TLS files %j", (env, expected) => {
+    expect(problemsOf(env)).toEqual(expected);
+  });
+
+  it("reads the TLS files", () => {
+    expect(loadConfig({}).tls).toBeUndefined();
+    expect(loadConfig({ CHIME_TLS_CERT_FILE: "package.json", CHIME_TLS_KEY_FILE: "package.json" }).tls).toEqual({
+      certFile: "package.json",
+      keyFile: "package.json",
+      clientCaFile: undefined,
+    });
+  });
+
   it("requires at least one role", () => {
     expect(problemsOf({ CHIME_ROLES: " , " })).toEqual(["CHIME_ROLES: at least one role is required"]);
   });

@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
+import type { TlsFiles } from "./transport/tls-files.js";
 import { DEFAULT_DASHBOARD_DIR } from "./transport/dashboard.js";
 import { EMPTY_ALLOWLIST, parseAllowlist, type Allowlist } from "./executor/http-guard.js";
 
@@ -68,6 +70,8 @@ export interface ChimeConfig {
   watchPollMs: number;
   /** Events a watch stream may have queued; a reader further behind is ended (resumable). */
   watchBufferEvents: number;
+  /** TLS on both ports (CHIME_TLS_CERT_FILE, CHIME_TLS_KEY_FILE; mTLS with CHIME_TLS_CLIENT_CA_FILE); none when undefined. */
+  tls?: TlsFiles;
 }
 
 const DEFAULTS = {
@@ -102,6 +106,9 @@ const DEFAULTS = {
   CHIME_WATCH_KEEPALIVE_MS: "15000",
   CHIME_WATCH_POLL_MS: "50",
   CHIME_WATCH_BUFFER_EVENTS: "10000",
+  CHIME_TLS_CERT_FILE: "",
+  CHIME_TLS_KEY_FILE: "",
+  CHIME_TLS_CLIENT_CA_FILE: "",
 } as const;
 
 const ALL_ROLES: readonly Role[] = ["api", "scheduler", "ingest", "executor"];
@@ -206,6 +213,7 @@ export function loadConfig(
   if (config.apiToken && !/^[\x21-\x7e]{8,512}$/.test(config.apiToken)) {
     problems.push("CHIME_API_TOKEN: expected 8-512 visible ASCII characters (no spaces)");
   }
+  config.tls = tlsFiles(get("CHIME_TLS_CERT_FILE"), get("CHIME_TLS_KEY_FILE"), get("CHIME_TLS_CLIENT_CA_FILE"), problems);
   if (config.electionIntervalMs >= config.leaderLeaseMs) {
     problems.push(`CHIME_ELECTION_INTERVAL_MS (${config.electionIntervalMs}) must be less than CHIME_LEADER_LEASE_MS (${config.leaderLeaseMs})`);
   }
@@ -214,4 +222,22 @@ export function loadConfig(
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...config, ...overrides };
+}
+
+/** The TLS files, when a certificate is configured: cert and key come together, and must exist. */
+function tlsFiles(certFile: string, keyFile: string, clientCaFile: string, problems: string[]): TlsFiles | undefined {
+  if (!certFile && !keyFile) {
+    if (clientCaFile) problems.push("CHIME_TLS_CLIENT_CA_FILE needs CHIME_TLS_CERT_FILE and CHIME_TLS_KEY_FILE (mTLS is TLS with client certificates)");
+    return undefined;
+  }
+  if (!certFile || !keyFile) {
+    problems.push(`${certFile ? "CHIME_TLS_KEY_FILE" : "CHIME_TLS_CERT_FILE"} is required when ${certFile ? "CHIME_TLS_CERT_FILE" : "CHIME_TLS_KEY_FILE"} is set`);
+    return undefined;
+  }
+  const files: Array<[string, string]> = [["CHIME_TLS_CERT_FILE", certFile], ["CHIME_TLS_KEY_FILE", keyFile]];
+  if (clientCaFile) files.push(["CHIME_TLS_CLIENT_CA_FILE", clientCaFile]);
+  for (const [key, path] of files) {
+    if (!existsSync(path)) problems.push(`${key}=${JSON.stringify(path)}: no such file`);
+  }
+  return { certFile, keyFile, clientCaFile: clientCaFile || undefined };
 }

@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
@@ -7,6 +8,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { HealthMonitor } from "./health.js";
 import type { Metrics } from "../metrics.js";
 import { createDashboardHandler, type DashboardHandler } from "./dashboard.js";
+import type { TlsMaterial, TlsSource } from "./tls-files.js";
 
 export interface ConnectServerOptions {
   services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
@@ -19,6 +21,8 @@ export interface ConnectServerOptions {
   metrics: Metrics;
   /** The built dashboard to serve at `/` (the api role); none when undefined. */
   dashboardDir?: string;
+  /** HTTPS (and mTLS with a client CA) instead of plain HTTP; reloaded when its files change. */
+  tls?: TlsSource;
 }
 
 /**
@@ -47,7 +51,7 @@ export async function startConnectServer(options: ConnectServerOptions) {
       });
     },
   });
-  const server = http.createServer((request, response) => {
+  const listener = (request: http.IncomingMessage, response: http.ServerResponse) => {
     // Browsers on another origin (a dashboard in development) may call the API.
     response.setHeader("Access-Control-Allow-Origin", "*");
     if (request.method === "OPTIONS") {
@@ -60,7 +64,10 @@ export async function startConnectServer(options: ConnectServerOptions) {
       return;
     }
     handler(request, response);
-  });
+  };
+  const tls = options.tls;
+  const server = tls ? https.createServer(httpsOptions(tls, tls.current()), listener) : http.createServer(listener);
+  if (tls && server instanceof https.Server) tls.onChange((material) => server.setSecureContext(httpsOptions(tls, material)));
   server.requestTimeout = options.requestTimeoutMs + 5000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -76,6 +83,11 @@ export async function startConnectServer(options: ConnectServerOptions) {
       clearTimeout(timer);
     },
   };
+}
+
+function httpsOptions(source: TlsSource, material: TlsMaterial): https.ServerOptions {
+  const mutual = Boolean(source.files.clientCaFile);
+  return { cert: material.cert, key: material.key, ca: material.ca, requestCert: mutual, rejectUnauthorized: mutual };
 }
 
 async function serveOps(request: http.IncomingMessage, response: http.ServerResponse, options: ConnectServerOptions, dashboard?: DashboardHandler) {

@@ -7,6 +7,8 @@ import { addServiceImpl } from "./grpc-adapter.js";
 import type { HealthMonitor } from "./health.js";
 import { healthFileDescriptor } from "./health-descriptor.js";
 import { addReflection } from "./reflection.js";
+import { grpcServerCredentials } from "./grpc-tls.js";
+import type { TlsSource } from "./tls-files.js";
 
 export interface GrpcServerOptions {
   services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
@@ -18,9 +20,11 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Encoders for particular response messages (see GrpcAdapterOptions). */
   responseEncoders?: ReadonlyMap<string, (message: never) => Uint8Array>;
+  /** TLS (and mTLS with a client CA) instead of h2c; reloaded when its files change. */
+  tls?: TlsSource;
 }
 
-/** gRPC over h2c by grpc-js: the services, reflection (v1, v1alpha) and grpc.health.v1. */
+/** gRPC over h2c (or TLS) by grpc-js: the services, reflection (v1, v1alpha) and grpc.health.v1. */
 export async function startGrpcServer(options: GrpcServerOptions) {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
@@ -43,7 +47,7 @@ export async function startGrpcServer(options: GrpcServerOptions) {
   ]);
   options.health.grpcHealth.addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(`${options.host}:${options.port}`, grpcServerCredentials(options.tls), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });
