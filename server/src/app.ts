@@ -195,6 +195,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     metrics,
     dashboardDir: config.roles.has("api") ? config.dashboardDir : undefined,
     tls,
+    corsOrigins: config.corsOrigins,
   });
   logger.info(
     { grpcPort: grpcServer.port, httpPort: connectServer.port, roles: [...config.roles], database },

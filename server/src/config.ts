@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import type { TlsFiles } from "./transport/tls-files.js";
+import { parseCorsOrigins, SAME_ORIGIN_ONLY, type CorsOrigins } from "./transport/cors.js";
 import { DEFAULT_DASHBOARD_DIR } from "./transport/dashboard.js";
 import { EMPTY_ALLOWLIST, parseAllowlist, type Allowlist } from "./executor/http-guard.js";
 
@@ -72,6 +73,8 @@ export interface ChimeConfig {
   watchBufferEvents: number;
   /** TLS on both ports (CHIME_TLS_CERT_FILE, CHIME_TLS_KEY_FILE; mTLS with CHIME_TLS_CLIENT_CA_FILE); none when undefined. */
   tls?: TlsFiles;
+  /** Browser origins besides the server's own that may call the HTTP port (CHIME_CORS_ORIGINS). */
+  corsOrigins: CorsOrigins;
 }
 
 const DEFAULTS = {
@@ -109,6 +112,7 @@ const DEFAULTS = {
   CHIME_TLS_CERT_FILE: "",
   CHIME_TLS_KEY_FILE: "",
   CHIME_TLS_CLIENT_CA_FILE: "",
+  CHIME_CORS_ORIGINS: "",
 } as const;
 
 const ALL_ROLES: readonly Role[] = ["api", "scheduler", "ingest", "executor"];
@@ -204,7 +208,13 @@ export function loadConfig(
     watchKeepaliveMs: integer("CHIME_WATCH_KEEPALIVE_MS", 100, 3_600_000),
     watchPollMs: integer("CHIME_WATCH_POLL_MS", 5, 60_000),
     watchBufferEvents: integer("CHIME_WATCH_BUFFER_EVENTS", 10, 10_000_000),
+    corsOrigins: SAME_ORIGIN_ONLY,
   };
+  try {
+    config.corsOrigins = parseCorsOrigins(get("CHIME_CORS_ORIGINS"));
+  } catch (error) {
+    problems.push(`CHIME_CORS_ORIGINS: ${(error as Error).message}`);
+  }
   try {
     config.httpAllowlist = parseAllowlist(get("CHIME_HTTP_ALLOWLIST"));
   } catch (error) {

@@ -9,6 +9,7 @@ import type { HealthMonitor } from "./health.js";
 import type { Metrics } from "../metrics.js";
 import { createDashboardHandler, type DashboardHandler } from "./dashboard.js";
 import type { TlsMaterial, TlsSource } from "./tls-files.js";
+import { applyCors, type CorsOrigins } from "./cors.js";
 
 export interface ConnectServerOptions {
   services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
@@ -23,6 +24,8 @@ export interface ConnectServerOptions {
   dashboardDir?: string;
   /** HTTPS (and mTLS with a client CA) instead of plain HTTP; reloaded when its files change. */
   tls?: TlsSource;
+  /** Browser origins besides the server's own that may call (CHIME_CORS_ORIGINS). */
+  corsOrigins: CorsOrigins;
 }
 
 /**
@@ -52,17 +55,7 @@ export async function startConnectServer(options: ConnectServerOptions) {
     },
   });
   const listener = (request: http.IncomingMessage, response: http.ServerResponse) => {
-    // Browsers on another origin (a dashboard in development) may call the API.
-    response.setHeader("Access-Control-Allow-Origin", "*");
-    if (request.method === "OPTIONS") {
-      response.writeHead(204, {
-        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Content-Type, Connect-Protocol-Version, Connect-Timeout-Ms, X-Grpc-Web, X-User-Agent, Grpc-Timeout, Authorization",
-        "Access-Control-Max-Age": "7200",
-      });
-      response.end();
-      return;
-    }
+    if (applyCors(options.corsOrigins, request, response, options.tls !== undefined)) return;
     handler(request, response);
   };
   const tls = options.tls;
