@@ -3,8 +3,11 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, createConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { STRICT_JSON } from "../api/decode-problem.js";
+import { strictBodies } from "./strict-bodies.js";
 import type { HealthMonitor } from "./health.js";
 import type { Metrics } from "../metrics.js";
 import { createDashboardHandler, type DashboardHandler } from "./dashboard.js";
@@ -36,23 +39,10 @@ export async function startConnectServer(options: ConnectServerOptions) {
   // Every call in flight listens to the shutdown signal: many at once is normal, not a leak.
   setMaxListeners(0, options.shutdownSignal);
   const dashboard = options.dashboardDir ? createDashboardHandler(options.dashboardDir) : undefined;
-  const handler = connectNodeAdapter({
-    grpc: false,
-    grpcWeb: true,
-    connect: true,
-    readMaxBytes: options.maxMessageBytes,
-    writeMaxBytes: options.maxMessageBytes,
-    // No maxTimeoutMs: connect-node would refuse (invalid_argument) a client deadline
-    // above it, where gRPC clients get theirs capped. hardenService caps both alike.
-    shutdownSignal: options.shutdownSignal,
-    routes(router) {
-      for (const { service, impl } of options.services) router.service(service, impl);
-    },
-    fallback(request, response) {
-      void serveOps(request as http.IncomingMessage, response as http.ServerResponse, options, dashboard).catch(() => {
-        (response as http.ServerResponse).writeHead(500).end();
-      });
-    },
+  const handler = createHandler(options, (request, response) => {
+    void serveOps(request, response, options, dashboard).catch(() => {
+      response.writeHead(500).end();
+    });
   });
   const listener = (request: http.IncomingMessage, response: http.ServerResponse) => {
     if (applyCors(options.corsOrigins, request, response, options.tls !== undefined)) return;
@@ -75,6 +65,37 @@ export async function startConnectServer(options: ConnectServerOptions) {
       await closed;
       clearTimeout(timer);
     },
+  };
+}
+
+/**
+ * connect-node's adapter (connectNodeAdapter), with each method's handler behind
+ * strictBodies, so malformed bodies are INVALID_ARGUMENT naming the field, and strict JSON.
+ */
+function createHandler(options: ConnectServerOptions, fallback: (request: http.IncomingMessage, response: http.ServerResponse) => void) {
+  const router = createConnectRouter({
+    grpc: false,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    jsonOptions: STRICT_JSON,
+    // No maxTimeoutMs: connect-node would refuse (invalid_argument) a client deadline
+    // above it, where gRPC clients get theirs capped. hardenService caps both alike.
+    shutdownSignal: options.shutdownSignal,
+  });
+  for (const { service, impl } of options.services) router.service(service, impl);
+  const paths = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, strictBodies(h, options.maxMessageBytes)]));
+  return (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const uHandler = paths.get((request.url ?? "").split("?", 2)[0]);
+    if (!uHandler) return fallback(request, response);
+    uHandler(universalRequestFromNodeRequest(request, response, undefined, undefined))
+      .then((uResponse) => universalResponseToNodeResponse(uResponse, response))
+      .catch((reason: unknown) => {
+        // A client that went away aborts the call: nothing to report.
+        if (ConnectError.from(reason).code !== Code.Aborted) response.destroy(reason as Error);
+      });
   };
 }
 
