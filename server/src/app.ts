@@ -3,7 +3,9 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import type pg from "pg";
 import { createJobService } from "./api/job-service.js";
-import { hardenService, requireApiToken } from "./api/error-mapping.js";
+import { hardenService } from "./api/error-mapping.js";
+import { createAuth } from "./auth/auth.js";
+import { AdminService } from "@chime/sdk/gen/admin_service_pb";
 import type { ChimeConfig } from "./config.js";
 import { ensureDatabase } from "./db/ensure-database.js";
 import { migrate } from "./db/migrate.js";
@@ -98,6 +100,8 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const jobsChanged = createWakeupSender(pool, (at) => scheduler?.wakeup(at));
 
   const services: Array<{ service: DescService; impl: ServiceImpl<DescService> }> = [];
+  // CHIME_API_TOKEN: every RPC of both stacks needs an API key (health, reflection and /healthz do not).
+  const auth = createAuth({ apiToken: config.apiToken, pool, now });
   if (config.roles.has("api")) {
     const jobService = createJobService({
       pool,
@@ -109,8 +113,14 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     });
     services.push({
       service: JobService,
-      impl: hardenService(JobService, jobService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+      impl: hardenService(JobService, auth.jobService(jobService), logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
     });
+    if (auth.adminService) {
+      services.push({
+        service: AdminService,
+        impl: hardenService(AdminService, auth.adminService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+      });
+    }
   }
   // WatchService: one tail of the event tables per replica, fanned out to its streams.
   const watchHub = config.roles.has("api")
@@ -127,7 +137,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     });
     services.push({
       service: WatchService,
-      impl: hardenService(WatchService, watchService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+      impl: hardenService(WatchService, auth.watchService(watchService), logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
     });
   }
   // The ingest role writes worker status into Postgres; a process of its own can take that
@@ -167,14 +177,10 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   await Promise.race([jetStream.ready, new Promise((resolve) => setTimeout(resolve, 2000))]);
   await health.start();
 
-  // CHIME_API_TOKEN: every RPC of both stacks needs the bearer token (health, reflection and /healthz do not).
-  const served = config.apiToken
-    ? services.map(({ service, impl }) => ({ service, impl: requireApiToken(service, impl, config.apiToken) }))
-    : services;
   // TLS material is read (and checked) before either port opens; both watch the same files.
   const tls = config.tls ? watchTlsFiles(config.tls, logger) : undefined;
   const grpcServer = await startGrpcServer({
-    services: served,
+    services,
     host: config.host,
     port: config.grpcPort,
     maxMessageBytes: config.maxMessageBytes,
@@ -185,7 +191,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     tls,
   });
   const connectServer = await startConnectServer({
-    services: served,
+    services,
     host: config.host,
     port: config.httpPort,
     maxMessageBytes: config.maxMessageBytes,

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { DescMessage, DescService } from "@bufbuild/protobuf";
 import { NotFoundError, PreconditionError } from "../domain/errors.js";
@@ -83,37 +82,6 @@ export function hardenService<S extends DescService>(
         }
       };
     }
-  }
-  return wrapped as ServiceImpl<S>;
-}
-
-/**
- * Wraps every method of a service so it runs only for a caller that sends
- * "authorization: Bearer <token>" (CHIME_API_TOKEN); others get UNAUTHENTICATED.
- * Both stacks (grpc-js metadata, Connect/gRPC-Web headers) reach it through the handler context.
- */
-export function requireApiToken<S extends DescService>(service: S, impl: ServiceImpl<S>, token: string): ServiceImpl<S> {
-  const expected = createHash("sha256").update(`Bearer ${token}`).digest();
-  const check = (context: HandlerContext) => {
-    const given = createHash("sha256").update(context.requestHeader.get("authorization") ?? "").digest();
-    if (!timingSafeEqual(given, expected)) {
-      throw new ConnectError("missing or wrong API token: send the header \"authorization: Bearer <token>\"", Code.Unauthenticated);
-    }
-  };
-  const wrapped: Record<string, unknown> = {};
-  for (const method of service.methods) {
-    const handler = (impl as Record<string, (request: unknown, context: HandlerContext) => unknown>)[method.localName];
-    if (!handler) continue;
-    wrapped[method.localName] =
-      method.methodKind === "server_streaming"
-        ? async function* (request: unknown, context: HandlerContext) {
-            check(context);
-            yield* handler(request, context) as AsyncIterable<unknown>;
-          }
-        : async (request: unknown, context: HandlerContext) => {
-            check(context);
-            return handler(request, context);
-          };
   }
   return wrapped as ServiceImpl<S>;
 }

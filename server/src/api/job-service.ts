@@ -224,7 +224,9 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         states: [...request.states].sort(),
         scheduledAfter: request.scheduledAfter ? toDate(request.scheduledAfter) : undefined,
         scheduledBefore: request.scheduledBefore ? toDate(request.scheduledBefore) : undefined,
+        namespace: request.namespace || undefined,
       };
+      checkNamespaceFilter(request.namespace);
       const key = decodePageToken(request.pageToken, filter);
       let after: RunPageKey | undefined;
       if (key) {

@@ -1,0 +1,54 @@
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { ApiKeyRole, type AdminService } from "@chime/sdk/gen/admin_service_pb";
+import { FieldViolations, notFound, requireId } from "../api/errors.js";
+import { checkNamespaceFilter } from "../jobs/job-validation.js";
+import { toDate } from "../util/time.js";
+import type { ApiKeyStore } from "./api-key-store.js";
+import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal } from "./principal.js";
+
+/**
+ * chime.v1.AdminService: API keys. Every call needs the admin role; a namespace's admin
+ * manages only that namespace's keys (another namespace's key is NOT_FOUND), and only an
+ * all-namespaces admin makes all-namespaces keys.
+ */
+export function createAdminService(deps: { keys: ApiKeyStore; now: () => Date }): ServiceImpl<typeof AdminService> {
+  const admin = (context: HandlerContext, action: string): Principal => {
+    const principal = principalOf(context);
+    if (!principal) throw new Error("AdminService is served only with API keys required");
+    requireRole(principal, ApiKeyRole.ADMIN, action);
+    return principal;
+  };
+  return {
+    async createApiKey(request, context) {
+      const principal = admin(context, "createApiKey");
+      const violations = new FieldViolations();
+      if (!/^[\x20-\x7e]{1,200}$/.test(request.name) || !request.name.trim()) violations.add("name", "expected 1-200 visible characters");
+      if (!(request.role in ApiKeyRole) || request.role === ApiKeyRole.UNSPECIFIED) {
+        violations.add("role", "expected API_KEY_ROLE_READER, API_KEY_ROLE_WRITER or API_KEY_ROLE_ADMIN");
+      }
+      const expireTime = request.expireTime ? toDate(request.expireTime) : undefined;
+      if (expireTime && expireTime.getTime() <= deps.now().getTime()) violations.add("expire_time", "must be in the future");
+      violations.throwIfAny();
+      checkNamespaceFilter(request.namespace);
+      const namespace = scopeNamespace(principal, request.namespace) || undefined;
+      const { key, secret } = await deps.keys.create({ name: request.name, namespace, role: request.role, expireTime, createdBy: principal.keyId });
+      return { apiKey: key, secret };
+    },
+
+    async listApiKeys(request, context) {
+      const principal = admin(context, "listApiKeys");
+      checkNamespaceFilter(request.namespace);
+      const namespace = scopeNamespace(principal, request.namespace) || undefined;
+      return { apiKeys: await deps.keys.list(namespace, request.includeRevoked) };
+    },
+
+    async revokeApiKey(request, context) {
+      const principal = admin(context, "revokeApiKey");
+      const id = requireId("id", request.id);
+      const key = await deps.keys.get(id);
+      // A key of all namespaces belongs to no namespace admin.
+      if (!key || (principal.namespace !== undefined && !(key.namespace && seesNamespace(principal, key.namespace)))) throw notFound("API key", request.id);
+      return { apiKey: await deps.keys.revoke(id) };
+    },
+  };
+}
