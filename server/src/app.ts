@@ -189,6 +189,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     logger,
     responseEncoders: JOB_RESPONSE_ENCODERS,
     tls,
+    reflectionAuth: config.reflectionAccess === "key" ? auth.authenticate : undefined,
   });
   const connectServer = await startConnectServer({
     services,
@@ -202,6 +203,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     dashboardDir: config.roles.has("api") ? config.dashboardDir : undefined,
     tls,
     corsOrigins: config.corsOrigins,
+    metricsAuth: config.metricsAccess === "key" ? auth.authenticate : undefined,
   });
   logger.info(
     { grpcPort: grpcServer.port, httpPort: connectServer.port, roles: [...config.roles], database },

@@ -139,6 +139,14 @@ describe("loadConfig", () => {
     expect(problemsOf(env)).toEqual(expected);
   });
 
+  it.each([
+    [{ CHIME_METRICS_ACCESS: "key" }, ["CHIME_METRICS_ACCESS=key needs CHIME_API_TOKEN (API keys are off without it)"]],
+    [{ CHIME_REFLECTION_ACCESS: "closed", CHIME_API_TOKEN: "12345678" }, ['CHIME_REFLECTION_ACCESS="closed": expected open or key']],
+    [{ CHIME_CORS_ORIGINS: "app.example.com" }, [expect.stringMatching(/^CHIME_CORS_ORIGINS: "app.example.com" is not an origin/)]],
+  ])("checks access and CORS settings %j", (env, expected) => {
+    expect(problemsOf(env)).toEqual(expected);
+  });
+
   it("reads the TLS files", () => {
     expect(loadConfig({}).tls).toBeUndefined();
     expect(loadConfig({ CHIME_TLS_CERT_FILE: "package.json", CHIME_TLS_KEY_FILE: "package.json" }).tls).toEqual({

@@ -75,7 +75,13 @@ export interface ChimeConfig {
   tls?: TlsFiles;
   /** Browser origins besides the server's own that may call the HTTP port (CHIME_CORS_ORIGINS). */
   corsOrigins: CorsOrigins;
+  /** Whether gRPC reflection needs an API key (CHIME_REFLECTION_ACCESS=key) or is open. */
+  reflectionAccess: Access;
+  /** Whether /metrics needs an all-namespaces API key (CHIME_METRICS_ACCESS=key) or is open. */
+  metricsAccess: Access;
 }
+
+export type Access = "open" | "key";
 
 const DEFAULTS = {
   DATABASE_URL: "postgres://postgres@127.0.0.1:5432/chime",
@@ -113,6 +119,8 @@ const DEFAULTS = {
   CHIME_TLS_KEY_FILE: "",
   CHIME_TLS_CLIENT_CA_FILE: "",
   CHIME_CORS_ORIGINS: "",
+  CHIME_REFLECTION_ACCESS: "open",
+  CHIME_METRICS_ACCESS: "open",
 } as const;
 
 const ALL_ROLES: readonly Role[] = ["api", "scheduler", "ingest", "executor"];
@@ -155,6 +163,16 @@ export function loadConfig(
       problems.push(`${key}=${JSON.stringify(raw)}: not a URL`);
     }
     return raw;
+  };
+
+  const access = (key: "CHIME_REFLECTION_ACCESS" | "CHIME_METRICS_ACCESS"): Access => {
+    const raw = get(key);
+    if (raw === "open" || raw === "key") {
+      if (raw === "key" && !get("CHIME_API_TOKEN")) problems.push(`${key}=key needs CHIME_API_TOKEN (API keys are off without it)`);
+      return raw;
+    }
+    problems.push(`${key}=${JSON.stringify(raw)}: expected open or key`);
+    return "open";
   };
 
   const databaseUrl = url("DATABASE_URL", ["postgres:", "postgresql:"]);
@@ -209,6 +227,8 @@ export function loadConfig(
     watchPollMs: integer("CHIME_WATCH_POLL_MS", 5, 60_000),
     watchBufferEvents: integer("CHIME_WATCH_BUFFER_EVENTS", 10, 10_000_000),
     corsOrigins: SAME_ORIGIN_ONLY,
+    reflectionAccess: access("CHIME_REFLECTION_ACCESS"),
+    metricsAccess: access("CHIME_METRICS_ACCESS"),
   };
   try {
     config.corsOrigins = parseCorsOrigins(get("CHIME_CORS_ORIGINS"));

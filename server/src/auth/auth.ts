@@ -16,12 +16,12 @@ import { authorizeJobService, authorizeWatchService } from "./authorize.js";
  */
 export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date }) {
   if (!options.apiToken) {
-    return { enabled: false, jobService: <T>(impl: T) => impl, watchService: <T>(impl: T) => impl, adminService: undefined };
+    return { authenticate: undefined, jobService: <T>(impl: T) => impl, watchService: <T>(impl: T) => impl, adminService: undefined };
   }
   const keys = createApiKeyStore(options.pool);
   const authenticate = createAuthenticator(options.apiToken, keys, options.now);
   return {
-    enabled: true,
+    authenticate,
     jobService: (impl: ServiceImpl<typeof JobService>) => requireApiKey(JobService, authorizeJobService(impl, options.pool), authenticate),
     watchService: (impl: ServiceImpl<typeof WatchService>) => requireApiKey(WatchService, authorizeWatchService(impl, options.pool), authenticate),
     adminService: requireApiKey(AdminService, createAdminService({ keys, now: options.now }), authenticate),

@@ -8,6 +8,7 @@ import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { STRICT_JSON } from "../api/decode-problem.js";
 import { strictBodies } from "./strict-bodies.js";
+import type { Authenticator } from "../auth/authenticate.js";
 import type { HealthMonitor } from "./health.js";
 import type { Metrics } from "../metrics.js";
 import { createDashboardHandler, type DashboardHandler } from "./dashboard.js";
@@ -29,6 +30,8 @@ export interface ConnectServerOptions {
   tls?: TlsSource;
   /** Browser origins besides the server's own that may call (CHIME_CORS_ORIGINS). */
   corsOrigins: CorsOrigins;
+  /** Set: /metrics needs an all-namespaces API key (CHIME_METRICS_ACCESS=key). */
+  metricsAuth?: Authenticator;
 }
 
 /**
@@ -104,6 +107,18 @@ function httpsOptions(source: TlsSource, material: TlsMaterial): https.ServerOpt
   return { cert: material.cert, key: material.key, ca: material.ca, requestCert: mutual, rejectUnauthorized: mutual };
 }
 
+/** Whether the request carries an all-namespaces key (metrics count every tenant); answers 401/403 if not. */
+async function operatorKey(authenticate: Authenticator, request: http.IncomingMessage, response: http.ServerResponse): Promise<boolean> {
+  try {
+    const principal = await authenticate(request.headers.authorization ?? null);
+    if (principal.namespace === undefined) return true;
+    response.writeHead(403, { "Content-Type": "text/plain" }).end("/metrics needs a key of all namespaces\n");
+  } catch (error) {
+    response.writeHead(401, { "Content-Type": "text/plain", "WWW-Authenticate": "Bearer" }).end(`${ConnectError.from(error).rawMessage}\n`);
+  }
+  return false;
+}
+
 async function serveOps(request: http.IncomingMessage, response: http.ServerResponse, options: ConnectServerOptions, dashboard?: DashboardHandler) {
   const path = (request.url ?? "/").split("?")[0];
   if (path === "/healthz") {
@@ -113,6 +128,7 @@ async function serveOps(request: http.IncomingMessage, response: http.ServerResp
     return;
   }
   if (path === "/metrics") {
+    if (options.metricsAuth && !(await operatorKey(options.metricsAuth, request, response))) return;
     response.writeHead(200, { "Content-Type": options.metrics.registry.contentType });
     response.end(await options.metrics.registry.metrics());
     return;

@@ -9,6 +9,7 @@ import { healthFileDescriptor } from "./health-descriptor.js";
 import { addReflection } from "./reflection.js";
 import { grpcServerCredentials } from "./grpc-tls.js";
 import type { TlsSource } from "./tls-files.js";
+import type { Authenticator } from "../auth/authenticate.js";
 
 export interface GrpcServerOptions {
   services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
@@ -22,6 +23,8 @@ export interface GrpcServerOptions {
   responseEncoders?: ReadonlyMap<string, (message: never) => Uint8Array>;
   /** TLS (and mTLS with a client CA) instead of h2c; reloaded when its files change. */
   tls?: TlsSource;
+  /** Set: reflection needs an API key (CHIME_REFLECTION_ACCESS=key). */
+  reflectionAuth?: Authenticator;
 }
 
 /** gRPC over h2c (or TLS) by grpc-js: the services, reflection (v1, v1alpha) and grpc.health.v1. */
@@ -44,7 +47,7 @@ export async function startGrpcServer(options: GrpcServerOptions) {
   }
   addReflection(server, options.services.map((s) => s.service), [
     { name: "grpc.health.v1.Health", fileDescriptorProtos: [healthFileDescriptor()] },
-  ]);
+  ], options.reflectionAuth);
   options.health.grpcHealth.addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${options.host}:${options.port}`, grpcServerCredentials(options.tls), (error, bound) =>
