@@ -98,6 +98,7 @@ const cells: Cell[] = [
   { rpc: "WatchJob", role: ApiKeyRole.READER, own: (c) => firstMessage(c.watch.watchJob({ id: jobA })), other: (c) => firstMessage(c.watch.watchJob({ id: jobB })), otherCode: Code.NotFound },
   { rpc: "CreateApiKey", role: ApiKeyRole.ADMIN, own: (c) => c.admin.createApiKey({ name: "made", role: ApiKeyRole.READER }), other: (c) => c.admin.createApiKey({ name: "made", namespace: "teamB", role: ApiKeyRole.READER }), otherCode: Code.PermissionDenied },
   { rpc: "ListApiKeys", role: ApiKeyRole.ADMIN, own: (c) => c.admin.listApiKeys({}), other: (c) => c.admin.listApiKeys({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
+  { rpc: "ListAuditEntries", role: ApiKeyRole.ADMIN, own: (c) => c.admin.listAuditEntries({}), other: (c) => c.admin.listAuditEntries({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "RevokeApiKey", role: ApiKeyRole.ADMIN, own: async (c) => {
     const { apiKey } = await root.admin.createApiKey({ name: "to revoke", namespace: "teamA", role: ApiKeyRole.READER });
     return c.admin.revokeApiKey({ id: apiKey!.id });
@@ -206,5 +207,60 @@ describe("what a key of one namespace sees", () => {
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.InvalidArgument);
     for (const field of ["name", "role", "expire_time"]) expect((error as ConnectError).rawMessage).toContain(`${field}:`);
+  });
+});
+
+describe("the audit log", () => {
+  it("has an entry for every change, with the key, the target and the address, readable by admins of the namespace", async () => {
+    const writer = clients(grpcTransport, secrets.writer);
+    const connectWriter = clients(connectTransport, secrets.writer);
+    const created = (await writer.jobs.createJob({ job: { ...JOB, name: "audited" } })).job!;
+    const batch = await connectWriter.jobs.batchCreateJobs({ jobs: [{ job: { ...JOB, name: "audited-batch" } }] });
+    const batched = batch.results[0].result.value as { id: string };
+    await writer.jobs.updateJob({ job: { id: created.id, queue: "q3" }, updateMask: { paths: ["queue"] } });
+    await writer.jobs.pauseJob({ id: created.id });
+    await writer.jobs.resumeJob({ id: created.id });
+    const run = (await writer.jobs.triggerJob({ id: created.id })).run!;
+    await writer.jobs.cancelRun({ id: run.id });
+    await writer.jobs.deleteJob({ id: batched.id });
+    const admin = clients(grpcTransport, secrets.admin);
+    const key = (await admin.admin.createApiKey({ name: "audited key", role: ApiKeyRole.READER })).apiKey!;
+    await admin.admin.revokeApiKey({ id: key.id });
+
+    const { entries } = await admin.admin.listAuditEntries({ pageSize: 1000 });
+    const since = entries.filter((e) => e.target === `job/${created.id}` || e.target === `job/${batched.id}` || e.target === `run/${run.id}` || e.target === `api_key/${key.id}`);
+    expect(since.map((e) => `${e.action} ${e.target}`).reverse()).toEqual([
+      `CreateJob job/${created.id}`,
+      `BatchCreateJobs job/${batched.id}`,
+      `UpdateJob job/${created.id}`,
+      `PauseJob job/${created.id}`,
+      `ResumeJob job/${created.id}`,
+      `TriggerJob run/${run.id}`,
+      `CancelRun run/${run.id}`,
+      `DeleteJob job/${batched.id}`,
+      `CreateApiKey api_key/${key.id}`,
+      `RevokeApiKey api_key/${key.id}`,
+    ]);
+    for (const entry of since) {
+      expect(entry.namespace).toBe("teamA");
+      expect(entry.keyName).toBe(entry.action.endsWith("ApiKey") ? "admin" : "writer");
+      expect(entry.keyId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(entry.address).toMatch(/^(::ffff:)?127\.0\.0\.1:\d+$/);
+      expect(entry.time).toBeDefined();
+    }
+    // teamA's admin sees no other namespace's entries; the token sees them all.
+    expect(new Set(entries.map((e) => e.namespace))).toEqual(new Set(["teamA"]));
+    const all = await root.admin.listAuditEntries({ pageSize: 1000 });
+    expect(all.entries.some((e) => e.namespace === "teamB")).toBe(true);
+    expect(all.entries.filter((e) => e.namespace === "teamB").every((e) => e.keyName === "CHIME_API_TOKEN" && e.keyId === "")).toBe(true);
+  });
+
+  it("pages newest first, and cannot be changed", async () => {
+    const first = await root.admin.listAuditEntries({ pageSize: 2 });
+    expect(first.entries).toHaveLength(2);
+    const second = await root.admin.listAuditEntries({ pageSize: 2, pageToken: first.nextPageToken });
+    expect(second.entries[0].id).toBeLessThan(first.entries[1].id);
+    await expect(server.pool.query("UPDATE audit_log SET action = 'nothing'")).rejects.toThrow(/append-only/);
+    await expect(server.pool.query("DELETE FROM audit_log")).rejects.toThrow(/append-only/);
   });
 });

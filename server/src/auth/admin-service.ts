@@ -1,6 +1,9 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { ApiKeyRole, type AdminService } from "@chime/sdk/gen/admin_service_pb";
-import { FieldViolations, notFound, requireId } from "../api/errors.js";
+import { ApiKeyRole, type AdminService, type ApiKey } from "@chime/sdk/gen/admin_service_pb";
+import { FieldViolations, invalidArgument, notFound, requireId } from "../api/errors.js";
+import { pageSize } from "../api/page-token.js";
+import { caller } from "./audit.js";
+import type { AuditLog } from "./audit-log.js";
 import { checkNamespaceFilter } from "../jobs/job-validation.js";
 import { toDate } from "../util/time.js";
 import type { ApiKeyStore } from "./api-key-store.js";
@@ -11,7 +14,9 @@ import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal
  * manages only that namespace's keys (another namespace's key is NOT_FOUND), and only an
  * all-namespaces admin makes all-namespaces keys.
  */
-export function createAdminService(deps: { keys: ApiKeyStore; now: () => Date }): ServiceImpl<typeof AdminService> {
+export function createAdminService(deps: { keys: ApiKeyStore; audit: AuditLog; now: () => Date }): ServiceImpl<typeof AdminService> {
+  const record = (context: HandlerContext, action: string, key: ApiKey) =>
+    deps.audit.record([{ ...caller(context), action, target: `api_key/${key.id}`, namespace: key.namespace }]);
   const admin = (context: HandlerContext, action: string): Principal => {
     const principal = principalOf(context);
     if (!principal) throw new Error("AdminService is served only with API keys required");
@@ -32,6 +37,7 @@ export function createAdminService(deps: { keys: ApiKeyStore; now: () => Date })
       checkNamespaceFilter(request.namespace);
       const namespace = scopeNamespace(principal, request.namespace) || undefined;
       const { key, secret } = await deps.keys.create({ name: request.name, namespace, role: request.role, expireTime, createdBy: principal.keyId });
+      await record(context, "CreateApiKey", key);
       return { apiKey: key, secret };
     },
 
@@ -48,7 +54,20 @@ export function createAdminService(deps: { keys: ApiKeyStore; now: () => Date })
       const key = await deps.keys.get(id);
       // A key of all namespaces belongs to no namespace admin.
       if (!key || (principal.namespace !== undefined && !(key.namespace && seesNamespace(principal, key.namespace)))) throw notFound("API key", request.id);
-      return { apiKey: await deps.keys.revoke(id) };
+      const revoked = (await deps.keys.revoke(id))!;
+      await record(context, "RevokeApiKey", revoked);
+      return { apiKey: revoked };
+    },
+
+    async listAuditEntries(request, context) {
+      const principal = admin(context, "listAuditEntries");
+      checkNamespaceFilter(request.namespace);
+      const namespace = scopeNamespace(principal, request.namespace) || undefined;
+      const limit = pageSize(request.pageSize);
+      if (request.pageToken && !/^\d{1,19}$/.test(request.pageToken)) throw invalidArgument("page_token: not a token this server issued");
+      const entries = await deps.audit.list(namespace, request.pageToken ? BigInt(request.pageToken) : undefined, limit + 1);
+      const page = entries.slice(0, limit);
+      return { entries: page, nextPageToken: entries.length > limit ? String(page[page.length - 1].id) : "" };
     },
   };
 }

@@ -7,23 +7,33 @@ import { createAdminService } from "./admin-service.js";
 import { createApiKeyStore } from "./api-key-store.js";
 import { createAuthenticator, requireApiKey } from "./authenticate.js";
 import { authorizeJobService, authorizeWatchService } from "./authorize.js";
+import { auditJobService } from "./audit.js";
+import { createAuditLog } from "./audit-log.js";
 
 /**
  * API keys, on when CHIME_API_TOKEN is set (that token is the bootstrap all-namespaces
  * admin): each service implementation is wrapped so a call first finds its key, then is
  * checked against the key's role and namespace. Off, the services are served as they are
- * and AdminService is not served.
+ * and AdminService is not served. Either way JobService's changes go to the audit log.
  */
 export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date }) {
+  // Every change JobService makes is audited, with keys or without (then by "anonymous").
+  const audit = createAuditLog(options.pool);
   if (!options.apiToken) {
-    return { authenticate: undefined, jobService: <T>(impl: T) => impl, watchService: <T>(impl: T) => impl, adminService: undefined };
+    return {
+      authenticate: undefined,
+      jobService: (impl: ServiceImpl<typeof JobService>) => auditJobService(impl, audit),
+      watchService: <T>(impl: T) => impl,
+      adminService: undefined,
+    };
   }
   const keys = createApiKeyStore(options.pool);
   const authenticate = createAuthenticator(options.apiToken, keys, options.now);
   return {
     authenticate,
-    jobService: (impl: ServiceImpl<typeof JobService>) => requireApiKey(JobService, authorizeJobService(impl, options.pool), authenticate),
+    jobService: (impl: ServiceImpl<typeof JobService>) =>
+      requireApiKey(JobService, authorizeJobService(auditJobService(impl, audit), options.pool), authenticate),
     watchService: (impl: ServiceImpl<typeof WatchService>) => requireApiKey(WatchService, authorizeWatchService(impl, options.pool), authenticate),
-    adminService: requireApiKey(AdminService, createAdminService({ keys, now: options.now }), authenticate),
+    adminService: requireApiKey(AdminService, createAdminService({ keys, audit, now: options.now }), authenticate),
   };
 }

@@ -3,7 +3,8 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createContextValues, type ServiceImpl } from "@connectrpc/connect";
+import { PEER } from "../api/peer.js";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { STRICT_JSON } from "../api/decode-problem.js";
@@ -93,7 +94,8 @@ function createHandler(options: ConnectServerOptions, fallback: (request: http.I
   return (request: http.IncomingMessage, response: http.ServerResponse) => {
     const uHandler = paths.get((request.url ?? "").split("?", 2)[0]);
     if (!uHandler) return fallback(request, response);
-    uHandler(universalRequestFromNodeRequest(request, response, undefined, undefined))
+    const values = createContextValues().set(PEER, `${request.socket.remoteAddress ?? ""}:${request.socket.remotePort ?? ""}`);
+    uHandler(universalRequestFromNodeRequest(request, response, undefined, values))
       .then((uResponse) => universalResponseToNodeResponse(uResponse, response))
       .catch((reason: unknown) => {
         // A client that went away aborts the call: nothing to report.

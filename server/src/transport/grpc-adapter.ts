@@ -5,6 +5,7 @@ import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "../logger.js";
 import { binaryProblem, holdsPayload } from "../api/decode-problem.js";
 import { invalidArgument } from "../api/errors.js";
+import { PEER, peerFromGrpc } from "../api/peer.js";
 
 /**
  * Serves a connect-style ServiceImpl on a @grpc/grpc-js server: the same handlers the
@@ -111,6 +112,7 @@ function streamContext(service: DescService, method: DescMethod, call: grpc.Serv
     requestSignal: requestAbort.signal,
     requestHeader: stringMetadata(call.metadata),
   });
+  context.values.set(PEER, peerFromGrpc(call.getPeer()));
   return context;
 }
 
@@ -149,7 +151,7 @@ function unaryContext(service: DescService, method: DescMethod, call: grpc.Serve
     get responseTrailer() {
       return (responseTrailer ??= new Headers());
     },
-    values: createContextValues(),
+    values: createContextValues().set(PEER, peerFromGrpc(call.getPeer())),
   };
   return { context, end: () => void (ended = true) };
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/admin_service.proto.
  */
 export const file_chime_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGltZS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghjaGltZS52MSLsAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbmFtZXNwYWNlGAMgASgJEiIKBHJvbGUYBCABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIosBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEiIKBHJvbGUYAyABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChRDcmVhdGVBcGlLZXlSZXNwb25zZRIhCgdhcGlfa2V5GAEgASgLMhAuY2hpbWUudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSJAChJMaXN0QXBpS2V5c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCCI5ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiIKCGFwaV9rZXlzGAEgAygLMhAuY2hpbWUudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOQoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIQoHYXBpX2tleRgBIAEoCzIQLmNoaW1lLnYxLkFwaUtleSp0CgpBcGlLZXlSb2xlEhwKGEFQSV9LRVlfUk9MRV9VTlNQRUNJRklFRBAAEhcKE0FQSV9LRVlfUk9MRV9SRUFERVIQARIXChNBUElfS0VZX1JPTEVfV1JJVEVSEAISFgoSQVBJX0tFWV9ST0xFX0FETUlOEAMy/QEKDEFkbWluU2VydmljZRJNCgxDcmVhdGVBcGlLZXkSHS5jaGltZS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0Gh4uY2hpbWUudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USTwoLTGlzdEFwaUtleXMSHC5jaGltZS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHS5jaGltZS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIgOQAgESTQoMUmV2b2tlQXBpS2V5Eh0uY2hpbWUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoeLmNoaW1lLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGltZS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghjaGltZS52MSLsAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbmFtZXNwYWNlGAMgASgJEiIKBHJvbGUYBCABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIosBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEiIKBHJvbGUYAyABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChRDcmVhdGVBcGlLZXlSZXNwb25zZRIhCgdhcGlfa2V5GAEgASgLMhAuY2hpbWUudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSJAChJMaXN0QXBpS2V5c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCCI5ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiIKCGFwaV9rZXlzGAEgAygLMhAuY2hpbWUudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOQoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIQoHYXBpX2tleRgBIAEoCzIQLmNoaW1lLnYxLkFwaUtleSKoAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYAyABKAkSEAoIa2V5X25hbWUYBCABKAkSDgoGYWN0aW9uGAUgASgJEg4KBnRhcmdldBgGIAEoCRIRCgluYW1lc3BhY2UYByABKAkSDwoHYWRkcmVzcxgIIAEoCSJTChdMaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWgoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC5jaGltZS52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSp0CgpBcGlLZXlSb2xlEhwKGEFQSV9LRVlfUk9MRV9VTlNQRUNJRklFRBAAEhcKE0FQSV9LRVlfUk9MRV9SRUFERVIQARIXChNBUElfS0VZX1JPTEVfV1JJVEVSEAISFgoSQVBJX0tFWV9ST0xFX0FETUlOEAMy3QIKDEFkbWluU2VydmljZRJNCgxDcmVhdGVBcGlLZXkSHS5jaGltZS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0Gh4uY2hpbWUudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USTwoLTGlzdEFwaUtleXMSHC5jaGltZS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHS5jaGltZS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIgOQAgESTQoMUmV2b2tlQXBpS2V5Eh0uY2hpbWUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoeLmNoaW1lLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEl4KEExpc3RBdWRpdEVudHJpZXMSIS5jaGltZS52MS5MaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBoiLmNoaW1lLnYxLkxpc3RBdWRpdEVudHJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message chime.v1.ApiKey
@@ -350,6 +350,223 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse, {jsonT
   messageDesc(file_chime_v1_admin_service, 6);
 
 /**
+ * One change made through the API: who, what, to which job, run or key, when, from where.
+ *
+ * @generated from message chime.v1.AuditEntry
+ */
+export type AuditEntry = Message<"chime.v1.AuditEntry"> & {
+  /**
+   * Grows with time.
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * The key that made the change; empty for CHIME_API_TOKEN or when keys are off.
+   *
+   * @generated from field: string key_id = 3;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_name = 4;
+   */
+  keyName: string;
+
+  /**
+   * The RPC, e.g. "CreateJob".
+   *
+   * @generated from field: string action = 5;
+   */
+  action: string;
+
+  /**
+   * What it changed: "job/<id>", "run/<id>" or "api_key/<id>".
+   *
+   * @generated from field: string target = 6;
+   */
+  target: string;
+
+  /**
+   * The namespace of the target; empty for all-namespaces keys.
+   *
+   * @generated from field: string namespace = 7;
+   */
+  namespace: string;
+
+  /**
+   * The caller's address as the server saw it.
+   *
+   * @generated from field: string address = 8;
+   */
+  address: string;
+};
+
+/**
+ * One change made through the API: who, what, to which job, run or key, when, from where.
+ *
+ * @generated from message chime.v1.AuditEntry
+ */
+export type AuditEntryJson = {
+  /**
+   * Grows with time.
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id?: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: TimestampJson;
+
+  /**
+   * The key that made the change; empty for CHIME_API_TOKEN or when keys are off.
+   *
+   * @generated from field: string key_id = 3;
+   */
+  keyId?: string;
+
+  /**
+   * @generated from field: string key_name = 4;
+   */
+  keyName?: string;
+
+  /**
+   * The RPC, e.g. "CreateJob".
+   *
+   * @generated from field: string action = 5;
+   */
+  action?: string;
+
+  /**
+   * What it changed: "job/<id>", "run/<id>" or "api_key/<id>".
+   *
+   * @generated from field: string target = 6;
+   */
+  target?: string;
+
+  /**
+   * The namespace of the target; empty for all-namespaces keys.
+   *
+   * @generated from field: string namespace = 7;
+   */
+  namespace?: string;
+
+  /**
+   * The caller's address as the server saw it.
+   *
+   * @generated from field: string address = 8;
+   */
+  address?: string;
+};
+
+/**
+ * Describes the message chime.v1.AuditEntry.
+ * Use `create(AuditEntrySchema)` to create a new message.
+ */
+export const AuditEntrySchema: GenMessage<AuditEntry, {jsonType: AuditEntryJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_admin_service, 7);
+
+/**
+ * @generated from message chime.v1.ListAuditEntriesRequest
+ */
+export type ListAuditEntriesRequest = Message<"chime.v1.ListAuditEntriesRequest"> & {
+  /**
+   * Empty: every namespace the caller manages.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * @generated from message chime.v1.ListAuditEntriesRequest
+ */
+export type ListAuditEntriesRequestJson = {
+  /**
+   * Empty: every namespace the caller manages.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace?: string;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize?: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.ListAuditEntriesRequest.
+ * Use `create(ListAuditEntriesRequestSchema)` to create a new message.
+ */
+export const ListAuditEntriesRequestSchema: GenMessage<ListAuditEntriesRequest, {jsonType: ListAuditEntriesRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_admin_service, 8);
+
+/**
+ * @generated from message chime.v1.ListAuditEntriesResponse
+ */
+export type ListAuditEntriesResponse = Message<"chime.v1.ListAuditEntriesResponse"> & {
+  /**
+   * @generated from field: repeated chime.v1.AuditEntry entries = 1;
+   */
+  entries: AuditEntry[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * @generated from message chime.v1.ListAuditEntriesResponse
+ */
+export type ListAuditEntriesResponseJson = {
+  /**
+   * @generated from field: repeated chime.v1.AuditEntry entries = 1;
+   */
+  entries?: AuditEntryJson[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.ListAuditEntriesResponse.
+ * Use `create(ListAuditEntriesResponseSchema)` to create a new message.
+ */
+export const ListAuditEntriesResponseSchema: GenMessage<ListAuditEntriesResponse, {jsonType: ListAuditEntriesResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_admin_service, 9);
+
+/**
  * What a key may do. Each role includes the ones before it.
  *
  * @generated from enum chime.v1.ApiKeyRole
@@ -430,6 +647,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * Every change made through the API, newest first.
+   *
+   * @generated from rpc chime.v1.AdminService.ListAuditEntries
+   */
+  listAuditEntries: {
+    methodKind: "unary";
+    input: typeof ListAuditEntriesRequestSchema;
+    output: typeof ListAuditEntriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chime_v1_admin_service, 0);
