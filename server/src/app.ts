@@ -66,7 +66,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   if (applied.length) logger.info({ applied }, "applied migrations");
 
   const now = options.now ?? (() => new Date());
-  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger);
+  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger, config.natsSecurity);
   const metrics = createMetrics();
   const layout = natsLayout(config.natsPrefix);
   const jetStream = prepareJetStream(nats, config.natsPrefix, logger, shutdown.signal);

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import type { TlsFiles } from "./transport/tls-files.js";
+import type { NatsSecurity } from "./nats/connection.js";
 import { parseCorsOrigins, SAME_ORIGIN_ONLY, type CorsOrigins } from "./transport/cors.js";
 import { DEFAULT_DASHBOARD_DIR } from "./transport/dashboard.js";
 import { EMPTY_ALLOWLIST, parseAllowlist, type Allowlist } from "./executor/http-guard.js";
@@ -75,6 +76,8 @@ export interface ChimeConfig {
   tls?: TlsFiles;
   /** Browser origins besides the server's own that may call the HTTP port (CHIME_CORS_ORIGINS). */
   corsOrigins: CorsOrigins;
+  /** NATS TLS trust and credentials (CHIME_NATS_CA_FILE, CHIME_NATS_CREDS_FILE). */
+  natsSecurity: NatsSecurity;
   /** Whether gRPC reflection needs an API key (CHIME_REFLECTION_ACCESS=key) or is open. */
   reflectionAccess: Access;
   /** Whether /metrics needs an all-namespaces API key (CHIME_METRICS_ACCESS=key) or is open. */
@@ -119,6 +122,8 @@ const DEFAULTS = {
   CHIME_TLS_KEY_FILE: "",
   CHIME_TLS_CLIENT_CA_FILE: "",
   CHIME_CORS_ORIGINS: "",
+  CHIME_NATS_CA_FILE: "",
+  CHIME_NATS_CREDS_FILE: "",
   CHIME_REFLECTION_ACCESS: "open",
   CHIME_METRICS_ACCESS: "open",
 } as const;
@@ -165,6 +170,11 @@ export function loadConfig(
     return raw;
   };
 
+  const existingFile = (key: "CHIME_NATS_CA_FILE" | "CHIME_NATS_CREDS_FILE"): string | undefined => {
+    const path = get(key);
+    if (path && !existsSync(path)) problems.push(`${key}=${JSON.stringify(path)}: no such file`);
+    return path || undefined;
+  };
   const access = (key: "CHIME_REFLECTION_ACCESS" | "CHIME_METRICS_ACCESS"): Access => {
     const raw = get(key);
     if (raw === "open" || raw === "key") {
@@ -227,6 +237,7 @@ export function loadConfig(
     watchPollMs: integer("CHIME_WATCH_POLL_MS", 5, 60_000),
     watchBufferEvents: integer("CHIME_WATCH_BUFFER_EVENTS", 10, 10_000_000),
     corsOrigins: SAME_ORIGIN_ONLY,
+    natsSecurity: { caFile: existingFile("CHIME_NATS_CA_FILE"), credsFile: existingFile("CHIME_NATS_CREDS_FILE") },
     reflectionAccess: access("CHIME_REFLECTION_ACCESS"),
     metricsAccess: access("CHIME_METRICS_ACCESS"),
   };

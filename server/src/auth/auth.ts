@@ -5,7 +5,7 @@ import { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
 import { createAdminService } from "./admin-service.js";
 import { createApiKeyStore } from "./api-key-store.js";
-import { createAuthenticator, requireApiKey } from "./authenticate.js";
+import { createAuthenticator, requireApiKey, type Authenticator } from "./authenticate.js";
 import { authorizeJobService, authorizeWatchService } from "./authorize.js";
 import { auditJobService } from "./audit.js";
 import { createAuditLog } from "./audit-log.js";
@@ -16,14 +16,23 @@ import { createAuditLog } from "./audit-log.js";
  * checked against the key's role and namespace. Off, the services are served as they are
  * and AdminService is not served. Either way JobService's changes go to the audit log.
  */
-export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date }) {
+export interface Auth {
+  /** Set when keys are required: finds the caller of an authorization header. */
+  authenticate?: Authenticator;
+  jobService(impl: ServiceImpl<typeof JobService>): ServiceImpl<typeof JobService>;
+  watchService(impl: ServiceImpl<typeof WatchService>): ServiceImpl<typeof WatchService>;
+  /** Served only when keys are required. */
+  adminService?: ServiceImpl<typeof AdminService>;
+}
+
+export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date }): Auth {
   // Every change JobService makes is audited, with keys or without (then by "anonymous").
   const audit = createAuditLog(options.pool);
   if (!options.apiToken) {
     return {
       authenticate: undefined,
       jobService: (impl: ServiceImpl<typeof JobService>) => auditJobService(impl, audit),
-      watchService: <T>(impl: T) => impl,
+      watchService: (impl) => impl,
       adminService: undefined,
     };
   }

@@ -1,4 +1,5 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { Logger } from "../logger.js";
 
 /**
@@ -8,7 +9,36 @@ import type { Logger } from "../logger.js";
 /** Between attempts to reach NATS before the first connection. */
 const FIRST_CONNECT_RETRY_MS = 500;
 
-export function createNatsHolder(url: string, name: string, logger: Logger) {
+/** How the server authenticates to NATS and checks its certificate, besides what the URL says (user:password@). */
+export interface NatsSecurity {
+  /** PEM CA that signed the NATS server's certificate (CHIME_NATS_CA_FILE); tls:// URLs otherwise trust the system's CAs. */
+  caFile?: string;
+  /** A NATS credentials file (JWT and NKey seed, CHIME_NATS_CREDS_FILE). */
+  credsFile?: string;
+}
+
+/** The URL's user and password as nats.js options (it does not read them from the URL itself), and the URL without them. */
+function urlCredentials(url: string): Partial<NodeConnectionOptions> & { servers: string } {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username) return { servers: url };
+    const options = { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) };
+    parsed.username = "";
+    parsed.password = "";
+    return { ...options, servers: parsed.toString().replace(/\/$/, "") };
+  } catch {
+    return { servers: url };
+  }
+}
+
+function securityOptions(security: NatsSecurity): Partial<NodeConnectionOptions> {
+  return {
+    ...(security.caFile ? { tls: { caFile: security.caFile } } : {}),
+    ...(security.credsFile ? { authenticator: credsAuthenticator(readFileSync(security.credsFile)) } : {}),
+  };
+}
+
+export function createNatsHolder(url: string, name: string, logger: Logger, security: NatsSecurity = {}) {
   let connection: NatsConnection | undefined;
   let closed = false;
   let wakeRetry: (() => void) | undefined;
@@ -19,7 +49,8 @@ export function createNatsHolder(url: string, name: string, logger: Logger) {
     for (let attempt = 1; !closed; attempt++) {
       try {
         const nc = await connect({
-          servers: url,
+          ...securityOptions(security),
+          ...urlCredentials(url),
           name,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
