@@ -29,4 +29,4 @@ export {
 export { Worker, type WorkerOptions, type WorkerRun, type WorkerContext, type WorkerHandler, type WorkerLogger } from "./worker/worker.js";
 export { NonRetryableError, RunCancelledError, AttemptTimeoutError, WorkerStoppingError, isRetryable } from "./worker/errors.js";
 export { backoffOf, retryDelayMs, RETRY_DEFAULTS, type Backoff } from "./worker/backoff.js";
-export { BadRequestSchema, BadRequest_FieldViolationSchema, type BadRequest, type BadRequest_FieldViolation } from "./gen/google/rpc/error_details_pb.js";
+export { BadRequestSchema, BadRequest_FieldViolationSchema, RetryInfoSchema, type BadRequest, type BadRequest_FieldViolation, type RetryInfo } from "./gen/google/rpc/error_details_pb.js";

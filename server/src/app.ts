@@ -101,7 +101,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
 
   const services: Array<{ service: DescService; impl: ServiceImpl<DescService> }> = [];
   // CHIME_API_TOKEN: every RPC of both stacks needs an API key (health, reflection and /healthz do not).
-  const auth = createAuth({ apiToken: config.apiToken, pool, now });
+  const auth = createAuth({ apiToken: config.apiToken, pool, now, rateLimit: config.rateLimit });
   if (config.roles.has("api")) {
     const jobService = createJobService({
       pool,

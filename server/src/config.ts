@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import type { TlsFiles } from "./transport/tls-files.js";
 import type { NatsSecurity } from "./nats/connection.js";
+import { parseRateLimit, type RateLimit } from "./auth/rate-limit.js";
 import { parseCorsOrigins, SAME_ORIGIN_ONLY, type CorsOrigins } from "./transport/cors.js";
 import { DEFAULT_DASHBOARD_DIR } from "./transport/dashboard.js";
 import { EMPTY_ALLOWLIST, parseAllowlist, type Allowlist } from "./executor/http-guard.js";
@@ -78,6 +79,8 @@ export interface ChimeConfig {
   corsOrigins: CorsOrigins;
   /** NATS TLS trust and credentials (CHIME_NATS_CA_FILE, CHIME_NATS_CREDS_FILE). */
   natsSecurity: NatsSecurity;
+  /** Calls per second per namespace for namespace keys (CHIME_RATE_LIMIT); none when undefined. */
+  rateLimit?: RateLimit;
   /** Whether gRPC reflection needs an API key (CHIME_REFLECTION_ACCESS=key) or is open. */
   reflectionAccess: Access;
   /** Whether /metrics needs an all-namespaces API key (CHIME_METRICS_ACCESS=key) or is open. */
@@ -124,6 +127,7 @@ const DEFAULTS = {
   CHIME_CORS_ORIGINS: "",
   CHIME_NATS_CA_FILE: "",
   CHIME_NATS_CREDS_FILE: "",
+  CHIME_RATE_LIMIT: "",
   CHIME_REFLECTION_ACCESS: "open",
   CHIME_METRICS_ACCESS: "open",
 } as const;
@@ -241,6 +245,12 @@ export function loadConfig(
     reflectionAccess: access("CHIME_REFLECTION_ACCESS"),
     metricsAccess: access("CHIME_METRICS_ACCESS"),
   };
+  try {
+    config.rateLimit = parseRateLimit(get("CHIME_RATE_LIMIT"));
+    if (config.rateLimit && !config.apiToken) problems.push("CHIME_RATE_LIMIT needs CHIME_API_TOKEN (limits are per namespace key)");
+  } catch (error) {
+    problems.push(`CHIME_RATE_LIMIT: ${(error as Error).message}`);
+  }
   try {
     config.corsOrigins = parseCorsOrigins(get("CHIME_CORS_ORIGINS"));
   } catch (error) {

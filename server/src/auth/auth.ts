@@ -3,6 +3,8 @@ import { AdminService } from "@chime/sdk/gen/admin_service_pb";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
+import type { DescService } from "@bufbuild/protobuf";
+import { createRateLimiter, rateLimited, type RateLimit } from "./rate-limit.js";
 import { createAdminService } from "./admin-service.js";
 import { createApiKeyStore } from "./api-key-store.js";
 import { createAuthenticator, requireApiKey, type Authenticator } from "./authenticate.js";
@@ -25,7 +27,7 @@ export interface Auth {
   adminService?: ServiceImpl<typeof AdminService>;
 }
 
-export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date }): Auth {
+export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date; rateLimit?: RateLimit }): Auth {
   // Every change JobService makes is audited, with keys or without (then by "anonymous").
   const audit = createAuditLog(options.pool);
   if (!options.apiToken) {
@@ -38,11 +40,15 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
   }
   const keys = createApiKeyStore(options.pool);
   const authenticate = createAuthenticator(options.apiToken, keys, options.now);
+  // One limiter for both services: a namespace's calls share its bucket.
+  const limiter = options.rateLimit ? createRateLimiter(options.rateLimit) : undefined;
+  const limit = <S extends DescService>(service: S, impl: ServiceImpl<S>) => (limiter ? rateLimited(service, impl, limiter) : impl);
   return {
     authenticate,
     jobService: (impl: ServiceImpl<typeof JobService>) =>
-      requireApiKey(JobService, authorizeJobService(auditJobService(impl, audit), options.pool), authenticate),
-    watchService: (impl: ServiceImpl<typeof WatchService>) => requireApiKey(WatchService, authorizeWatchService(impl, options.pool), authenticate),
+      requireApiKey(JobService, limit(JobService, authorizeJobService(auditJobService(impl, audit), options.pool)), authenticate),
+    watchService: (impl: ServiceImpl<typeof WatchService>) =>
+      requireApiKey(WatchService, limit(WatchService, authorizeWatchService(impl, options.pool)), authenticate),
     adminService: requireApiKey(AdminService, createAdminService({ keys, audit, now: options.now }), authenticate),
   };
 }

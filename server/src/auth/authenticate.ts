@@ -3,6 +3,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import type { DescService } from "@bufbuild/protobuf";
 import type { ApiKeyStore } from "./api-key-store.js";
 import { PRINCIPAL, ROOT_PRINCIPAL, type Principal } from "./principal.js";
+import { beforeEach } from "./before-each.js";
 
 export type Authenticator = (authorization: string | null) => Promise<Principal>;
 
@@ -35,23 +36,7 @@ export function createAuthenticator(token: string, store: ApiKeyStore, now: () =
  * Connect/gRPC-Web headers) reach it through the handler context.
  */
 export function requireApiKey<S extends DescService>(service: S, impl: ServiceImpl<S>, authenticate: Authenticator): ServiceImpl<S> {
-  const identify = async (context: HandlerContext) => {
+  return beforeEach(service, impl, async (context: HandlerContext) => {
     context.values.set(PRINCIPAL, await authenticate(context.requestHeader.get("authorization")));
-  };
-  const wrapped: Record<string, unknown> = {};
-  for (const method of service.methods) {
-    const handler = (impl as Record<string, (request: unknown, context: HandlerContext) => unknown>)[method.localName];
-    if (!handler) continue;
-    wrapped[method.localName] =
-      method.methodKind === "server_streaming"
-        ? async function* (request: unknown, context: HandlerContext) {
-            await identify(context);
-            yield* handler(request, context) as AsyncIterable<unknown>;
-          }
-        : async (request: unknown, context: HandlerContext) => {
-            await identify(context);
-            return handler(request, context);
-          };
-  }
-  return wrapped as ServiceImpl<S>;
+  });
 }
