@@ -8,12 +8,14 @@ import type { JobSchema } from "@chime/sdk/gen/job_pb";
 import { BadRequestSchema } from "@chime/sdk";
 import { createHealthClient } from "./helpers/grpc-client.js";
 import { malformedCorpus, requestOf } from "./helpers/malformed-corpus.js";
-import { RAW_PROTOCOLS, rawCall } from "./helpers/raw-calls.js";
+import { GET_PROTOCOLS, JSON_PROTOCOLS, RAW_PROTOCOLS, rawCall } from "./helpers/raw-calls.js";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 
 /**
  * A corpus of malformed requests of every class (helpers/malformed-corpus.ts) sent as bytes
- * on gRPC, Connect proto, Connect JSON and gRPC-Web: each answered INVALID_ARGUMENT naming
+ * on gRPC, Connect proto, Connect JSON, gRPC-Web and Connect's GET form (for methods without
+ * side effects): each answered INVALID_ARGUMENT naming
  * the field in the message and in a google.rpc.BadRequest detail.
  * Thousands of random malformed CreateJob and UpdateJob requests over gRPC. Each one
  * must be answered INVALID_ARGUMENT with a message naming every field that was made
@@ -469,7 +471,8 @@ describe("malformed requests on every protocol", () => {
     let sent = 0;
     for (const item of malformedCorpus()) {
       const bodies = RAW_PROTOCOLS.flatMap((protocol) => {
-        const body = protocol === "Connect JSON" ? item.json : item.binary;
+        if (GET_PROTOCOLS.has(protocol) && (item.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS || item.method.methodKind !== "unary")) return [];
+        const body = JSON_PROTOCOLS.has(protocol) ? item.json : item.binary;
         return body === undefined ? [] : [{ protocol, body }];
       });
       await Promise.all(
@@ -500,7 +503,9 @@ describe("malformed requests on every protocol", () => {
       health.close();
     }
     expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
-    const ok = await rawCall(target, "Connect JSON", requestOf(JobService.methods.find((m) => m.name === "ListJobs")!, '{"pageSize":1}'));
-    expect(ok).toBeUndefined();
+    const listJobs = JobService.methods.find((m) => m.name === "ListJobs")!;
+    expect(await rawCall(target, "Connect JSON", requestOf(listJobs, '{"pageSize":1}'))).toBeUndefined();
+    expect(await rawCall(target, "Connect GET JSON", requestOf(listJobs, '{"pageSize":1}'))).toBeUndefined();
+    expect(await rawCall(target, "Connect GET proto", requestOf(listJobs, new Uint8Array([0x08, 0x01])))).toBeUndefined();
   });
 });

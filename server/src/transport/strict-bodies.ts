@@ -2,6 +2,7 @@ import { createContextValues } from "@connectrpc/connect";
 import type { Compression, UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
+import { base64Decode } from "@bufbuild/protobuf/wire";
 import { binaryProblem, DECODE_PROBLEM, holdsPayload, jsonProblem } from "../api/decode-problem.js";
 
 /**
@@ -93,8 +94,40 @@ function problemOf(input: DescMessage, bytes: Uint8Array, binary: boolean): stri
   }
 }
 
+/** The problem in a Connect GET's `message` query parameter (side-effect-free methods), or undefined. */
+function queryProblem(handler: UniversalHandler, url: URL): string | undefined {
+  const params = url.searchParams;
+  // Compressed messages are left to connect-node, as are unknown encodings.
+  if (params.has("compression") && params.get("compression") !== "identity") return undefined;
+  const encoding = params.get("encoding");
+  if (encoding !== "proto" && encoding !== "json") return undefined;
+  const raw = params.get("message") ?? "";
+  let bytes: Uint8Array;
+  try {
+    bytes = params.get("base64") === "1" ? base64Decode(raw) : new TextEncoder().encode(raw);
+  } catch {
+    return "message: not valid base64";
+  }
+  return problemOf(handler.method.input, bytes, encoding === "proto");
+}
+
+function withProblem(request: UniversalServerRequest, problem: string) {
+  const contextValues = request.contextValues ?? createContextValues();
+  contextValues.set(DECODE_PROBLEM, problem);
+  return contextValues;
+}
+
 export function strictBodies(handler: UniversalHandler, readMaxBytes: number): UniversalHandler {
   const check = async (request: UniversalServerRequest) => {
+    if (request.method === "GET") {
+      const url = new URL(request.url);
+      const problem = queryProblem(handler, url);
+      if (!problem) return handler(request);
+      // An empty message instead, so the handler runs (and answers the problem, in hardenService).
+      url.searchParams.set("message", url.searchParams.get("encoding") === "json" ? "{}" : "");
+      url.searchParams.delete("base64");
+      return handler({ ...request, url: url.toString(), contextValues: withProblem(request, problem) });
+    }
     const format = formatOf(request.header.get("content-type") ?? "");
     if (request.method !== "POST" || !format || !(Symbol.asyncIterator in Object(request.body))) return handler(request);
     // Read the body (connect would too), stopping at the size limit: beyond it connect refuses the call.
@@ -115,12 +148,10 @@ export function strictBodies(handler: UniversalHandler, readMaxBytes: number): U
     const message = await messageOf(body, format, request.header.get(format.encodingHeader), readMaxBytes);
     const problem = message ? problemOf(handler.method.input, message.bytes, format.binary) : undefined;
     if (!problem) return handler({ ...request, body: replay([body]) });
-    const contextValues = request.contextValues ?? createContextValues();
-    contextValues.set(DECODE_PROBLEM, problem);
     const empty = emptyBody(format);
     request.header.delete(format.encodingHeader);
     request.header.set("content-length", String(empty.length));
-    return handler({ ...request, body: replay([empty]), contextValues });
+    return handler({ ...request, body: replay([empty]), contextValues: withProblem(request, problem) });
   };
   return Object.assign(check, handler);
 }

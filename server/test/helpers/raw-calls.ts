@@ -12,8 +12,12 @@ import type { JsonValue } from "@bufbuild/protobuf";
  * do, details included), or undefined when the call succeeded.
  */
 
-export type RawProtocol = "gRPC" | "Connect proto" | "Connect JSON" | "gRPC-Web";
-export const RAW_PROTOCOLS: RawProtocol[] = ["gRPC", "Connect proto", "Connect JSON", "gRPC-Web"];
+export type RawProtocol = "gRPC" | "Connect proto" | "Connect JSON" | "gRPC-Web" | "Connect GET proto" | "Connect GET JSON";
+export const RAW_PROTOCOLS: RawProtocol[] = ["gRPC", "Connect proto", "Connect JSON", "gRPC-Web", "Connect GET proto", "Connect GET JSON"];
+/** Protocols that send the JSON body; the others send the binary one. */
+export const JSON_PROTOCOLS = new Set<RawProtocol>(["Connect JSON", "Connect GET JSON"]);
+/** Connect's GET form, for methods without side effects only. */
+export const GET_PROTOCOLS = new Set<RawProtocol>(["Connect GET proto", "Connect GET JSON"]);
 
 export interface RawTarget {
   grpcAddress: string;
@@ -133,8 +137,21 @@ async function grpcWebCall(target: RawTarget, request: RawRequest): Promise<Conn
   return findTrailerError(trailer);
 }
 
+async function connectGetCall(target: RawTarget, request: RawRequest, json: boolean): Promise<ConnectError | undefined> {
+  const message = json
+    ? `encoding=json&message=${encodeURIComponent(request.json)}`
+    : `encoding=proto&base64=1&message=${Buffer.from(request.binary).toString("base64url")}`;
+  const response = await fetch(`${target.httpUrl}/${request.path}?connect=v1&${message}`, { signal: AbortSignal.timeout(10_000) });
+  if (response.ok) return undefined;
+  return errorFromJson((await response.json()) as JsonValue, response.headers, new ConnectError(`HTTP ${response.status}`));
+}
+
 export function rawCall(target: RawTarget, protocol: RawProtocol, request: RawRequest): Promise<ConnectError | undefined> {
   switch (protocol) {
+    case "Connect GET proto":
+      return connectGetCall(target, request, false);
+    case "Connect GET JSON":
+      return connectGetCall(target, request, true);
     case "gRPC":
       return grpcCall(target, request);
     case "Connect proto":
