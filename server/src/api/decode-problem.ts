@@ -41,6 +41,15 @@ export function holdsPayload(desc: DescMessage): boolean {
   return known;
 }
 
+/**
+ * The problem the bytes show without decoding them (what protobuf-es would accept but the API
+ * does not: a Value with no kind, a payload nested too deep; and what it would refuse, with
+ * the field named). About as costly as decoding: run it only where it can find something.
+ */
+export function walkProblem(desc: DescMessage, bytes: Uint8Array): string | undefined {
+  return walkBinary(desc, bytes, "", 0, 0, true);
+}
+
 /** The problem with a binary body for `desc`, or undefined when protobuf-es decodes it. */
 export function binaryProblem(desc: DescMessage, bytes: Uint8Array): string | undefined {
   const found = walkBinary(desc, bytes, "", 0, 0);
@@ -72,7 +81,16 @@ function fieldLabel(field: DescField): string {
   return ScalarType[field.scalar!].toLowerCase();
 }
 
-function walkBinary(desc: DescMessage, bytes: Uint8Array, path: string, depth: number, jsonDepth: number): string | undefined {
+const byNumber = new WeakMap<DescMessage, Map<number, DescField>>();
+
+function fieldsByNumber(desc: DescMessage): Map<number, DescField> {
+  let fields = byNumber.get(desc);
+  if (!fields) byNumber.set(desc, (fields = new Map(desc.fields.map((f) => [f.number, f]))));
+  return fields;
+}
+
+/** `payloadOnly`: skip the fields that hold no payload (decoding checks those), walking only towards Structs. */
+function walkBinary(desc: DescMessage, bytes: Uint8Array, path: string, depth: number, jsonDepth: number, payloadOnly = false): string | undefined {
   const where = path || BODY_FIELD;
   if (depth > MAX_DEPTH) return `${where}: nested more than ${MAX_DEPTH} messages deep`;
   // Payload paths read as JSON: job.payload["a"][2], not job.payload.fields["a"].list_value.values[2].
@@ -82,6 +100,7 @@ function walkBinary(desc: DescMessage, bytes: Uint8Array, path: string, depth: n
   }
   const reader = new BinaryReader(bytes);
   const counts = new Map<number, number>();
+  let seen = 0;
   while (reader.pos < reader.len) {
     const at = reader.pos;
     let fieldNo: number;
@@ -92,7 +111,7 @@ function walkBinary(desc: DescMessage, bytes: Uint8Array, path: string, depth: n
     } catch {
       return `${where}: not a valid ${desc.typeName} message (bad field tag at byte ${at})`;
     }
-    const field = desc.fields.find((f) => f.number === fieldNo);
+    const field = fieldsByNumber(desc).get(fieldNo);
     if (!field) {
       // Unknown fields are kept (a newer client may send them), if they are well formed.
       try {
@@ -102,19 +121,31 @@ function walkBinary(desc: DescMessage, bytes: Uint8Array, path: string, depth: n
       }
       continue;
     }
-    const index = counts.get(fieldNo) ?? 0;
-    counts.set(fieldNo, index + 1);
+    seen += 1;
+    if (payloadOnly && !structural && !(field.message && (STRUCTURAL.has(field.message.typeName) || holdsPayload(field.message)))) {
+      try {
+        reader.skip(wireType, fieldNo);
+        continue;
+      } catch {
+        return `${join(path, field.name)}: truncated or malformed ${fieldLabel(field)}`;
+      }
+    }
+    let index = 0;
+    if (field.fieldKind === "list") {
+      index = counts.get(fieldNo) ?? 0;
+      counts.set(fieldNo, index + 1);
+    }
     const fieldPath = structural ? path : join(path, field.name);
-    const problem = walkField(field, wireType, reader, field.fieldKind === "list" ? `${fieldPath}[${index}]` : fieldPath, depth, jsonDepth);
+    const problem = walkField(field, wireType, reader, field.fieldKind === "list" ? `${fieldPath}[${index}]` : fieldPath, depth, jsonDepth, payloadOnly);
     if (problem) return problem;
   }
-  if (desc.typeName === "google.protobuf.Value" && counts.size === 0) {
+  if (desc.typeName === "google.protobuf.Value" && seen === 0) {
     return `${where}: a google.protobuf.Value with no kind set (send null_value for null)`;
   }
   return undefined;
 }
 
-function walkField(field: DescField, wireType: WireType, reader: BinaryReader, path: string, depth: number, jsonDepth: number): string | undefined {
+function walkField(field: DescField, wireType: WireType, reader: BinaryReader, path: string, depth: number, jsonDepth: number, payloadOnly: boolean): string | undefined {
   const message = field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message") ? field.message : undefined;
   const scalar = field.fieldKind === "scalar" || field.fieldKind === "list" ? field.scalar : undefined;
   const packedOk = field.fieldKind === "list" && field.listKind !== "message" && scalar !== ScalarType.STRING && scalar !== ScalarType.BYTES;
@@ -130,8 +161,8 @@ function walkField(field: DescField, wireType: WireType, reader: BinaryReader, p
     }
   }
   try {
-    if (message) return walkBinary(message, reader.bytes(), path, depth + 1, jsonDepth);
-    if (field.fieldKind === "map") return walkMapEntry(field, reader.bytes(), path, depth, jsonDepth);
+    if (message) return walkBinary(message, reader.bytes(), path, depth + 1, jsonDepth, payloadOnly);
+    if (field.fieldKind === "map") return walkMapEntry(field, reader.bytes(), path, depth, jsonDepth, payloadOnly);
     if (scalar === ScalarType.STRING) reader.string(true);
     else if (wireType === WireType.LengthDelimited && scalar !== ScalarType.BYTES) walkPacked(reader.bytes(), wireTypeOf(scalar));
     else skipValue(reader, wireType);
@@ -152,7 +183,7 @@ function skipValue(reader: BinaryReader, wireType: WireType): void {
   else reader.skip(wireType);
 }
 
-function walkMapEntry(field: DescField & { fieldKind: "map" }, bytes: Uint8Array, path: string, depth: number, jsonDepth: number): string | undefined {
+function walkMapEntry(field: DescField & { fieldKind: "map" }, bytes: Uint8Array, path: string, depth: number, jsonDepth: number, payloadOnly: boolean): string | undefined {
   const reader = new BinaryReader(bytes);
   let key = "[…]";
   const payloadKeys = field.parent.typeName === "google.protobuf.Struct";
@@ -162,7 +193,7 @@ function walkMapEntry(field: DescField & { fieldKind: "map" }, bytes: Uint8Array
       const text = reader.string(true);
       key = payloadKeys ? `.${text.slice(0, 80)}` : `[${JSON.stringify(text)}]`;
     } else if (number === 2 && field.mapKind === "message" && wireType === WireType.LengthDelimited) {
-      const problem = walkBinary(field.message, reader.bytes(), `${path}${key}`, depth + 1, jsonDepth);
+      const problem = walkBinary(field.message, reader.bytes(), `${path}${key}`, depth + 1, jsonDepth, payloadOnly);
       if (problem) return problem;
     } else if (number === 2 && field.mapKind === "scalar" && field.scalar === ScalarType.STRING && wireType === WireType.LengthDelimited) {
       reader.string(true);

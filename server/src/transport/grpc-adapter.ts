@@ -3,7 +3,7 @@ import { Code, ConnectError, createContextValues, createHandlerContext, type Han
 import * as grpc from "@grpc/grpc-js";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "../logger.js";
-import { binaryProblem, holdsPayload } from "../api/decode-problem.js";
+import { binaryProblem, holdsPayload, walkProblem } from "../api/decode-problem.js";
 import { invalidArgument } from "../api/errors.js";
 import { PEER, peerFromGrpc } from "../api/peer.js";
 
@@ -69,7 +69,7 @@ class UndecodableRequest {
 
 function decodeRequest(method: DescMethod, bytes: Buffer): unknown {
   if (holdsPayload(method.input)) {
-    const problem = binaryProblem(method.input, bytes);
+    const problem = walkProblem(method.input, bytes);
     if (problem) return new UndecodableRequest(problem);
   }
   try {

@@ -3,7 +3,7 @@ import type { Compression, UniversalHandler, UniversalServerRequest } from "@con
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { base64Decode } from "@bufbuild/protobuf/wire";
-import { binaryProblem, DECODE_PROBLEM, holdsPayload, jsonProblem } from "../api/decode-problem.js";
+import { binaryProblem, DECODE_PROBLEM, holdsPayload, jsonProblem, walkProblem } from "../api/decode-problem.js";
 
 /**
  * Checks Connect and gRPC-Web request bodies before connect-node decodes them. connect-es
@@ -85,7 +85,8 @@ function emptyBody(format: BodyFormat): Uint8Array {
 /** Binary bodies are decoded as gRPC's are (problems looked for only when protobuf-es fails); JSON ones strictly. */
 function problemOf(input: DescMessage, bytes: Uint8Array, binary: boolean): string | undefined {
   if (!binary) return jsonProblem(input, new TextDecoder().decode(bytes));
-  if (holdsPayload(input)) return binaryProblem(input, bytes);
+  const found = holdsPayload(input) ? walkProblem(input, bytes) : undefined;
+  if (found) return found;
   try {
     fromBinary(input, bytes);
     return undefined;
