@@ -98,6 +98,7 @@ const cells: Cell[] = [
   { rpc: "WatchJob", role: ApiKeyRole.READER, own: (c) => firstMessage(c.watch.watchJob({ id: jobA })), other: (c) => firstMessage(c.watch.watchJob({ id: jobB })), otherCode: Code.NotFound },
   { rpc: "CreateApiKey", role: ApiKeyRole.ADMIN, own: (c) => c.admin.createApiKey({ name: "made", role: ApiKeyRole.READER }), other: (c) => c.admin.createApiKey({ name: "made", namespace: "teamB", role: ApiKeyRole.READER }), otherCode: Code.PermissionDenied },
   { rpc: "ListApiKeys", role: ApiKeyRole.ADMIN, own: (c) => c.admin.listApiKeys({}), other: (c) => c.admin.listApiKeys({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
+  { rpc: "GetNamespaceLimits", role: ApiKeyRole.ADMIN, own: (c) => c.admin.getNamespaceLimits({ namespace: "teamA" }), other: (c) => c.admin.getNamespaceLimits({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "ListAuditEntries", role: ApiKeyRole.ADMIN, own: (c) => c.admin.listAuditEntries({}), other: (c) => c.admin.listAuditEntries({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "RevokeApiKey", role: ApiKeyRole.ADMIN, own: async (c) => {
     const { apiKey } = await root.admin.createApiKey({ name: "to revoke", namespace: "teamA", role: ApiKeyRole.READER });

@@ -1,9 +1,11 @@
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { ApiKeyRole, type AdminService, type ApiKey } from "@chime/sdk/gen/admin_service_pb";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { ApiKeyRole, NamespaceLimitsSchema, type AdminService, type ApiKey } from "@chime/sdk/gen/admin_service_pb";
 import { FieldViolations, invalidArgument, notFound, requireId } from "../api/errors.js";
 import { pageSize } from "../api/page-token.js";
 import { caller } from "./audit.js";
 import type { AuditLog } from "./audit-log.js";
+import type { NamespaceLimitStore } from "./namespace-limits.js";
 import { checkNamespaceFilter } from "../jobs/job-validation.js";
 import { toDate } from "../util/time.js";
 import type { ApiKeyStore } from "./api-key-store.js";
@@ -14,7 +16,7 @@ import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal
  * manages only that namespace's keys (another namespace's key is NOT_FOUND), and only an
  * all-namespaces admin makes all-namespaces keys.
  */
-export function createAdminService(deps: { keys: ApiKeyStore; audit: AuditLog; now: () => Date }): ServiceImpl<typeof AdminService> {
+export function createAdminService(deps: { keys: ApiKeyStore; audit: AuditLog; limits: NamespaceLimitStore; now: () => Date }): ServiceImpl<typeof AdminService> {
   const record = (context: HandlerContext, action: string, key: ApiKey) =>
     deps.audit.record([{ ...caller(context), action, target: `api_key/${key.id}`, namespace: key.namespace }]);
   const admin = (context: HandlerContext, action: string): Principal => {
@@ -57,6 +59,30 @@ export function createAdminService(deps: { keys: ApiKeyStore; audit: AuditLog; n
       const revoked = (await deps.keys.revoke(id))!;
       await record(context, "RevokeApiKey", revoked);
       return { apiKey: revoked };
+    },
+
+    async setNamespaceLimits(request, context) {
+      const principal = admin(context, "setNamespaceLimits");
+      if (principal.namespace !== undefined) throw new ConnectError("setNamespaceLimits needs an admin key of all namespaces", Code.PermissionDenied);
+      const limits = create(NamespaceLimitsSchema, request.limits ?? {});
+      const violations = new FieldViolations();
+      if (!limits.namespace) violations.add("limits.namespace", "is required");
+      else if (!/^[A-Za-z0-9_-]{1,64}$/.test(limits.namespace)) violations.add("limits.namespace", "expected 1-64 letters, digits, _ or -");
+      if (!Number.isFinite(limits.callsPerSecond) || limits.callsPerSecond < 0) violations.add("limits.calls_per_second", "expected 0 (none) or more");
+      if (limits.callBurst < 0) violations.add("limits.call_burst", "expected 0 (one second's worth) or more");
+      if (limits.maxJobs < 0n) violations.add("limits.max_jobs", "expected 0 (none) or more");
+      violations.throwIfAny();
+      const stored = await deps.limits.set(limits);
+      await deps.audit.record([{ ...caller(context), action: "SetNamespaceLimits", target: `namespace/${limits.namespace}`, namespace: limits.namespace }]);
+      return { limits: stored };
+    },
+
+    async getNamespaceLimits(request, context) {
+      const principal = admin(context, "getNamespaceLimits");
+      checkNamespaceFilter(request.namespace);
+      const namespace = scopeNamespace(principal, request.namespace);
+      if (!namespace) throw invalidArgument("namespace: is required");
+      return { limits: await deps.limits.get(namespace) };
     },
 
     async listAuditEntries(request, context) {

@@ -11,6 +11,7 @@ import { createAuthenticator, requireApiKey, type Authenticator } from "./authen
 import { authorizeJobService, authorizeWatchService } from "./authorize.js";
 import { auditJobService } from "./audit.js";
 import { createAuditLog } from "./audit-log.js";
+import { createNamespaceLimits } from "./namespace-limits.js";
 
 /**
  * API keys, on when CHIME_API_TOKEN is set (that token is the bootstrap all-namespaces
@@ -40,15 +41,22 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
   }
   const keys = createApiKeyStore(options.pool);
   const authenticate = createAuthenticator(options.apiToken, keys, options.now);
-  // One limiter for both services: a namespace's calls share its bucket.
-  const limiter = options.rateLimit ? createRateLimiter(options.rateLimit) : undefined;
-  const limit = <S extends DescService>(service: S, impl: ServiceImpl<S>) => (limiter ? rateLimited(service, impl, limiter) : impl);
+  const limits = createNamespaceLimits(options.pool);
+  // One limiter for both services: a namespace's calls share its bucket, under its own limit
+  // (AdminService/SetNamespaceLimits) or CHIME_RATE_LIMIT.
+  const limiter = createRateLimiter();
+  const rateOf = async (namespace: string): Promise<RateLimit | undefined> => {
+    const own = await limits.get(namespace);
+    if (own.callsPerSecond > 0) return { perSecond: own.callsPerSecond, burst: own.callBurst || Math.max(1, Math.ceil(own.callsPerSecond)) };
+    return options.rateLimit;
+  };
+  const limit = <S extends DescService>(service: S, impl: ServiceImpl<S>) => rateLimited(service, impl, limiter, rateOf);
   return {
     authenticate,
     jobService: (impl: ServiceImpl<typeof JobService>) =>
-      requireApiKey(JobService, limit(JobService, authorizeJobService(auditJobService(impl, audit), options.pool)), authenticate),
+      requireApiKey(JobService, limit(JobService, authorizeJobService(auditJobService(impl, audit), options.pool, limits)), authenticate),
     watchService: (impl: ServiceImpl<typeof WatchService>) =>
       requireApiKey(WatchService, limit(WatchService, authorizeWatchService(impl, options.pool)), authenticate),
-    adminService: requireApiKey(AdminService, createAdminService({ keys, audit, now: options.now }), authenticate),
+    adminService: requireApiKey(AdminService, createAdminService({ keys, audit, limits, now: options.now }), authenticate),
   };
 }

@@ -5,6 +5,8 @@ import type { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
 import { notFound, requireId } from "../api/errors.js";
 import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal } from "./principal.js";
+import { DEFAULT_NAMESPACE } from "../jobs/job-validation.js";
+import type { NamespaceLimitStore } from "./namespace-limits.js";
 
 /**
  * Role and namespace checks of every JobService and WatchService call, inside requireApiKey
@@ -39,7 +41,14 @@ function namespaceChecks(pool: pg.Pool) {
   };
 }
 
-export function authorizeJobService(impl: ServiceImpl<typeof JobService>, pool: pg.Pool): ServiceImpl<typeof JobService> {
+/** Jobs a create call adds, per namespace (an unset namespace is "default", as validation makes it). */
+function jobsAdded(jobs: Array<{ namespace: string } | undefined>): Map<string, number> {
+  const adding = new Map<string, number>();
+  for (const job of jobs) if (job) adding.set(job.namespace || DEFAULT_NAMESPACE, (adding.get(job.namespace || DEFAULT_NAMESPACE) ?? 0) + 1);
+  return adding;
+}
+
+export function authorizeJobService(impl: ServiceImpl<typeof JobService>, pool: pg.Pool, limits: NamespaceLimitStore): ServiceImpl<typeof JobService> {
   const owns = namespaceChecks(pool);
   const as = <M extends keyof ServiceImpl<typeof JobService>>(
     role: ApiKeyRole,
@@ -54,13 +63,15 @@ export function authorizeJobService(impl: ServiceImpl<typeof JobService>, pool: 
     }) as ServiceImpl<typeof JobService>[M];
   const none = () => undefined;
   return {
-    createJob: as(ApiKeyRole.WRITER, "createJob", (p, request) => {
+    createJob: as(ApiKeyRole.WRITER, "createJob", async (p, request) => {
       if (request.job) request.job.namespace = scopeNamespace(p, request.job.namespace, "job.namespace");
+      await limits.checkJobQuota(jobsAdded([request.job]));
     }),
-    batchCreateJobs: as(ApiKeyRole.WRITER, "batchCreateJobs", (p, request) => {
+    batchCreateJobs: as(ApiKeyRole.WRITER, "batchCreateJobs", async (p, request) => {
       request.jobs.forEach((item, i) => {
         if (item.job) item.job.namespace = scopeNamespace(p, item.job.namespace, `jobs[${i}].job.namespace`);
       });
+      await limits.checkJobQuota(jobsAdded(request.jobs.map((item) => item.job)));
     }),
     getJob: as(ApiKeyRole.READER, "getJob", (p, request) => owns.job(p, request.id)),
     listJobs: as(ApiKeyRole.READER, "listJobs", (p, request) => {

@@ -19,18 +19,19 @@ describe("parseRateLimit", () => {
 describe("createRateLimiter", () => {
   it("lets a burst through, then one call per refilled token, per namespace", () => {
     let now = 0;
-    const limiter = createRateLimiter({ perSecond: 2, burst: 3 }, () => now);
-    expect([1, 2, 3].map(() => limiter.take("a"))).toEqual([undefined, undefined, undefined]);
-    expect(limiter.take("a")).toBe(500);
+    const limiter = createRateLimiter(() => now);
+    const limit = { perSecond: 2, burst: 3 };
+    expect([1, 2, 3].map(() => limiter.take("a", limit))).toEqual([undefined, undefined, undefined]);
+    expect(limiter.take("a", limit)).toBe(500);
     // Another namespace has its own bucket.
-    expect(limiter.take("b")).toBeUndefined();
+    expect(limiter.take("b", limit)).toBeUndefined();
     now = 250;
-    expect(limiter.take("a")).toBe(250);
+    expect(limiter.take("a", limit)).toBe(250);
     now = 500;
-    expect(limiter.take("a")).toBeUndefined();
-    expect(limiter.take("a")).toBe(500);
+    expect(limiter.take("a", limit)).toBeUndefined();
+    expect(limiter.take("a", limit)).toBe(500);
     // A long quiet spell refills to the burst, not beyond.
     now = 60_000;
-    expect([1, 2, 3, 4].map(() => limiter.take("a"))).toEqual([undefined, undefined, undefined, 500]);
+    expect([1, 2, 3, 4].map(() => limiter.take("a", limit))).toEqual([undefined, undefined, undefined, 500]);
   });
 });

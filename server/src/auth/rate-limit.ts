@@ -25,12 +25,12 @@ export function parseRateLimit(raw: string): RateLimit | undefined {
 
 /**
  * One token bucket per namespace, on the monotonic clock. `take` answers how long to wait
- * (ms) when the namespace has no token left, or undefined when the call may go.
+ * (ms) when the namespace has no token left under its limit, or undefined when the call may go.
  */
-export function createRateLimiter(limit: RateLimit, now: () => number = () => performance.now()) {
+export function createRateLimiter(now: () => number = () => performance.now()) {
   const buckets = new Map<string, { tokens: number; at: number }>();
   return {
-    take(namespace: string): number | undefined {
+    take(namespace: string, limit: RateLimit): number | undefined {
       const t = now();
       const bucket = buckets.get(namespace) ?? { tokens: limit.burst, at: t };
       bucket.tokens = Math.min(limit.burst, bucket.tokens + ((t - bucket.at) / 1000) * limit.perSecond);
@@ -48,16 +48,24 @@ export function createRateLimiter(limit: RateLimit, now: () => number = () => pe
 export type RateLimiter = ReturnType<typeof createRateLimiter>;
 
 /**
- * Wraps every method so the calls of a namespace's keys are limited per namespace: over the
+ * Wraps every method so the calls of a namespace's keys are limited per namespace (its own
+ * limit, set through AdminService, else CHIME_RATE_LIMIT): over the
  * limit a call is RESOURCE_EXHAUSTED with a google.rpc.RetryInfo saying when to retry, so one
  * tenant's flood cannot take the API from the others. All-namespaces keys (operators,
  * CHIME_API_TOKEN) are not limited.
  */
-export function rateLimited<S extends DescService>(service: S, impl: ServiceImpl<S>, limiter: RateLimiter): ServiceImpl<S> {
-  const check = (context: HandlerContext) => {
+export function rateLimited<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S>,
+  limiter: RateLimiter,
+  limitOf: (namespace: string) => Promise<RateLimit | undefined>,
+): ServiceImpl<S> {
+  const check = async (context: HandlerContext) => {
     const namespace = principalOf(context)?.namespace;
     if (namespace === undefined) return;
-    const waitMs = limiter.take(namespace);
+    const limit = await limitOf(namespace);
+    if (!limit) return;
+    const waitMs = limiter.take(namespace, limit);
     if (waitMs === undefined) return;
     throw new ConnectError(`namespace ${JSON.stringify(namespace)} is over its rate limit; retry in ${waitMs} ms`, Code.ResourceExhausted, undefined, [
       { desc: RetryInfoSchema, value: { retryDelay: msToDuration(waitMs) } },

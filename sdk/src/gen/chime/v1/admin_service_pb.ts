@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/admin_service.proto.
  */
 export const file_chime_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGltZS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghjaGltZS52MSLsAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbmFtZXNwYWNlGAMgASgJEiIKBHJvbGUYBCABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIosBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEiIKBHJvbGUYAyABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChRDcmVhdGVBcGlLZXlSZXNwb25zZRIhCgdhcGlfa2V5GAEgASgLMhAuY2hpbWUudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSJAChJMaXN0QXBpS2V5c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCCI5ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiIKCGFwaV9rZXlzGAEgAygLMhAuY2hpbWUudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOQoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIQoHYXBpX2tleRgBIAEoCzIQLmNoaW1lLnYxLkFwaUtleSKoAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYAyABKAkSEAoIa2V5X25hbWUYBCABKAkSDgoGYWN0aW9uGAUgASgJEg4KBnRhcmdldBgGIAEoCRIRCgluYW1lc3BhY2UYByABKAkSDwoHYWRkcmVzcxgIIAEoCSJTChdMaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWgoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC5jaGltZS52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSp0CgpBcGlLZXlSb2xlEhwKGEFQSV9LRVlfUk9MRV9VTlNQRUNJRklFRBAAEhcKE0FQSV9LRVlfUk9MRV9SRUFERVIQARIXChNBUElfS0VZX1JPTEVfV1JJVEVSEAISFgoSQVBJX0tFWV9ST0xFX0FETUlOEAMy3QIKDEFkbWluU2VydmljZRJNCgxDcmVhdGVBcGlLZXkSHS5jaGltZS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0Gh4uY2hpbWUudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USTwoLTGlzdEFwaUtleXMSHC5jaGltZS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHS5jaGltZS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIgOQAgESTQoMUmV2b2tlQXBpS2V5Eh0uY2hpbWUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoeLmNoaW1lLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEl4KEExpc3RBdWRpdEVudHJpZXMSIS5jaGltZS52MS5MaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBoiLmNoaW1lLnYxLkxpc3RBdWRpdEVudHJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGltZS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghjaGltZS52MSLsAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbmFtZXNwYWNlGAMgASgJEiIKBHJvbGUYBCABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIosBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEiIKBHJvbGUYAyABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChRDcmVhdGVBcGlLZXlSZXNwb25zZRIhCgdhcGlfa2V5GAEgASgLMhAuY2hpbWUudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSJAChJMaXN0QXBpS2V5c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCCI5ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiIKCGFwaV9rZXlzGAEgAygLMhAuY2hpbWUudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOQoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIQoHYXBpX2tleRgBIAEoCzIQLmNoaW1lLnYxLkFwaUtleSKoAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYAyABKAkSEAoIa2V5X25hbWUYBCABKAkSDgoGYWN0aW9uGAUgASgJEg4KBnRhcmdldBgGIAEoCRIRCgluYW1lc3BhY2UYByABKAkSDwoHYWRkcmVzcxgIIAEoCSJTChdMaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWgoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC5jaGltZS52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJkCg9OYW1lc3BhY2VMaW1pdHMSEQoJbmFtZXNwYWNlGAEgASgJEhgKEGNhbGxzX3Blcl9zZWNvbmQYAiABKAESEgoKY2FsbF9idXJzdBgDIAEoBRIQCghtYXhfam9icxgEIAEoAyJGChlTZXROYW1lc3BhY2VMaW1pdHNSZXF1ZXN0EikKBmxpbWl0cxgBIAEoCzIZLmNoaW1lLnYxLk5hbWVzcGFjZUxpbWl0cyJHChpTZXROYW1lc3BhY2VMaW1pdHNSZXNwb25zZRIpCgZsaW1pdHMYASABKAsyGS5jaGltZS52MS5OYW1lc3BhY2VMaW1pdHMiLgoZR2V0TmFtZXNwYWNlTGltaXRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiRwoaR2V0TmFtZXNwYWNlTGltaXRzUmVzcG9uc2USKQoGbGltaXRzGAEgASgLMhkuY2hpbWUudjEuTmFtZXNwYWNlTGltaXRzKnQKCkFwaUtleVJvbGUSHAoYQVBJX0tFWV9ST0xFX1VOU1BFQ0lGSUVEEAASFwoTQVBJX0tFWV9ST0xFX1JFQURFUhABEhcKE0FQSV9LRVlfUk9MRV9XUklURVIQAhIWChJBUElfS0VZX1JPTEVfQURNSU4QAzKkBAoMQWRtaW5TZXJ2aWNlEk0KDENyZWF0ZUFwaUtleRIdLmNoaW1lLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaHi5jaGltZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJPCgtMaXN0QXBpS2V5cxIcLmNoaW1lLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBodLmNoaW1lLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiA5ACARJNCgxSZXZva2VBcGlLZXkSHS5jaGltZS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0Gh4uY2hpbWUudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USXwoSU2V0TmFtZXNwYWNlTGltaXRzEiMuY2hpbWUudjEuU2V0TmFtZXNwYWNlTGltaXRzUmVxdWVzdBokLmNoaW1lLnYxLlNldE5hbWVzcGFjZUxpbWl0c1Jlc3BvbnNlEmQKEkdldE5hbWVzcGFjZUxpbWl0cxIjLmNoaW1lLnYxLkdldE5hbWVzcGFjZUxpbWl0c1JlcXVlc3QaJC5jaGltZS52MS5HZXROYW1lc3BhY2VMaW1pdHNSZXNwb25zZSIDkAIBEl4KEExpc3RBdWRpdEVudHJpZXMSIS5jaGltZS52MS5MaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBoiLmNoaW1lLnYxLkxpc3RBdWRpdEVudHJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message chime.v1.ApiKey
@@ -567,6 +567,187 @@ export const ListAuditEntriesResponseSchema: GenMessage<ListAuditEntriesResponse
   messageDesc(file_chime_v1_admin_service, 9);
 
 /**
+ * What one namespace may use. Over a limit, calls are RESOURCE_EXHAUSTED.
+ *
+ * @generated from message chime.v1.NamespaceLimits
+ */
+export type NamespaceLimits = Message<"chime.v1.NamespaceLimits"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * Calls per second of the namespace's keys (0: CHIME_RATE_LIMIT's, if any).
+   *
+   * @generated from field: double calls_per_second = 2;
+   */
+  callsPerSecond: number;
+
+  /**
+   * Calls at once after a quiet spell (0: one second's worth).
+   *
+   * @generated from field: int32 call_burst = 3;
+   */
+  callBurst: number;
+
+  /**
+   * Jobs the namespace may hold (0: no limit).
+   *
+   * @generated from field: int64 max_jobs = 4;
+   */
+  maxJobs: bigint;
+};
+
+/**
+ * What one namespace may use. Over a limit, calls are RESOURCE_EXHAUSTED.
+ *
+ * @generated from message chime.v1.NamespaceLimits
+ */
+export type NamespaceLimitsJson = {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace?: string;
+
+  /**
+   * Calls per second of the namespace's keys (0: CHIME_RATE_LIMIT's, if any).
+   *
+   * @generated from field: double calls_per_second = 2;
+   */
+  callsPerSecond?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Calls at once after a quiet spell (0: one second's worth).
+   *
+   * @generated from field: int32 call_burst = 3;
+   */
+  callBurst?: number;
+
+  /**
+   * Jobs the namespace may hold (0: no limit).
+   *
+   * @generated from field: int64 max_jobs = 4;
+   */
+  maxJobs?: string;
+};
+
+/**
+ * Describes the message chime.v1.NamespaceLimits.
+ * Use `create(NamespaceLimitsSchema)` to create a new message.
+ */
+export const NamespaceLimitsSchema: GenMessage<NamespaceLimits, {jsonType: NamespaceLimitsJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_admin_service, 10);
+
+/**
+ * @generated from message chime.v1.SetNamespaceLimitsRequest
+ */
+export type SetNamespaceLimitsRequest = Message<"chime.v1.SetNamespaceLimitsRequest"> & {
+  /**
+   * @generated from field: chime.v1.NamespaceLimits limits = 1;
+   */
+  limits?: NamespaceLimits | undefined;
+};
+
+/**
+ * @generated from message chime.v1.SetNamespaceLimitsRequest
+ */
+export type SetNamespaceLimitsRequestJson = {
+  /**
+   * @generated from field: chime.v1.NamespaceLimits limits = 1;
+   */
+  limits?: NamespaceLimitsJson;
+};
+
+/**
+ * Describes the message chime.v1.SetNamespaceLimitsRequest.
+ * Use `create(SetNamespaceLimitsRequestSchema)` to create a new message.
+ */
+export const SetNamespaceLimitsRequestSchema: GenMessage<SetNamespaceLimitsRequest, {jsonType: SetNamespaceLimitsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_admin_service, 11);
+
+/**
+ * @generated from message chime.v1.SetNamespaceLimitsResponse
+ */
+export type SetNamespaceLimitsResponse = Message<"chime.v1.SetNamespaceLimitsResponse"> & {
+  /**
+   * @generated from field: chime.v1.NamespaceLimits limits = 1;
+   */
+  limits?: NamespaceLimits | undefined;
+};
+
+/**
+ * @generated from message chime.v1.SetNamespaceLimitsResponse
+ */
+export type SetNamespaceLimitsResponseJson = {
+  /**
+   * @generated from field: chime.v1.NamespaceLimits limits = 1;
+   */
+  limits?: NamespaceLimitsJson;
+};
+
+/**
+ * Describes the message chime.v1.SetNamespaceLimitsResponse.
+ * Use `create(SetNamespaceLimitsResponseSchema)` to create a new message.
+ */
+export const SetNamespaceLimitsResponseSchema: GenMessage<SetNamespaceLimitsResponse, {jsonType: SetNamespaceLimitsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_admin_service, 12);
+
+/**
+ * @generated from message chime.v1.GetNamespaceLimitsRequest
+ */
+export type GetNamespaceLimitsRequest = Message<"chime.v1.GetNamespaceLimitsRequest"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+};
+
+/**
+ * @generated from message chime.v1.GetNamespaceLimitsRequest
+ */
+export type GetNamespaceLimitsRequestJson = {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace?: string;
+};
+
+/**
+ * Describes the message chime.v1.GetNamespaceLimitsRequest.
+ * Use `create(GetNamespaceLimitsRequestSchema)` to create a new message.
+ */
+export const GetNamespaceLimitsRequestSchema: GenMessage<GetNamespaceLimitsRequest, {jsonType: GetNamespaceLimitsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_admin_service, 13);
+
+/**
+ * @generated from message chime.v1.GetNamespaceLimitsResponse
+ */
+export type GetNamespaceLimitsResponse = Message<"chime.v1.GetNamespaceLimitsResponse"> & {
+  /**
+   * @generated from field: chime.v1.NamespaceLimits limits = 1;
+   */
+  limits?: NamespaceLimits | undefined;
+};
+
+/**
+ * @generated from message chime.v1.GetNamespaceLimitsResponse
+ */
+export type GetNamespaceLimitsResponseJson = {
+  /**
+   * @generated from field: chime.v1.NamespaceLimits limits = 1;
+   */
+  limits?: NamespaceLimitsJson;
+};
+
+/**
+ * Describes the message chime.v1.GetNamespaceLimitsResponse.
+ * Use `create(GetNamespaceLimitsResponseSchema)` to create a new message.
+ */
+export const GetNamespaceLimitsResponseSchema: GenMessage<GetNamespaceLimitsResponse, {jsonType: GetNamespaceLimitsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_admin_service, 14);
+
+/**
  * What a key may do. Each role includes the ones before it.
  *
  * @generated from enum chime.v1.ApiKeyRole
@@ -647,6 +828,25 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * Sets a namespace's limits (an all-namespaces admin only); a zero field means no limit
+   * there, or CHIME_RATE_LIMIT for the call rate.
+   *
+   * @generated from rpc chime.v1.AdminService.SetNamespaceLimits
+   */
+  setNamespaceLimits: {
+    methodKind: "unary";
+    input: typeof SetNamespaceLimitsRequestSchema;
+    output: typeof SetNamespaceLimitsResponseSchema;
+  },
+  /**
+   * @generated from rpc chime.v1.AdminService.GetNamespaceLimits
+   */
+  getNamespaceLimits: {
+    methodKind: "unary";
+    input: typeof GetNamespaceLimitsRequestSchema;
+    output: typeof GetNamespaceLimitsResponseSchema;
   },
   /**
    * Every change made through the API, newest first.

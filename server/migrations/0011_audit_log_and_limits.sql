@@ -1,3 +1,4 @@
+-- The audit log and per-namespace limits.
 -- Every change made through the API (chime.v1.AdminService/ListAuditEntries). Append-only:
 -- the trigger refuses updates and deletes, so an entry, once written, stays as it was.
 CREATE TABLE audit_log (
@@ -21,3 +22,11 @@ $$;
 
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
   FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+
+-- Per-namespace limits set through chime.v1.AdminService/SetNamespaceLimits (0: none).
+CREATE TABLE namespace_limits (
+  namespace text PRIMARY KEY,
+  calls_per_second double precision NOT NULL DEFAULT 0,
+  call_burst integer NOT NULL DEFAULT 0,
+  max_jobs bigint NOT NULL DEFAULT 0
+);
