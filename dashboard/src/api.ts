@@ -2,6 +2,8 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
+import { AlertService } from "@chime/sdk/gen/alert_service_pb";
+import { StatsService } from "@chime/sdk/gen/stats_service_pb";
 
 /**
  * The page talks to the server it was loaded from (same origin) with the Connect
@@ -68,6 +70,8 @@ function basePath(): string {
 
 export const jobs = createClient(JobService, transport);
 export const watch = createClient(WatchService, transport);
+export const alerts = createClient(AlertService, transport);
+export const stats = createClient(StatsService, transport);
 
 /** A human message for any error a call throws. */
 export function errorMessage(error: unknown): string {

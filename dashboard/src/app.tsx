@@ -7,11 +7,19 @@ import { JobsPage } from "./pages/jobs";
 import { JobDetailPage } from "./pages/job-detail";
 import { JobFormPage } from "./pages/job-form";
 import { LiveRunsPage } from "./pages/live-runs";
+import { RunDetailPage } from "./pages/run-detail";
+import { QueuesPage } from "./pages/queues";
+import { FailuresPage } from "./pages/failures";
+import { AlertsPage } from "./pages/alerts";
+import { IdSearch } from "./components/id-search";
 
 const NAV: Array<{ label: string; href: string; pages: Route["page"][] }> = [
   { label: "Overview", href: href.overview(), pages: ["overview"] },
   { label: "Jobs", href: href.jobs(), pages: ["jobs", "job", "edit"] },
-  { label: "Live runs", href: href.runs(), pages: ["runs"] },
+  { label: "Live runs", href: href.runs(), pages: ["runs", "run"] },
+  { label: "Queues", href: href.queues(), pages: ["queues"] },
+  { label: "Failures", href: href.failures(), pages: ["failures"] },
+  { label: "Alerts", href: href.alerts(), pages: ["alerts"] },
 ];
 
 export function App() {
@@ -60,6 +68,7 @@ export function App() {
               ))}
             </ul>
           </nav>
+          <IdSearch />
           <a className="button primary new-job" href={href.newJob()} aria-current={route.page === "new" ? "page" : undefined}>
             New job
           </a>
@@ -107,6 +116,14 @@ function Page({ route }: { route: Route }) {
       return <JobFormPage key={route.id} id={route.id} />;
     case "runs":
       return <LiveRunsPage key={route.jobId ?? ""} jobId={route.jobId} />;
+    case "run":
+      return <RunDetailPage key={route.id} id={route.id} />;
+    case "queues":
+      return <QueuesPage />;
+    case "failures":
+      return <FailuresPage key={route.queue ?? ""} queue={route.queue} />;
+    case "alerts":
+      return <AlertsPage />;
     default:
       return (
         <section>

@@ -3,6 +3,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { JobState, MisfirePolicy, OverlapPolicy } from "@chime/sdk/gen/job_pb";
 import { RunState, RunTrigger } from "@chime/sdk/gen/run_pb";
 import type { Schedule } from "@chime/sdk/gen/schedule_pb";
+import { cronInWords } from "./cron-words";
 
 /** Words and numbers as a person reads them. Times are shown in the browser's time zone. */
 
@@ -93,7 +94,13 @@ export function parseDurationText(text: string): number | undefined {
   return parts.reduce((total, [, n, u]) => total + Number(n) * unit[u], 0);
 }
 
-/** The schedule in words: "every 5 seconds", "cron 0/5 * * * * * (Europe/Paris)" style, "at 2026-…". */
+/** The cron expression in words, next to the expression itself: "every second (cron * * * * * *, UTC)". */
+function cronScheduleInWords(expression: string, timeZone: string): string {
+  const words = cronInWords(expression);
+  return words ? `${words} (cron ${expression}, ${timeZone})` : `cron ${expression} (${timeZone})`;
+}
+
+/** The schedule in words: "every 5 seconds", "every second (cron * * * * * *, UTC)", "at 2026-…". */
 export function scheduleInWords(schedule: Schedule | undefined): string {
   if (!schedule) return "no schedule";
   let words: string;
@@ -105,7 +112,7 @@ export function scheduleInWords(schedule: Schedule | undefined): string {
       words = `at ${formatTime(toDate(schedule.kind.value.time))}`;
       break;
     case "cron":
-      words = `cron ${schedule.kind.value.expression} (${schedule.kind.value.timeZone || "UTC"})`;
+      words = cronScheduleInWords(schedule.kind.value.expression, schedule.kind.value.timeZone || "UTC");
       break;
     case "interval": {
       const ms = durationMs(schedule.kind.value.every) ?? 0;

@@ -11,6 +11,10 @@ export type Route =
   | { page: "new" }
   | { page: "edit"; id: string }
   | { page: "runs"; jobId?: string }
+  | { page: "run"; id: string }
+  | { page: "queues" }
+  | { page: "failures"; queue?: string }
+  | { page: "alerts" }
   | { page: "not-found"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -25,6 +29,10 @@ export function parseRoute(hash: string): Route {
     if (parts.length === 3 && parts[2] === "edit") return { page: "edit", id: parts[1] };
   }
   if (parts[0] === "runs" && parts.length === 1) return { page: "runs", jobId: params.get("job") ?? undefined };
+  if (parts[0] === "runs" && parts.length === 2) return { page: "run", id: parts[1] };
+  if (parts.length === 1 && parts[0] === "queues") return { page: "queues" };
+  if (parts.length === 1 && parts[0] === "alerts") return { page: "alerts" };
+  if (parts.length === 1 && parts[0] === "failures") return { page: "failures", queue: params.get("queue") ?? undefined };
   return { page: "not-found", path };
 }
 
@@ -35,6 +43,10 @@ export const href = {
   newJob: () => "#/jobs/new",
   edit: (id: string) => `#/jobs/${encodeURIComponent(id)}/edit`,
   runs: (jobId?: string) => (jobId ? `#/runs?job=${encodeURIComponent(jobId)}` : "#/runs"),
+  run: (id: string) => `#/runs/${encodeURIComponent(id)}`,
+  queues: () => "#/queues",
+  alerts: () => "#/alerts",
+  failures: (queue?: string) => (queue ? `#/failures?queue=${encodeURIComponent(queue)}` : "#/failures"),
 };
 
 export function navigate(to: string): void {

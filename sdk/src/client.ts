@@ -4,6 +4,8 @@ import { createClient, type Client, type Interceptor, type Transport } from "@co
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
 import { JobService, type BatchCreateJobsResult } from "./gen/chime/v1/job_service_pb.js";
+import { AlertService } from "./gen/chime/v1/alert_service_pb.js";
+import { StatsService } from "./gen/chime/v1/stats_service_pb.js";
 import type { Run, RunState } from "./gen/chime/v1/run_pb.js";
 import type { RunEvent } from "./gen/chime/v1/watch_service_pb.js";
 import { SPEC_FIELD_PATHS, toJob, type JobSpec } from "./job-spec.js";
@@ -87,6 +89,10 @@ export function createChimeClient(options: ChimeClientOptions) {
   return {
     /** The generated JobService client, for anything the helpers do not cover. */
     jobService,
+    /** The generated AlertService client: alert channels, rules and delivery history. */
+    alertService: createClient(AlertService, transport) as Client<typeof AlertService>,
+    /** The generated StatsService client: run stats of a job or a queue over a window. */
+    statsService: createClient(StatsService, transport) as Client<typeof StatsService>,
 
     /** Creates a job; with a requestId, a retried call returns the job the first one created. */
     async createJob(spec: JobSpec, requestOptions: { requestId?: string } = {}): Promise<Job> {

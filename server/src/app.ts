@@ -30,6 +30,13 @@ import { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import { createWatchService } from "./watch/watch-service.js";
 import { startWatchHub, type WatchHub } from "./watch/watch-hub.js";
 import { registerWatchMetrics } from "./watch/watch-metrics.js";
+import { observeService } from "./api/rpc-observer.js";
+import { registerScrapedMetrics } from "./scraped-metrics.js";
+import { AlertService } from "@chime/sdk/gen/alert_service_pb";
+import { createAlertService } from "./alerts/alert-service.js";
+import { startBackgroundWork } from "./events/background-work.js";
+import { StatsService } from "@chime/sdk/gen/stats_service_pb";
+import { createStatsService } from "./stats/stats-service.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
@@ -57,19 +64,21 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const shutdown = new AbortController();
   const database = redactUrl(config.databaseUrl);
   try {
-    if (await ensureDatabase(config.databaseUrl)) logger.info({ database }, "created database");
+    if (await ensureDatabase(config.databaseDirectUrl)) logger.info({ database }, "created database");
   } catch (error) {
     throw new Error(`cannot reach Postgres at ${database}: ${(error as Error).message}`, { cause: error });
   }
-  const pool = createPool(config.databaseUrl);
-  const applied = await migrate(pool);
+  // Migrations hold a session advisory lock: on the direct connection, not through a pooler.
+  const migrationPool = createPool(config.databaseDirectUrl, 1);
+  const applied = await migrate(migrationPool).finally(() => migrationPool.end());
   if (applied.length) logger.info({ applied }, "applied migrations");
+  const pool = createPool(config.databaseUrl, config.databasePoolSize);
 
   const now = options.now ?? (() => new Date());
   const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger, config.natsSecurity);
   const metrics = createMetrics();
   const layout = natsLayout(config.natsPrefix);
-  const jetStream = prepareJetStream(nats, config.natsPrefix, logger, shutdown.signal);
+  const jetStream = prepareJetStream(nats, { prefix: config.natsPrefix, replicas: config.natsReplicas }, logger, shutdown.signal);
   const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger, recordDelayMs: config.dispatchRecordDelayMs });
   const cancelSignal = createCancelSignal({ js: jetStream.client, layout, metrics, logger });
   const signalCancel = (runIds: string[]) => cancelSignal.signal(runIds);
@@ -77,7 +86,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const scheduler = config.roles.has("scheduler")
     ? startScheduler({
         pool,
-        databaseUrl: config.databaseUrl,
+        databaseUrl: config.databaseDirectUrl,
         publisher,
         serverId: config.serverId,
         leaseMs: config.leaderLeaseMs,
@@ -113,12 +122,23 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     });
     services.push({
       service: JobService,
-      impl: hardenService(JobService, auth.jobService(jobService), logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+      impl: observeService(JobService, hardenService(JobService, auth.jobService(jobService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+    });
+  }
+  if (config.roles.has("api")) {
+    services.push({
+      service: AlertService,
+      impl: observeService(AlertService, hardenService(AlertService, auth.operatorService(AlertService, createAlertService(pool)), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+    });
+    const statsService = createStatsService({ pool, js: jetStream.client, layout });
+    services.push({
+      service: StatsService,
+      impl: observeService(StatsService, hardenService(StatsService, auth.operatorService(StatsService, statsService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
     if (auth.adminService) {
       services.push({
         service: AdminService,
-        impl: hardenService(AdminService, auth.adminService, logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+        impl: observeService(AdminService, hardenService(AdminService, auth.adminService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
       });
     }
   }
@@ -128,6 +148,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     : undefined;
   if (watchHub) {
     registerWatchMetrics(metrics.registry, watchHub);
+    registerScrapedMetrics(metrics.registry, { pool, js: jetStream.client, layout, logger });
     const watchService = createWatchService({
       pool,
       hub: watchHub,
@@ -137,13 +158,25 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     });
     services.push({
       service: WatchService,
-      impl: hardenService(WatchService, auth.watchService(watchService), logger, config.requestTimeoutMs) as unknown as ServiceImpl<DescService>,
+      impl: observeService(WatchService, hardenService(WatchService, auth.watchService(watchService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
   }
   // The ingest role writes worker status into Postgres; a process of its own can take that
   // load off the api and the scheduler (every ingest replica shares one durable consumer).
   const ingest = config.roles.has("ingest")
     ? startStatusIngest({ js: jetStream.ready, pool, layout, prefix: config.natsPrefix, metrics, logger })
+    : undefined;
+  // Behind the scheduler: alerts (matching run ends to rules, sending notifications) and queue stats.
+  const background = config.roles.has("scheduler")
+    ? startBackgroundWork({
+        pool,
+        allowlist: config.httpAllowlist,
+        intervalMs: config.backgroundIntervalMs,
+        runRetentionMs: config.runRetentionMs,
+        pruneIntervalMs: config.eventPruneIntervalMs,
+        logger,
+        metrics,
+      })
     : undefined;
   // The api role re-signals cancellations workers may have missed.
   const cancelSweep = config.roles.has("api")
@@ -234,6 +267,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         await executorStarting;
         await Promise.all([closing, executor?.stop(config.shutdownGraceMs)]);
         cancelSweep?.stop();
+        await background?.stop();
         tls?.close();
         await ingest?.stop();
         await nats.close();

@@ -125,6 +125,34 @@ describe("loadConfig", () => {
     expect(problemsOf({ CHIME_ELECTION_INTERVAL_MS: "3000", CHIME_LEADER_LEASE_MS: "3000" })).toEqual([
       expect.stringMatching(/^CHIME_ELECTION_INTERVAL_MS \(3000\) must be less than CHIME_LEADER_LEASE_MS \(3000\)/),
     ]);
+    // A run outlives its events (its events are pruned first), unless runs are kept for good.
+    expect(problemsOf({ CHIME_RUN_RETENTION_MS: "60000", CHIME_EVENT_RETENTION_MS: "120000" })).toEqual([
+      expect.stringMatching(/^CHIME_RUN_RETENTION_MS \(60000\) must be 0 \(keep runs\) or at least CHIME_EVENT_RETENTION_MS \(120000\)/),
+    ]);
+    expect(loadConfig({ CHIME_RUN_RETENTION_MS: "0", CHIME_EVENT_RETENTION_MS: "120000" }).runRetentionMs).toBe(0);
+  });
+
+  it("takes a list of NATS servers, a direct Postgres URL for the session-bound connections, a pool size and a replica count", () => {
+    const config = loadConfig({
+      NATS_URL: "nats://a:4222, nats://b:4222,tls://c:4222",
+      DATABASE_URL: "postgres://chime@pgbouncer:6432/chime",
+      CHIME_DATABASE_DIRECT_URL: "postgres://chime@db:5432/chime",
+      CHIME_DATABASE_POOL_SIZE: "40",
+      CHIME_NATS_REPLICAS: "3",
+    });
+    expect(config).toMatchObject({
+      natsUrl: "nats://a:4222,nats://b:4222,tls://c:4222",
+      databaseDirectUrl: "postgres://chime@db:5432/chime",
+      databasePoolSize: 40,
+      natsReplicas: 3,
+    });
+    // Without a direct URL, the session-bound connections use DATABASE_URL.
+    expect(loadConfig({ DATABASE_URL: "postgres://x@h/d" }).databaseDirectUrl).toBe("postgres://x@h/d");
+    expect(problemsOf({ NATS_URL: "nats://a:4222,http://b" })).toEqual(['NATS_URL="http://b": expected a nats: or tls: URL']);
+    expect(problemsOf({ NATS_URL: " , " })).toEqual(["NATS_URL: at least one URL is required"]);
+    expect(problemsOf({ CHIME_NATS_REPLICAS: "7" })[0]).toMatch(/^CHIME_NATS_REPLICAS=/);
+    expect(problemsOf({ CHIME_DATABASE_POOL_SIZE: "0" })[0]).toMatch(/^CHIME_DATABASE_POOL_SIZE=/);
+    expect(problemsOf({ CHIME_DATABASE_DIRECT_URL: "mysql://x" })[0]).toMatch(/^CHIME_DATABASE_DIRECT_URL=/);
   });
 
   it.each([

@@ -17,7 +17,18 @@ export type Role = "api" | "scheduler" | "ingest" | "executor";
 export interface ChimeConfig {
   /** Postgres connection string; the database is created when missing. */
   databaseUrl: string;
+  /**
+   * Postgres for the session-bound connections (the scheduler's advisory lock, LISTEN for
+   * wakeups, migrations), when DATABASE_URL goes through a transaction pooler such as
+   * PgBouncer (CHIME_DATABASE_DIRECT_URL; default DATABASE_URL).
+   */
+  databaseDirectUrl: string;
+  /** Connections of the query pool (CHIME_DATABASE_POOL_SIZE). */
+  databasePoolSize: number;
+  /** One NATS URL, or several separated by commas (servers of one cluster). */
   natsUrl: string;
+  /** Replicas of every JetStream stream and bucket (CHIME_NATS_REPLICAS; up to the cluster's size). */
+  natsReplicas: number;
   /** Prefix of every NATS stream, subject and bucket name this server uses. */
   natsPrefix: string;
   /** gRPC (h2c) port served by grpc-js. 0 picks a free port. */
@@ -59,6 +70,8 @@ export interface ChimeConfig {
   dispatchRecordDelayMs: number;
   /** Run and job events older than this are deleted by the leader. */
   eventRetentionMs: number;
+  /** Finished runs that ended longer ago than this are deleted, with the completed one-off and deleted jobs they leave; 0 keeps them. */
+  runRetentionMs: number;
   /** How often the leader deletes events past the retention. */
   eventPruneIntervalMs: number;
   /** Non-public destinations the http executor may reach (CHIME_HTTP_ALLOWLIST: CIDRs, addresses, host names). */
@@ -67,6 +80,8 @@ export interface ChimeConfig {
   executorConcurrency: number;
   /** How often the api role re-signals running runs whose cancellation was requested. */
   cancelSweepMs: number;
+  /** How often the scheduler role matches run ends to alert rules, sends due notifications and rolls up queue stats. */
+  backgroundIntervalMs: number;
   /** An idle watch stream gets a Keepalive this often. */
   watchKeepaliveMs: number;
   /** How often each replica's watch tail polls the event tables. */
@@ -92,6 +107,9 @@ export type Access = "open" | "key";
 const DEFAULTS = {
   DATABASE_URL: "postgres://postgres@127.0.0.1:5432/chime",
   NATS_URL: "nats://127.0.0.1:4222",
+  CHIME_DATABASE_DIRECT_URL: "",
+  CHIME_DATABASE_POOL_SIZE: "10",
+  CHIME_NATS_REPLICAS: "1",
   CHIME_NATS_PREFIX: "chime",
   CHIME_PORT: "8080",
   CHIME_HTTP_PORT: "8081",
@@ -115,9 +133,11 @@ const DEFAULTS = {
   CHIME_DISPATCH_RECORD_DELAY_MS: "1000",
   CHIME_EVENT_RETENTION_MS: String(7 * 86_400_000),
   CHIME_EVENT_PRUNE_INTERVAL_MS: "60000",
+  CHIME_RUN_RETENTION_MS: "2592000000",
   CHIME_HTTP_ALLOWLIST: "",
   CHIME_EXECUTOR_CONCURRENCY: "32",
   CHIME_CANCEL_SWEEP_MS: "5000",
+  CHIME_BACKGROUND_INTERVAL_MS: "1000",
   CHIME_WATCH_KEEPALIVE_MS: "15000",
   CHIME_WATCH_POLL_MS: "50",
   CHIME_WATCH_BUFFER_EVENTS: "10000",
@@ -161,8 +181,7 @@ export function loadConfig(
     }
     return value;
   };
-  const url = (key: keyof typeof DEFAULTS, protocols: string[]): string => {
-    const raw = get(key);
+  const checkUrl = (key: string, raw: string, protocols: string[]): string => {
     try {
       const parsed = new URL(raw);
       if (!protocols.includes(parsed.protocol)) {
@@ -173,6 +192,7 @@ export function loadConfig(
     }
     return raw;
   };
+  const url = (key: keyof typeof DEFAULTS, protocols: string[]): string => checkUrl(key, get(key), protocols);
 
   const existingFile = (key: "CHIME_NATS_CA_FILE" | "CHIME_NATS_CREDS_FILE"): string | undefined => {
     const path = get(key);
@@ -190,7 +210,14 @@ export function loadConfig(
   };
 
   const databaseUrl = url("DATABASE_URL", ["postgres:", "postgresql:"]);
-  const natsUrl = url("NATS_URL", ["nats:", "tls:"]);
+  const databaseDirectUrl = get("CHIME_DATABASE_DIRECT_URL") ? url("CHIME_DATABASE_DIRECT_URL", ["postgres:", "postgresql:"]) : databaseUrl;
+  const natsUrl = get("NATS_URL")
+    .split(",")
+    .map((one) => one.trim())
+    .filter(Boolean)
+    .map((one) => checkUrl("NATS_URL", one, ["nats:", "tls:"]))
+    .join(",");
+  if (!natsUrl) problems.push("NATS_URL: at least one URL is required");
   const natsPrefix = get("CHIME_NATS_PREFIX");
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(natsPrefix)) {
     problems.push(`CHIME_NATS_PREFIX=${JSON.stringify(natsPrefix)}: expected 1-32 letters, digits, _ or -`);
@@ -210,7 +237,10 @@ export function loadConfig(
 
   const config: ChimeConfig = {
     databaseUrl,
+    databaseDirectUrl,
+    databasePoolSize: integer("CHIME_DATABASE_POOL_SIZE", 1, 1000),
     natsUrl,
+    natsReplicas: integer("CHIME_NATS_REPLICAS", 1, 5),
     natsPrefix,
     grpcPort: integer("CHIME_PORT", 0, 65535),
     httpPort: integer("CHIME_HTTP_PORT", 0, 65535),
@@ -234,9 +264,11 @@ export function loadConfig(
     dispatchRecordDelayMs: integer("CHIME_DISPATCH_RECORD_DELAY_MS", 0, 600_000),
     eventRetentionMs: integer("CHIME_EVENT_RETENTION_MS", 1000, 3650 * 86_400_000),
     eventPruneIntervalMs: integer("CHIME_EVENT_PRUNE_INTERVAL_MS", 100, 86_400_000),
+    runRetentionMs: integer("CHIME_RUN_RETENTION_MS", 0, 3650 * 86_400_000),
     httpAllowlist: EMPTY_ALLOWLIST,
     executorConcurrency: integer("CHIME_EXECUTOR_CONCURRENCY", 1, 10_000),
     cancelSweepMs: integer("CHIME_CANCEL_SWEEP_MS", 100, 3_600_000),
+    backgroundIntervalMs: integer("CHIME_BACKGROUND_INTERVAL_MS", 50, 3_600_000),
     watchKeepaliveMs: integer("CHIME_WATCH_KEEPALIVE_MS", 100, 3_600_000),
     watchPollMs: integer("CHIME_WATCH_POLL_MS", 5, 60_000),
     watchBufferEvents: integer("CHIME_WATCH_BUFFER_EVENTS", 10, 10_000_000),
@@ -263,6 +295,9 @@ export function loadConfig(
   }
   if (config.apiToken && !/^[\x21-\x7e]{8,512}$/.test(config.apiToken)) {
     problems.push("CHIME_API_TOKEN: expected 8-512 visible ASCII characters (no spaces)");
+  }
+  if (config.runRetentionMs !== 0 && config.runRetentionMs < config.eventRetentionMs) {
+    problems.push(`CHIME_RUN_RETENTION_MS (${config.runRetentionMs}) must be 0 (keep runs) or at least CHIME_EVENT_RETENTION_MS (${config.eventRetentionMs}): a run outlives its events`);
   }
   config.tls = tlsFiles(get("CHIME_TLS_CERT_FILE"), get("CHIME_TLS_KEY_FILE"), get("CHIME_TLS_CLIENT_CA_FILE"), problems);
   if (config.electionIntervalMs >= config.leaderLeaseMs) {

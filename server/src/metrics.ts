@@ -1,11 +1,42 @@
+import { createRequire } from "node:module";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** The server package's version, for chime_build_info. */
+const CHIME_VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
 /** A registry per server instance, so several servers in one process (tests) never clash. */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "chime_process_" });
+  // Unprefixed, as prom-client names them (process_*, nodejs_*): the names standard Node.js
+  // dashboards and alerts look for.
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: "chime_build_info",
+    help: "Always 1; its labels say which Chime and Node.js this server runs.",
+    labelNames: ["version", "node_version"],
+    registers: [registry],
+  }).set({ version: CHIME_VERSION, node_version: process.versions.node }, 1);
   return {
     registry,
+    rpcRequests: new Counter({
+      name: "chime_rpc_requests_total",
+      help: "RPCs answered (unary) or ended (streams), by method and status code, over both ports.",
+      labelNames: ["method", "code"],
+      registers: [registry],
+    }),
+    rpcDuration: new Histogram({
+      name: "chime_rpc_duration_seconds",
+      help: "Time to answer a unary RPC, by method.",
+      labelNames: ["method"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    rpcStreamsOpen: new Gauge({
+      name: "chime_rpc_streams_open",
+      help: "Server streams (WatchRuns, WatchJob) open now, by method.",
+      labelNames: ["method"],
+      registers: [registry],
+    }),
     dispatchLag: new Histogram({
       name: "chime_dispatch_lag_seconds",
       help: "Time from a run's scheduled time to its publish acknowledgement by JetStream.",
@@ -14,8 +45,8 @@ export function createMetrics() {
     }),
     runsDispatched: new Counter({
       name: "chime_runs_dispatched_total",
-      help: "Runs published to JetStream, by path (scheduler, trigger, reconciler).",
-      labelNames: ["path"],
+      help: "Runs published to JetStream, by path (scheduler, trigger, reconciler) and queue.",
+      labelNames: ["path", "queue"],
       registers: [registry],
     }),
     publishFailures: new Counter({
@@ -53,6 +84,32 @@ export function createMetrics() {
     cancelSignals: new Counter({
       name: "chime_cancel_signals_total",
       help: "Run cancellations put into the cancel bucket for workers, by outcome (ok, failed).",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    runsEnded: new Counter({
+      name: "chime_runs_ended_total",
+      help: "Runs that ended, by queue and state (counted by the scheduler process that rolled them up).",
+      labelNames: ["queue", "state"],
+      registers: [registry],
+    }),
+    runDuration: new Histogram({
+      name: "chime_run_duration_seconds",
+      help: "Ended runs' last attempt, start to end, by queue.",
+      labelNames: ["queue"],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
+      registers: [registry],
+    }),
+    runStartLag: new Histogram({
+      name: "chime_run_start_lag_seconds",
+      help: "Ended runs' scheduled time to their last attempt's start, by queue.",
+      labelNames: ["queue"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    alertDeliveries: new Counter({
+      name: "chime_alert_deliveries_total",
+      help: "Alert notification attempts, by outcome (sent, retry: failed and retried later, failed: given up).",
       labelNames: ["outcome"],
       registers: [registry],
     }),

@@ -128,7 +128,7 @@ describe("dashboard", () => {
     const row = (await server.pool.query<{ name: string; spec: { payload?: unknown } }>("SELECT name, spec FROM jobs WHERE id = $1", [jobId])).rows[0];
     expect(row.name).toBe("e2e-every-second");
     expect(row.spec.payload).toEqual({ report: "daily" });
-    expect(await page.getByTestId("schedule-words").textContent()).toBe("cron * * * * * * (UTC)");
+    expect(await page.getByTestId("schedule-words").textContent()).toBe("every second (cron * * * * * *, UTC)");
     await expect.poll(() => page.getByTestId("fire-times").locator("li").count()).toBe(10);
   });
 
@@ -231,7 +231,7 @@ describe("dashboard", () => {
     await page.getByLabel("Time zone").fill("Europe/Paris");
     await page.getByRole("button", { name: "Save changes" }).click();
     await page.waitForURL(new RegExp(`#/jobs/${jobId}$`));
-    await expect.poll(() => page.getByTestId("schedule-words").textContent()).toBe("cron */5 * * * * * (Europe/Paris)");
+    await expect.poll(() => page.getByTestId("schedule-words").textContent()).toBe("every 5 seconds (cron */5 * * * * *, Europe/Paris)");
     const { spec, labels } = (await server.pool.query("SELECT spec, labels FROM jobs WHERE id = $1", [jobId])).rows[0];
     expect(spec.payload).toEqual({ report: "daily" });
     expect(labels).toEqual({ suite: "dashboard" });

@@ -16,7 +16,7 @@ describe("watch tail without streams", () => {
     const start = await metric("chime_watch_tail_cursor");
     for (let i = 0; i < 5; i++) await fixture.chime.triggerJob(job.id);
     await waitFor("the tail to pass the new events", async () => ((await metric("chime_watch_tail_cursor")) >= start + 5 ? true : undefined));
-    expect(await metric("chime_watch_events_read")).toBe(0);
+    expect(await metric("chime_watch_events_read_total")).toBe(0);
 
     // A stream opened now starts after everything committed before it (the idle tail is
     // brought up to date first, though it polls slowly), and gets the next run's events.
@@ -30,7 +30,7 @@ describe("watch tail without streams", () => {
     controller.abort();
     expect(event.runId).toBe(run.id);
     expect(event.state).toBe(RunState.QUEUED);
-    expect(await metric("chime_watch_events_read")).toBeGreaterThan(0);
+    expect(await metric("chime_watch_events_read_total")).toBeGreaterThan(0);
   });
 });
 

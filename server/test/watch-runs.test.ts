@@ -365,7 +365,7 @@ describe("WatchJob", () => {
     const completed = onceWatch.messages.at(-1);
     expect(completed?.kind === "jobChange" && completed.change.job?.state).toBe(JobState.COMPLETED);
     expect(kinds(recurringWatch.messages)).toEqual(["snapshot", "run:QUEUED", "run:QUEUED"]);
-    const { rows } = await pool.query<{ job_id: string; kind: number }>("SELECT job_id, kind FROM job_events WHERE job_id = ANY($1::uuid[])", [[once.id, recurring.id]]);
+    const { rows } = await pool.query<{ job_id: string; kind: number }>("SELECT job_id, kind FROM job_event_log WHERE job_id = ANY($1::uuid[])", [[once.id, recurring.id]]);
     expect(rows).toEqual([{ job_id: once.id, kind: JobChangeKind.COMPLETED }]);
     await chime.deleteJob(recurring.id);
   });

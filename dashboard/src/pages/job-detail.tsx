@@ -20,6 +20,8 @@ import {
 import { useLoad, useNow, useToast } from "../hooks";
 import { href, navigate } from "../router";
 import { Labels } from "./jobs";
+import { ownError } from "../run-outcome";
+import { JobStatsPanel } from "../components/job-stats";
 
 const RUNS_PAGE = 20;
 
@@ -124,6 +126,7 @@ export function JobDetailPage({ id }: { id: string }) {
           {j.state === JobState.PAUSED && <p className="muted small">The job is paused: it fires at these times only once resumed.</p>}
         </div>
       </div>
+      <JobStatsPanel jobId={j.id} />
       <RunHistory key={runsVersion} jobId={j.id} now={now} />
     </section>
   );
@@ -241,10 +244,13 @@ function RunHistory({ jobId, now }: { jobId: string; now: number }) {
               const start = toDate(run.startTime);
               const end = toDate(run.endTime);
               const duration = start ? (end ?? new Date(now)).getTime() - start.getTime() : undefined;
+              const error = ownError(run.state, run.error);
               return (
                 <tr key={run.id} data-run-id={run.id}>
                   <td>
-                    <TimeCell date={toDate(run.scheduledTime)} now={now} />
+                    <a href={href.run(run.id)} aria-label={`Run scheduled ${formatTime(toDate(run.scheduledTime))}`}>
+                      <TimeCell date={toDate(run.scheduledTime)} now={now} />
+                    </a>
                   </td>
                   <td>{TRIGGER_NAMES[run.trigger]}</td>
                   <td>
@@ -254,9 +260,9 @@ function RunHistory({ jobId, now }: { jobId: string; now: number }) {
                   <td>{formatMs(durationMs(run.dispatchLag))}</td>
                   <td>{duration === undefined ? "—" : `${formatMs(duration)}${end ? "" : " so far"}`}</td>
                   <td className="error-cell">
-                    {run.error ? (
+                    {error ? (
                       <button type="button" className="link-button" aria-expanded={expanded === run.id} onClick={() => setExpanded(expanded === run.id ? undefined : run.id)}>
-                        {expanded === run.id ? run.error : run.error.length > 60 ? `${run.error.slice(0, 60)}…` : run.error}
+                        {expanded === run.id ? error : error.length > 60 ? `${error.slice(0, 60)}…` : error}
                       </button>
                     ) : (
                       <span className="muted">—</span>

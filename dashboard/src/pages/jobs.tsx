@@ -5,6 +5,8 @@ import { ConfirmButton, Empty, ErrorNote, JobStateBadge, TimeCell } from "../com
 import { scheduleInWords, toDate } from "../format";
 import { useDebounced, useLoad, useNow, useToast } from "../hooks";
 import { href } from "../router";
+import { LastRun } from "../components/last-run";
+import { lastRuns } from "../last-runs";
 
 interface Filters {
   state: JobState;
@@ -60,6 +62,7 @@ export function JobsPage() {
 
   const listed = list.data?.jobs ?? [];
   const visibleIds = useMemo(() => listed.map((j) => j.id), [listed]);
+  const last = useLoad((signal) => lastRuns(visibleIds, signal), [visibleIds.join()], 5000);
   const allSelected = visibleIds.length > 0 && visibleIds.every((id) => selected.has(id));
 
   const bulk = async (action: "pause" | "resume" | "trigger" | "delete") => {
@@ -168,6 +171,7 @@ export function JobsPage() {
               <th scope="col">Queue</th>
               <th scope="col">Schedule</th>
               <th scope="col">Next run</th>
+              <th scope="col">Last run</th>
               <th scope="col">Labels</th>
             </tr>
           </thead>
@@ -201,6 +205,7 @@ export function JobsPage() {
                 </td>
                 <td>{scheduleInWords(job.schedule)}</td>
                 <td>{job.state === JobState.ACTIVE ? <TimeCell date={toDate(job.nextRunTime)} now={now} /> : <span className="muted">—</span>}</td>
+                <td>{last.data ? <LastRun run={last.data.get(job.id)} now={now} /> : <span className="muted">…</span>}</td>
                 <td>
                   <Labels labels={job.labels} />
                 </td>

@@ -8,6 +8,7 @@ import { useContext } from "react";
 import { href } from "../router";
 import { subscribeRuns, type FeedRow, type FeedStatus } from "../runs-feed";
 import { errorMessage } from "../api";
+import { ownError } from "../run-outcome";
 
 const STATE_CHOICES = [RunState.QUEUED, RunState.RUNNING, RunState.RETRY_WAIT, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT];
 
@@ -121,7 +122,9 @@ export function LiveRunsPage({ jobId }: { jobId?: string }) {
               return (
                 <tr key={row.runId} className={fresh ? "fresh" : undefined} data-run-id={row.runId} data-job-id={row.jobId} data-state={RUN_STATE_NAMES[row.state]}>
                   <td>
-                    <TimeCell date={row.scheduledTime} now={now} />
+                    <a href={href.run(row.runId)} aria-label={`Run ${row.runId}`}>
+                      <TimeCell date={row.scheduledTime} now={now} />
+                    </a>
                   </td>
                   <td>
                     <a href={href.job(row.jobId)}>{names[row.jobId] || row.jobId.slice(0, 8)}</a>
@@ -137,7 +140,7 @@ export function LiveRunsPage({ jobId }: { jobId?: string }) {
                   <td>
                     <TimeCell date={row.time} now={now} />
                   </td>
-                  <td className="error-cell">{row.error || <span className="muted">—</span>}</td>
+                  <td className="error-cell">{ownError(row.state, row.error) || <span className="muted">—</span>}</td>
                   <td>
                     {!TERMINAL_RUN_STATES.has(row.state) && (
                       <button type="button" className="small-button" onClick={() => void cancel(row)} aria-label={`Cancel run ${row.runId}`}>

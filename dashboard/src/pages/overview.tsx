@@ -6,6 +6,8 @@ import { ErrorNote, TimeCell } from "../components/bits";
 import { durationMs, formatMs, quantile, relativeTime, toDate } from "../format";
 import { useLoad, useNow } from "../hooks";
 import { href } from "../router";
+import { ServerStatsCards } from "../components/server-stats";
+import { Stat } from "../components/stat";
 
 const WINDOW_MS = 10 * 60_000;
 const BUCKET_MS = 10_000;
@@ -14,9 +16,6 @@ const MAX_RUNS = 5000;
 interface Stats {
   buckets: Array<{ runs: number; succeeded: number; failed: number; lagP50?: number; lagP99?: number }>;
   runsPerSecond: number;
-  succeeded: number;
-  failed: number;
-  active: number;
   lagP50?: number;
   lagP99?: number;
   total: number;
@@ -42,9 +41,6 @@ function computeStats(runs: Run[], truncated: boolean, now: number): Stats {
   const lags: number[][] = Array.from({ length: n }, () => []);
   const buckets: Stats["buckets"] = Array.from({ length: n }, () => ({ runs: 0, succeeded: 0, failed: 0 }));
   const allLags: number[] = [];
-  let succeeded = 0;
-  let failed = 0;
-  let active = 0;
   let lastMinute = 0;
   for (const run of runs) {
     const at = toDate(run.scheduledTime)?.getTime() ?? 0;
@@ -53,13 +49,8 @@ function computeStats(runs: Run[], truncated: boolean, now: number): Stats {
     const bucket = buckets[i];
     bucket.runs++;
     if (at >= now - 60_000) lastMinute++;
-    if (run.state === RunState.SUCCEEDED) {
-      bucket.succeeded++;
-      succeeded++;
-    } else if (run.state === RunState.FAILED || run.state === RunState.TIMED_OUT) {
-      bucket.failed++;
-      failed++;
-    } else if (run.state === RunState.QUEUED || run.state === RunState.RUNNING || run.state === RunState.RETRY_WAIT) active++;
+    if (run.state === RunState.SUCCEEDED) bucket.succeeded++;
+    else if (run.state === RunState.FAILED || run.state === RunState.TIMED_OUT) bucket.failed++;
     const lag = durationMs(run.dispatchLag);
     if (lag !== undefined) {
       lags[i].push(lag);
@@ -73,9 +64,6 @@ function computeStats(runs: Run[], truncated: boolean, now: number): Stats {
   return {
     buckets,
     runsPerSecond: lastMinute / 60,
-    succeeded,
-    failed,
-    active,
     lagP50: quantile(allLags, 0.5),
     lagP99: quantile(allLags, 0.99),
     total: runs.length,
@@ -104,16 +92,17 @@ export function OverviewPage() {
     <section aria-labelledby="overview-title">
       <div className="page-head">
         <h1 id="overview-title">Overview</h1>
-        <p className="muted">Runs scheduled in the last 10 minutes, refreshed every 5 seconds.</p>
+        <p className="muted">
+          Outcomes, active runs and start lag from the server's stats of every queue (the last hour); the rate, dispatch lag and charts from
+          the runs scheduled in the last 10 minutes. Refreshed every 5 seconds.
+        </p>
       </div>
+      <ServerStatsCards />
       <ErrorNote>{stats.error && `Cannot load runs: ${stats.error}`}</ErrorNote>
       <div className="cards">
-        <Stat label="Runs per second" value={s ? s.runsPerSecond.toFixed(2) : "…"} hint="last minute" />
-        <Stat label="Succeeded" value={s ? String(s.succeeded) : "…"} tone="ok" />
-        <Stat label="Failed" value={s ? String(s.failed) : "…"} tone={s && s.failed > 0 ? "bad" : undefined} hint="failed or timed out" />
-        <Stat label="Queued or running" value={s ? String(s.active) : "…"} />
-        <Stat label="Dispatch lag p50" value={s ? formatMs(s.lagP50) : "…"} />
-        <Stat label="Dispatch lag p99" value={s ? formatMs(s.lagP99) : "…"} />
+        <Stat label="Runs per second" value={s ? s.runsPerSecond.toFixed(2) : "…"} hint="scheduled in the last minute" />
+        <Stat label="Dispatch lag p50" value={s ? formatMs(s.lagP50) : "…"} hint="last 10 minutes" />
+        <Stat label="Dispatch lag p99" value={s ? formatMs(s.lagP99) : "…"} hint="last 10 minutes" />
       </div>
       {s?.truncated && <p className="muted small">Counting the newest {s.total} runs only.</p>}
 
@@ -170,15 +159,5 @@ export function OverviewPage() {
         </div>
       </div>
     </section>
-  );
-}
-
-function Stat({ label, value, hint, tone }: { label: string; value: string; hint?: string; tone?: string }) {
-  return (
-    <div className="stat">
-      <div className="stat-label">{label}</div>
-      <div className={`stat-value ${tone ?? ""}`}>{value}</div>
-      {hint && <div className="muted small">{hint}</div>}
-    </div>
   );
 }

@@ -582,8 +582,12 @@ export class Worker {
   /** Reports how the attempt ended, then acks or naks its message (heartbeats go on meanwhile). */
   private async report(a: Attempt, outcome: Outcome): Promise<void> {
     const { msg, assignment, attempt, backoff } = a;
-    const log = (fields: object, message: string) =>
-      this.logger.info({ runId: assignment.runId, attempt, queue: this.options.queue, ...fields }, message);
+    // A retried attempt is routine (info); a run that failed for good is what on-call looks for (warn).
+    const log = (level: "info" | "warn", fields: object, message: string) =>
+      this.logger[level](
+        { jobId: assignment.jobId, jobName: assignment.jobName, runId: assignment.runId, attempt, queue: this.options.queue, ...fields },
+        message,
+      );
     // Each update that ends the attempt carries its start: if the RUNNING update is still
     // waiting for its batch, it is left out (status-publisher.ts).
     const ended = (state: RunState, fields: UpdateFields = {}): RunStatusUpdate =>
@@ -592,14 +596,14 @@ export class Worker {
       if (retryable && attempt < backoff.maxAttempts) {
         const delay = retryDelayMs(backoff, attempt);
         const retryTime = new Date(Date.now() + delay);
-        log({ error, delayMs: delay }, "attempt failed; retrying");
+        log("info", { error, delayMs: delay }, "attempt failed; retrying");
         await this.finish(
           msg,
           ended(RunState.RETRY_WAIT, { error, attemptState, retryTime: timestampFromDate(retryTime) }),
           { nakMs: delay },
         );
       } else {
-        log({ error }, "run failed");
+        log("warn", { error }, "run failed");
         await this.finish(msg, ended(attemptState, { error }), "ack");
       }
     };
@@ -627,7 +631,7 @@ export class Worker {
           await retryOrEnd(reason.message, RunState.TIMED_OUT, true);
         } else {
           // The worker is stopping: hand the run back at once, for another worker.
-          log({}, "handing the run back");
+          log("info", {}, "handing the run back");
           msg.nak();
         }
         return;

@@ -49,6 +49,11 @@ export function alreadyExists(message: string): ConnectError {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether a value is a well-formed id (a UUID). */
+export function isId(value: string): boolean {
+  return UUID_PATTERN.test(value);
+}
+
 /** Checks an id argument; a malformed id is INVALID_ARGUMENT, a well-formed unknown one NOT_FOUND later. */
 export function requireId(field: string, value: string): string {
   if (!value) throw invalidArgument(`${field}: is required`);

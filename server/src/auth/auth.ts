@@ -8,7 +8,7 @@ import { createRateLimiter, rateLimited, type RateLimit } from "./rate-limit.js"
 import { createAdminService } from "./admin-service.js";
 import { createApiKeyStore } from "./api-key-store.js";
 import { createAuthenticator, requireApiKey, type Authenticator } from "./authenticate.js";
-import { authorizeJobService, authorizeWatchService } from "./authorize.js";
+import { authorizeJobService, authorizeWatchService, operatorsOnly } from "./authorize.js";
 import { auditJobService } from "./audit.js";
 import { createAuditLog } from "./audit-log.js";
 import { createNamespaceLimits } from "./namespace-limits.js";
@@ -24,6 +24,8 @@ export interface Auth {
   authenticate?: Authenticator;
   jobService(impl: ServiceImpl<typeof JobService>): ServiceImpl<typeof JobService>;
   watchService(impl: ServiceImpl<typeof WatchService>): ServiceImpl<typeof WatchService>;
+  /** Services across namespaces (alerts, stats): keys of all namespaces only, reads for readers, changes for writers. */
+  operatorService<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceImpl<S>;
   /** Served only when keys are required. */
   adminService?: ServiceImpl<typeof AdminService>;
 }
@@ -36,6 +38,7 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
       authenticate: undefined,
       jobService: (impl: ServiceImpl<typeof JobService>) => auditJobService(impl, audit),
       watchService: (impl) => impl,
+      operatorService: (_service, impl) => impl,
       adminService: undefined,
     };
   }
@@ -57,6 +60,7 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
       requireApiKey(JobService, limit(JobService, authorizeJobService(auditJobService(impl, audit), options.pool, limits)), authenticate),
     watchService: (impl: ServiceImpl<typeof WatchService>) =>
       requireApiKey(WatchService, limit(WatchService, authorizeWatchService(impl, options.pool)), authenticate),
+    operatorService: (service, impl) => requireApiKey(service, operatorsOnly(service, impl), authenticate),
     adminService: requireApiKey(AdminService, createAdminService({ keys, audit, limits, now: options.now }), authenticate),
   };
 }

@@ -3,6 +3,8 @@ import { ApiKeyRole } from "@chime/sdk/gen/admin_service_pb";
 import type { JobService } from "@chime/sdk/gen/job_service_pb";
 import type { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
+import type { DescService } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { notFound, requireId } from "../api/errors.js";
 import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal } from "./principal.js";
 import { DEFAULT_NAMESPACE } from "../jobs/job-validation.js";
@@ -109,4 +111,25 @@ export function authorizeWatchService(impl: ServiceImpl<typeof WatchService>, po
       yield* impl.watchJob(request, context);
     },
   };
+}
+
+/**
+ * A service whose answers span namespaces (alerts, statistics): only keys of all namespaces
+ * may call it, a reader for side-effect-free methods and a writer for the others.
+ */
+export function operatorsOnly<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceImpl<S> {
+  const sideEffectFree = new Set(service.methods.filter((m) => m.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS).map((m) => m.localName));
+  const wrapped: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const handler = (impl as Record<string, Handler | undefined>)[method.localName];
+    if (!handler) continue;
+    if (method.methodKind !== "unary") throw new Error(`${service.typeName}.${method.name}: operatorsOnly serves unary methods only`);
+    wrapped[method.localName] = async (request: never, context: HandlerContext) => {
+      const principal = callerOf(context);
+      if (principal.namespace !== undefined) throw new ConnectError(`${method.name} needs a key of all namespaces`, Code.PermissionDenied);
+      requireRole(principal, sideEffectFree.has(method.localName) ? ApiKeyRole.READER : ApiKeyRole.WRITER, method.name);
+      return handler(request, context);
+    };
+  }
+  return wrapped as ServiceImpl<S>;
 }

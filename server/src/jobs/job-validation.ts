@@ -42,7 +42,7 @@ const LIMITS = {
 } as const;
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
-const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Whether a header value holds a control character other than horizontal tab, which RFC 9110 forbids. */
 function hasControlCharacter(value: string): boolean {
   for (let i = 0; i < value.length; i++) {

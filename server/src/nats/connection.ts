@@ -17,18 +17,26 @@ export interface NatsSecurity {
   credsFile?: string;
 }
 
-/** The URL's user and password as nats.js options (it does not read them from the URL itself), and the URL without them. */
-function urlCredentials(url: string): Partial<NodeConnectionOptions> & { servers: string } {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.username) return { servers: url };
-    const options = { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) };
-    parsed.username = "";
-    parsed.password = "";
-    return { ...options, servers: parsed.toString().replace(/\/$/, "") };
-  } catch {
-    return { servers: url };
-  }
+/**
+ * NATS_URL's servers (comma-separated: nats.js tries them in turn), without the user and
+ * password any of them carries, which become nats.js options (it does not read them from
+ * the URL itself).
+ */
+function urlCredentials(url: string): Partial<NodeConnectionOptions> & { servers: string[] } {
+  let credentials: { user: string; pass: string } | undefined;
+  const servers = url.split(",").map((server) => {
+    try {
+      const parsed = new URL(server.trim());
+      if (!parsed.username) return server.trim();
+      credentials ??= { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) };
+      parsed.username = "";
+      parsed.password = "";
+      return parsed.toString().replace(/\/$/, "");
+    } catch {
+      return server.trim();
+    }
+  });
+  return { ...credentials, servers };
 }
 
 function securityOptions(security: NatsSecurity): Partial<NodeConnectionOptions> {

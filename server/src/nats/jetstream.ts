@@ -9,14 +9,14 @@ import { ensureStreams } from "./streams.js";
  * JetStream client and a batch publisher; until then both are undefined and publishes
  * are left to the reconciler.
  */
-export function prepareJetStream(nats: NatsHolder, prefix: string, logger: Logger, signal: AbortSignal) {
+export function prepareJetStream(nats: NatsHolder, streams: { prefix: string; replicas: number }, logger: Logger, signal: AbortSignal) {
   let client: JetStreamClient | undefined;
   let publisher: AckedPublisher | undefined;
   const ready = (async () => {
     const nc = await nats.ready;
     while (nc && !signal.aborted) {
       try {
-        await ensureStreams(nc, prefix);
+        await ensureStreams(nc, streams.prefix, streams.replicas);
         client = jetstream(nc);
         publisher = createAckedPublisher(nc);
         return client;

@@ -11,10 +11,12 @@ export const EVENTS_MAX_AGE_MS = 24 * 3_600_000;
 export const CANCEL_TTL_MS = 7 * 24 * 3_600_000;
 
 /**
- * Creates (or leaves as they are) the streams and bucket of a prefix. Safe for several
- * servers at once: adding a stream with the same configuration is idempotent.
+ * Creates the streams and bucket of a prefix, or brings existing ones to this
+ * configuration (a changed replica count included: JetStream moves the data, nothing is
+ * reset). Safe for several servers at once: adding a stream with the same configuration
+ * is idempotent.
  */
-export async function ensureStreams(nc: NatsConnection, prefix: string): Promise<JetStreamManager> {
+export async function ensureStreams(nc: NatsConnection, prefix: string, replicas = 1): Promise<JetStreamManager> {
   const layout = natsLayout(prefix);
   const jsm = await jetstreamManager(nc);
   await addOrUpdate(jsm, {
@@ -23,6 +25,7 @@ export async function ensureStreams(nc: NatsConnection, prefix: string): Promise
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     duplicate_window: nanos(DEDUP_WINDOW_MS),
+    num_replicas: replicas,
   });
   await addOrUpdate(jsm, {
     name: layout.eventsStream,
@@ -30,8 +33,14 @@ export async function ensureStreams(nc: NatsConnection, prefix: string): Promise
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     max_age: nanos(EVENTS_MAX_AGE_MS),
+    num_replicas: replicas,
   });
-  await new Kvm(nc).create(layout.cancelBucket, { ttl: CANCEL_TTL_MS, history: 1 });
+  const kvm = new Kvm(nc);
+  await kvm.create(layout.cancelBucket, { ttl: CANCEL_TTL_MS, history: 1, replicas });
+  // Kvm.create leaves an existing bucket's stream as it was: bring its replicas up to date.
+  const bucketStream = `KV_${layout.cancelBucket}`;
+  const bucket = await jsm.streams.info(bucketStream);
+  if (bucket.config.num_replicas !== replicas) await jsm.streams.update(bucketStream, { ...bucket.config, num_replicas: replicas });
   return jsm;
 }
 

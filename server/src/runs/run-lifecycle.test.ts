@@ -3,29 +3,15 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { RunState, RunStatusUpdateSchema } from "@chime/sdk";
 import { describe, expect, it } from "vitest";
 import { transition, type RunRecord } from "./run-lifecycle.js";
+import { runRecord } from "./run-record-fixture.js";
 
 const T0 = new Date("2026-12-01T10:00:00.000Z");
 const date = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 /** The instant `seconds` after T0, as the lifecycle records it (ISO text). */
 const at = (seconds: number) => date(seconds).toISOString();
-const { QUEUED, RUNNING, RETRY_WAIT, SUCCEEDED, FAILED, CANCELLED, TIMED_OUT } = RunState;
+const { RUNNING, RETRY_WAIT, SUCCEEDED, FAILED, CANCELLED, TIMED_OUT } = RunState;
 
-function run(fields: Partial<RunRecord> = {}): RunRecord {
-  return {
-    id: "0190f0b0-0000-7000-8000-000000000001",
-    job_id: "0190f0b0-0000-7000-8000-0000000000aa",
-    state: QUEUED,
-    attempt: 0,
-    start_time: null,
-    end_time: null,
-    output: null,
-    error: "",
-    attempts: [],
-    cancel_requested_time: null,
-    dispatch_time: null,
-    ...fields,
-  };
-}
+const run = runRecord;
 
 /** A run RUNNING attempt `a`, started at second 1 by worker w1. */
 const running = (a = 1) =>

@@ -43,6 +43,9 @@ export interface RunRecord {
   cancel_requested_time: Instant | null;
   /** When JetStream stored the run's message; NULL while unconfirmed (the outbox). */
   dispatch_time: Instant | null;
+  /** Cursors of the events the row shows (run-event-placement.ts); the lifecycle leaves them to the store. */
+  start_cursor: string | null;
+  end_cursor: string | null;
 }
 
 /** One state change, as it is appended to the run's event log. */

@@ -6,6 +6,7 @@ import { v7 as uuidv7 } from "uuid";
 import { NotFoundError, PreconditionError } from "../domain/errors.js";
 import type { JobRow } from "../jobs/job-store.js";
 import { msToDuration, optionalTimestamp, toTimestamp } from "../util/time.js";
+import { placeEvents, type Placement } from "./run-event-placement.js";
 import { ACTIVE_RUN_STATES, INITIAL_RUN_STATE, transition, type Rejection, type RunEventRecord, type RunInput, type RunRecord } from "./run-lifecycle.js";
 
 /**
@@ -36,7 +37,8 @@ export interface RunRow {
 const RUN_COLUMNS =
   "id, job_id, queue, scheduled_time, trigger, state, attempt, dispatch_time, start_time, end_time, output, error, attempts, create_time, update_time";
 /** What the lifecycle decides on (RunRecord). */
-const RECORD_COLUMNS = "id, job_id, state, attempt, start_time, end_time, output, error, attempts, cancel_requested_time, dispatch_time";
+const RECORD_COLUMNS =
+  "id, job_id, state, attempt, start_time, end_time, output, error, attempts, cancel_requested_time, dispatch_time, start_cursor::text, end_cursor::text";
 const ACTIVE_SQL = ACTIVE_RUN_STATES.join(", ");
 
 export function runFromRow(row: RunRow): Run {
@@ -133,12 +135,19 @@ export async function insertRuns(client: pg.PoolClient, runs: NewRun[]): Promise
   return rows;
 }
 
-/** Sets the runs' dispatch time, where it is not set yet, with one statement. */
+/**
+ * Sets the runs' dispatch time, where it is not set yet, with one statement. The rows are
+ * locked in id order first, as every writer of runs does (lockRuns): an UPDATE ... FROM
+ * locks them in its join's order, and so deadlocked with an ingester updating the same runs.
+ */
 export async function markDispatched(client: pg.PoolClient | pg.Pool, acked: AckedRuns): Promise<void> {
   await client.query(
-    `UPDATE runs r SET dispatch_time = v.acked_at, update_time = now()
-     FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, acked_at)
-     WHERE r.id = v.id AND r.dispatch_time IS NULL`,
+    `WITH locked AS (
+       SELECT id FROM runs WHERE id = ANY($1::uuid[]) AND dispatch_time IS NULL ORDER BY id FOR UPDATE
+     )
+     UPDATE runs r SET dispatch_time = v.acked_at, update_time = now()
+     FROM locked JOIN unnest($1::uuid[], $2::timestamptz[]) AS v(id, acked_at) ON v.id = locked.id
+     WHERE r.id = locked.id AND r.dispatch_time IS NULL`,
     [acked.map((a) => a.id), acked.map((a) => a.ackedAt)],
   );
 }
@@ -218,29 +227,44 @@ async function lockRuns(client: pg.PoolClient, selection: string, params: unknow
   return rows;
 }
 
+/** A changed run as written: its record and where its events go. */
+type RunWrite = RunRecord & { start_slot: Placement["start"]; end_slot: Placement["end"] };
+
 /**
- * Writes what the lifecycle decided: the changed runs and their new events, one statement
- * each. Each takes its rows as one JSON document: JSON.stringify is native, where pg's
- * escaping of one array parameter per column ran in JavaScript, value by value.
+ * Writes what the lifecycle decided: the events the run rows stop showing or cannot show
+ * (run-event-placement.ts), then the changed runs with the cursors of the events they
+ * show, one statement each. run_events' new cursors are taken first, and a row's
+ * start_cursor before its end_cursor (an UPDATE evaluates its SET list in column order),
+ * so a run's cursors follow its events' order. Each statement takes its rows as one JSON
+ * document: JSON.stringify is native, where pg's escaping of one array parameter per
+ * column ran in JavaScript, value by value.
  */
-async function writeTransitions(client: pg.PoolClient, changed: RunRecord[], events: RunEventRecord[]): Promise<void> {
+async function writeTransitions(client: pg.PoolClient, changed: RunWrite[], events: (RunEventRecord & { cursor?: string })[]): Promise<void> {
   if (changed.length === 0) return;
+  if (events.length > 0) {
+    await client.query(
+      `INSERT INTO run_events (cursor, run_id, job_id, state, attempt, time, error)
+       SELECT coalesce(cursor, nextval('run_events_cursor_seq')), run_id, job_id, state, attempt, time, error
+       FROM jsonb_to_recordset($1::jsonb)
+         AS v(cursor bigint, run_id uuid, job_id uuid, state smallint, attempt int, time timestamptz, error text)`,
+      [
+        JSON.stringify(
+          events.map((e) => ({ cursor: e.cursor ?? null, run_id: e.runId, job_id: e.jobId, state: e.state, attempt: e.attempt, time: e.time, error: e.error })),
+        ),
+      ],
+    );
+  }
   await client.query(
     `UPDATE runs r SET state = v.state, attempt = v.attempt, start_time = v.start_time, end_time = v.end_time,
             output = v.output, error = v.error, attempts = v.attempts, cancel_requested_time = v.cancel_requested_time,
-            dispatch_time = COALESCE(r.dispatch_time, v.dispatch_time), update_time = now()
+            dispatch_time = COALESCE(r.dispatch_time, v.dispatch_time), update_time = now(),
+            start_cursor = CASE v.start_slot WHEN 'keep' THEN r.start_cursor WHEN 'new' THEN nextval('run_events_cursor_seq') END,
+            end_cursor = CASE v.end_slot WHEN 'keep' THEN r.end_cursor WHEN 'new' THEN nextval('run_events_cursor_seq') END
      FROM jsonb_to_recordset($1::jsonb)
        AS v(id uuid, state smallint, attempt int, start_time timestamptz, end_time timestamptz, output jsonb, error text,
-            attempts jsonb, cancel_requested_time timestamptz, dispatch_time timestamptz)
+            attempts jsonb, cancel_requested_time timestamptz, dispatch_time timestamptz, start_slot text, end_slot text)
      WHERE r.id = v.id`,
     [JSON.stringify(changed)],
-  );
-  if (events.length === 0) return;
-  await client.query(
-    `INSERT INTO run_events (run_id, job_id, state, attempt, time, error)
-     SELECT run_id, job_id, state, attempt, time, error
-     FROM jsonb_to_recordset($1::jsonb) AS v(run_id uuid, job_id uuid, state smallint, attempt int, time timestamptz, error text)`,
-    [JSON.stringify(events.map((e) => ({ run_id: e.runId, job_id: e.jobId, state: e.state, attempt: e.attempt, time: e.time, error: e.error })))],
   );
 }
 
@@ -254,24 +278,29 @@ async function applyInputs(
   inputs: { runId: string; input: RunInput }[],
   now: Date,
 ): Promise<(Rejection | "unknown_run" | undefined)[]> {
-  const current = new Map(locked.map((run) => [run.id, run]));
-  const changed = new Set<string>();
-  const events: RunEventRecord[] = [];
+  const before = new Map(locked.map((run) => [run.id, run]));
+  const current = new Map(before);
+  const events = new Map<string, RunEventRecord[]>();
   const outcomes = inputs.map(({ runId, input }) => {
     const run = current.get(runId);
     if (!run) return "unknown_run" as const;
     const result = transition(run, input, now);
     if (!result.ok) return result.reason;
     current.set(runId, result.run);
-    changed.add(runId);
-    events.push(...result.events);
+    events.set(runId, [...(events.get(runId) ?? []), ...result.events]);
     return undefined;
   });
-  await writeTransitions(
-    client,
-    [...changed].map((id) => current.get(id)!),
-    events,
-  );
+  const changed: RunWrite[] = [];
+  const spilled: (RunEventRecord & { cursor?: string })[] = [];
+  const appended: RunEventRecord[] = [];
+  for (const [id, runEvents] of events) {
+    const after = current.get(id)!;
+    const placement = placeEvents(before.get(id)!, after, runEvents);
+    changed.push({ ...after, start_slot: placement.start, end_slot: placement.end });
+    spilled.push(...placement.spilled);
+    appended.push(...placement.appended);
+  }
+  await writeTransitions(client, changed, [...spilled, ...appended]);
   return outcomes;
 }
 

@@ -8,8 +8,9 @@ const PRUNE_BATCH = 50_000;
  * Deletes run and job events older than the retention, oldest cursors first. In the
  * same transaction it raises `event_retention.pruned_through`, so a watcher resuming
  * from a deleted cursor gets OUT_OF_RANGE instead of a silent gap. Runs themselves
- * are kept (they are the run history ListRuns and GetRun serve); their QUEUED events,
- * kept in the run rows, leave the run_event_log view once below `pruned_through`.
+ * are kept longer (runs/run-retention.ts deletes them later); the events kept in run
+ * and job rows (QUEUED, RUNNING, the end, COMPLETED) leave the run_event_log and
+ * job_event_log views once below `pruned_through`.
  */
 export function createEventPruner(options: { pool: pg.Pool; retentionMs: number }) {
   return {

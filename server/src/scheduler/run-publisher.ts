@@ -150,10 +150,17 @@ export function createRunPublisher(options: {
       for (const run of acked) {
         options.metrics.dispatchLag.observe(Math.max(0, ackedAt.getTime() - run.scheduledTime.getTime()) / 1000);
       }
-      options.metrics.runsDispatched.inc({ path }, acked.length);
+      countByQueue(acked, (queue, count) => options.metrics.runsDispatched.inc({ path, queue }, count));
       return acked.map((run) => run.id);
     },
   };
 }
 
 export type RunPublisher = ReturnType<typeof createRunPublisher>;
+
+/** Calls `each` once per queue with its number of runs (a batch usually holds a few queues). */
+function countByQueue(runs: PendingRun[], each: (queue: string, count: number) => void): void {
+  const counts = new Map<string, number>();
+  for (const run of runs) counts.set(run.job.queue, (counts.get(run.job.queue) ?? 0) + 1);
+  for (const [queue, count] of counts) each(queue, count);
+}

@@ -4,17 +4,18 @@ import type pg from "pg";
  * Reading run and job events from Postgres in cursor order, and the one rule that makes
  * a tail of them safe: the commit horizon.
  *
- * An event's cursor (run_events.cursor, job_events.cursor, and runs.queued_cursor for a
- * run's QUEUED event, all one sequence; the view run_event_log shows a run's events
- * together) is taken when the row is inserted, but the row becomes visible when its transaction commits, which may be much
- * later: a tail can see cursor 12 while 11 is still in flight. Moving past 11 then would
+ * An event's cursor (run_events.cursor, job_events.cursor, the cursors of the events a
+ * run row carries: queued_cursor, start_cursor, end_cursor, and jobs.completed_cursor; all
+ * one sequence; the views run_event_log and job_event_log show them together) is taken
+ * when the row is written, but the row becomes visible when its transaction commits, which
+ * may be much later: a tail can see cursor 12 while 11 is still in flight. Moving past 11 then would
  * lose it for good. So the tail only reads up to a *horizon*: a cursor below which every
  * event that will ever exist is already visible.
  *
  * The rule (readLastCursor, then readEventWriters, then HorizonTracker):
  *   1. Read S, the sequence's last value (every cursor handed out so far is <= S).
- *   2. Then read W, the transactions holding RowExclusiveLock on run_events/job_events/runs.
- *      An INSERT takes that lock before it evaluates nextval() and keeps it until its
+ *   2. Then read W, the transactions holding RowExclusiveLock on run_events/job_events/runs/jobs.
+ *      An INSERT or UPDATE takes that lock before it evaluates nextval() and keeps it until its
  *      transaction ends, so any transaction that took a cursor <= S and has not ended is
  *      in W.
  *   3. Once none of W still holds the lock (seen in a later sample), every cursor <= S is
@@ -39,7 +40,7 @@ export async function readEventWriters(pool: pg.Pool): Promise<Set<string>> {
     `SELECT virtualtransaction AS vxid FROM pg_locks
      WHERE locktype = 'relation' AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()
        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND relation IN ('run_events'::regclass, 'job_events'::regclass, 'runs'::regclass)`,
+       AND relation IN ('run_events'::regclass, 'job_events'::regclass, 'runs'::regclass, 'jobs'::regclass)`,
   );
   return new Set(rows.map((r) => r.vxid));
 }
@@ -152,7 +153,7 @@ export async function readEvents(pool: pg.Pool, after: number, upTo: number, lim
     `${RUN_EVENT_SELECT} WHERE e.cursor > $1 AND e.cursor <= $2
      UNION ALL
      SELECT je.cursor, je.kind AS change, NULL, je.job_id, 0, 0, je.time, '', j.queue, j.namespace, j.labels, NULL
-     FROM job_events je JOIN jobs j ON j.id = je.job_id
+     FROM job_event_log je JOIN jobs j ON j.id = je.job_id
      WHERE je.cursor > $1 AND je.cursor <= $2
      ORDER BY cursor LIMIT $3`,
     [after, upTo, limit],

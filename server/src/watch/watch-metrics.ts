@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { WatchHub } from "./watch-hub.js";
 
 /** Watch streams on /metrics, read from the hub when scraped. */
@@ -27,20 +27,27 @@ export function registerWatchMetrics(registry: Registry, hub: WatchHub): void {
       this.set(hub.stats().position);
     },
   });
-  new Gauge({
-    name: "chime_watch_events_read",
-    help: "Events this replica's tail read from Postgres to offer to watch streams (since start; none while no stream is open).",
+  // Totals since start are counters (rate() works on them); the hub keeps the running sums.
+  new Counter({
+    name: "chime_watch_events_read_total",
+    help: "Events this replica's tail read from Postgres to offer to watch streams (none while no stream is open).",
     registers: [registry],
     collect() {
-      this.set(hub.stats().eventsRead);
+      setTotal(this, hub.stats().eventsRead);
     },
   });
-  new Gauge({
-    name: "chime_watch_overflows",
-    help: "Watch streams ended because their reader fell too far behind (since start).",
+  new Counter({
+    name: "chime_watch_overflows_total",
+    help: "Watch streams ended because their reader fell too far behind.",
     registers: [registry],
     collect() {
-      this.set(hub.stats().overflows);
+      setTotal(this, hub.stats().overflows);
     },
   });
+}
+
+/** A counter whose running total is kept elsewhere: reported as that total at each scrape. */
+function setTotal(counter: Counter, total: number): void {
+  counter.reset();
+  counter.inc(total);
 }

@@ -267,7 +267,7 @@ async function readJobSnapshot(pool: pg.Pool, id: string, after: number): Promis
     const runs = await activeRunsOfJob(client, id);
     const seen = await client.query<{ cursor: number }>(
       `SELECT cursor FROM run_event_log WHERE job_id = $1 AND cursor > $2
-       UNION ALL SELECT cursor FROM job_events WHERE job_id = $1 AND cursor > $2`,
+       UNION ALL SELECT cursor FROM job_event_log WHERE job_id = $1 AND cursor > $2`,
       [id, after],
     );
     await client.query("COMMIT");

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { freePort } from "./server-process.js";
 import { waitFor } from "./wait.js";
 
-function natsServerBinary(): string {
+export function natsServerBinary(): string {
   for (const candidate of ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]) {
     if (existsSync(candidate)) return candidate;
   }

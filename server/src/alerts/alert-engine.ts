@@ -1,0 +1,73 @@
+import type pg from "pg";
+import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
+import { parseLabelSelector } from "../api/label-selector.js";
+import { createLogConsumerPass, type EndedRun } from "../events/log-consumer.js";
+import { conditionName, stateName, type NotifiedRun } from "./alert-notification.js";
+import { rulesFor, streakJustReached, type MatchableRule } from "./alert-rules.js";
+import { anyRule, enqueue, jobNames, latestOutcomes, listRules, type RuleEvents, type RuleRow } from "./alert-store.js";
+
+/**
+ * Matches run ends against the alert rules and writes the deliveries they call for: a
+ * consumer of the run event log (events/log-consumer.ts), so each end is matched exactly
+ * once, and it never touches the tables the scheduler and the ingester write.
+ */
+export function createAlertEngine(pool: pg.Pool): () => Promise<number> {
+  return createLogConsumerPass(pool, {
+    name: "alerts",
+    active: () => anyRule(pool),
+    prepare: async (ended) => matchOutcomes(pool, ended, await listRules(pool, "")),
+    write: async (client, groups) => {
+      for (const group of groups.values()) await enqueue(client, group);
+      return groups.size;
+    },
+  });
+}
+
+/** The outcomes' notifications, one group per rule (in event order within it). */
+async function matchOutcomes(pool: pg.Pool, events: EndedRun[], rules: RuleRow[]): Promise<Map<string, RuleEvents>> {
+  const byId = new Map(rules.map((rule) => [rule.id, rule]));
+  const matchable: MatchableRule[] = rules.map((rule) => ({
+    id: rule.id,
+    namespace: rule.namespace,
+    condition: rule.condition,
+    jobId: rule.job_id,
+    labelTerms: parseLabelSelector(rule.label_selector),
+  }));
+  const matches: Array<{ rule: RuleRow; event: EndedRun }> = [];
+  for (const event of events) {
+    for (const candidate of rulesFor(event, matchable)) {
+      const rule = byId.get(candidate.id)!;
+      if (rule.condition === AlertCondition.CONSECUTIVE_FAILURES) {
+        const states = await latestOutcomes(pool, event.jobId, event.runId, rule.threshold + 1);
+        if (!streakJustReached(states, rule.threshold)) continue;
+      }
+      matches.push({ rule, event });
+    }
+  }
+  const groups = new Map<string, RuleEvents>();
+  if (matches.length === 0) return groups;
+  const names = await jobNames(pool, [...new Set(matches.map((m) => m.event.jobId))]);
+  for (const { rule, event } of matches) {
+    const run: NotifiedRun = { id: event.runId, state: stateName(event.state), attempt: event.attempt, error: event.error, time: event.time.toISOString() };
+    const group = groups.get(rule.id);
+    if (group) {
+      group.count += 1;
+      group.last = run;
+      continue;
+    }
+    groups.set(rule.id, {
+      ruleId: rule.id,
+      channelId: rule.channel_id,
+      minIntervalMs: rule.min_interval_ms,
+      count: 1,
+      last: run,
+      first: {
+        rule: { id: rule.id, name: rule.name, condition: conditionName(rule.condition) },
+        namespace: event.namespace,
+        job: { id: event.jobId, name: names.get(event.jobId) ?? "" },
+        run,
+      },
+    });
+  }
+  return groups;
+}

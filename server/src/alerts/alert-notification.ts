@@ -1,0 +1,59 @@
+import { createHmac } from "node:crypto";
+import { AlertChannelKind, AlertCondition } from "@chime/sdk/gen/alert_service_pb";
+import { RunState } from "@chime/sdk/gen/run_pb";
+
+/** One run in a notification. */
+export interface NotifiedRun {
+  id: string;
+  state: string;
+  attempt: number;
+  error: string;
+  time: string;
+}
+
+/**
+ * A notification's body, stored with its delivery and sent as is to webhooks (snake_case
+ * JSON, the common webhook style). `count` is how many events it stands for; with more
+ * than one, `run` is the first and `last_run` the latest.
+ */
+export interface Notification {
+  delivery_id: string;
+  rule: { id: string; name: string; condition: string };
+  namespace: string;
+  job: { id: string; name: string };
+  count: number;
+  run: NotifiedRun;
+  last_run?: NotifiedRun;
+}
+
+export const conditionName = (condition: AlertCondition): string => AlertCondition[condition];
+export const stateName = (state: RunState): string => RunState[state];
+
+/** The signature header value: `t=<unix seconds>,v1=<hex HMAC-SHA256("<t>.<body>")>` (a timestamp against replay). */
+export function signature(secret: string, unixSeconds: number, body: string): string {
+  const mac = createHmac("sha256", secret).update(`${unixSeconds}.${body}`).digest("hex");
+  return `t=${unixSeconds},v1=${mac}`;
+}
+
+export interface OutgoingRequest {
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** The HTTP request a channel of `kind` gets for a notification. */
+export function channelRequest(kind: AlertChannelKind, notification: Notification, secret: string, unixSeconds: number): OutgoingRequest {
+  const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "chime-alerts" };
+  if (kind === AlertChannelKind.SLACK) return { body: JSON.stringify({ text: slackText(notification) }), headers };
+  const body = JSON.stringify(notification);
+  return {
+    body,
+    headers: { ...headers, "chime-signature": signature(secret, unixSeconds, body), "chime-delivery-id": notification.delivery_id },
+  };
+}
+
+/** One line for a chat channel: rule, job, run, outcome, error, and how many more. */
+export function slackText(n: Notification): string {
+  const error = n.run.error ? `: ${n.run.error.slice(0, 300)}` : "";
+  const more = n.count > 1 ? ` (${n.count - 1} more since, latest ${n.last_run?.state ?? ""} ${n.last_run?.id ?? ""})` : "";
+  return `[chime] ${n.rule.name}: job ${n.namespace}/${n.job.name} run ${n.run.id} ${n.run.state} (attempt ${n.run.attempt})${error}${more}`;
+}

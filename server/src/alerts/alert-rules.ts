@@ -1,0 +1,54 @@
+import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
+import { RunState } from "@chime/sdk/gen/run_pb";
+import { labelsMatch, type LabelTerm } from "../api/label-selector.js";
+import type { EndedRun } from "../events/log-consumer.js";
+
+/** A rule as the engine matches it (label selector already parsed). */
+export interface MatchableRule {
+  id: string;
+  namespace: string;
+  condition: AlertCondition;
+  /** Only this job's runs; null: every job of the namespace. */
+  jobId: string | null;
+  labelTerms: LabelTerm[];
+}
+
+const ENDED = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT]);
+const FAILED = new Set([RunState.FAILED, RunState.TIMED_OUT]);
+
+export const isEnded = (state: RunState): boolean => ENDED.has(state);
+export const isFailure = (state: RunState): boolean => FAILED.has(state);
+
+/**
+ * Which rules an outcome concerns. For CONSECUTIVE_FAILURES this is only a candidate: the
+ * engine then checks the job's streak in Postgres (a failure is needed, not sufficient).
+ */
+export function rulesFor(outcome: Pick<EndedRun, "state" | "namespace" | "jobId" | "labels">, rules: readonly MatchableRule[]): MatchableRule[] {
+  if (!isEnded(outcome.state)) return [];
+  return rules.filter((rule) => {
+    if (rule.namespace !== outcome.namespace) return false;
+    if (rule.jobId !== null && rule.jobId !== outcome.jobId) return false;
+    if (!labelsMatch(rule.labelTerms, outcome.labels)) return false;
+    switch (rule.condition) {
+      case AlertCondition.RUN_ENDED:
+        return true;
+      case AlertCondition.RUN_FAILED:
+      case AlertCondition.CONSECUTIVE_FAILURES:
+        return isFailure(outcome.state);
+      default:
+        return false;
+    }
+  });
+}
+
+/**
+ * Whether a job's latest ended runs (newest first, the one just ended included, CANCELLED
+ * left out) make a streak that has just reached `threshold`: exactly `threshold` failures
+ * on top, and the run before them (if any) not a failure. A streak notifies once, not at
+ * every failure after it.
+ */
+export function streakJustReached(latestStates: readonly RunState[], threshold: number): boolean {
+  if (latestStates.length < threshold) return false;
+  for (let i = 0; i < threshold; i++) if (!isFailure(latestStates[i])) return false;
+  return latestStates.length === threshold || !isFailure(latestStates[threshold]);
+}

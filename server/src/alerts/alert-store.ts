@@ -1,0 +1,208 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type pg from "pg";
+import { AlertDeliveryState, type AlertCondition, type AlertChannelKind } from "@chime/sdk/gen/alert_service_pb";
+import type { Notification, NotifiedRun } from "./alert-notification.js";
+
+/** Every statement on the alert tables (migration 0016). */
+
+export interface ChannelRow {
+  id: string;
+  namespace: string;
+  name: string;
+  kind: AlertChannelKind;
+  url: string;
+  secret: string;
+  create_time: Date;
+}
+
+export interface RuleRow {
+  id: string;
+  namespace: string;
+  name: string;
+  channel_id: string;
+  condition: AlertCondition;
+  job_id: string | null;
+  label_selector: string;
+  threshold: number;
+  min_interval_ms: number;
+  create_time: Date;
+}
+
+export interface DeliveryRow {
+  id: string;
+  rule_id: string;
+  channel_id: string;
+  state: AlertDeliveryState;
+  event_count: number;
+  payload: Notification;
+  attempts: number;
+  last_error: string;
+  create_time: Date;
+  next_attempt_time: Date;
+  sent_time: Date | null;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+export async function insertChannel(db: Queryable, channel: Omit<ChannelRow, "id" | "create_time" | "secret"> & { secret: string }): Promise<ChannelRow | undefined> {
+  const secret = channel.secret || randomBytes(32).toString("base64url");
+  const { rows } = await db.query<ChannelRow>(
+    `INSERT INTO alert_channels (id, namespace, name, kind, url, secret) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (namespace, name) DO NOTHING RETURNING *`,
+    [randomUUID(), channel.namespace, channel.name, channel.kind, channel.url, secret],
+  );
+  return rows[0];
+}
+
+export async function listChannels(db: Queryable, namespace: string): Promise<ChannelRow[]> {
+  const { rows } = await db.query<ChannelRow>(
+    "SELECT * FROM alert_channels WHERE ($1 = '' OR namespace = $1) ORDER BY namespace, name",
+    [namespace],
+  );
+  return rows;
+}
+
+export async function getChannel(db: Queryable, id: string): Promise<ChannelRow | undefined> {
+  return (await db.query<ChannelRow>("SELECT * FROM alert_channels WHERE id = $1", [id])).rows[0];
+}
+
+/** Deletes a channel with its rules and their deliveries (ON DELETE CASCADE). */
+export async function deleteChannel(db: Queryable, id: string): Promise<boolean> {
+  return ((await db.query("DELETE FROM alert_channels WHERE id = $1", [id])).rowCount ?? 0) > 0;
+}
+
+export async function insertRule(db: Queryable, rule: Omit<RuleRow, "id" | "create_time">): Promise<RuleRow | undefined> {
+  const { rows } = await db.query<RuleRow>(
+    `INSERT INTO alert_rules (id, namespace, name, channel_id, condition, job_id, label_selector, threshold, min_interval_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (namespace, name) DO NOTHING RETURNING *`,
+    [randomUUID(), rule.namespace, rule.name, rule.channel_id, rule.condition, rule.job_id, rule.label_selector, rule.threshold, rule.min_interval_ms],
+  );
+  return rows[0];
+}
+
+export async function listRules(db: Queryable, namespace: string): Promise<RuleRow[]> {
+  const { rows } = await db.query<RuleRow>(
+    "SELECT * FROM alert_rules WHERE ($1 = '' OR namespace = $1) ORDER BY namespace, name",
+    [namespace],
+  );
+  return rows;
+}
+
+export async function deleteRule(db: Queryable, id: string): Promise<boolean> {
+  return ((await db.query("DELETE FROM alert_rules WHERE id = $1", [id])).rowCount ?? 0) > 0;
+}
+
+export async function listDeliveries(db: Queryable, ruleId: string, limit: number): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<DeliveryRow>(
+    `SELECT id::text, rule_id, channel_id, state, event_count, payload, attempts, last_error, create_time, next_attempt_time, sent_time
+     FROM alert_deliveries WHERE ($1::uuid IS NULL OR rule_id = $1) ORDER BY id DESC LIMIT $2`,
+    [ruleId || null, limit],
+  );
+  return rows;
+}
+
+/** Whether any rule exists: with none, the engine only keeps its cursor at the present. */
+export async function anyRule(db: Queryable): Promise<boolean> {
+  return (await db.query("SELECT 1 FROM alert_rules LIMIT 1")).rowCount === 1;
+}
+
+/**
+ * The states of a job's latest ended runs up to and including `runId` (CANCELLED left out),
+ * newest first: what a failure streak is judged on.
+ */
+export async function latestOutcomes(db: Queryable, jobId: string, runId: string, limit: number): Promise<number[]> {
+  const { rows } = await db.query<{ state: number }>(
+    `SELECT r.state FROM runs r, (SELECT end_time FROM runs WHERE id = $2) this
+     WHERE r.job_id = $1 AND r.state IN (4, 5, 7) AND r.end_time <= this.end_time
+     ORDER BY r.end_time DESC, r.id DESC LIMIT $3`,
+    [jobId, runId, limit],
+  );
+  return rows.map((r) => r.state);
+}
+
+export async function jobNames(db: Queryable, jobIds: string[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ id: string; name: string }>("SELECT id, name FROM jobs WHERE id = ANY($1::uuid[])", [jobIds]);
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
+
+/** Events of one rule in one pass, to notify as one delivery. */
+export interface RuleEvents {
+  ruleId: string;
+  channelId: string;
+  minIntervalMs: number;
+  first: Omit<Notification, "delivery_id" | "count" | "last_run">;
+  last: NotifiedRun;
+  count: number;
+}
+
+/**
+ * Adds a rule's events to its latest delivery while that one is still waiting to be sent
+ * (the rate limit: a storm is one notification with a count); otherwise starts a delivery,
+ * sent no sooner than `min_interval` after the rule's previous one.
+ */
+export async function enqueue(client: pg.PoolClient, events: RuleEvents): Promise<void> {
+  const { rows } = await client.query<{ id: string; state: number; claimed: boolean; create_time: Date }>(
+    `SELECT id::text, state, coalesce(claimed_until > now(), false) AS claimed, create_time
+     FROM alert_deliveries WHERE rule_id = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE`,
+    [events.ruleId],
+  );
+  const latest = rows[0];
+  if (latest && latest.state === AlertDeliveryState.PENDING && !latest.claimed) {
+    await client.query(
+      `UPDATE alert_deliveries SET event_count = event_count + $2,
+         payload = payload || jsonb_build_object('count', event_count + $2, 'last_run', $3::jsonb)
+       WHERE id = $1`,
+      [latest.id, events.count, JSON.stringify(events.last)],
+    );
+    return;
+  }
+  const payload: Omit<Notification, "delivery_id"> = { ...events.first, count: events.count, ...(events.count > 1 ? { last_run: events.last } : {}) };
+  await client.query(
+    `INSERT INTO alert_deliveries (rule_id, channel_id, state, event_count, payload, next_attempt_time)
+     VALUES ($1, $2, 1, $3, $4, greatest(now(), $5::timestamptz + make_interval(secs => $6::float8 / 1000)))`,
+    [events.ruleId, events.channelId, events.count, JSON.stringify(payload), latest?.create_time ?? new Date(0), events.minIntervalMs],
+  );
+}
+
+/** A delivery claimed for sending, with its channel. */
+export interface ClaimedDelivery {
+  id: string;
+  attempts: number;
+  payload: Notification;
+  kind: AlertChannelKind;
+  url: string;
+  secret: string;
+}
+
+/** Claims due deliveries for `claimMs` (another sender skips them meanwhile). */
+export async function claimDue(db: Queryable, limit: number, claimMs: number): Promise<ClaimedDelivery[]> {
+  const { rows } = await db.query<ClaimedDelivery>(
+    `UPDATE alert_deliveries d SET claimed_until = now() + make_interval(secs => $2::float8 / 1000)
+     FROM alert_channels c
+     WHERE c.id = d.channel_id AND d.id IN (
+       SELECT id FROM alert_deliveries
+       WHERE state = 1 AND next_attempt_time <= now() AND (claimed_until IS NULL OR claimed_until <= now())
+       ORDER BY next_attempt_time LIMIT $1 FOR UPDATE SKIP LOCKED)
+     RETURNING d.id::text, d.attempts, d.payload || jsonb_build_object('delivery_id', d.id::text) AS payload, c.kind, c.url, c.secret`,
+    [limit, claimMs],
+  );
+  return rows;
+}
+
+export async function markSent(db: Queryable, id: string, payload: Notification): Promise<void> {
+  await db.query(
+    "UPDATE alert_deliveries SET state = 2, attempts = attempts + 1, sent_time = now(), claimed_until = NULL, payload = $2 WHERE id = $1",
+    [id, JSON.stringify(payload)],
+  );
+}
+
+/** Records a failed attempt: retried after `retryMs`, or given up (FAILED) when `retryMs` is undefined. */
+export async function markAttemptFailed(db: Queryable, id: string, error: string, retryMs: number | undefined): Promise<void> {
+  await db.query(
+    `UPDATE alert_deliveries SET attempts = attempts + 1, last_error = $2, claimed_until = NULL,
+       state = CASE WHEN $3::float8 IS NULL THEN 3 ELSE 1 END,
+       next_attempt_time = CASE WHEN $3::float8 IS NULL THEN next_attempt_time ELSE now() + make_interval(secs => $3::float8 / 1000) END
+     WHERE id = $1`,
+    [id, error.slice(0, 1000), retryMs ?? null],
+  );
+}

@@ -1,0 +1,87 @@
+import type pg from "pg";
+import type { Allowlist } from "../executor/http-guard.js";
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import { createAlertEngine } from "../alerts/alert-engine.js";
+import { createAlertSender } from "../alerts/alert-sender.js";
+import { createQueueStatsRollup, pruneQueueStats } from "../stats/queue-stats-rollup.js";
+import { createRunPruner } from "../runs/run-retention.js";
+
+/** How often rollup rows past their retention are deleted. */
+const ROLLUP_PRUNE_EVERY_MS = 600_000;
+
+/**
+ * The scheduler role's work behind the scheduler, every `intervalMs`: match new run ends
+ * against the alert rules, send due notifications, roll run ends up into the queue stats,
+ * and now and then delete runs past their retention.
+ * Safe in several processes at once (the consumers' cursors and the sender's claims are row
+ * locks); a failing step is logged and tried again next time, without holding up the others.
+ */
+export function startBackgroundWork(options: {
+  pool: pg.Pool;
+  allowlist: Allowlist;
+  intervalMs: number;
+  /** CHIME_RUN_RETENTION_MS (0: keep runs) and how often to prune (CHIME_EVENT_PRUNE_INTERVAL_MS). */
+  runRetentionMs: number;
+  pruneIntervalMs: number;
+  logger: Logger;
+  metrics: Metrics;
+}) {
+  const { pool, logger } = options;
+  const runPruner = createRunPruner({ pool, retentionMs: options.runRetentionMs });
+  let lastRunPrune = -Infinity;
+  const sender = createAlertSender(pool, options.allowlist, (outcome) => options.metrics.alertDeliveries.inc({ outcome }));
+  let lastPrune = -Infinity;
+  const steps: Array<[string, () => Promise<unknown>]> = [
+    ["alert matching", createAlertEngine(pool)],
+    ["alert sending", sender.pass],
+    ["queue stats", createQueueStatsRollup(pool, options.metrics)],
+    [
+      "queue stats pruning",
+      async () => {
+        if (performance.now() - lastPrune < ROLLUP_PRUNE_EVERY_MS) return;
+        lastPrune = performance.now();
+        await pruneQueueStats(pool);
+      },
+    ],
+    [
+      "run retention",
+      async () => {
+        if (options.runRetentionMs === 0 || performance.now() - lastRunPrune < options.pruneIntervalMs) return;
+        lastRunPrune = performance.now();
+        const deleted = await runPruner.pass();
+        if (deleted.runs > 0) logger.info(deleted, "deleted runs past the retention");
+      },
+    ],
+  ];
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let wake: (() => void) | undefined;
+
+  const loop = (async () => {
+    while (!stopped) {
+      for (const [name, step] of steps) {
+        if (stopped) break;
+        try {
+          await step();
+        } catch (error) {
+          if (!stopped) logger.warn({ err: error }, `${name} failed; will retry`);
+        }
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setTimeout(resolve, options.intervalMs);
+      });
+    }
+  })();
+
+  return {
+    async stop(): Promise<void> {
+      stopped = true;
+      clearTimeout(timer);
+      wake?.();
+      await loop;
+      await sender.close();
+    },
+  };
+}
