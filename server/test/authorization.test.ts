@@ -4,6 +4,8 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { AdminService, ApiKeyRole } from "@chime/sdk/gen/admin_service_pb";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
+import { AlertService } from "@chime/sdk/gen/alert_service_pb";
+import { StatsService } from "@chime/sdk/gen/stats_service_pb";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 
 /**
@@ -208,6 +210,24 @@ describe("what a key of one namespace sees", () => {
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.InvalidArgument);
     for (const field of ["name", "role", "expire_time"]) expect((error as ConnectError).rawMessage).toContain(`${field}:`);
+  });
+});
+
+describe("services across namespaces", () => {
+  it("serve AlertService and StatsService to keys of all namespaces only", async () => {
+    const as = (secret: string | undefined) => {
+      const t = grpcTransport(secret ? [(next) => (request) => {
+        request.header.set("authorization", `Bearer ${secret}`);
+        return next(request);
+      }] : []);
+      return { alerts: createClient(AlertService, t), stats: createClient(StatsService, t) };
+    };
+    const calls = (c: ReturnType<typeof as>) => [c.alerts.listAlertChannels({}), c.stats.getQueueStats({ queue: "q" })];
+    for (const caller of ["reader", "writer", "admin"] as const) {
+      expect(await Promise.all(calls(as(secrets[caller])).map(codeOf)), caller).toEqual([Code.PermissionDenied, Code.PermissionDenied]);
+    }
+    expect(await Promise.all(calls(as(undefined)).map(codeOf))).toEqual([Code.Unauthenticated, Code.Unauthenticated]);
+    expect(await Promise.all(calls(as(ROOT)).map(codeOf))).toEqual([OK, OK]);
   });
 });
 
