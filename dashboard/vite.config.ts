@@ -14,7 +14,8 @@ export default defineConfig({
   build: { outDir: "dist", emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 1000 },
   server: {
     proxy: {
-      "^/chime\\.v1\\.[A-Za-z]+/": { target: api, changeOrigin: true },
+      // The page's origin is the proxy's, so the server sees a same-origin call (no CHIME_CORS_ORIGINS entry needed).
+      "^/chime\\.v1\\.[A-Za-z]+/": { target: api, changeOrigin: true, headers: { origin: new URL(api).origin } },
       "/healthz": { target: api },
       "/metrics": { target: api },
     },

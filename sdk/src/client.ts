@@ -21,13 +21,24 @@ export interface ChimeClientOptions {
   timeoutMs?: number;
   /** Use another transport (Connect, gRPC-Web) instead of gRPC over HTTP/2; token and timeoutMs still apply. */
   transport?: Transport;
+  /**
+   * For an https:// baseUrl: the CA that signed the server's certificate (when it is not a
+   * public one), and the client certificate and key a server with mTLS asks for (PEM).
+   */
+  tls?: ClientTlsOptions;
+}
+
+export interface ClientTlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
 }
 
 /**
  * Makes the gRPC transport of a base URL. The Node entry passes connect-node's; the browser
  * entry (@chime/sdk/web) passes none, so nothing of Node is imported there.
  */
-export type GrpcTransportFactory = (init: { baseUrl: string; interceptors: Interceptor[]; defaultTimeoutMs?: number }) => Transport;
+export type GrpcTransportFactory = (init: { baseUrl: string; interceptors: Interceptor[]; defaultTimeoutMs?: number; nodeOptions?: ClientTlsOptions }) => Transport;
 
 export interface JobFilter {
   state?: JobState;
@@ -74,9 +85,10 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
       return next(request);
     });
   }
+  const nodeOptions = options.tls ? { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key } : undefined;
   const grpcTransport = (init: Parameters<GrpcTransportFactory>[0]): Transport => {
     if (!createGrpcTransport) throw new Error("transport: required where gRPC over HTTP/2 is not available (@chime/sdk/web)");
-    return createGrpcTransport(init);
+    return createGrpcTransport(nodeOptions ? { ...init, nodeOptions } : init);
   };
   const transport = options.transport
     ? withCallDefaults(options.transport, options)

@@ -2,6 +2,7 @@ export { createChimeClient } from "./node-client.js";
 export {
   type ChimeClient,
   type ChimeClientOptions,
+  type ClientTlsOptions,
   type JobFilter,
   type RunFilter,
   type BatchJobSpec,
@@ -30,3 +31,4 @@ export {
 export { Worker, type WorkerOptions, type WorkerRun, type WorkerContext, type WorkerHandler, type WorkerLogger } from "./worker/worker.js";
 export { NonRetryableError, RunCancelledError, AttemptTimeoutError, WorkerStoppingError, isRetryable } from "./worker/errors.js";
 export { backoffOf, retryDelayMs, RETRY_DEFAULTS, type Backoff } from "./worker/backoff.js";
+export { BadRequestSchema, BadRequest_FieldViolationSchema, RetryInfoSchema, type BadRequest, type BadRequest_FieldViolation, type RetryInfo } from "./gen/google/rpc/error_details_pb.js";

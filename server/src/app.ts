@@ -3,7 +3,9 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import type pg from "pg";
 import { createJobService } from "./api/job-service.js";
-import { hardenService, requireApiToken } from "./api/error-mapping.js";
+import { hardenService } from "./api/error-mapping.js";
+import { createAuth } from "./auth/auth.js";
+import { AdminService } from "@chime/sdk/gen/admin_service_pb";
 import type { ChimeConfig } from "./config.js";
 import { ensureDatabase } from "./db/ensure-database.js";
 import { migrate } from "./db/migrate.js";
@@ -15,6 +17,7 @@ import { startConnectServer } from "./transport/connect-server.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
 import { JOB_RESPONSE_ENCODERS } from "./api/job-wire.js";
 import { createHealthMonitor } from "./transport/health.js";
+import { watchTlsFiles } from "./transport/tls-files.js";
 import { natsLayout } from "@chime/sdk";
 import { prepareJetStream } from "./nats/jetstream.js";
 import { createRunPublisher } from "./scheduler/run-publisher.js";
@@ -72,7 +75,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const pool = createPool(config.databaseUrl, config.databasePoolSize);
 
   const now = options.now ?? (() => new Date());
-  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger);
+  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger, config.natsSecurity);
   const metrics = createMetrics();
   const layout = natsLayout(config.natsPrefix);
   const jetStream = prepareJetStream(nats, { prefix: config.natsPrefix, replicas: config.natsReplicas }, logger, shutdown.signal);
@@ -106,6 +109,8 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const jobsChanged = createWakeupSender(pool, (at) => scheduler?.wakeup(at));
 
   const services: Array<{ service: DescService; impl: ServiceImpl<DescService> }> = [];
+  // CHIME_API_TOKEN: every RPC of both stacks needs an API key (health, reflection and /healthz do not).
+  const auth = createAuth({ apiToken: config.apiToken, pool, now, rateLimit: config.rateLimit });
   if (config.roles.has("api")) {
     const jobService = createJobService({
       pool,
@@ -117,19 +122,25 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     });
     services.push({
       service: JobService,
-      impl: observeService(JobService, hardenService(JobService, jobService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+      impl: observeService(JobService, hardenService(JobService, auth.jobService(jobService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
   }
   if (config.roles.has("api")) {
     services.push({
       service: AlertService,
-      impl: observeService(AlertService, hardenService(AlertService, createAlertService(pool), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+      impl: observeService(AlertService, hardenService(AlertService, auth.operatorService(AlertService, createAlertService(pool)), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
     const statsService = createStatsService({ pool, js: jetStream.client, layout });
     services.push({
       service: StatsService,
-      impl: observeService(StatsService, hardenService(StatsService, statsService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+      impl: observeService(StatsService, hardenService(StatsService, auth.operatorService(StatsService, statsService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
+    if (auth.adminService) {
+      services.push({
+        service: AdminService,
+        impl: observeService(AdminService, hardenService(AdminService, auth.adminService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+      });
+    }
   }
   // WatchService: one tail of the event tables per replica, fanned out to its streams.
   const watchHub = config.roles.has("api")
@@ -147,7 +158,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     });
     services.push({
       service: WatchService,
-      impl: observeService(WatchService, hardenService(WatchService, watchService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+      impl: observeService(WatchService, hardenService(WatchService, auth.watchService(watchService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
     });
   }
   // The ingest role writes worker status into Postgres; a process of its own can take that
@@ -199,12 +210,10 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   await Promise.race([jetStream.ready, new Promise((resolve) => setTimeout(resolve, 2000))]);
   await health.start();
 
-  // CHIME_API_TOKEN: every RPC of both stacks needs the bearer token (health, reflection and /healthz do not).
-  const served = config.apiToken
-    ? services.map(({ service, impl }) => ({ service, impl: requireApiToken(service, impl, config.apiToken) }))
-    : services;
+  // TLS material is read (and checked) before either port opens; both watch the same files.
+  const tls = config.tls ? watchTlsFiles(config.tls, logger) : undefined;
   const grpcServer = await startGrpcServer({
-    services: served,
+    services,
     host: config.host,
     port: config.grpcPort,
     maxMessageBytes: config.maxMessageBytes,
@@ -212,9 +221,11 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     health,
     logger,
     responseEncoders: JOB_RESPONSE_ENCODERS,
+    tls,
+    reflectionAuth: config.reflectionAccess === "key" ? auth.authenticate : undefined,
   });
   const connectServer = await startConnectServer({
-    services: served,
+    services,
     host: config.host,
     port: config.httpPort,
     maxMessageBytes: config.maxMessageBytes,
@@ -224,6 +235,9 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     roles: config.roles,
     metrics,
     dashboardDir: config.roles.has("api") ? config.dashboardDir : undefined,
+    tls,
+    corsOrigins: config.corsOrigins,
+    metricsAuth: config.metricsAccess === "key" ? auth.authenticate : undefined,
   });
   logger.info(
     { grpcPort: grpcServer.port, httpPort: connectServer.port, roles: [...config.roles], database },
@@ -255,6 +269,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         await Promise.all([closing, executor?.stop(config.shutdownGraceMs)]);
         cancelSweep?.stop();
         await background?.stop();
+        tls?.close();
         await ingest?.stop();
         await nats.close();
         await pool.end();

@@ -155,6 +155,35 @@ describe("loadConfig", () => {
     expect(problemsOf({ CHIME_DATABASE_DIRECT_URL: "mysql://x" })[0]).toMatch(/^CHIME_DATABASE_DIRECT_URL=/);
   });
 
+  it.each([
+    [{ CHIME_TLS_CERT_FILE: "package.json" }, ["CHIME_TLS_KEY_FILE is required when CHIME_TLS_CERT_FILE is set"]],
+    [{ CHIME_TLS_KEY_FILE: "package.json" }, ["CHIME_TLS_CERT_FILE is required when CHIME_TLS_KEY_FILE is set"]],
+    [{ CHIME_TLS_CLIENT_CA_FILE: "package.json" }, [expect.stringMatching(/^CHIME_TLS_CLIENT_CA_FILE needs CHIME_TLS_CERT_FILE and CHIME_TLS_KEY_FILE/)]],
+    [
+      { CHIME_TLS_CERT_FILE: "/no/cert.pem", CHIME_TLS_KEY_FILE: "package.json", CHIME_TLS_CLIENT_CA_FILE: "/no/ca.pem" },
+      ['CHIME_TLS_CERT_FILE="/no/cert.pem": no such file', 'CHIME_TLS_CLIENT_CA_FILE="/no/ca.pem": no such file'],
+    ],
+  ])("checks the TLS files %j", (env, expected) => {
+    expect(problemsOf(env)).toEqual(expected);
+  });
+
+  it.each([
+    [{ CHIME_METRICS_ACCESS: "key" }, ["CHIME_METRICS_ACCESS=key needs CHIME_API_TOKEN (API keys are off without it)"]],
+    [{ CHIME_REFLECTION_ACCESS: "closed", CHIME_API_TOKEN: "12345678" }, ['CHIME_REFLECTION_ACCESS="closed": expected open or key']],
+    [{ CHIME_CORS_ORIGINS: "app.example.com" }, [expect.stringMatching(/^CHIME_CORS_ORIGINS: "app.example.com" is not an origin/)]],
+  ])("checks access and CORS settings %j", (env, expected) => {
+    expect(problemsOf(env)).toEqual(expected);
+  });
+
+  it("reads the TLS files", () => {
+    expect(loadConfig({}).tls).toBeUndefined();
+    expect(loadConfig({ CHIME_TLS_CERT_FILE: "package.json", CHIME_TLS_KEY_FILE: "package.json" }).tls).toEqual({
+      certFile: "package.json",
+      keyFile: "package.json",
+      clientCaFile: undefined,
+    });
+  });
+
   it("requires at least one role", () => {
     expect(problemsOf({ CHIME_ROLES: " , " })).toEqual(["CHIME_ROLES: at least one role is required"]);
   });

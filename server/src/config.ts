@@ -1,4 +1,9 @@
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
+import type { TlsFiles } from "./transport/tls-files.js";
+import type { NatsSecurity } from "./nats/connection.js";
+import { parseRateLimit, type RateLimit } from "./auth/rate-limit.js";
+import { parseCorsOrigins, SAME_ORIGIN_ONLY, type CorsOrigins } from "./transport/cors.js";
 import { DEFAULT_DASHBOARD_DIR } from "./transport/dashboard.js";
 import { EMPTY_ALLOWLIST, parseAllowlist, type Allowlist } from "./executor/http-guard.js";
 
@@ -83,7 +88,21 @@ export interface ChimeConfig {
   watchPollMs: number;
   /** Events a watch stream may have queued; a reader further behind is ended (resumable). */
   watchBufferEvents: number;
+  /** TLS on both ports (CHIME_TLS_CERT_FILE, CHIME_TLS_KEY_FILE; mTLS with CHIME_TLS_CLIENT_CA_FILE); none when undefined. */
+  tls?: TlsFiles;
+  /** Browser origins besides the server's own that may call the HTTP port (CHIME_CORS_ORIGINS). */
+  corsOrigins: CorsOrigins;
+  /** NATS TLS trust and credentials (CHIME_NATS_CA_FILE, CHIME_NATS_CREDS_FILE). */
+  natsSecurity: NatsSecurity;
+  /** Calls per second per namespace for namespace keys (CHIME_RATE_LIMIT); none when undefined. */
+  rateLimit?: RateLimit;
+  /** Whether gRPC reflection needs an API key (CHIME_REFLECTION_ACCESS=key) or is open. */
+  reflectionAccess: Access;
+  /** Whether /metrics needs an all-namespaces API key (CHIME_METRICS_ACCESS=key) or is open. */
+  metricsAccess: Access;
 }
+
+export type Access = "open" | "key";
 
 const DEFAULTS = {
   DATABASE_URL: "postgres://postgres@127.0.0.1:5432/chime",
@@ -122,6 +141,15 @@ const DEFAULTS = {
   CHIME_WATCH_KEEPALIVE_MS: "15000",
   CHIME_WATCH_POLL_MS: "50",
   CHIME_WATCH_BUFFER_EVENTS: "10000",
+  CHIME_TLS_CERT_FILE: "",
+  CHIME_TLS_KEY_FILE: "",
+  CHIME_TLS_CLIENT_CA_FILE: "",
+  CHIME_CORS_ORIGINS: "",
+  CHIME_NATS_CA_FILE: "",
+  CHIME_NATS_CREDS_FILE: "",
+  CHIME_RATE_LIMIT: "",
+  CHIME_REFLECTION_ACCESS: "open",
+  CHIME_METRICS_ACCESS: "open",
 } as const;
 
 const ALL_ROLES: readonly Role[] = ["api", "scheduler", "ingest", "executor"];
@@ -165,6 +193,21 @@ export function loadConfig(
     return raw;
   };
   const url = (key: keyof typeof DEFAULTS, protocols: string[]): string => checkUrl(key, get(key), protocols);
+
+  const existingFile = (key: "CHIME_NATS_CA_FILE" | "CHIME_NATS_CREDS_FILE"): string | undefined => {
+    const path = get(key);
+    if (path && !existsSync(path)) problems.push(`${key}=${JSON.stringify(path)}: no such file`);
+    return path || undefined;
+  };
+  const access = (key: "CHIME_REFLECTION_ACCESS" | "CHIME_METRICS_ACCESS"): Access => {
+    const raw = get(key);
+    if (raw === "open" || raw === "key") {
+      if (raw === "key" && !get("CHIME_API_TOKEN")) problems.push(`${key}=key needs CHIME_API_TOKEN (API keys are off without it)`);
+      return raw;
+    }
+    problems.push(`${key}=${JSON.stringify(raw)}: expected open or key`);
+    return "open";
+  };
 
   const databaseUrl = url("DATABASE_URL", ["postgres:", "postgresql:"]);
   const databaseDirectUrl = get("CHIME_DATABASE_DIRECT_URL") ? url("CHIME_DATABASE_DIRECT_URL", ["postgres:", "postgresql:"]) : databaseUrl;
@@ -229,7 +272,22 @@ export function loadConfig(
     watchKeepaliveMs: integer("CHIME_WATCH_KEEPALIVE_MS", 100, 3_600_000),
     watchPollMs: integer("CHIME_WATCH_POLL_MS", 5, 60_000),
     watchBufferEvents: integer("CHIME_WATCH_BUFFER_EVENTS", 10, 10_000_000),
+    corsOrigins: SAME_ORIGIN_ONLY,
+    natsSecurity: { caFile: existingFile("CHIME_NATS_CA_FILE"), credsFile: existingFile("CHIME_NATS_CREDS_FILE") },
+    reflectionAccess: access("CHIME_REFLECTION_ACCESS"),
+    metricsAccess: access("CHIME_METRICS_ACCESS"),
   };
+  try {
+    config.rateLimit = parseRateLimit(get("CHIME_RATE_LIMIT"));
+    if (config.rateLimit && !config.apiToken) problems.push("CHIME_RATE_LIMIT needs CHIME_API_TOKEN (limits are per namespace key)");
+  } catch (error) {
+    problems.push(`CHIME_RATE_LIMIT: ${(error as Error).message}`);
+  }
+  try {
+    config.corsOrigins = parseCorsOrigins(get("CHIME_CORS_ORIGINS"));
+  } catch (error) {
+    problems.push(`CHIME_CORS_ORIGINS: ${(error as Error).message}`);
+  }
   try {
     config.httpAllowlist = parseAllowlist(get("CHIME_HTTP_ALLOWLIST"));
   } catch (error) {
@@ -241,6 +299,7 @@ export function loadConfig(
   if (config.runRetentionMs !== 0 && config.runRetentionMs < config.eventRetentionMs) {
     problems.push(`CHIME_RUN_RETENTION_MS (${config.runRetentionMs}) must be 0 (keep runs) or at least CHIME_EVENT_RETENTION_MS (${config.eventRetentionMs}): a run outlives its events`);
   }
+  config.tls = tlsFiles(get("CHIME_TLS_CERT_FILE"), get("CHIME_TLS_KEY_FILE"), get("CHIME_TLS_CLIENT_CA_FILE"), problems);
   if (config.electionIntervalMs >= config.leaderLeaseMs) {
     problems.push(`CHIME_ELECTION_INTERVAL_MS (${config.electionIntervalMs}) must be less than CHIME_LEADER_LEASE_MS (${config.leaderLeaseMs})`);
   }
@@ -249,4 +308,22 @@ export function loadConfig(
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...config, ...overrides };
+}
+
+/** The TLS files, when a certificate is configured: cert and key come together, and must exist. */
+function tlsFiles(certFile: string, keyFile: string, clientCaFile: string, problems: string[]): TlsFiles | undefined {
+  if (!certFile && !keyFile) {
+    if (clientCaFile) problems.push("CHIME_TLS_CLIENT_CA_FILE needs CHIME_TLS_CERT_FILE and CHIME_TLS_KEY_FILE (mTLS is TLS with client certificates)");
+    return undefined;
+  }
+  if (!certFile || !keyFile) {
+    problems.push(`${certFile ? "CHIME_TLS_KEY_FILE" : "CHIME_TLS_CERT_FILE"} is required when ${certFile ? "CHIME_TLS_CERT_FILE" : "CHIME_TLS_KEY_FILE"} is set`);
+    return undefined;
+  }
+  const files: Array<[string, string]> = [["CHIME_TLS_CERT_FILE", certFile], ["CHIME_TLS_KEY_FILE", keyFile]];
+  if (clientCaFile) files.push(["CHIME_TLS_CLIENT_CA_FILE", clientCaFile]);
+  for (const [key, path] of files) {
+    if (!existsSync(path)) problems.push(`${key}=${JSON.stringify(path)}: no such file`);
+  }
+  return { certFile, keyFile, clientCaFile: clientCaFile || undefined };
 }

@@ -107,15 +107,13 @@ describe("Connect protocol with plain fetch over HTTP/1.1", () => {
     expect(unknownMethod.status).toBe(404);
   });
 
-  it("answers a CORS preflight so a browser on another origin may call", async () => {
+  it("refuses a CORS preflight from another origin unless CHIME_CORS_ORIGINS lists it", async () => {
     const response = await fetch(`${server.httpUrl}/chime.v1.JobService/CreateJob`, {
       method: "OPTIONS",
       headers: { Origin: "http://localhost:5173", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" },
     });
-    expect(response.status).toBe(204);
-    expect(response.headers.get("access-control-allow-origin")).toBe("*");
-    expect(response.headers.get("access-control-allow-methods")).toContain("POST");
-    expect(response.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("content-type");
+    expect(response.status).toBe(403);
+    expect(response.headers.get("access-control-allow-origin")).toBeNull();
   });
 });
 

@@ -5,10 +5,18 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import type { JobSchema } from "@chime/sdk/gen/job_pb";
+import { BadRequestSchema } from "@chime/sdk";
 import { createHealthClient } from "./helpers/grpc-client.js";
+import { malformedCorpus, requestOf } from "./helpers/malformed-corpus.js";
+import { GET_PROTOCOLS, JSON_PROTOCOLS, RAW_PROTOCOLS, rawCall } from "./helpers/raw-calls.js";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 
 /**
+ * A corpus of malformed requests of every class (helpers/malformed-corpus.ts) sent as bytes
+ * on gRPC, Connect proto, Connect JSON, gRPC-Web and Connect's GET form (for methods without
+ * side effects): each answered INVALID_ARGUMENT naming
+ * the field in the message and in a google.rpc.BadRequest detail.
  * Thousands of random malformed CreateJob and UpdateJob requests over gRPC. Each one
  * must be answered INVALID_ARGUMENT with a message naming every field that was made
  * bad, nothing may be written, and the server must be healthy afterwards. BatchCreateJobs
@@ -452,5 +460,52 @@ describe("malformed requests, fuzzed", () => {
     const { rows } = await server.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE NOT starts_with(name, 'fuzz-batch-')");
     expect(rows[0].n).toBe(before.counts.jobs);
     expect((await snapshot()).counts).toMatchObject({ runs: before.counts.runs, events: before.counts.events });
+  });
+});
+
+describe("malformed requests on every protocol", () => {
+  it("answers each corpus request INVALID_ARGUMENT naming the field, in the message and a BadRequest detail, on every protocol", async () => {
+    const before = await snapshot();
+    const target = { grpcAddress: `127.0.0.1:${server.grpcPort}`, httpUrl: server.httpUrl };
+    const wrong: string[] = [];
+    let sent = 0;
+    for (const item of malformedCorpus()) {
+      const bodies = RAW_PROTOCOLS.flatMap((protocol) => {
+        if (GET_PROTOCOLS.has(protocol) && (item.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS || item.method.methodKind !== "unary")) return [];
+        const body = JSON_PROTOCOLS.has(protocol) ? item.json : item.binary;
+        return body === undefined ? [] : [{ protocol, body }];
+      });
+      await Promise.all(
+        bodies.map(async ({ protocol, body }) => {
+          sent += 1;
+          const error = await rawCall(target, protocol, requestOf(item.method, body));
+          const context = `${protocol} ${item.method.name} [${item.what}] -> ${error ? `${Code[error.code]}: ${error.rawMessage}` : "OK"}`;
+          const violations = error?.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations) ?? [];
+          if (
+            error?.code !== Code.InvalidArgument ||
+            !error.rawMessage.startsWith(item.field) ||
+            !violations.some((v) => v.field.startsWith(item.field)) ||
+            /RangeError|TypeError|Error:/.test(error.rawMessage)
+          ) {
+            wrong.push(`${context} (violations: ${violations.map((v) => v.field).join(", ")})`);
+          }
+        }),
+      );
+    }
+    expect(wrong).toEqual([]);
+    expect(sent).toBeGreaterThan(200);
+    // Nothing was written, and the server still serves on both ports.
+    expect((await snapshot()).counts).toEqual(before.counts);
+    const health = createHealthClient(`127.0.0.1:${server.grpcPort}`);
+    try {
+      expect((await health.call("Check", { service: "" })).status).toBe("SERVING");
+    } finally {
+      health.close();
+    }
+    expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
+    const listJobs = JobService.methods.find((m) => m.name === "ListJobs")!;
+    expect(await rawCall(target, "Connect JSON", requestOf(listJobs, '{"pageSize":1}'))).toBeUndefined();
+    expect(await rawCall(target, "Connect GET JSON", requestOf(listJobs, '{"pageSize":1}'))).toBeUndefined();
+    expect(await rawCall(target, "Connect GET proto", requestOf(listJobs, new Uint8Array([0x08, 0x01])))).toBeUndefined();
   });
 });

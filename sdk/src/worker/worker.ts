@@ -13,7 +13,7 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude, type KV, type KvWatchEntry } from "@nats-io/kv";
-import { connect, nanos, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
+import { connect, nanos, type NatsConnection, type NodeConnectionOptions, type QueuedIterator } from "@nats-io/transport-node";
 import { hostname } from "node:os";
 import type { HttpRequest } from "../gen/chime/v1/job_pb.js";
 import { RunState } from "../gen/chime/v1/run_pb.js";
@@ -70,6 +70,12 @@ export type WorkerHandler = (run: WorkerRun, context: WorkerContext) => Promise<
 export interface WorkerOptions {
   /** NATS server(s) to connect to; or pass a `connection` the caller owns. */
   natsUrl?: string | string[];
+  /**
+   * More options for the connection the Worker opens to natsUrl: `tls` ({ ca, cert, key }
+   * or file names, for NATS over TLS), `user`/`pass`, `token`, or an `authenticator` (NATS
+   * credentials files: credsAuthenticator).
+   */
+  natsOptions?: Omit<NodeConnectionOptions, "servers">;
   connection?: NatsConnection;
   /** Namespace of every NATS name; the server's CHIME_NATS_PREFIX. */
   prefix?: string;
@@ -162,7 +168,7 @@ type UpdateFields = Pick<Partial<RunStatusUpdate>, "error" | "output" | "retryTi
  */
 export class Worker {
   readonly workerId: string;
-  private readonly options: Required<Omit<WorkerOptions, "natsUrl" | "connection" | "logger" | "workerId">>;
+  private readonly options: Required<Omit<WorkerOptions, "natsUrl" | "natsOptions" | "connection" | "logger" | "workerId">>;
   private readonly logger: WorkerLogger;
   private readonly layout: NatsLayout;
   private nc?: NatsConnection;
@@ -231,7 +237,7 @@ export class Worker {
     if (this.init.connection) this.nc = this.init.connection;
     else {
       // noAsyncTraces: no Error (stack capture) per request on the hot path.
-      this.nc = await connect({ servers: this.init.natsUrl!, name: `chime-worker-${this.workerId}`, maxReconnectAttempts: -1, noAsyncTraces: true });
+      this.nc = await connect({ ...this.init.natsOptions, servers: this.init.natsUrl!, name: `chime-worker-${this.workerId}`, maxReconnectAttempts: -1, noAsyncTraces: true });
       this.ownsConnection = true;
     }
     const jsm = await jetstreamManager(this.nc);

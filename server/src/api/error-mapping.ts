@@ -1,8 +1,10 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMessage, DescService } from "@bufbuild/protobuf";
 import { NotFoundError, PreconditionError } from "../domain/errors.js";
 import type { Logger } from "../logger.js";
+import { checkRequestShape } from "./request-shape.js";
+import { DECODE_PROBLEM } from "./decode-problem.js";
+import { invalidArgument } from "./errors.js";
 
 const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "57P01", "57P03", "08006", "08001"]);
 
@@ -28,9 +30,17 @@ export function toConnectError(error: unknown, logger: Logger, method: string): 
   return new ConnectError("internal error", Code.Internal);
 }
 
+/** A body that did not decode (found by strict-bodies.ts), then the decoded request's values. */
+function checkRequest(input: DescMessage, request: unknown, context: HandlerContext): void {
+  const problem = context.values.get(DECODE_PROBLEM);
+  if (problem) throw invalidArgument(problem);
+  checkRequestShape(input, request as never);
+}
+
 /**
  * Wraps every method of a service implementation for both stacks: unary calls get a
- * deadline (the client's, capped at `requestTimeoutMs`), and any error becomes a
+ * deadline (the client's, capped at `requestTimeoutMs`), every request's timestamps,
+ * durations and payloads are checked (request-shape.ts), and any error becomes a
  * ConnectError with the right code.
  */
 export function hardenService<S extends DescService>(
@@ -46,6 +56,7 @@ export function hardenService<S extends DescService>(
     if (method.methodKind === "server_streaming") {
       wrapped[method.localName] = async function* (request: unknown, context: unknown) {
         try {
+          checkRequest(method.input, request, context as HandlerContext);
           yield* handler(request, context) as AsyncIterable<unknown>;
         } catch (error) {
           throw toConnectError(error, logger, method.name);
@@ -62,6 +73,7 @@ export function hardenService<S extends DescService>(
           );
         });
         try {
+          checkRequest(method.input, request, context);
           return await Promise.race([handler(request, context), deadline]);
         } catch (error) {
           throw toConnectError(error, logger, method.name);
@@ -70,37 +82,6 @@ export function hardenService<S extends DescService>(
         }
       };
     }
-  }
-  return wrapped as ServiceImpl<S>;
-}
-
-/**
- * Wraps every method of a service so it runs only for a caller that sends
- * "authorization: Bearer <token>" (CHIME_API_TOKEN); others get UNAUTHENTICATED.
- * Both stacks (grpc-js metadata, Connect/gRPC-Web headers) reach it through the handler context.
- */
-export function requireApiToken<S extends DescService>(service: S, impl: ServiceImpl<S>, token: string): ServiceImpl<S> {
-  const expected = createHash("sha256").update(`Bearer ${token}`).digest();
-  const check = (context: HandlerContext) => {
-    const given = createHash("sha256").update(context.requestHeader.get("authorization") ?? "").digest();
-    if (!timingSafeEqual(given, expected)) {
-      throw new ConnectError("missing or wrong API token: send the header \"authorization: Bearer <token>\"", Code.Unauthenticated);
-    }
-  };
-  const wrapped: Record<string, unknown> = {};
-  for (const method of service.methods) {
-    const handler = (impl as Record<string, (request: unknown, context: HandlerContext) => unknown>)[method.localName];
-    if (!handler) continue;
-    wrapped[method.localName] =
-      method.methodKind === "server_streaming"
-        ? async function* (request: unknown, context: HandlerContext) {
-            check(context);
-            yield* handler(request, context) as AsyncIterable<unknown>;
-          }
-        : async (request: unknown, context: HandlerContext) => {
-            check(context);
-            return handler(request, context);
-          };
   }
   return wrapped as ServiceImpl<S>;
 }

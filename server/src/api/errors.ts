@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequestSchema } from "@chime/sdk";
 
 /** Collects every problem with a request, each naming the field it is about. */
 export class FieldViolations {
@@ -18,8 +19,20 @@ export class FieldViolations {
   }
 }
 
+/** A field path at the start of a problem: `job.schedule.cron.expression: ...`, `jobs[2].job.name: ...`. */
+const FIELD_PROBLEM = /^([A-Za-z_][\w.]*(?:\[[^\]]*\][\w.]*)*): (.*)$/s;
+
+/**
+ * INVALID_ARGUMENT for "field: problem" messages ("; "-separated when there are several),
+ * with a google.rpc.BadRequest detail holding one field violation per problem, so a client
+ * can show each beside its field without parsing the message.
+ */
 export function invalidArgument(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
+  const fieldViolations = message.split("; ").map((problem) => {
+    const match = FIELD_PROBLEM.exec(problem);
+    return match ? { field: match[1], description: match[2] } : { field: "", description: problem };
+  });
+  return new ConnectError(message, Code.InvalidArgument, undefined, [{ desc: BadRequestSchema, value: { fieldViolations } }]);
 }
 
 export function notFound(what: string, id: string): ConnectError {

@@ -6,7 +6,7 @@ import { RunState, type Run } from "@chime/sdk/gen/run_pb";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
-import { validateJob, validateScheduleInput } from "../jobs/job-validation.js";
+import { checkNamespaceFilter, validateJob, validateScheduleInput } from "../jobs/job-validation.js";
 import { previewFireTimes } from "../jobs/schedule.js";
 import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, createRunStore, type RunPageKey } from "../runs/run-store.js";
 import { toDate, toTimestamp } from "../util/time.js";
@@ -79,6 +79,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async listJobs(request) {
       const limit = pageSize(request.pageSize);
+      checkNamespaceFilter(request.namespace);
       if (request.state && !(request.state in JobState)) throw invalidArgument(`state: unknown value ${request.state}`);
       const filter = {
         namespace: request.namespace,
@@ -223,7 +224,9 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         states: [...request.states].sort(),
         scheduledAfter: request.scheduledAfter ? toDate(request.scheduledAfter) : undefined,
         scheduledBefore: request.scheduledBefore ? toDate(request.scheduledBefore) : undefined,
+        namespace: request.namespace || undefined,
       };
+      checkNamespaceFilter(request.namespace);
       const key = decodePageToken(request.pageToken, filter);
       let after: RunPageKey | undefined;
       if (key) {

@@ -63,8 +63,8 @@ describe("pageSize", () => {
     expect(pageSize(0)).toBe(DEFAULT_PAGE_SIZE);
     expect(pageSize(1)).toBe(1);
     expect(pageSize(MAX_PAGE_SIZE)).toBe(MAX_PAGE_SIZE);
-    expect(pageSize(MAX_PAGE_SIZE + 1)).toBe(MAX_PAGE_SIZE);
-    expect(pageSize(2 ** 31 - 1)).toBe(MAX_PAGE_SIZE);
+    expect(invalid(() => pageSize(MAX_PAGE_SIZE + 1))).toBe("page_size: must be at most 1000");
+    expect(invalid(() => pageSize(2 ** 31 - 1))).toBe("page_size: must be at most 1000");
     expect(invalid(() => pageSize(-1))).toBe("page_size: must not be negative");
   });
 });

@@ -32,7 +32,8 @@ export const MAX_PAGE_SIZE = 1000;
 export function pageSize(requested: number): number {
   if (requested < 0) throw invalidArgument("page_size: must not be negative");
   if (requested === 0) return DEFAULT_PAGE_SIZE;
-  return Math.min(requested, MAX_PAGE_SIZE);
+  if (requested > MAX_PAGE_SIZE) throw invalidArgument(`page_size: must be at most ${MAX_PAGE_SIZE}`);
+  return requested;
 }
 
 function digest(filters: unknown): string {

@@ -9,7 +9,7 @@ import {
   type Job,
 } from "@chime/sdk/gen/job_pb";
 import type { Schedule } from "@chime/sdk/gen/schedule_pb";
-import { FieldViolations } from "../api/errors.js";
+import { FieldViolations, invalidArgument } from "../api/errors.js";
 import { durationToMs, msToDuration, toDate } from "../util/time.js";
 import { isKnownTimeZone, parseCron } from "./schedule.js";
 
@@ -43,6 +43,21 @@ const LIMITS = {
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
 export const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Whether a header value holds a control character other than horizontal tab, which RFC 9110 forbids. */
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+  }
+  return false;
+}
+
+/** A namespace filter (ListJobs, WatchRuns): empty for any, else a name a job could have. */
+export function checkNamespaceFilter(namespace: string, field = "namespace"): void {
+  if (namespace && !QUEUE_PATTERN.test(namespace)) {
+    throw invalidArgument(`${field}: ${JSON.stringify(namespace.slice(0, 80))} is not a namespace (1-64 letters, digits, _ or -)`);
+  }
+}
 const LABEL_KEY_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$/;
 const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -88,7 +103,7 @@ export function validateJob(input: Job | undefined, options: ValidationOptions, 
   else if (!QUEUE_PATTERN.test(job.queue)) violations.add(`${field}.queue`, "expected 1-64 letters, digits, _ or -");
 
   if (job.payload) {
-    nonFiniteNumbers(job.payload, `${field}.payload`, violations);
+    payloadValues(job.payload, `${field}.payload`, 0, violations);
     const bytes = Buffer.byteLength(JSON.stringify(job.payload));
     if (bytes > options.maxPayloadBytes) {
       violations.add(`${field}.payload`, `${bytes} bytes exceeds the limit of ${options.maxPayloadBytes} bytes`);
@@ -125,17 +140,26 @@ export function validateScheduleInput(schedule: Schedule | undefined, options: V
   return job.schedule!;
 }
 
+/** JSON nesting a payload may have: each level costs protobuf decoders two messages, and many stop at 100. */
+export const MAX_PAYLOAD_DEPTH = 32;
+
 /**
  * A payload arrives as a Struct, whose binary doubles may be NaN or infinite; its JSON form
  * (stored, and sent to workers) has no such numbers and would silently turn them into null.
+ * Deeper than MAX_PAYLOAD_DEPTH, clients such as grpc-js's could not read the job back.
  */
-function nonFiniteNumbers(value: JsonValue, field: string, violations: FieldViolations): void {
+function payloadValues(value: JsonValue, field: string, depth: number, violations: FieldViolations): void {
   if (typeof value === "number") {
     if (!Number.isFinite(value)) violations.add(field, `${value} is not a JSON number`);
+    return;
+  }
+  if (value === null || typeof value !== "object") return;
+  if (depth >= MAX_PAYLOAD_DEPTH) {
+    violations.add(field, `nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
   } else if (Array.isArray(value)) {
-    value.forEach((item, i) => nonFiniteNumbers(item, `${field}[${i}]`, violations));
-  } else if (value !== null && typeof value === "object") {
-    for (const key of Object.keys(value)) nonFiniteNumbers(value[key], `${field}.${key.slice(0, 80)}`, violations);
+    value.forEach((item, i) => payloadValues(item, `${field}[${i}]`, depth + 1, violations));
+  } else {
+    for (const key of Object.keys(value)) payloadValues(value[key], `${field}.${key.slice(0, 80)}`, depth + 1, violations);
   }
 }
 
@@ -247,8 +271,11 @@ function validateHttp(job: Job, options: ValidationOptions, field: string, viola
     }
     if (url && url.protocol !== "http:" && url.protocol !== "https:") violations.add(`${field}.url`, "expected an http or https URL");
   }
-  for (const name of Object.keys(http.headers)) {
-    if (!HEADER_NAME_PATTERN.test(name)) violations.add(`${field}.headers[${JSON.stringify(name.slice(0, 80))}]`, "is not a valid header name");
+  for (const [name, value] of Object.entries(http.headers)) {
+    const header = `${field}.headers[${JSON.stringify(name.slice(0, 80))}]`;
+    if (!HEADER_NAME_PATTERN.test(name)) violations.add(header, "is not a valid header name");
+    // CR or LF would end the header line (request splitting); fetch refuses them too, but at run time.
+    else if (hasControlCharacter(value)) violations.add(header, "the value contains CR, LF, NUL or another control character");
   }
   if (Buffer.byteLength(http.body) > options.maxPayloadBytes) {
     violations.add(`${field}.body`, `exceeds the limit of ${options.maxPayloadBytes} bytes`);

@@ -1,4 +1,5 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { Logger } from "../logger.js";
 
 /**
@@ -8,7 +9,44 @@ import type { Logger } from "../logger.js";
 /** Between attempts to reach NATS before the first connection. */
 const FIRST_CONNECT_RETRY_MS = 500;
 
-export function createNatsHolder(url: string, name: string, logger: Logger) {
+/** How the server authenticates to NATS and checks its certificate, besides what the URL says (user:password@). */
+export interface NatsSecurity {
+  /** PEM CA that signed the NATS server's certificate (CHIME_NATS_CA_FILE); tls:// URLs otherwise trust the system's CAs. */
+  caFile?: string;
+  /** A NATS credentials file (JWT and NKey seed, CHIME_NATS_CREDS_FILE). */
+  credsFile?: string;
+}
+
+/**
+ * NATS_URL's servers (comma-separated: nats.js tries them in turn), without the user and
+ * password any of them carries, which become nats.js options (it does not read them from
+ * the URL itself).
+ */
+function urlCredentials(url: string): Partial<NodeConnectionOptions> & { servers: string[] } {
+  let credentials: { user: string; pass: string } | undefined;
+  const servers = url.split(",").map((server) => {
+    try {
+      const parsed = new URL(server.trim());
+      if (!parsed.username) return server.trim();
+      credentials ??= { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) };
+      parsed.username = "";
+      parsed.password = "";
+      return parsed.toString().replace(/\/$/, "");
+    } catch {
+      return server.trim();
+    }
+  });
+  return { ...credentials, servers };
+}
+
+function securityOptions(security: NatsSecurity): Partial<NodeConnectionOptions> {
+  return {
+    ...(security.caFile ? { tls: { caFile: security.caFile } } : {}),
+    ...(security.credsFile ? { authenticator: credsAuthenticator(readFileSync(security.credsFile)) } : {}),
+  };
+}
+
+export function createNatsHolder(url: string, name: string, logger: Logger, security: NatsSecurity = {}) {
   let connection: NatsConnection | undefined;
   let closed = false;
   let wakeRetry: (() => void) | undefined;
@@ -19,8 +57,8 @@ export function createNatsHolder(url: string, name: string, logger: Logger) {
     for (let attempt = 1; !closed; attempt++) {
       try {
         const nc = await connect({
-          // NATS_URL may list several servers of a cluster: nats.js tries them in turn.
-          servers: url.split(","),
+          ...securityOptions(security),
+          ...urlCredentials(url),
           name,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,

@@ -67,6 +67,8 @@ export interface RunFilter {
   states: RunState[];
   scheduledAfter?: Date;
   scheduledBefore?: Date;
+  /** Runs of this namespace's jobs. */
+  namespace?: string;
 }
 
 /** Where a page of runs (newest scheduled first) left off. */
@@ -369,6 +371,7 @@ export function createRunStore(pool: pg.Pool) {
       if (filter.states.length) add((p) => `state = ANY(${p}::smallint[])`, filter.states);
       if (filter.scheduledAfter) add((p) => `scheduled_time >= ${p}`, filter.scheduledAfter);
       if (filter.scheduledBefore) add((p) => `scheduled_time < ${p}`, filter.scheduledBefore);
+      if (filter.namespace) add((p) => `job_id IN (SELECT id FROM jobs WHERE namespace = ${p})`, filter.namespace);
       if (after) {
         params.push(after.scheduledTime, after.id);
         where.push(`(scheduled_time, id) < ($${params.length - 1}, $${params.length})`);

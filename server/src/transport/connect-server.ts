@@ -1,12 +1,20 @@
 import { setMaxListeners } from "node:events";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, createConnectRouter, createContextValues, type ServiceImpl } from "@connectrpc/connect";
+import { PEER } from "../api/peer.js";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { STRICT_JSON } from "../api/decode-problem.js";
+import { strictBodies } from "./strict-bodies.js";
+import type { Authenticator } from "../auth/authenticate.js";
 import { isProbedRole, readinessOf, type HealthMonitor, type ProbedRole } from "./health.js";
 import type { Metrics } from "../metrics.js";
 import { createDashboardHandler, type DashboardHandler } from "./dashboard.js";
+import type { TlsMaterial, TlsSource } from "./tls-files.js";
+import { applyCors, type CorsOrigins } from "./cors.js";
 
 export interface ConnectServerOptions {
   services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
@@ -21,6 +29,12 @@ export interface ConnectServerOptions {
   metrics: Metrics;
   /** The built dashboard to serve at `/` (the api role); none when undefined. */
   dashboardDir?: string;
+  /** HTTPS (and mTLS with a client CA) instead of plain HTTP; reloaded when its files change. */
+  tls?: TlsSource;
+  /** Browser origins besides the server's own that may call (CHIME_CORS_ORIGINS). */
+  corsOrigins: CorsOrigins;
+  /** Set: /metrics needs an all-namespaces API key (CHIME_METRICS_ACCESS=key). */
+  metricsAuth?: Authenticator;
 }
 
 /**
@@ -31,38 +45,18 @@ export async function startConnectServer(options: ConnectServerOptions) {
   // Every call in flight listens to the shutdown signal: many at once is normal, not a leak.
   setMaxListeners(0, options.shutdownSignal);
   const dashboard = options.dashboardDir ? createDashboardHandler(options.dashboardDir) : undefined;
-  const handler = connectNodeAdapter({
-    grpc: false,
-    grpcWeb: true,
-    connect: true,
-    readMaxBytes: options.maxMessageBytes,
-    writeMaxBytes: options.maxMessageBytes,
-    // No maxTimeoutMs: connect-node would refuse (invalid_argument) a client deadline
-    // above it, where gRPC clients get theirs capped. hardenService caps both alike.
-    shutdownSignal: options.shutdownSignal,
-    routes(router) {
-      for (const { service, impl } of options.services) router.service(service, impl);
-    },
-    fallback(request, response) {
-      void serveOps(request as http.IncomingMessage, response as http.ServerResponse, options, dashboard).catch(() => {
-        (response as http.ServerResponse).writeHead(500).end();
-      });
-    },
+  const handler = createHandler(options, (request, response) => {
+    void serveOps(request, response, options, dashboard).catch(() => {
+      response.writeHead(500).end();
+    });
   });
-  const server = http.createServer((request, response) => {
-    // Browsers on another origin (a dashboard in development) may call the API.
-    response.setHeader("Access-Control-Allow-Origin", "*");
-    if (request.method === "OPTIONS") {
-      response.writeHead(204, {
-        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Content-Type, Connect-Protocol-Version, Connect-Timeout-Ms, X-Grpc-Web, X-User-Agent, Grpc-Timeout, Authorization",
-        "Access-Control-Max-Age": "7200",
-      });
-      response.end();
-      return;
-    }
+  const listener = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    if (applyCors(options.corsOrigins, request, response, options.tls !== undefined)) return;
     handler(request, response);
-  });
+  };
+  const tls = options.tls;
+  const server = tls ? https.createServer(httpsOptions(tls, tls.current()), listener) : http.createServer(listener);
+  if (tls && server instanceof https.Server) tls.onChange((material) => server.setSecureContext(httpsOptions(tls, material)));
   server.requestTimeout = options.requestTimeoutMs + 5000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -80,6 +74,55 @@ export async function startConnectServer(options: ConnectServerOptions) {
   };
 }
 
+/**
+ * connect-node's adapter (connectNodeAdapter), with each method's handler behind
+ * strictBodies, so malformed bodies are INVALID_ARGUMENT naming the field, and strict JSON.
+ */
+function createHandler(options: ConnectServerOptions, fallback: (request: http.IncomingMessage, response: http.ServerResponse) => void) {
+  const router = createConnectRouter({
+    grpc: false,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    jsonOptions: STRICT_JSON,
+    // No maxTimeoutMs: connect-node would refuse (invalid_argument) a client deadline
+    // above it, where gRPC clients get theirs capped. hardenService caps both alike.
+    shutdownSignal: options.shutdownSignal,
+  });
+  for (const { service, impl } of options.services) router.service(service, impl);
+  const paths = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, strictBodies(h, options.maxMessageBytes)]));
+  return (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const uHandler = paths.get((request.url ?? "").split("?", 2)[0]);
+    if (!uHandler) return fallback(request, response);
+    const values = createContextValues().set(PEER, `${request.socket.remoteAddress ?? ""}:${request.socket.remotePort ?? ""}`);
+    uHandler(universalRequestFromNodeRequest(request, response, undefined, values))
+      .then((uResponse) => universalResponseToNodeResponse(uResponse, response))
+      .catch((reason: unknown) => {
+        // A client that went away aborts the call: nothing to report.
+        if (ConnectError.from(reason).code !== Code.Aborted) response.destroy(reason as Error);
+      });
+  };
+}
+
+function httpsOptions(source: TlsSource, material: TlsMaterial): https.ServerOptions {
+  const mutual = Boolean(source.files.clientCaFile);
+  return { cert: material.cert, key: material.key, ca: material.ca, requestCert: mutual, rejectUnauthorized: mutual };
+}
+
+/** Whether the request carries an all-namespaces key (metrics count every tenant); answers 401/403 if not. */
+async function operatorKey(authenticate: Authenticator, request: http.IncomingMessage, response: http.ServerResponse): Promise<boolean> {
+  try {
+    const principal = await authenticate(request.headers.authorization ?? null);
+    if (principal.namespace === undefined) return true;
+    response.writeHead(403, { "Content-Type": "text/plain" }).end("/metrics needs a key of all namespaces\n");
+  } catch (error) {
+    response.writeHead(401, { "Content-Type": "text/plain", "WWW-Authenticate": "Bearer" }).end(`${ConnectError.from(error).rawMessage}\n`);
+  }
+  return false;
+}
+
 async function serveOps(request: http.IncomingMessage, response: http.ServerResponse, options: ConnectServerOptions, dashboard?: DashboardHandler) {
   const path = (request.url ?? "/").split("?")[0];
   if (path === "/healthz") {
@@ -90,6 +133,7 @@ async function serveOps(request: http.IncomingMessage, response: http.ServerResp
   }
   if (path === "/livez" || path === "/readyz") return serveProbe(path, request, response, options);
   if (path === "/metrics") {
+    if (options.metricsAuth && !(await operatorKey(options.metricsAuth, request, response))) return;
     response.writeHead(200, { "Content-Type": options.metrics.registry.contentType });
     response.end(await options.metrics.registry.metrics());
     return;

@@ -1,7 +1,11 @@
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "../logger.js";
+import { binaryProblem, holdsPayload, walkProblem } from "../api/decode-problem.js";
+import { invalidArgument } from "../api/errors.js";
+import { PEER, peerFromGrpc } from "../api/peer.js";
 
 /**
  * Serves a connect-style ServiceImpl on a @grpc/grpc-js server: the same handlers the
@@ -37,7 +41,7 @@ export function addServiceImpl<S extends DescService>(
       requestStream: false,
       responseStream: method.methodKind === "server_streaming",
       requestSerialize: (message) => Buffer.from(toBinary(method.input, message as never)),
-      requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
+      requestDeserialize: (bytes: Buffer) => decodeRequest(method, bytes),
       responseSerialize: encode
         ? (message) => toBuffer(encode(message as never))
         : (message) => toBuffer(toBinary(method.output, message as never)),
@@ -53,6 +57,26 @@ export function addServiceImpl<S extends DescService>(
         : serverStreamingHandler(service, method, handler, options);
   }
   server.addService(definition, handlers);
+}
+
+/**
+ * A request that did not decode. grpc-js answers a throwing deserializer INTERNAL, so the
+ * problem travels to the handler instead, which answers INVALID_ARGUMENT naming the field.
+ */
+class UndecodableRequest {
+  constructor(readonly problem: string) {}
+}
+
+function decodeRequest(method: DescMethod, bytes: Buffer): unknown {
+  if (holdsPayload(method.input)) {
+    const problem = walkProblem(method.input, bytes);
+    if (problem) return new UndecodableRequest(problem);
+  }
+  try {
+    return fromBinary(method.input, bytes);
+  } catch {
+    return new UndecodableRequest(binaryProblem(method.input, bytes) ?? `body: not a valid ${method.input.typeName} message`);
+  }
 }
 
 /** A Buffer over the same bytes (grpc-js wants a Buffer; Buffer.from(Uint8Array) would copy them). */
@@ -88,6 +112,7 @@ function streamContext(service: DescService, method: DescMethod, call: grpc.Serv
     requestSignal: requestAbort.signal,
     requestHeader: stringMetadata(call.metadata),
   });
+  context.values.set(PEER, peerFromGrpc(call.getPeer()));
   return context;
 }
 
@@ -126,7 +151,7 @@ function unaryContext(service: DescService, method: DescMethod, call: grpc.Serve
     get responseTrailer() {
       return (responseTrailer ??= new Headers());
     },
-    values: createContextValues(),
+    values: createContextValues().set(PEER, peerFromGrpc(call.getPeer())),
   };
   return { context, end: () => void (ended = true) };
 }
@@ -156,6 +181,7 @@ function unaryHandler(
 ): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     if (!handler) return callback(unimplemented(service, method));
+    if (call.request instanceof UndecodableRequest) return callback(toServiceError(invalidArgument(call.request.problem), method, options.logger));
     const { context, end } = unaryContext(service, method, call, deadlineMs(call));
     Promise.resolve()
       .then(() => handler(call.request, context))
@@ -176,6 +202,10 @@ function serverStreamingHandler(
   return (call) => {
     if (!handler) {
       call.emit("error", unimplemented(service, method));
+      return;
+    }
+    if (call.request instanceof UndecodableRequest) {
+      call.emit("error", toServiceError(invalidArgument(call.request.problem), method, options.logger));
       return;
     }
     const context = streamContext(service, method, call, options);
@@ -213,8 +243,18 @@ function unimplemented(service: DescService, method: DescMethod): Partial<grpc.S
 /** Connect codes share their numbers with gRPC status codes. */
 function toServiceError(error: unknown, method: DescMethod, logger: Logger): Partial<grpc.StatusObject> {
   if (error instanceof ConnectError) {
-    return { code: error.code as number as grpc.status, details: error.rawMessage };
+    return { code: error.code as number as grpc.status, details: error.rawMessage, metadata: detailsMetadata(error) };
   }
   logger.error({ err: error, method: method.name }, "unhandled error in handler");
   return { code: grpc.status.INTERNAL, details: "internal error" };
+}
+
+/** Error details (google.rpc.BadRequest, …) as grpc-status-details-bin, encoded as connect's gRPC stack does. */
+function detailsMetadata(error: ConnectError): grpc.Metadata | undefined {
+  if (error.details.length === 0) return undefined;
+  const encoded = setTrailerStatus(new Headers(), error).get("grpc-status-details-bin");
+  if (!encoded) return undefined;
+  const metadata = new grpc.Metadata();
+  metadata.set("grpc-status-details-bin", Buffer.from(encoded, "base64"));
+  return metadata;
 }

@@ -7,6 +7,9 @@ import { addServiceImpl } from "./grpc-adapter.js";
 import type { HealthMonitor } from "./health.js";
 import { healthFileDescriptor } from "./health-descriptor.js";
 import { addReflection } from "./reflection.js";
+import { grpcServerCredentials } from "./grpc-tls.js";
+import type { TlsSource } from "./tls-files.js";
+import type { Authenticator } from "../auth/authenticate.js";
 
 export interface GrpcServerOptions {
   services: Array<{ service: DescService; impl: ServiceImpl<DescService> }>;
@@ -18,9 +21,13 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Encoders for particular response messages (see GrpcAdapterOptions). */
   responseEncoders?: ReadonlyMap<string, (message: never) => Uint8Array>;
+  /** TLS (and mTLS with a client CA) instead of h2c; reloaded when its files change. */
+  tls?: TlsSource;
+  /** Set: reflection needs an API key (CHIME_REFLECTION_ACCESS=key). */
+  reflectionAuth?: Authenticator;
 }
 
-/** gRPC over h2c by grpc-js: the services, reflection (v1, v1alpha) and grpc.health.v1. */
+/** gRPC over h2c (or TLS) by grpc-js: the services, reflection (v1, v1alpha) and grpc.health.v1. */
 export async function startGrpcServer(options: GrpcServerOptions) {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
@@ -40,10 +47,10 @@ export async function startGrpcServer(options: GrpcServerOptions) {
   }
   addReflection(server, options.services.map((s) => s.service), [
     { name: "grpc.health.v1.Health", fileDescriptorProtos: [healthFileDescriptor()] },
-  ]);
+  ], options.reflectionAuth);
   options.health.grpcHealth.addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(`${options.host}:${options.port}`, grpcServerCredentials(options.tls), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });

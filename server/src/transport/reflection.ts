@@ -1,7 +1,9 @@
 import { toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
+import { ConnectError } from "@connectrpc/connect";
 import { ReflectionService } from "@grpc/reflection";
+import type { Authenticator } from "../auth/authenticate.js";
 
 /** A service served by other means (grpc.health.v1), described by its serialized FileDescriptorProtos. */
 export interface ExtraReflectedService {
@@ -14,7 +16,7 @@ export interface ExtraReflectedService {
  * grpcurl and buf curl work with no proto files at hand. `extra` adds services whose
  * descriptors come from elsewhere (the health service), so they can be called too.
  */
-export function addReflection(server: grpc.Server, services: DescService[], extra: ExtraReflectedService[] = []): void {
+export function addReflection(server: grpc.Server, services: DescService[], extra: ExtraReflectedService[] = [], authenticate?: Authenticator): void {
   const files = new Map<string, Buffer>();
   const collect = (file: DescFile) => {
     if (files.has(file.proto.name)) return;
@@ -29,5 +31,27 @@ export function addReflection(server: grpc.Server, services: DescService[], extr
   const reflection = new ReflectionService(definition as never, {
     services: [...services.map((s) => s.typeName), ...extra.map((s) => s.name)],
   });
-  reflection.addToServer(server);
+  reflection.addToServer(authenticate ? requiringKey(server, authenticate) : server);
+}
+
+/**
+ * The server as @grpc/reflection sees it: each reflection stream starts only once its
+ * caller's key is accepted (CHIME_REFLECTION_ACCESS=key). Requests that arrive meanwhile
+ * wait in the stream, which is not read before the handler is attached.
+ */
+function requiringKey(server: grpc.Server, authenticate: Authenticator): grpc.Server {
+  const addService: grpc.Server["addService"] = (definition, implementation) => {
+    const guarded: grpc.UntypedServiceImplementation = {};
+    for (const [name, handler] of Object.entries(implementation)) {
+      guarded[name] = (stream: grpc.ServerDuplexStream<unknown, unknown>) => {
+        const authorization = stream.metadata.get("authorization")[0];
+        authenticate(typeof authorization === "string" ? authorization : null).then(
+          () => (handler as (s: typeof stream) => void)(stream),
+          (error: unknown) => stream.emit("error", { code: grpc.status.UNAUTHENTICATED, details: ConnectError.from(error).rawMessage }),
+        );
+      };
+    }
+    server.addService(definition, guarded);
+  };
+  return { addService } as unknown as grpc.Server;
 }

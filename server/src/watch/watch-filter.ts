@@ -6,6 +6,8 @@ import type { WatchEvent } from "./event-source.js";
 
 const MAX_VALUES = 1000;
 const QUEUE = /^[A-Za-z0-9_-]{1,64}$/;
+/** Namespaces are named like queues. */
+const NAMESPACE = QUEUE;
 
 /** A WatchRuns filter, checked once: matched in memory for live events and in SQL for replay. */
 export interface RunFilter {
@@ -44,8 +46,9 @@ export function parseRunFilter(request: Pick<WatchRunsRequest, "jobIds" | "queue
     }
     filter.states = new Set(request.states);
   }
-  if (request.namespace.length > 200) problems.add("namespace", "longer than 200 characters");
-  else if (request.namespace) filter.namespace = request.namespace;
+  if (request.namespace && !NAMESPACE.test(request.namespace)) {
+    problems.add("namespace", `${JSON.stringify(request.namespace.slice(0, 80))} is not a namespace (1-64 letters, digits, _ or -)`);
+  } else if (request.namespace) filter.namespace = request.namespace;
   try {
     filter.labels = parseLabelSelector(request.labelSelector);
   } catch (error) {

@@ -43,8 +43,8 @@ export async function startTestServer(
     ...server,
     db,
     config,
-    grpcUrl: `http://127.0.0.1:${server.grpcPort}`,
-    httpUrl: `http://127.0.0.1:${server.httpPort}`,
+    grpcUrl: `${config.tls ? "https" : "http"}://127.0.0.1:${server.grpcPort}`,
+    httpUrl: `${config.tls ? "https" : "http"}://127.0.0.1:${server.httpPort}`,
     async close() {
       await server.stop();
       await deleteNatsPrefix(config.natsPrefix);

@@ -1,0 +1,135 @@
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { ApiKeyRole } from "@chime/sdk/gen/admin_service_pb";
+import type { JobService } from "@chime/sdk/gen/job_service_pb";
+import type { WatchService } from "@chime/sdk/gen/watch_service_pb";
+import type pg from "pg";
+import type { DescService } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { notFound, requireId } from "../api/errors.js";
+import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal } from "./principal.js";
+import { DEFAULT_NAMESPACE } from "../jobs/job-validation.js";
+import type { NamespaceLimitStore } from "./namespace-limits.js";
+
+/**
+ * Role and namespace checks of every JobService and WatchService call, inside requireApiKey
+ * (which found the caller). A key for one namespace acts only there: calls without a
+ * namespace act in the key's, and another namespace's job or run is NOT_FOUND, exactly as
+ * a job that does not exist, so its existence does not leak.
+ */
+
+type Handler = (request: never, context: HandlerContext) => unknown;
+
+function callerOf(context: HandlerContext): Principal {
+  const principal = principalOf(context);
+  if (!principal) throw new ConnectError("no API key was checked for this call", Code.Internal);
+  return principal;
+}
+
+/** Reads a job's or run's namespace, for keys of one namespace (NOT_FOUND when unknown or another's). */
+function namespaceChecks(pool: pg.Pool) {
+  const check = async (principal: Principal, what: "job" | "run", field: string, id: string) => {
+    if (principal.namespace === undefined) return;
+    const valid = requireId(field, id);
+    const sql =
+      what === "job"
+        ? "SELECT namespace FROM jobs WHERE id = $1 AND deleted_time IS NULL"
+        : "SELECT j.namespace FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = $1";
+    const { rows } = await pool.query<{ namespace: string }>(sql, [valid]);
+    if (!rows[0] || !seesNamespace(principal, rows[0].namespace)) throw notFound(what, id);
+  };
+  return {
+    job: (principal: Principal, id: string, field = "id") => check(principal, "job", field, id),
+    run: (principal: Principal, id: string, field = "id") => check(principal, "run", field, id),
+  };
+}
+
+/** Jobs a create call adds, per namespace (an unset namespace is "default", as validation makes it). */
+function jobsAdded(jobs: Array<{ namespace: string } | undefined>): Map<string, number> {
+  const adding = new Map<string, number>();
+  for (const job of jobs) if (job) adding.set(job.namespace || DEFAULT_NAMESPACE, (adding.get(job.namespace || DEFAULT_NAMESPACE) ?? 0) + 1);
+  return adding;
+}
+
+export function authorizeJobService(impl: ServiceImpl<typeof JobService>, pool: pg.Pool, limits: NamespaceLimitStore): ServiceImpl<typeof JobService> {
+  const owns = namespaceChecks(pool);
+  const as = <M extends keyof ServiceImpl<typeof JobService>>(
+    role: ApiKeyRole,
+    method: M,
+    before: (principal: Principal, request: Parameters<ServiceImpl<typeof JobService>[M]>[0]) => Promise<void> | void,
+  ) =>
+    (async (request: never, context: HandlerContext) => {
+      const principal = callerOf(context);
+      requireRole(principal, role, method);
+      await before(principal, request);
+      return (impl[method] as Handler)(request, context);
+    }) as ServiceImpl<typeof JobService>[M];
+  const none = () => undefined;
+  return {
+    createJob: as(ApiKeyRole.WRITER, "createJob", async (p, request) => {
+      if (request.job) request.job.namespace = scopeNamespace(p, request.job.namespace, "job.namespace");
+      await limits.checkJobQuota(jobsAdded([request.job]));
+    }),
+    batchCreateJobs: as(ApiKeyRole.WRITER, "batchCreateJobs", async (p, request) => {
+      request.jobs.forEach((item, i) => {
+        if (item.job) item.job.namespace = scopeNamespace(p, item.job.namespace, `jobs[${i}].job.namespace`);
+      });
+      await limits.checkJobQuota(jobsAdded(request.jobs.map((item) => item.job)));
+    }),
+    getJob: as(ApiKeyRole.READER, "getJob", (p, request) => owns.job(p, request.id)),
+    listJobs: as(ApiKeyRole.READER, "listJobs", (p, request) => {
+      request.namespace = scopeNamespace(p, request.namespace);
+    }),
+    updateJob: as(ApiKeyRole.WRITER, "updateJob", (p, request) => owns.job(p, request.job?.id ?? "", "job.id")),
+    deleteJob: as(ApiKeyRole.WRITER, "deleteJob", (p, request) => owns.job(p, request.id)),
+    pauseJob: as(ApiKeyRole.WRITER, "pauseJob", (p, request) => owns.job(p, request.id)),
+    resumeJob: as(ApiKeyRole.WRITER, "resumeJob", (p, request) => owns.job(p, request.id)),
+    triggerJob: as(ApiKeyRole.WRITER, "triggerJob", (p, request) => owns.job(p, request.id)),
+    getRun: as(ApiKeyRole.READER, "getRun", (p, request) => owns.run(p, request.id)),
+    listRuns: as(ApiKeyRole.READER, "listRuns", async (p, request) => {
+      request.namespace = scopeNamespace(p, request.namespace);
+      if (request.jobId) await owns.job(p, request.jobId, "job_id");
+    }),
+    cancelRun: as(ApiKeyRole.WRITER, "cancelRun", (p, request) => owns.run(p, request.id)),
+    previewSchedule: as(ApiKeyRole.READER, "previewSchedule", none),
+    getSchedulerStatus: as(ApiKeyRole.READER, "getSchedulerStatus", none),
+  };
+}
+
+export function authorizeWatchService(impl: ServiceImpl<typeof WatchService>, pool: pg.Pool): ServiceImpl<typeof WatchService> {
+  const owns = namespaceChecks(pool);
+  return {
+    async *watchRuns(request, context) {
+      const principal = callerOf(context);
+      requireRole(principal, ApiKeyRole.READER, "watchRuns");
+      request.namespace = scopeNamespace(principal, request.namespace);
+      yield* impl.watchRuns(request, context);
+    },
+    async *watchJob(request, context) {
+      const principal = callerOf(context);
+      requireRole(principal, ApiKeyRole.READER, "watchJob");
+      await owns.job(principal, request.id);
+      yield* impl.watchJob(request, context);
+    },
+  };
+}
+
+/**
+ * A service whose answers span namespaces (alerts, statistics): only keys of all namespaces
+ * may call it, a reader for side-effect-free methods and a writer for the others.
+ */
+export function operatorsOnly<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceImpl<S> {
+  const sideEffectFree = new Set(service.methods.filter((m) => m.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS).map((m) => m.localName));
+  const wrapped: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const handler = (impl as Record<string, Handler | undefined>)[method.localName];
+    if (!handler) continue;
+    if (method.methodKind !== "unary") throw new Error(`${service.typeName}.${method.name}: operatorsOnly serves unary methods only`);
+    wrapped[method.localName] = async (request: never, context: HandlerContext) => {
+      const principal = callerOf(context);
+      if (principal.namespace !== undefined) throw new ConnectError(`${method.name} needs a key of all namespaces`, Code.PermissionDenied);
+      requireRole(principal, sideEffectFree.has(method.localName) ? ApiKeyRole.READER : ApiKeyRole.WRITER, method.name);
+      return handler(request, context);
+    };
+  }
+  return wrapped as ServiceImpl<S>;
+}

@@ -1,0 +1,55 @@
+import type pg from "pg";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { NamespaceLimitsSchema, type NamespaceLimits } from "@chime/sdk/gen/admin_service_pb";
+
+/**
+ * Per-namespace limits (table namespace_limits), read through a cache: every call of a
+ * namespace key asks for them, and a change made on another replica is seen within `maxAgeMs`.
+ */
+export function createNamespaceLimits(pool: pg.Pool, maxAgeMs = 1000, now: () => number = () => performance.now()) {
+  const cache = new Map<string, { limits: NamespaceLimits; at: number }>();
+  const none = (namespace: string) => create(NamespaceLimitsSchema, { namespace });
+  return {
+    async get(namespace: string): Promise<NamespaceLimits> {
+      const cached = cache.get(namespace);
+      if (cached && now() - cached.at < maxAgeMs) return cached.limits;
+      const { rows } = await pool.query<{ calls_per_second: number; call_burst: number; max_jobs: string }>(
+        "SELECT calls_per_second, call_burst, max_jobs FROM namespace_limits WHERE namespace = $1",
+        [namespace],
+      );
+      const limits = rows[0]
+        ? create(NamespaceLimitsSchema, { namespace, callsPerSecond: rows[0].calls_per_second, callBurst: rows[0].call_burst, maxJobs: BigInt(rows[0].max_jobs) })
+        : none(namespace);
+      cache.set(namespace, { limits, at: now() });
+      return limits;
+    },
+
+    /**
+     * Refuses jobs a namespace has no room for (RESOURCE_EXHAUSTED). Checked before the
+     * insert, not in its transaction: concurrent creates may pass the limit by their number.
+     */
+    async checkJobQuota(adding: Map<string, number>): Promise<void> {
+      for (const [namespace, count] of adding) {
+        const { maxJobs } = await this.get(namespace);
+        if (maxJobs === 0n) continue;
+        const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM jobs WHERE namespace = $1 AND deleted_time IS NULL", [namespace]);
+        if (BigInt(rows[0].n) + BigInt(count) > maxJobs) {
+          throw new ConnectError(`namespace ${JSON.stringify(namespace)} holds ${rows[0].n} jobs; its limit is ${maxJobs}`, Code.ResourceExhausted);
+        }
+      }
+    },
+
+    async set(limits: NamespaceLimits): Promise<NamespaceLimits> {
+      await pool.query(
+        `INSERT INTO namespace_limits (namespace, calls_per_second, call_burst, max_jobs) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (namespace) DO UPDATE SET calls_per_second = $2, call_burst = $3, max_jobs = $4`,
+        [limits.namespace, limits.callsPerSecond, limits.callBurst, String(limits.maxJobs)],
+      );
+      cache.set(limits.namespace, { limits, at: now() });
+      return limits;
+    },
+  };
+}
+
+export type NamespaceLimitStore = ReturnType<typeof createNamespaceLimits>;
