@@ -10,6 +10,7 @@ import { migrate } from "./db/migrate.js";
 import { createPool } from "./db/pool.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
+import { createDatabaseClock, type LocalTime } from "./util/database-clock.js";
 import { createNatsHolder } from "./nats/connection.js";
 import { startConnectServer } from "./transport/connect-server.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
@@ -30,8 +31,10 @@ import { registerWatchMetrics } from "./watch/watch-metrics.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
-  /** The time source; tests substitute a controllable clock. */
+  /** The time source; tests substitute a controllable clock (by default Postgres' time, database-clock.ts). */
   now?: () => Date;
+  /** Test hook: the local clocks the database clock reads. */
+  localTime?: LocalTime;
   /** Test hook: called after the scheduler commits runs and before it publishes them. */
   afterDispatchCommit?: (runIds: string[]) => void;
 }
@@ -62,12 +65,25 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const applied = await migrate(pool);
   if (applied.length) logger.info({ applied }, "applied migrations");
 
-  const now = options.now ?? (() => new Date());
-  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger);
   const metrics = createMetrics();
+  // Every fire decision and timestamp the server makes uses Postgres' time, never the local wall clock.
+  const clock = createDatabaseClock({
+    pool,
+    intervalMs: config.electionIntervalMs,
+    maxSkewMs: config.maxClockSkewMs,
+    logger,
+    local: options.localTime,
+    onSkew: (skewMs, skewed) => {
+      metrics.clockSkew.set(skewMs / 1000);
+      metrics.clockSkewed.set(skewed ? 1 : 0);
+    },
+  });
+  await clock.start();
+  const now = options.now ?? (() => new Date(clock.now()));
+  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger);
   const layout = natsLayout(config.natsPrefix);
   const jetStream = prepareJetStream(nats, config.natsPrefix, logger, shutdown.signal);
-  const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger, recordDelayMs: config.dispatchRecordDelayMs });
+  const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger, recordDelayMs: config.dispatchRecordDelayMs, now });
   const cancelSignal = createCancelSignal({ js: jetStream.client, layout, metrics, logger });
   const signalCancel = (runIds: string[]) => cancelSignal.signal(runIds);
 
@@ -88,6 +104,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         eventPruneIntervalMs: config.eventPruneIntervalMs,
         maxIdleMs: 30_000,
         now,
+        clockSkew: () => ({ skewMs: clock.skewMs(), skewed: clock.skewed() }),
         metrics,
         logger,
         afterCommit: options.afterDispatchCommit,
@@ -222,6 +239,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         cancelSweep?.stop();
         await ingest?.stop();
         await nats.close();
+        clock.stop();
         await pool.end();
         logger.info("chime server stopped");
       })();

@@ -9,7 +9,7 @@ import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
 import { validateJob, validateScheduleInput } from "../jobs/job-validation.js";
 import { previewFireTimes } from "../jobs/schedule.js";
 import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, createRunStore, type RunPageKey } from "../runs/run-store.js";
-import { toDate, toTimestamp } from "../util/time.js";
+import { msToDuration, toDate, toTimestamp } from "../util/time.js";
 import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
 import { admitFires } from "../scheduler/fire-plan.js";
 import type { PendingRun } from "../scheduler/run-publisher.js";
@@ -249,8 +249,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
     },
 
     async getSchedulerStatus() {
-      const { rows } = await pool.query<{ leader_id: string; epoch: number; since: Date; heartbeat_time: Date }>(
-        "SELECT leader_id, epoch, since, heartbeat_time FROM scheduler_leader WHERE singleton",
+      const { rows } = await pool.query<{ leader_id: string; epoch: number; since: Date; heartbeat_time: Date; clock_skew_ms: number | null; clock_skewed: boolean }>(
+        "SELECT leader_id, epoch, since, heartbeat_time, clock_skew_ms, clock_skewed FROM scheduler_leader WHERE singleton",
       );
       const leader = rows[0];
       if (!leader) return {};
@@ -259,6 +259,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         epoch: BigInt(leader.epoch),
         leaderSince: toTimestamp(leader.since),
         heartbeatTime: toTimestamp(leader.heartbeat_time),
+        leaderClockSkew: leader.clock_skew_ms === null ? undefined : msToDuration(leader.clock_skew_ms),
+        leaderClockSkewed: leader.clock_skewed,
       };
     },
 
