@@ -12,6 +12,7 @@ import { migrate } from "./db/migrate.js";
 import { createPool } from "./db/pool.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
+import { createDatabaseClock, type LocalTime } from "./util/database-clock.js";
 import { createNatsHolder } from "./nats/connection.js";
 import { startConnectServer } from "./transport/connect-server.js";
 import { startGrpcServer } from "./transport/grpc-server.js";
@@ -40,8 +41,10 @@ import { createStatsService } from "./stats/stats-service.js";
 
 export interface ChimeServerOptions {
   logger?: Logger;
-  /** The time source; tests substitute a controllable clock. */
+  /** The time source; tests substitute a controllable clock (by default Postgres' time, database-clock.ts). */
   now?: () => Date;
+  /** Test hook: the local clocks the database clock reads. */
+  localTime?: LocalTime;
   /** Test hook: called after the scheduler commits runs and before it publishes them. */
   afterDispatchCommit?: (runIds: string[]) => void;
 }
@@ -74,12 +77,25 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   if (applied.length) logger.info({ applied }, "applied migrations");
   const pool = createPool(config.databaseUrl, config.databasePoolSize);
 
-  const now = options.now ?? (() => new Date());
-  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger, config.natsSecurity);
   const metrics = createMetrics();
+  // Every fire decision and timestamp the server makes uses Postgres' time, never the local wall clock.
+  const clock = createDatabaseClock({
+    pool,
+    intervalMs: config.electionIntervalMs,
+    maxSkewMs: config.maxClockSkewMs,
+    logger,
+    local: options.localTime,
+    onSkew: (skewMs, skewed) => {
+      metrics.clockSkew.set(skewMs / 1000);
+      metrics.clockSkewed.set(skewed ? 1 : 0);
+    },
+  });
+  await clock.start();
+  const now = options.now ?? (() => new Date(clock.now()));
+  const nats = createNatsHolder(config.natsUrl, `chime-server-${config.serverId}`, logger, config.natsSecurity);
   const layout = natsLayout(config.natsPrefix);
   const jetStream = prepareJetStream(nats, { prefix: config.natsPrefix, replicas: config.natsReplicas }, logger, shutdown.signal);
-  const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger, recordDelayMs: config.dispatchRecordDelayMs });
+  const publisher = createRunPublisher({ pool, nats: jetStream.publisher, layout, metrics, logger, recordDelayMs: config.dispatchRecordDelayMs, now });
   const cancelSignal = createCancelSignal({ js: jetStream.client, layout, metrics, logger });
   const signalCancel = (runIds: string[]) => cancelSignal.signal(runIds);
 
@@ -100,6 +116,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         eventPruneIntervalMs: config.eventPruneIntervalMs,
         maxIdleMs: 30_000,
         now,
+        clockSkew: () => ({ skewMs: clock.skewMs(), skewed: clock.skewed() }),
         metrics,
         logger,
         afterCommit: options.afterDispatchCommit,
@@ -272,6 +289,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         tls?.close();
         await ingest?.stop();
         await nats.close();
+        clock.stop();
         await pool.end();
         logger.info("chime server stopped");
       })();

@@ -64,6 +64,8 @@ export interface ChimeConfig {
   dispatchLookaheadMs: number;
   /** A fire time older than this when the scheduler reaches it is a misfire. */
   misfireThresholdMs: number;
+  /** A server whose wall clock disagrees with Postgres' by more than this says so (log, metric, GetSchedulerStatus). */
+  maxClockSkewMs: number;
   /** How often the leader republishes runs whose publish was never confirmed. */
   reconcileIntervalMs: number;
   /** How long acknowledged runs wait before their dispatch is recorded (a worker's report records it meanwhile). */
@@ -129,6 +131,7 @@ const DEFAULTS = {
   CHIME_DISPATCH_BATCH: "1000",
   CHIME_DISPATCH_LOOKAHEAD_MS: "1000",
   CHIME_MISFIRE_THRESHOLD_MS: "5000",
+  CHIME_MAX_CLOCK_SKEW_MS: "1000",
   CHIME_RECONCILE_INTERVAL_MS: "2000",
   CHIME_DISPATCH_RECORD_DELAY_MS: "1000",
   CHIME_EVENT_RETENTION_MS: String(7 * 86_400_000),
@@ -260,6 +263,7 @@ export function loadConfig(
     dispatchBatchSize: integer("CHIME_DISPATCH_BATCH", 1, 100_000),
     dispatchLookaheadMs: integer("CHIME_DISPATCH_LOOKAHEAD_MS", 0, 60_000),
     misfireThresholdMs: integer("CHIME_MISFIRE_THRESHOLD_MS", 0, 86_400_000),
+    maxClockSkewMs: integer("CHIME_MAX_CLOCK_SKEW_MS", 1, 86_400_000),
     reconcileIntervalMs: integer("CHIME_RECONCILE_INTERVAL_MS", 100, 600_000),
     dispatchRecordDelayMs: integer("CHIME_DISPATCH_RECORD_DELAY_MS", 0, 600_000),
     eventRetentionMs: integer("CHIME_EVENT_RETENTION_MS", 1000, 3650 * 86_400_000),

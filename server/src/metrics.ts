@@ -113,6 +113,16 @@ export function createMetrics() {
       labelNames: ["outcome"],
       registers: [registry],
     }),
+    clockSkew: new Gauge({
+      name: "chime_clock_skew_seconds",
+      help: "This server's wall clock minus Postgres' clock, as last measured (the scheduler keeps Postgres' time).",
+      registers: [registry],
+    }),
+    clockSkewed: new Gauge({
+      name: "chime_clock_skewed",
+      help: "1 while this server's wall clock disagrees with Postgres' by more than CHIME_MAX_CLOCK_SKEW_MS.",
+      registers: [registry],
+    }),
     leaderEpoch: new Gauge({
       name: "chime_scheduler_epoch",
       help: "The fencing epoch of this server's current or last leadership.",

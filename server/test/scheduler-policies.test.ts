@@ -9,7 +9,7 @@ let server: TestServer;
 let chime: ChimeClient;
 
 beforeAll(async () => {
-  // Fire times older than 500 ms count as missed, so a 3 s pause shows each misfire policy.
+  // A late fire is on time for 500 ms only (a pause misses its times whatever its length).
   // No lookahead: these tests pin what the policies decide at each fire time; pausing a job
   // with runs written ahead is tested in scheduler-dispatch.test.ts.
   server = await startTestServer({ CHIME_MISFIRE_THRESHOLD_MS: "500", CHIME_RECONCILE_INTERVAL_MS: "300", CHIME_DISPATCH_LOOKAHEAD_MS: "0" });
@@ -18,6 +18,10 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits until a quarter to two fifths into a second of the wall clock. */
+async function untilMidSecond(): Promise<void> {
+  while (Date.now() % 1000 < 250 || Date.now() % 1000 >= 400) await sleep(Math.max(1, (1250 - (Date.now() % 1000)) % 1000));
+}
 const secondsOf = (runs: Run[]) => runs.map((r) => Number(r.scheduledTime!.seconds)).sort((a, b) => a - b);
 
 async function runsOf(jobId: string): Promise<Run[]> {
@@ -27,34 +31,39 @@ async function runsOf(jobId: string): Promise<Run[]> {
 }
 
 describe("misfire policies after a pause", () => {
-  it("SKIP drops the paused seconds, RUN_ONCE adds one catch-up, RUN_ALL fires every one", async () => {
+  it("8 s paused: SKIP fires none of the paused seconds, RUN_ONCE exactly one (the latest), RUN_ALL every one", async () => {
     const policies = ["skip", "run_once", "run_all"] as const;
     const jobs = await Promise.all(
       policies.map((misfire) => chime.createJob({ name: `misfire-${misfire}`, queue: "m", schedule: { cron: "* * * * * *" }, misfire })),
     );
     await waitFor("first runs", async () => ((await Promise.all(jobs.map((j) => runsOf(j.id)))).every((r) => r.length >= 1) ? true : undefined));
+    // Pause and resume a third of the way into a second, so that no fire time falls while a
+    // call is in flight and each second is plainly before, inside or after the pause.
+    await untilMidSecond();
     await Promise.all(jobs.map((j) => chime.pauseJob(j.id)));
     const pausedAt = Date.now();
-    await sleep(4000);
+    await sleep(8000);
+    await untilMidSecond();
+    const resumingAt = Date.now();
     await Promise.all(jobs.map((j) => chime.resumeJob(j.id)));
     const resumedAt = Date.now();
-    await sleep(1500);
+    await sleep(2500);
     await Promise.all(jobs.map((j) => chime.pauseJob(j.id)));
     await sleep(300);
 
-    // The seconds that came due while paused. At resume, those older than the 500 ms
-    // threshold are missed; at most the last one (younger) may still fire on time.
-    const pausedSeconds = (s: number) => s * 1000 > pausedAt && s * 1000 <= resumedAt;
-    const span = Math.floor(resumedAt / 1000) - Math.ceil(pausedAt / 1000) + 1;
-    const [skip, once, all] = await Promise.all(jobs.map((j) => runsOf(j.id)));
-    expect(secondsOf(skip).filter(pausedSeconds).length).toBeLessThanOrEqual(1);
-    const onceCount = secondsOf(once).filter(pausedSeconds).length;
-    expect(onceCount).toBeGreaterThanOrEqual(1);
-    expect(onceCount).toBeLessThanOrEqual(2);
-    const allSeconds = secondsOf(all);
-    expect(allSeconds.filter(pausedSeconds).length).toBe(span);
-    expect(span).toBeGreaterThanOrEqual(3);
-    for (let i = 1; i < allSeconds.length; i++) expect(allSeconds[i] - allSeconds[i - 1]).toBe(1);
+    const pausedSeconds = (s: number) => s * 1000 > pausedAt && s * 1000 <= resumingAt;
+    const span = Math.floor(resumingAt / 1000) - Math.ceil(pausedAt / 1000) + 1;
+    expect(span).toBeGreaterThanOrEqual(7);
+    const [skip, once, all] = (await Promise.all(jobs.map((j) => runsOf(j.id)))).map(secondsOf);
+    expect(skip.filter(pausedSeconds)).toEqual([]);
+    expect(once.filter(pausedSeconds)).toEqual([Math.floor(resumingAt / 1000)]);
+    expect(all.filter(pausedSeconds)).toHaveLength(span);
+    // Each goes on firing every second after the resume, and never fires a second twice.
+    for (const seconds of [skip, once, all]) {
+      expect(seconds.filter((s) => s * 1000 > resumedAt).length).toBeGreaterThanOrEqual(2);
+      expect(new Set(seconds).size).toBe(seconds.length);
+    }
+    for (let i = 1; i < all.length; i++) expect(all[i] - all[i - 1]).toBe(1);
   });
 });
 

@@ -1,7 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
-import { JobSchema, JobState, MisfirePolicy, OverlapPolicy, type Job } from "@chime/sdk/gen/job_pb";
+import { JobSchema, JobState, OverlapPolicy, type Job } from "@chime/sdk/gen/job_pb";
 import { RunState, type Run } from "@chime/sdk/gen/run_pb";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
@@ -9,9 +9,9 @@ import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
 import { checkNamespaceFilter, validateJob, validateScheduleInput } from "../jobs/job-validation.js";
 import { previewFireTimes } from "../jobs/schedule.js";
 import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, createRunStore, type RunPageKey } from "../runs/run-store.js";
-import { toDate, toTimestamp } from "../util/time.js";
+import { msToDuration, toDate, toTimestamp } from "../util/time.js";
 import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
-import { admitFires } from "../scheduler/fire-plan.js";
+import { admitFires, resumeNext } from "../scheduler/fire-plan.js";
 import type { PendingRun } from "../scheduler/run-publisher.js";
 import { batchCreateJobs } from "./batch-create-jobs.js";
 import { validateRequestId } from "./request-id.js";
@@ -160,13 +160,12 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       const job = await inTransaction(pool, (client) =>
         jobs.modify(client, id, (current) => {
           requireState(current, JobState.PAUSED, "resumed");
-          const kept = current.nextRunTime ? toDate(current.nextRunTime) : null;
-          const missed = kept !== null && kept.getTime() < now().getTime();
-          if (kept && !(missed && current.misfirePolicy === MisfirePolicy.SKIP)) {
-            // RUN_ONCE and RUN_ALL: the scheduler catches up from the missed time.
-            return { job: current, state: JobState.ACTIVE, next: kept };
-          }
-          const plan = planNext(current, now(), toDate(current.createTime!), Number(current.runCount));
+          const at = now();
+          const context = { createTime: toDate(current.createTime!), runCount: Number(current.runCount) };
+          // The times missed while paused, by the misfire policy (fire-plan.ts); the scheduler fires what is kept.
+          const next = resumeNext(current, current.nextRunTime ? toDate(current.nextRunTime) : null, at, context);
+          if (next) return { job: current, state: JobState.ACTIVE, next };
+          const plan = planNext(current, at, context.createTime, context.runCount);
           return { job: current, ...plan };
         }),
       );
@@ -252,8 +251,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
     },
 
     async getSchedulerStatus() {
-      const { rows } = await pool.query<{ leader_id: string; epoch: number; since: Date; heartbeat_time: Date }>(
-        "SELECT leader_id, epoch, since, heartbeat_time FROM scheduler_leader WHERE singleton",
+      const { rows } = await pool.query<{ leader_id: string; epoch: number; since: Date; heartbeat_time: Date; clock_skew_ms: number | null; clock_skewed: boolean }>(
+        "SELECT leader_id, epoch, since, heartbeat_time, clock_skew_ms, clock_skewed FROM scheduler_leader WHERE singleton",
       );
       const leader = rows[0];
       if (!leader) return {};
@@ -262,6 +261,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         epoch: BigInt(leader.epoch),
         leaderSince: toTimestamp(leader.since),
         heartbeatTime: toTimestamp(leader.heartbeat_time),
+        leaderClockSkew: leader.clock_skew_ms === null ? undefined : msToDuration(leader.clock_skew_ms),
+        leaderClockSkewed: leader.clock_skewed,
       };
     },
 

@@ -88,8 +88,6 @@ export function createDispatcher(options: DispatcherOptions) {
       // (Committed runs are published in the background; see `publishing`.)
       const now = options.now();
       const horizon = new Date(now.getTime() + options.lookaheadMs);
-      // Fires judged at the horizon count as missed only past the threshold as seen from now.
-      const aheadOptions = { ...options, misfireThresholdMs: options.misfireThresholdMs + options.lookaheadMs };
       let cancelled: string[] = [];
       let heldBack: Date | undefined;
       const written = await fencedTransaction(options.pool, epoch, async (client) => {
@@ -123,9 +121,11 @@ export function createDispatcher(options: DispatcherOptions) {
         for (const { row, job, dependsOnActive } of jobs) {
           const plan = planFires(
             { job, nextRunTime: row.next_run_time, runCount: row.run_count, createTime: row.create_time },
-            dependsOnActive ? now : horizon,
+            now,
             active.get(job.id) ?? { active: 0, held: 0 },
-            dependsOnActive ? options : aheadOptions,
+            options,
+            // Times up to the horizon are written ahead, unless the job's fires depend on active runs.
+            dependsOnActive ? now : horizon,
           );
           if (plan.cancelActive) cancelled.push(...(await cancelActiveRunsOfJob(client, job.id)));
           for (const fire of plan.fires) {

@@ -4,7 +4,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { JobSchema, JobState, MisfirePolicy, OverlapPolicy, type Job } from "@chime/sdk";
 import { toSchedule, type ScheduleSpec } from "@chime/sdk";
 import { msToDuration as durationFromMs } from "../util/time.js";
-import { planFires, type ActiveRuns } from "./fire-plan.js";
+import { nextFireTime } from "../jobs/schedule.js";
+import { planFires, resumeNext, type ActiveRuns } from "./fire-plan.js";
 
 const IDLE: ActiveRuns = { active: 0, held: 0 };
 const OPTIONS = { misfireThresholdMs: 5000, maxFiresPerPass: 1000 };
@@ -52,27 +53,65 @@ describe("planFires: on-time firing", () => {
 });
 
 describe("planFires: misfire policies after downtime", () => {
-  // Down from 10:00:00 to 10:05:00.5 with a per-second cron: 300 missed seconds.
+  // A per-second cron whose scheduler was away from its next fire time N until `now`. The
+  // threshold (5 s) judges N alone: N at most 5 s late is on time, and so is every later due
+  // time (each fires late); N later than that is a misfire, and the policy decides every due
+  // time, however young.
+  const N = Date.parse("2026-03-01T10:00:00Z");
+  // Down from 10:00:00 to 10:05:00.5.
   const next = "2026-03-01T10:00:00Z";
   const now = "2026-03-01T10:05:00.500Z";
+  const seconds = (from: number, count: number) => Array.from({ length: count }, (_, i) => new Date(from + i * 1000).toISOString());
+  const policies = [
+    ["SKIP", MisfirePolicy.SKIP],
+    ["RUN_ONCE", MisfirePolicy.RUN_ONCE],
+    ["RUN_ALL", MisfirePolicy.RUN_ALL],
+  ] as const;
+  const cases: { length: string; downMs: number; fires: Record<(typeof policies)[number][0], string[]> }[] = [
+    { length: "below the threshold", downMs: 3_000, fires: { SKIP: seconds(N, 4), RUN_ONCE: seconds(N, 4), RUN_ALL: seconds(N, 4) } },
+    { length: "at the threshold", downMs: 5_000, fires: { SKIP: seconds(N, 6), RUN_ONCE: seconds(N, 6), RUN_ALL: seconds(N, 6) } },
+    { length: "just above the threshold", downMs: 5_001, fires: { SKIP: [], RUN_ONCE: seconds(N + 5_000, 1), RUN_ALL: seconds(N, 6) } },
+    { length: "12.5 s", downMs: 12_500, fires: { SKIP: [], RUN_ONCE: seconds(N + 12_000, 1), RUN_ALL: seconds(N, 13) } },
+    { length: "five minutes", downMs: 300_500, fires: { SKIP: [], RUN_ONCE: seconds(N + 300_000, 1), RUN_ALL: seconds(N, 301) } },
+  ];
+  for (const { length, downMs, fires } of cases) {
+    for (const [name, misfirePolicy] of policies) {
+      it(`an outage ${length}: ${name} fires ${fires[name].length}`, () => {
+        const now = new Date(N + downMs);
+        const p = plan(job({ cron: "* * * * * *" }, { misfirePolicy }), new Date(N).toISOString(), now.toISOString());
+        expect(iso(p.fires.map((f) => f.scheduledTime))).toEqual(fires[name]);
+        expect(p.next?.getTime()).toBe(Math.floor(now.getTime() / 1000) * 1000 + 1000);
+      });
+    }
+  }
 
-  it("SKIP drops missed times and fires only the recent ones", () => {
-    const p = plan(job({ cron: "* * * * * *" }, { misfirePolicy: MisfirePolicy.SKIP }), next, now);
-    expect(iso(p.fires.map((f) => f.scheduledTime))).toEqual(["2026-03-01T10:04:56.000Z", "2026-03-01T10:04:57.000Z", "2026-03-01T10:04:58.000Z", "2026-03-01T10:04:59.000Z", "2026-03-01T10:05:00.000Z"]);
-    expect(p.skipped).toBe(0);
-    expect(p.next?.toISOString()).toBe("2026-03-01T10:05:01.000Z");
+  it("SKIP fires at the next future time: the lookahead's times, none of the missed ones", () => {
+    const now = new Date(N + 12_500);
+    const p = planFires(
+      { job: job({ cron: "* * * * * *" }, { misfirePolicy: MisfirePolicy.SKIP }), nextRunTime: new Date(N), runCount: 0, createTime: new Date(N) },
+      now,
+      IDLE,
+      OPTIONS,
+      new Date(now.getTime() + 1000),
+    );
+    expect(iso(p.fires.map((f) => f.scheduledTime))).toEqual(seconds(N + 13_000, 1));
   });
 
-  it("RUN_ONCE adds one catch-up run for the latest missed time", () => {
-    const p = plan(job({ cron: "0 * * * * *" }), next, now);
-    // Missed 10:00..10:04 (older than 5 s); 10:05:00 is recent.
-    expect(iso(p.fires.map((f) => f.scheduledTime))).toEqual(["2026-03-01T10:04:00.000Z", "2026-03-01T10:05:00.000Z"]);
-    expect(p.next?.toISOString()).toBe("2026-03-01T10:06:00.000Z");
+  it("a daily job's one late fire is on time within the threshold; past it, the policy decides", () => {
+    const daily = (misfirePolicy: MisfirePolicy, misfireWindow = durationFromMs(3_600_000)) => job({ cron: "0 0 10 * * *" }, { misfirePolicy, misfireWindow });
+    const at = "2026-03-01T10:00:00Z";
+    for (const [, policy] of policies) expect(plan(daily(policy), at, "2026-03-01T10:00:05Z").fires).toHaveLength(1);
+    expect(plan(daily(MisfirePolicy.SKIP), at, "2026-03-01T10:00:05.001Z").fires).toHaveLength(0);
+    expect(plan(daily(MisfirePolicy.RUN_ONCE), at, "2026-03-01T10:30:00Z").fires).toHaveLength(1);
+    expect(plan(daily(MisfirePolicy.RUN_ALL), at, "2026-03-01T10:30:00Z").fires).toHaveLength(1);
+    // Older than the misfire window: RUN_ALL lets it go.
+    expect(plan(daily(MisfirePolicy.RUN_ALL, durationFromMs(60_000)), at, "2026-03-01T10:30:00Z").fires).toHaveLength(0);
   });
 
-  it("RUN_ALL fires every missed time within the misfire window", () => {
-    const all = plan(job({ cron: "0 * * * * *" }, { misfirePolicy: MisfirePolicy.RUN_ALL }), next, now);
-    expect(all.fires).toHaveLength(6);
+  it("RUN_ONCE fires one run for many missed times, the latest; RUN_ALL only those within the misfire window", () => {
+    const once = plan(job({ cron: "0 * * * * *" }), next, now);
+    expect(iso(once.fires.map((f) => f.scheduledTime))).toEqual(["2026-03-01T10:05:00.000Z"]);
+    expect(once.next?.toISOString()).toBe("2026-03-01T10:06:00.000Z");
     const windowed = plan(job({ cron: "0 * * * * *" }, { misfirePolicy: MisfirePolicy.RUN_ALL, misfireWindow: durationFromMs(150_000) }), next, now);
     expect(iso(windowed.fires.map((f) => f.scheduledTime))).toEqual(["2026-03-01T10:03:00.000Z", "2026-03-01T10:04:00.000Z", "2026-03-01T10:05:00.000Z"]);
   });
@@ -95,6 +134,51 @@ describe("planFires: misfire policies after downtime", () => {
     );
     expect(p.fires).toHaveLength(100);
     expect(p.next?.toISOString()).toBe("2026-03-01T10:01:40.000Z");
+  });
+});
+
+describe("resumeNext then planFires: misfire policies after a pause", () => {
+  // A per-second cron paused half a second before N and resumed `pausedMs` later; the
+  // scheduler's first pass follows the resume by 10 ms. A pause's span is known: every time in
+  // it is missed, whatever its length against the threshold (5 s).
+  const N = Date.parse("2026-03-01T10:00:00Z");
+  const pausedAt = N - 500;
+  const createTime = new Date("2026-01-01T00:00:00Z");
+
+  function firesAfterPause(misfirePolicy: MisfirePolicy, pausedMs: number, misfireWindow = durationFromMs(3_600_000)) {
+    const j = job({ cron: "* * * * * *" }, { misfirePolicy, misfireWindow });
+    const resumedAt = new Date(pausedAt + pausedMs);
+    const context = { createTime, runCount: 0 };
+    const next = resumeNext(j, new Date(N), resumedAt, context) ?? nextFireTime(j.schedule!, resumedAt, context)!;
+    const passAt = new Date(resumedAt.getTime() + 10);
+    if (next > passAt) return [];
+    const p = planFires({ job: j, nextRunTime: next, runCount: 0, createTime }, passAt, IDLE, OPTIONS);
+    return p.fires.map((f) => f.scheduledTime.getTime());
+  }
+
+  const lengths = [
+    ["below the threshold", 3_000],
+    ["at the threshold", 5_000],
+    ["above the threshold", 8_000],
+    ["a day", 86_400_000],
+  ] as const;
+  for (const [length, pausedMs] of lengths) {
+    const missed = Math.floor(pausedMs / 1000); // seconds N .. in the paused span
+    it(`paused ${length}: SKIP fires none of the ${missed} missed times, RUN_ONCE one, RUN_ALL each within the window`, () => {
+      expect(firesAfterPause(MisfirePolicy.SKIP, pausedMs)).toEqual([]);
+      expect(firesAfterPause(MisfirePolicy.RUN_ONCE, pausedMs)).toEqual([N + (missed - 1) * 1000]);
+      const all = firesAfterPause(MisfirePolicy.RUN_ALL, pausedMs);
+      const inWindow = Math.min(missed, 1000); // one pass fires at most 1,000; the rest follow
+      expect(all).toHaveLength(inWindow);
+      if (pausedMs <= 3_600_000) expect(all[0]).toBe(N);
+      for (let i = 1; i < all.length; i++) expect(all[i] - all[i - 1]).toBe(1000);
+    });
+  }
+
+  it("RUN_ALL after a pause longer than the misfire window starts at the window", () => {
+    const all = firesAfterPause(MisfirePolicy.RUN_ALL, 8_000, durationFromMs(3_000));
+    // The window reaches back 3 s from the resume (N + 4.5 s): N + 5 s is its first time.
+    expect(all).toEqual([N + 5_000, N + 6_000, N + 7_000]);
   });
 });
 

@@ -1,5 +1,6 @@
 import { JobState, MisfirePolicy, OverlapPolicy, type Job } from "@chime/sdk";
-import { lastFireTimeBetween, nextFireTime } from "../jobs/schedule.js";
+import { lastFireTimeBetween, nextFireTime, type ScheduleContext } from "../jobs/schedule.js";
+import { JOB_DEFAULTS } from "../jobs/job-validation.js";
 import { durationToMs } from "../util/time.js";
 
 /** Runs of a job that are not finished yet (QUEUED, RUNNING or RETRY_WAIT). */
@@ -42,31 +43,33 @@ export interface DueJobState {
 }
 
 /**
- * Decides what a due job fires now: the times due up to `now`, after the misfire policy
- * (times older than the threshold: SKIP drops them, RUN_ONCE keeps the latest, RUN_ALL
- * keeps those within the misfire window) and the overlap policy, and where its schedule
- * goes next. Pure: the same inputs give the same plan.
+ * Decides what a due job fires now. Its stored next fire time N is judged against the
+ * misfire threshold: at most the threshold late, N is on time, and so is every later time due
+ * up to `now` (the scheduler was slow or briefly away, e.g. a failover: each fires late). More
+ * than the threshold late, the job has misfired, and its misfire policy decides for every time
+ * due up to `now`, however young: SKIP fires none, RUN_ONCE fires one (the latest), RUN_ALL
+ * fires those within the misfire window, oldest first. Times after `now` up to `until` (the
+ * lookahead) are on time. Then the overlap policy, and where the schedule goes next.
+ * Pure: the same inputs give the same plan.
  */
-export function planFires(due: DueJobState, now: Date, active: ActiveRuns, options: PlanOptions): FirePlan {
+export function planFires(due: DueJobState, now: Date, active: ActiveRuns, options: PlanOptions, until: Date = now): FirePlan {
   const { job } = due;
   const schedule = job.schedule!;
   const context = (runCount: number) => ({ createTime: due.createTime, runCount });
-  const missedBefore = now.getTime() - options.misfireThresholdMs;
   const candidates: Date[] = [];
-  let skipped = 0;
   let last = new Date(due.nextRunTime.getTime() - 1);
   let truncated = false;
 
-  const collect = (from: Date, until: number, into: Date[]) => {
+  const collect = (from: Date, to: number) => {
     let cursor = from;
     for (;;) {
-      if (into.length >= options.maxFiresPerPass) {
+      if (candidates.length >= options.maxFiresPerPass) {
         truncated = true;
         return;
       }
-      const next = nextFireTime(schedule, cursor, context(due.runCount + into.length));
-      if (!next || next.getTime() > until || next.getTime() <= cursor.getTime()) return;
-      into.push(next);
+      const next = nextFireTime(schedule, cursor, context(due.runCount + candidates.length));
+      if (!next || next.getTime() > to || next.getTime() <= cursor.getTime()) return;
+      candidates.push(next);
       cursor = next;
       last = next;
     }
@@ -79,42 +82,73 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
     candidates.push(time);
     last = time;
   };
-  if (due.nextRunTime.getTime() < missedBefore) {
-    // The job missed fire times (downtime, pause): apply its misfire policy to them.
-    const floor = new Date(missedBefore);
+  if (isMisfire(due.nextRunTime, now, options.misfireThresholdMs)) {
     switch (job.misfirePolicy) {
       case MisfirePolicy.RUN_ALL: {
-        const windowStart = now.getTime() - (job.misfireWindow ? durationToMs(job.misfireWindow) : 0);
+        const windowStart = now.getTime() - misfireWindowMs(job);
         if (due.nextRunTime.getTime() >= windowStart) take(due.nextRunTime);
         else last = new Date(windowStart - 1);
-        collect(last, missedBefore, candidates);
+        collect(last, now.getTime());
         break;
       }
       case MisfirePolicy.SKIP:
         break;
       default:
-        take(lastFireTimeBetween(schedule, due.nextRunTime, floor, context(due.runCount)) ?? due.nextRunTime);
+        take(lastFireTimeBetween(schedule, due.nextRunTime, now, context(due.runCount)) ?? due.nextRunTime);
     }
-    if (!truncated) last = floor;
+    // Every time due up to now is decided; what follows is on time.
+    if (!truncated) last = now;
   } else {
     take(due.nextRunTime);
   }
-  if (!truncated) collect(last, now.getTime(), candidates);
+  if (!truncated) collect(last, until.getTime());
 
   const { fires, cancelActive } = admitFires(job, active, candidates);
-  skipped += candidates.length - fires.length;
-
   const runCount = due.runCount + fires.length;
   const next = nextFireTime(schedule, last, context(runCount));
   const hasNext = next !== undefined && next.getTime() > last.getTime();
   return {
     fires,
     cancelActive,
-    skipped,
+    skipped: candidates.length - fires.length,
     next: hasNext ? next : null,
     state: hasNext ? JobState.ACTIVE : JobState.COMPLETED,
     runCount,
   };
+}
+
+/** A fire time more than the threshold old at `now` has been missed (at the threshold it is on time). */
+export function isMisfire(fireTime: Date, now: Date, thresholdMs: number): boolean {
+  return now.getTime() - fireTime.getTime() > thresholdMs;
+}
+
+function misfireWindowMs(job: Job): number {
+  return job.misfireWindow ? durationToMs(job.misfireWindow) : JOB_DEFAULTS.misfireWindowMs;
+}
+
+/**
+ * The next fire time a paused job resumes with at `now`, given the one it kept when paused;
+ * undefined when its schedule should continue from now (nothing to catch up). A pause's span
+ * is known, so every time in it is missed whatever its length (the threshold does not apply):
+ * SKIP drops them all, RUN_ONCE keeps the latest (its one catch-up run), RUN_ALL keeps those
+ * within the misfire window, from the oldest.
+ */
+export function resumeNext(job: Job, kept: Date | null, now: Date, context: ScheduleContext): Date | undefined {
+  if (!kept) return undefined;
+  if (kept.getTime() > now.getTime()) return kept;
+  const schedule = job.schedule!;
+  switch (job.misfirePolicy) {
+    case MisfirePolicy.SKIP:
+      return undefined;
+    case MisfirePolicy.RUN_ALL: {
+      const windowStart = now.getTime() - misfireWindowMs(job);
+      if (kept.getTime() >= windowStart) return kept;
+      const first = nextFireTime(schedule, new Date(windowStart - 1), context);
+      return first && first.getTime() <= now.getTime() ? first : undefined;
+    }
+    default:
+      return lastFireTimeBetween(schedule, kept, now, context) ?? kept;
+  }
 }
 
 /**

@@ -15,6 +15,8 @@ export interface LeaderElectorOptions {
   leaseMs: number;
   /** How often a follower tries to take the lead, and a leader confirms its lease. */
   intervalMs: number;
+  /** This server's wall clock against Postgres', written with each heartbeat (GetSchedulerStatus reports it). */
+  clockSkew?: () => { skewMs: number; skewed: boolean };
   logger: Logger;
 }
 
@@ -128,7 +130,7 @@ export class LeaderElector extends EventEmitter {
         `INSERT INTO scheduler_leader (epoch, leader_id, since, heartbeat_time, backend_pid)
          VALUES (1, $1, now(), now(), pg_backend_pid())
          ON CONFLICT (singleton) DO UPDATE SET epoch = scheduler_leader.epoch + 1, leader_id = $1,
-           since = now(), heartbeat_time = now(), backend_pid = pg_backend_pid()
+           since = now(), heartbeat_time = now(), backend_pid = pg_backend_pid(), clock_skew_ms = NULL, clock_skewed = false
          RETURNING epoch`,
         [this.options.serverId],
       );
@@ -160,13 +162,16 @@ export class LeaderElector extends EventEmitter {
     const client = this.client;
     const current = this.current!;
     if (!client) return this.stepDown("no lock connection");
-    const started = Date.now();
+    // The monotonic clock: a step of the wall clock is not a slow confirmation.
+    const started = performance.now();
+    const skew = this.options.clockSkew?.();
     const { rowCount } = await client.query(
-      "UPDATE scheduler_leader SET heartbeat_time = now() WHERE epoch = $1 AND backend_pid = pg_backend_pid()",
-      [current.epoch],
+      `UPDATE scheduler_leader SET heartbeat_time = now(), clock_skew_ms = $2, clock_skewed = $3
+       WHERE epoch = $1 AND backend_pid = pg_backend_pid()`,
+      [current.epoch, skew?.skewMs ?? null, skew?.skewed ?? false],
     );
     if (rowCount !== 1) return this.stepDown("a newer leader took over");
-    if (Date.now() - started > this.options.leaseMs) return this.stepDown("lease confirmation too slow");
+    if (performance.now() - started > this.options.leaseMs) return this.stepDown("lease confirmation too slow");
   }
 
   private stepDown(reason: string): void {

@@ -12,6 +12,7 @@ describe("release queue", () => {
   it("publishes each run at (never before) its scheduled time, in time order, across interleaved adds", async () => {
     const published: { id: string; at: number }[] = [];
     const queue = createReleaseQueue({
+      now: Date.now,
       publish: async (runs) => {
         for (const r of runs) published.push({ id: r.id, at: Date.now() });
       },
@@ -30,7 +31,7 @@ describe("release queue", () => {
 
   it("drops what waits when cleared, and publishes nothing after", async () => {
     const published: string[] = [];
-    const queue = createReleaseQueue({ publish: async (runs) => void published.push(...runs.map((r) => r.id)) });
+    const queue = createReleaseQueue({ now: Date.now, publish: async (runs) => void published.push(...runs.map((r) => r.id)) });
     queue.add([run("x", Date.now() + 50), run("y", Date.now() + 60)]);
     expect(queue.clear()).toBe(2);
     await sleep(120);

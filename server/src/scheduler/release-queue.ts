@@ -8,8 +8,10 @@ import type { PendingRun } from "./run-publisher.js";
  * Lost with the process or the leadership: such runs stay QUEUED without a dispatch
  * time, and the next leader's reconciler publishes them.
  */
-export function createReleaseQueue(options: { publish: (runs: PendingRun[]) => Promise<unknown>; now?: () => number }) {
-  const now = options.now ?? Date.now;
+export function createReleaseQueue(options: { publish: (runs: PendingRun[]) => Promise<unknown>; now: () => number }) {
+  // The scheduler's clock (Postgres' time on the monotonic clock): a timer armed for
+  // `scheduled - now()` fires at the scheduled time whatever the wall clock does.
+  const now = options.now;
   /** Sorted by scheduled time from `head` on. */
   let queue: PendingRun[] = [];
   let head = 0;

@@ -113,6 +113,8 @@ export function createRunPublisher(options: {
   logger: Logger;
   /** CHIME_DISPATCH_RECORD_DELAY_MS: runs a worker reports within it have their dispatch recorded with the report. */
   recordDelayMs: number;
+  /** Postgres' time (database-clock.ts): dispatch times and lag are not taken from a stepped wall clock. */
+  now: () => Date;
 }) {
   // TriggerJob's runs: recorded like the leader's, late and only where no worker confirmed them.
   const recordLater = createDeferredDispatchRecorder({
@@ -137,7 +139,7 @@ export function createRunPublisher(options: {
         })),
         PUBLISH_TIMEOUT_MS,
       );
-      const ackedAt = new Date();
+      const ackedAt = options.now();
       const acked = runs.filter((_, i) => outcomes[i].ok);
       const failed = runs.length - acked.length;
       if (failed > 0) {

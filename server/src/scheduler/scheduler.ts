@@ -32,7 +32,10 @@ export interface SchedulerOptions {
   eventPruneIntervalMs: number;
   /** Longest the leader sleeps without re-reading the earliest due time. */
   maxIdleMs: number;
+  /** Postgres' time carried by the monotonic clock (util/database-clock.ts): every fire decision and timer uses it. */
   now: () => Date;
+  /** This server's wall clock against Postgres', recorded in the leader row at each heartbeat. */
+  clockSkew?: () => { skewMs: number; skewed: boolean };
   metrics: Metrics;
   logger: Logger;
   /** Test hook: called after runs are committed and before they are published. */
@@ -53,6 +56,7 @@ export function startScheduler(options: SchedulerOptions) {
     serverId: options.serverId,
     leaseMs: options.leaseMs,
     intervalMs: options.electionIntervalMs,
+    clockSkew: options.clockSkew,
     logger,
   });
   const dispatcher = createDispatcher({ ...options, maxFiresPerPass: 1000 });
@@ -109,7 +113,7 @@ export function startScheduler(options: SchedulerOptions) {
     const { epoch, signal } = leadership;
     // Publishing of earlier batches overlaps with claiming the next ones, up to a bound.
     const publishing = new Set<Promise<void>>();
-    const release = createReleaseQueue({ publish: (runs) => dispatcher.publish(runs, epoch) });
+    const release = createReleaseQueue({ publish: (runs) => dispatcher.publish(runs, epoch), now: () => options.now().getTime() });
     try {
       await dispatchPasses(epoch, signal, publishing, release);
     } finally {

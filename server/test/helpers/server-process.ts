@@ -50,13 +50,17 @@ function startedPorts(logs: string[]): { grpcPort: number; httpPort: number } | 
 
 /**
  * Runs the real server, compiled (`server/dist/main.js`, built by the global setup), as one
- * child process, and waits until it serves.
+ * child process, and waits until it serves. `nodeArgs` go before the program (a preload, say).
  * The server binds ports of the kernel's choosing (port 0) and the helper reads them from its
  * start-up log line (logged at info, so the level stays info): probing for a free port first
  * would race other test files for it.
  */
-export async function startServerProcess(serverId: string, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER_MAIN], {
+export async function startServerProcess(
+  serverId: string,
+  env: Record<string, string>,
+  options: { nodeArgs?: string[] } = {},
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), SERVER_MAIN], {
     cwd: ROOT,
     env: {
       ...process.env,

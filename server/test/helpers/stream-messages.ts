@@ -13,12 +13,17 @@ export function readRunMessages(prefix: string, natsUrl = TEST_NATS_URL): Promis
   return readStream(prefix, (layout) => layout.runsStream, (data) => [fromBinary(RunAssignmentSchema, data)], natsUrl);
 }
 
+/** Each RunAssignment in a prefix's runs stream with the time JetStream stored it (its publish time). */
+export function readRunPublishes(prefix: string, natsUrl = TEST_NATS_URL): Promise<{ run: RunAssignment; storedAt: Date }[]> {
+  return readStream(prefix, (layout) => layout.runsStream, (data, storedAt) => [{ run: fromBinary(RunAssignmentSchema, data), storedAt }], natsUrl);
+}
+
 /** Every RunStatusUpdate in a prefix's events stream, in the order the workers' batches were stored. */
 export function readStatusUpdates(prefix: string, natsUrl = TEST_NATS_URL): Promise<RunStatusUpdate[]> {
   return readStream(prefix, (layout) => layout.eventsStream, (data) => fromBinary(RunStatusBatchSchema, data).updates, natsUrl);
 }
 
-async function readStream<T>(prefix: string, streamOf: (layout: NatsLayout) => string, decode: (data: Uint8Array) => T[], natsUrl: string): Promise<T[]> {
+async function readStream<T>(prefix: string, streamOf: (layout: NatsLayout) => string, decode: (data: Uint8Array, storedAt: Date) => T[], natsUrl: string): Promise<T[]> {
   const nc = await connect({ servers: natsUrl });
   try {
     const stream = streamOf(natsLayout(prefix));
@@ -29,7 +34,7 @@ async function readStream<T>(prefix: string, streamOf: (layout: NatsLayout) => s
     for (let seq = state.first_seq; seq <= state.last_seq; seq += CHUNK) {
       const chunk = Array.from({ length: Math.min(CHUNK, state.last_seq - seq + 1) }, (_, i) => seq + i);
       const stored = await Promise.all(chunk.map((s) => jsm.streams.getMessage(stream, { seq: s }).catch(() => null)));
-      for (const message of stored) if (message) messages.push(...decode(message.data));
+      for (const message of stored) if (message) messages.push(...decode(message.data, message.time));
     }
     return messages;
   } finally {
