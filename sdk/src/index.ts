@@ -26,5 +26,5 @@ export {
   decodeRunStatusBatch,
 } from "./wire/index.js";
 export { Worker, type WorkerOptions, type WorkerRun, type WorkerContext, type WorkerHandler, type WorkerLogger } from "./worker/worker.js";
-export { NonRetryableError, RunCancelledError, AttemptTimeoutError, WorkerStoppingError, isRetryable } from "./worker/errors.js";
+export { NonRetryableError, RunCancelledError, AttemptTimeoutError, WorkerStoppingError, DeliverySupersededError, isRetryable } from "./worker/errors.js";
 export { backoffOf, retryDelayMs, RETRY_DEFAULTS, type Backoff } from "./worker/backoff.js";

@@ -15,16 +15,18 @@ import {
 import { Kvm, KvWatchInclude, type KV, type KvWatchEntry } from "@nats-io/kv";
 import { connect, nanos, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
 import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
 import type { HttpRequest } from "../gen/chime/v1/job_pb.js";
 import { RunState } from "../gen/chime/v1/run_pb.js";
 import type { RunAssignment, RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
 import { natsLayout, type NatsLayout } from "../nats-layout.js";
 import { decodeRunAssignment } from "../wire/run-assignment.js";
 import { backoffOf, retryDelayMs, type Backoff } from "./backoff.js";
-import { AttemptTimeoutError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
+import { AttemptTimeoutError, DeliverySupersededError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
 import { Heartbeats } from "./heartbeats.js";
 import { LazyAbort } from "./lazy-abort.js";
 import { RunContext } from "./run-context.js";
+import { StallWatch } from "./stall-watch.js";
 import { createStatusPublisher, type StatusPublisher } from "./status-publisher.js";
 
 /** One attempt of a run, as a handler sees it. */
@@ -113,6 +115,7 @@ export interface WorkerOptions {
 
 interface Held {
   runId: string;
+  msg: JsMsg;
   abort: LazyAbort;
 }
 
@@ -180,6 +183,7 @@ export class Worker {
   private readonly fetches = new Set<ConsumerMessages>();
   /** Every delivered message until it is acked, naked or terminated. */
   private readonly heartbeats: Heartbeats<JsMsg>;
+  private readonly stalls: StallWatch;
   /** Delivered runs waiting for a free slot, oldest first. */
   private readonly buffered: JsMsg[] = [];
   /** One per run from its slot's start to its report's end. */
@@ -218,7 +222,16 @@ export class Worker {
     this.logger = init.logger ?? consoleLogger;
     this.workerId = init.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
     this.layout = natsLayout(this.options.prefix);
-    this.heartbeats = new Heartbeats(Math.max(200, Math.floor(this.options.ackWaitMs / 3)));
+    // A delivery not beaten for most of the ack wait may be past its deadline (JetStream's
+    // clock and ours differ by the beat's transit); the margin is a fifth of the ack wait.
+    const staleAfterMs = this.options.ackWaitMs - Math.max(200, Math.floor(this.options.ackWaitMs / 5));
+    this.heartbeats = new Heartbeats(
+      Math.max(200, Math.floor(this.options.ackWaitMs / 3)),
+      () => performance.now(),
+      staleAfterMs,
+      (msg) => this.dropSuperseded(msg),
+    );
+    this.stalls = new StallWatch(Math.max(250, Math.floor(staleAfterMs / 4)));
   }
 
   /** Connects, makes sure the queue's consumer exists, and starts pulling runs. */
@@ -339,6 +352,9 @@ export class Worker {
         continue;
       }
       let messages: ConsumerMessages;
+      // JetStream delivers in answer to this request, so not before now: the earliest a
+      // delivery's ack deadline can run from.
+      const askedAt = performance.now();
       try {
         messages = await this.consumer!.fetch({ max_messages: free, expires: 5000 });
       } catch (error) {
@@ -348,11 +364,11 @@ export class Worker {
       }
       this.requested += free;
       this.fetches.add(messages);
-      void this.drainFetch(messages, free);
+      void this.drainFetch(messages, free, askedAt);
     }
   }
 
-  private async drainFetch(messages: ConsumerMessages, asked: number): Promise<void> {
+  private async drainFetch(messages: ConsumerMessages, asked: number, askedAt: number): Promise<void> {
     let got = 0;
     try {
       for await (const msg of messages) {
@@ -362,7 +378,8 @@ export class Worker {
           msg.nak(); // arrived after stop(): hand it back at once
           continue;
         }
-        this.heartbeats.add(msg);
+        // Read just after a stall, a message may have waited in the socket since the request.
+        this.heartbeats.add(msg, this.stalls.stalledSince(askedAt) ? askedAt : performance.now());
         this.buffered.push(msg);
         this.dispatch();
       }
@@ -379,6 +396,10 @@ export class Worker {
   private dispatch(): void {
     while (this.active < this.options.concurrency && this.buffered.length > 0) {
       const msg = this.buffered.shift()!;
+      if (!this.heartbeats.isLive(msg)) {
+        this.dropSuperseded(msg);
+        continue;
+      }
       this.active++;
       // A run counts as reporting from its slot's release to its report's end; after an
       // abort the report may end first, while the handler still keeps its slot.
@@ -468,7 +489,7 @@ export class Worker {
     }
     const attempt = msg.info.deliveryCount;
     const backoff = backoffOf(assignment.retryPolicy);
-    const held: Held = { runId: assignment.runId, abort: new LazyAbort() };
+    const held: Held = { runId: assignment.runId, msg, abort: new LazyAbort() };
     // Registered before the cancel check, so a cancellation arriving meanwhile still reaches it.
     this.held.set(held.runId, held);
     const free = () => {
@@ -502,6 +523,22 @@ export class Worker {
       if (freeAfter) void freeAfter.then(free);
       else free();
     }
+  }
+
+  /**
+   * Forgets a delivery whose ack deadline may have passed (this process was paused): JetStream
+   * may have handed the run to another worker, so it is not started, and a handler already
+   * running it is aborted. Its message is neither acked nor naked — either could end or
+   * disturb the newer delivery — and JetStream redelivers it if nobody else has it.
+   */
+  private dropSuperseded(msg: JsMsg): void {
+    this.heartbeats.delete(msg);
+    const index = this.buffered.indexOf(msg);
+    if (index >= 0) this.buffered.splice(index, 1);
+    for (const held of this.held.values()) {
+      if (held.msg === msg && !held.abort.aborted) held.abort.abort(new DeliverySupersededError(held.runId));
+    }
+    this.logger.warn({ seq: msg.seq, deliveryCount: msg.info.deliveryCount, queue: this.options.queue }, "delivery held past its ack wait (was this process paused?); dropped unstarted or aborted");
   }
 
   /**
@@ -619,6 +656,8 @@ export class Worker {
           await this.finish(msg, ended(RunState.CANCELLED, { error: "cancelled" }), "ack");
         } else if (reason instanceof AttemptTimeoutError) {
           await retryOrEnd(reason.message, RunState.TIMED_OUT, true);
+        } else if (reason instanceof DeliverySupersededError) {
+          log({}, "delivery superseded; its outcome is not reported");
         } else {
           // The worker is stopping: hand the run back at once, for another worker.
           log({}, "handing the run back");
@@ -652,6 +691,7 @@ export class Worker {
       while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
       await this.status?.drain();
       this.heartbeats.stop();
+      this.stalls.stop();
       this.watcher?.stop();
       clearInterval(this.pruneTimer);
       if (this.nc && !this.nc.isClosed()) {
