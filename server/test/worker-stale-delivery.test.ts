@@ -1,49 +1,27 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { createChimeClient, RunState, type ChimeClient } from "@chime/sdk";
-import { startTestServer, type TestServer } from "./helpers/test-server.js";
+import { expect, it } from "vitest";
+import { RunState } from "@chime/sdk";
 import { waitFor } from "./helpers/wait.js";
-import { readWorkerLog, spawnWorker, type WorkerProcess } from "./helpers/worker-process.js";
+import { readWorkerLog } from "./helpers/worker-process.js";
 import { onlyRunOf, terminalRun } from "./helpers/worker-runs.js";
+import { useWorkerTestbed } from "./helpers/worker-testbed.js";
 
-const QUEUE = "stale";
 const ACK_WAIT_MS = 2000;
-let server: TestServer;
-let chime: ChimeClient;
-let dir: string;
-const workers: WorkerProcess[] = [];
-
-beforeAll(async () => {
-  server = await startTestServer();
-  chime = createChimeClient({ baseUrl: server.grpcUrl });
-  dir = mkdtempSync(join(tmpdir(), "chime-stale-"));
-});
-afterAll(async () => {
-  for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGCONT");
-  await Promise.all(workers.map((w) => w.kill()));
-  await server?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const bed = useWorkerTestbed("stale");
 
 it("a worker resumed after a pause past its ack wait starts none of the deliveries it held meanwhile", async () => {
-  const logFile = join(dir, "log.jsonl");
-  const start = (workerId: string, concurrency: number) =>
-    spawnWorker({ prefix: server.config.natsPrefix, queue: QUEUE, logFile, workerId, concurrency, ackWaitMs: ACK_WAIT_MS });
+  const { chime, logFile } = bed;
+  const start = (workerId: string, concurrency: number) => bed.start(workerId, concurrency, ACK_WAIT_MS);
   // A holds 4 runs: 2 running and 2 waiting for a slot (prefetch = concurrency).
   const a = await start("A", 2);
-  workers.push(a);
   const jobs = await Promise.all(
     Array.from({ length: 10 }, (_, i) =>
-      chime.createJob({ name: `slow-${i}`, queue: QUEUE, schedule: "immediate", payload: { sleepMs: 1500 }, retry: { maxAttempts: 5, initialBackoff: "100ms" } }),
+      chime.createJob({ name: `slow-${i}`, queue: "stale", schedule: "immediate", payload: { sleepMs: 1500 }, retry: { maxAttempts: 5, initialBackoff: "100ms" } }),
     ),
   );
   const runs = await Promise.all(jobs.map((j) => onlyRunOf(chime, j.id)));
   await waitFor("A to start 2 runs", () => readWorkerLog(logFile).filter((e) => e.workerId === "A").length === 2, { timeoutMs: 20_000 });
   process.kill(a.child.pid!, "SIGSTOP");
-  const b = await start("B", 10);
-  workers.push(b);
+  await start("B", 10);
   // Past A's ack wait, B has every run A held, redelivered.
   await waitFor("B to start all 10 runs", () => new Set(readWorkerLog(logFile).filter((e) => e.workerId === "B" && e.event === "start").map((e) => e.runId)).size === 10, {
     timeoutMs: 20_000,
