@@ -101,6 +101,11 @@ export interface WorkerOptions {
   workerId?: string;
   /** How long stop() lets running handlers finish before handing their runs back. */
   stopGraceMs?: number;
+  /**
+   * The longest stop() takes, whatever NATS does (default: the grace plus 5 s): past it the
+   * connection is closed without waiting for reports, and their runs are redelivered.
+   */
+  stopDeadlineMs?: number;
   /** Deliveries of one run message at most (bounds attempts, including lost ones). */
   maxDeliver?: number;
   /** Longest a status update waits to share a batch. */
@@ -213,6 +218,7 @@ export class Worker {
       handler: init.handler,
       ackWaitMs: Math.max(1000, init.ackWaitMs ?? 30_000),
       stopGraceMs: init.stopGraceMs ?? 10_000,
+      stopDeadlineMs: init.stopDeadlineMs ?? (init.stopGraceMs ?? 10_000) + 5000,
       maxDeliver: init.maxDeliver ?? 100,
       statusFlushMs: init.statusFlushMs ?? 5,
       statusBatchSize: init.statusBatchSize ?? 200,
@@ -674,7 +680,31 @@ export class Worker {
    * waits for every report (status stored, then ack or nak) and closes.
    */
   stop(graceMs = this.options.stopGraceMs): Promise<void> {
-    this.stopping ??= (async () => {
+    this.stopping ??= this.stopWithin(graceMs, Math.max(graceMs, this.options.stopDeadlineMs));
+    return this.stopping;
+  }
+
+  /** The graceful stop, cut short at `deadlineMs`: a hung NATS answers no flush, drain or publish. */
+  private async stopWithin(graceMs: number, deadlineMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"deadline">((resolve) => (timer = setTimeout(() => resolve("deadline"), deadlineMs)));
+    const outcome = await Promise.race([this.stopGracefully(graceMs), deadline]);
+    clearTimeout(timer);
+    if (outcome !== "deadline") return;
+    this.logger.warn({ workerId: this.workerId, deadlineMs, running: this.held.size, reporting: this.reporting }, "worker stop deadline passed; closing without waiting for NATS");
+    this.heartbeats.stop();
+    this.stalls.stop();
+    this.watcher?.stop();
+    clearInterval(this.pruneTimer);
+    for (const held of this.held.values()) held.abort.abort(new WorkerStoppingError());
+    // close() ends the socket without a round trip; a bounded wait all the same. A connection
+    // the caller owns is left to the caller.
+    if (this.ownsConnection && this.nc && !this.nc.isClosed()) await Promise.race([this.nc.close().catch(() => undefined), sleep(1000)]);
+    this.logger.info({ workerId: this.workerId }, "worker stopped");
+  }
+
+  private stopGracefully(graceMs: number): Promise<void> {
+    return (async () => {
       await this.started?.catch(() => undefined);
       this.wake();
       for (const fetch of this.fetches) fetch.stop();
@@ -700,7 +730,6 @@ export class Worker {
       }
       this.logger.info({ workerId: this.workerId }, "worker stopped");
     })();
-    return this.stopping;
   }
 
   /** Runs being handled right now. */
@@ -712,6 +741,10 @@ export class Worker {
   get reportsPending(): number {
     return this.reporting;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** A time in nanoseconds since the epoch as a Timestamp. */
