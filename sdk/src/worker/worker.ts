@@ -203,6 +203,8 @@ export class Worker {
   private started?: Promise<void>;
   private stopping?: Promise<void>;
   private pulling?: Promise<void>;
+  /** Set when stop()'s grace has ended: nothing more is started. */
+  private graceOver = false;
 
   constructor(private readonly init: WorkerOptions) {
     if (!init.natsUrl && !init.connection) throw new Error("Worker: natsUrl or connection is required");
@@ -380,8 +382,8 @@ export class Worker {
       for await (const msg of messages) {
         got++;
         this.requested--;
-        if (this.stopping) {
-          msg.nak(); // arrived after stop(): hand it back at once
+        if (this.graceOver) {
+          msg.nak(); // arrived after the stop's grace: hand it back at once
           continue;
         }
         // Read just after a stall, a message may have waited in the socket since the request.
@@ -400,7 +402,7 @@ export class Worker {
 
   /** Starts buffered runs in the free slots. */
   private dispatch(): void {
-    while (this.active < this.options.concurrency && this.buffered.length > 0) {
+    while (!this.graceOver && this.active < this.options.concurrency && this.buffered.length > 0) {
       const msg = this.buffered.shift()!;
       if (!this.heartbeats.isLive(msg)) {
         this.dropSuperseded(msg);
@@ -416,8 +418,9 @@ export class Worker {
         released = true;
         this.active--;
         if (!reported) this.reporting++;
-        if (this.active === 0) this.wakeIdle();
+        // Buffered runs first: "no handlers" (stop()'s grace) means none waiting either.
         this.dispatch();
+        if (this.active === 0) this.wakeIdle();
         this.wake();
       };
       const task = this.process(msg, release).finally(() => {
@@ -433,9 +436,9 @@ export class Worker {
     }
   }
 
-  /** Resolves when no handler runs, or after `ms`. */
+  /** Resolves when no handler runs and none waits for a slot, or after `ms`. */
   private whenNoHandlers(ms: number): Promise<void> {
-    if (this.active === 0) return Promise.resolve();
+    if (this.active === 0 && this.buffered.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.idleWaiters.push(() => {
@@ -675,9 +678,11 @@ export class Worker {
   }
 
   /**
-   * Stops pulling and hands back runs not started yet, lets running handlers finish for up
-   * to `graceMs`, then aborts the rest and hands their runs back (nak) for another worker;
-   * waits for every report (status stored, then ack or nak) and closes.
+   * Stops pulling; for up to `graceMs` lets running handlers finish and starts the runs it
+   * holds unstarted as slots free up (each has an attempt of its own only once); then hands
+   * back what is left (nak: another worker runs it, as a further attempt) and aborts the
+   * handlers still running; waits for every report (status stored, then ack or nak) and
+   * closes, within `stopDeadlineMs` whatever NATS does.
    */
   stop(graceMs = this.options.stopGraceMs): Promise<void> {
     this.stopping ??= this.stopWithin(graceMs, Math.max(graceMs, this.options.stopDeadlineMs));
@@ -709,12 +714,16 @@ export class Worker {
       this.wake();
       for (const fetch of this.fetches) fetch.stop();
       await this.pulling;
-      // Runs delivered but not started go back at once, for another worker.
+      // Runs delivered but not started run in the grace, as slots free up: handing one back
+      // (nak) would spend an attempt of it, which a run with one attempt allowed cannot afford.
+      this.dispatch();
+      await this.whenNoHandlers(graceMs);
+      this.graceOver = true;
+      // What the grace did not reach goes back, for another worker.
       for (const msg of this.buffered.splice(0)) {
         this.heartbeats.delete(msg);
         msg.nak();
       }
-      await this.whenNoHandlers(graceMs);
       for (const held of this.held.values()) held.abort.abort(new WorkerStoppingError());
       await this.whenNoHandlers(2000);
       // Every report started goes on to its ack (or nak): nothing the handlers did is dropped.
