@@ -19,7 +19,7 @@ it("a worker resumed after a pause past its ack wait starts none of the deliveri
     ),
   );
   const runs = await Promise.all(jobs.map((j) => onlyRunOf(chime, j.id)));
-  await waitFor("A to start 2 runs", () => readWorkerLog(logFile).filter((e) => e.workerId === "A").length === 2, { timeoutMs: 20_000 });
+  await waitFor("A to start 2 runs", () => readWorkerLog(logFile).filter((e) => e.workerId === "A" && e.event === "start").length === 2, { timeoutMs: 20_000 });
   process.kill(a.child.pid!, "SIGSTOP");
   await start("B", 10);
   // Past A's ack wait, B has every run A held, redelivered.

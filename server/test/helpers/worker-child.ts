@@ -41,6 +41,8 @@ const worker = new Worker({
     if (payload.sleepMs) await sleep(payload.sleepMs, signal);
     if (payload.nonRetryable) throw new NonRetryableError("permanent failure");
     if (payload.failUntilAttempt && run.attempt < payload.failUntilAttempt) throw new Error(`failing attempt ${run.attempt}`);
+    // A handler that ran to its end (the chaos suite counts executions of a run by these).
+    record({ event: "end", runId: run.runId, attempt: run.attempt });
     return { workerId, attempt: run.attempt };
   },
 });

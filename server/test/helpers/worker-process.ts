@@ -70,7 +70,7 @@ export async function spawnWorker(options: {
 }
 
 export interface WorkerEvent {
-  event: "start" | "abort";
+  event: "start" | "abort" | "end";
   runId: string;
   attempt: number;
   workerId: string;
