@@ -21,6 +21,7 @@ import { createRunPublisher } from "./scheduler/run-publisher.js";
 import { startScheduler, type Scheduler } from "./scheduler/scheduler.js";
 import { createWakeupSender } from "./scheduler/wakeup.js";
 import { createCancelSignal, startCancelSweep } from "./runs/cancel-signal.js";
+import { startMaxDeliveriesWatch } from "./runs/max-deliveries.js";
 import { startStatusIngest } from "./runs/status-ingest.js";
 import { startHttpExecutor, type HttpExecutor } from "./executor/http-executor.js";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
@@ -134,6 +135,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const ingest = config.roles.has("ingest")
     ? startStatusIngest({ js: jetStream.ready, pool, layout, prefix: config.natsPrefix, metrics, logger })
     : undefined;
+  const maxDeliveries = config.roles.has("ingest") ? startMaxDeliveriesWatch({ ready: jetStream.ready, connection: nats.current, layout, logger }) : undefined;
   // The api role re-signals cancellations workers may have missed.
   const cancelSweep = config.roles.has("api")
     ? startCancelSweep({ pool, cancelSignal, intervalMs: config.cancelSweepMs, logger })
@@ -220,6 +222,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         await executorStarting;
         await Promise.all([closing, executor?.stop(config.shutdownGraceMs)]);
         cancelSweep?.stop();
+        maxDeliveries?.stop();
         await ingest?.stop();
         await nats.close();
         await pool.end();

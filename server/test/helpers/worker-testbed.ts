@@ -12,7 +12,7 @@ export interface WorkerTestbed {
   /** The handler log every worker of the file appends to. */
   logFile: string;
   /** A worker child process of the queue, killed after the file's tests. */
-  start(workerId: string, concurrency: number, ackWaitMs: number): Promise<WorkerProcess>;
+  start(workerId: string, concurrency: number, ackWaitMs: number, maxDeliver?: number): Promise<WorkerProcess>;
 }
 
 /**
@@ -23,8 +23,8 @@ export function useWorkerTestbed(queue: string): WorkerTestbed {
   const workers: WorkerProcess[] = [];
   let dir = "";
   const bed = {
-    start: async (workerId: string, concurrency: number, ackWaitMs: number) => {
-      const worker = await spawnWorker({ prefix: bed.server.config.natsPrefix, queue, logFile: bed.logFile, workerId, concurrency, ackWaitMs });
+    start: async (workerId: string, concurrency: number, ackWaitMs: number, maxDeliver?: number) => {
+      const worker = await spawnWorker({ prefix: bed.server.config.natsPrefix, queue, logFile: bed.logFile, workerId, concurrency, ackWaitMs, maxDeliver });
       workers.push(worker);
       return worker;
     },
