@@ -29,6 +29,6 @@ export {
   decodeRunStatusBatch,
 } from "./wire/index.js";
 export { Worker, type WorkerOptions, type WorkerRun, type WorkerContext, type WorkerHandler, type WorkerLogger } from "./worker/worker.js";
-export { NonRetryableError, RunCancelledError, AttemptTimeoutError, WorkerStoppingError, isRetryable } from "./worker/errors.js";
+export { NonRetryableError, RunCancelledError, AttemptTimeoutError, WorkerStoppingError, DeliverySupersededError, isRetryable } from "./worker/errors.js";
 export { backoffOf, retryDelayMs, RETRY_DEFAULTS, type Backoff } from "./worker/backoff.js";
 export { BadRequestSchema, BadRequest_FieldViolationSchema, RetryInfoSchema, type BadRequest, type BadRequest_FieldViolation, type RetryInfo } from "./gen/google/rpc/error_details_pb.js";

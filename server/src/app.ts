@@ -25,6 +25,7 @@ import { createRunPublisher } from "./scheduler/run-publisher.js";
 import { startScheduler, type Scheduler } from "./scheduler/scheduler.js";
 import { createWakeupSender } from "./scheduler/wakeup.js";
 import { createCancelSignal, startCancelSweep } from "./runs/cancel-signal.js";
+import { startMaxDeliveriesWatch } from "./runs/max-deliveries.js";
 import { startStatusIngest } from "./runs/status-ingest.js";
 import { startHttpExecutor, type HttpExecutor } from "./executor/http-executor.js";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
@@ -195,6 +196,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         metrics,
       })
     : undefined;
+  const maxDeliveries = config.roles.has("ingest") ? startMaxDeliveriesWatch({ ready: jetStream.ready, connection: nats.current, layout, logger }) : undefined;
   // The api role re-signals cancellations workers may have missed.
   const cancelSweep = config.roles.has("api")
     ? startCancelSweep({ pool, cancelSignal, intervalMs: config.cancelSweepMs, logger })
@@ -287,6 +289,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         cancelSweep?.stop();
         await background?.stop();
         tls?.close();
+        maxDeliveries?.stop();
         await ingest?.stop();
         await nats.close();
         clock.stop();

@@ -13,6 +13,8 @@ try {
   throw error;
 }
 const logger = createLogger(config.logLevel);
+/** How long past CHIME_SHUTDOWN_GRACE_MS the rest of a shutdown (ingestion, NATS, Postgres) may take. */
+const SHUTDOWN_DEADLINE_MARGIN_MS = 5000;
 try {
   const server = await startChimeServer(config, { logger });
   let signals = 0;
@@ -20,6 +22,12 @@ try {
     signals += 1;
     if (signals > 1) process.exit(1);
     logger.info({ signal }, "shutting down");
+    // A hard deadline whatever NATS and Postgres do: a hung peer answers no drain, flush or query.
+    const deadlineMs = config.shutdownGraceMs + SHUTDOWN_DEADLINE_MARGIN_MS;
+    setTimeout(() => {
+      logger.error({ deadlineMs }, "shutdown deadline passed; exiting without waiting further");
+      process.exit(1);
+    }, deadlineMs).unref();
     server.stop().then(
       () => process.exit(0),
       (error: unknown) => {

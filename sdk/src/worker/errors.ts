@@ -37,3 +37,11 @@ export class WorkerStoppingError extends Error {
 export function isRetryable(error: unknown): boolean {
   return !(typeof error === "object" && error !== null && (error as { retryable?: unknown }).retryable === false);
 }
+
+/** The reason a handler's signal aborts when its delivery may be past its ack wait (the process was paused). */
+export class DeliverySupersededError extends Error {
+  constructor(runId: string) {
+    super(`the delivery of run ${runId} was held past its ack wait and may have gone to another worker`);
+    this.name = "DeliverySupersededError";
+  }
+}

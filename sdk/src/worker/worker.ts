@@ -15,16 +15,18 @@ import {
 import { Kvm, KvWatchInclude, type KV, type KvWatchEntry } from "@nats-io/kv";
 import { connect, nanos, type NatsConnection, type NodeConnectionOptions, type QueuedIterator } from "@nats-io/transport-node";
 import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
 import type { HttpRequest } from "../gen/chime/v1/job_pb.js";
 import { RunState } from "../gen/chime/v1/run_pb.js";
 import type { RunAssignment, RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
 import { natsLayout, type NatsLayout } from "../nats-layout.js";
 import { decodeRunAssignment } from "../wire/run-assignment.js";
 import { backoffOf, retryDelayMs, type Backoff } from "./backoff.js";
-import { AttemptTimeoutError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
+import { AttemptTimeoutError, DeliverySupersededError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
 import { Heartbeats } from "./heartbeats.js";
 import { LazyAbort } from "./lazy-abort.js";
 import { RunContext } from "./run-context.js";
+import { StallWatch } from "./stall-watch.js";
 import { createStatusPublisher, type StatusPublisher } from "./status-publisher.js";
 
 /** One attempt of a run, as a handler sees it. */
@@ -105,6 +107,11 @@ export interface WorkerOptions {
   workerId?: string;
   /** How long stop() lets running handlers finish before handing their runs back. */
   stopGraceMs?: number;
+  /**
+   * The longest stop() takes, whatever NATS does (default: the grace plus 5 s): past it the
+   * connection is closed without waiting for reports, and their runs are redelivered.
+   */
+  stopDeadlineMs?: number;
   /** Deliveries of one run message at most (bounds attempts, including lost ones). */
   maxDeliver?: number;
   /** Longest a status update waits to share a batch. */
@@ -119,6 +126,7 @@ export interface WorkerOptions {
 
 interface Held {
   runId: string;
+  msg: JsMsg;
   abort: LazyAbort;
 }
 
@@ -186,6 +194,7 @@ export class Worker {
   private readonly fetches = new Set<ConsumerMessages>();
   /** Every delivered message until it is acked, naked or terminated. */
   private readonly heartbeats: Heartbeats<JsMsg>;
+  private readonly stalls: StallWatch;
   /** Delivered runs waiting for a free slot, oldest first. */
   private readonly buffered: JsMsg[] = [];
   /** One per run from its slot's start to its report's end. */
@@ -200,6 +209,8 @@ export class Worker {
   private started?: Promise<void>;
   private stopping?: Promise<void>;
   private pulling?: Promise<void>;
+  /** Set when stop()'s grace has ended: nothing more is started. */
+  private graceOver = false;
 
   constructor(private readonly init: WorkerOptions) {
     if (!init.natsUrl && !init.connection) throw new Error("Worker: natsUrl or connection is required");
@@ -215,6 +226,7 @@ export class Worker {
       handler: init.handler,
       ackWaitMs: Math.max(1000, init.ackWaitMs ?? 30_000),
       stopGraceMs: init.stopGraceMs ?? 10_000,
+      stopDeadlineMs: init.stopDeadlineMs ?? (init.stopGraceMs ?? 10_000) + 5000,
       maxDeliver: init.maxDeliver ?? 100,
       statusFlushMs: init.statusFlushMs ?? 5,
       statusBatchSize: init.statusBatchSize ?? 200,
@@ -224,7 +236,16 @@ export class Worker {
     this.logger = init.logger ?? consoleLogger;
     this.workerId = init.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
     this.layout = natsLayout(this.options.prefix);
-    this.heartbeats = new Heartbeats(Math.max(200, Math.floor(this.options.ackWaitMs / 3)));
+    // A delivery not beaten for most of the ack wait may be past its deadline (JetStream's
+    // clock and ours differ by the beat's transit); the margin is a fifth of the ack wait.
+    const staleAfterMs = this.options.ackWaitMs - Math.max(200, Math.floor(this.options.ackWaitMs / 5));
+    this.heartbeats = new Heartbeats(
+      Math.max(200, Math.floor(this.options.ackWaitMs / 3)),
+      () => performance.now(),
+      staleAfterMs,
+      (msg) => this.dropSuperseded(msg),
+    );
+    this.stalls = new StallWatch(Math.max(250, Math.floor(staleAfterMs / 4)));
   }
 
   /** Connects, makes sure the queue's consumer exists, and starts pulling runs. */
@@ -345,6 +366,9 @@ export class Worker {
         continue;
       }
       let messages: ConsumerMessages;
+      // JetStream delivers in answer to this request, so not before now: the earliest a
+      // delivery's ack deadline can run from.
+      const askedAt = performance.now();
       try {
         messages = await this.consumer!.fetch({ max_messages: free, expires: 5000 });
       } catch (error) {
@@ -354,21 +378,22 @@ export class Worker {
       }
       this.requested += free;
       this.fetches.add(messages);
-      void this.drainFetch(messages, free);
+      void this.drainFetch(messages, free, askedAt);
     }
   }
 
-  private async drainFetch(messages: ConsumerMessages, asked: number): Promise<void> {
+  private async drainFetch(messages: ConsumerMessages, asked: number, askedAt: number): Promise<void> {
     let got = 0;
     try {
       for await (const msg of messages) {
         got++;
         this.requested--;
-        if (this.stopping) {
-          msg.nak(); // arrived after stop(): hand it back at once
+        if (this.graceOver) {
+          msg.nak(); // arrived after the stop's grace: hand it back at once
           continue;
         }
-        this.heartbeats.add(msg);
+        // Read just after a stall, a message may have waited in the socket since the request.
+        this.heartbeats.add(msg, this.stalls.stalledSince(askedAt) ? askedAt : performance.now());
         this.buffered.push(msg);
         this.dispatch();
       }
@@ -383,8 +408,12 @@ export class Worker {
 
   /** Starts buffered runs in the free slots. */
   private dispatch(): void {
-    while (this.active < this.options.concurrency && this.buffered.length > 0) {
+    while (!this.graceOver && this.active < this.options.concurrency && this.buffered.length > 0) {
       const msg = this.buffered.shift()!;
+      if (!this.heartbeats.isLive(msg)) {
+        this.dropSuperseded(msg);
+        continue;
+      }
       this.active++;
       // A run counts as reporting from its slot's release to its report's end; after an
       // abort the report may end first, while the handler still keeps its slot.
@@ -395,8 +424,9 @@ export class Worker {
         released = true;
         this.active--;
         if (!reported) this.reporting++;
-        if (this.active === 0) this.wakeIdle();
+        // Buffered runs first: "no handlers" (stop()'s grace) means none waiting either.
         this.dispatch();
+        if (this.active === 0) this.wakeIdle();
         this.wake();
       };
       const task = this.process(msg, release).finally(() => {
@@ -412,9 +442,9 @@ export class Worker {
     }
   }
 
-  /** Resolves when no handler runs, or after `ms`. */
+  /** Resolves when no handler runs and none waits for a slot, or after `ms`. */
   private whenNoHandlers(ms: number): Promise<void> {
-    if (this.active === 0) return Promise.resolve();
+    if (this.active === 0 && this.buffered.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.idleWaiters.push(() => {
@@ -474,7 +504,7 @@ export class Worker {
     }
     const attempt = msg.info.deliveryCount;
     const backoff = backoffOf(assignment.retryPolicy);
-    const held: Held = { runId: assignment.runId, abort: new LazyAbort() };
+    const held: Held = { runId: assignment.runId, msg, abort: new LazyAbort() };
     // Registered before the cancel check, so a cancellation arriving meanwhile still reaches it.
     this.held.set(held.runId, held);
     const free = () => {
@@ -508,6 +538,22 @@ export class Worker {
       if (freeAfter) void freeAfter.then(free);
       else free();
     }
+  }
+
+  /**
+   * Forgets a delivery whose ack deadline may have passed (this process was paused): JetStream
+   * may have handed the run to another worker, so it is not started, and a handler already
+   * running it is aborted. Its message is neither acked nor naked — either could end or
+   * disturb the newer delivery — and JetStream redelivers it if nobody else has it.
+   */
+  private dropSuperseded(msg: JsMsg): void {
+    this.heartbeats.delete(msg);
+    const index = this.buffered.indexOf(msg);
+    if (index >= 0) this.buffered.splice(index, 1);
+    for (const held of this.held.values()) {
+      if (held.msg === msg && !held.abort.aborted) held.abort.abort(new DeliverySupersededError(held.runId));
+    }
+    this.logger.warn({ seq: msg.seq, deliveryCount: msg.info.deliveryCount, queue: this.options.queue }, "delivery held past its ack wait (was this process paused?); dropped unstarted or aborted");
   }
 
   /**
@@ -629,6 +675,8 @@ export class Worker {
           await this.finish(msg, ended(RunState.CANCELLED, { error: "cancelled" }), "ack");
         } else if (reason instanceof AttemptTimeoutError) {
           await retryOrEnd(reason.message, RunState.TIMED_OUT, true);
+        } else if (reason instanceof DeliverySupersededError) {
+          log({}, "delivery superseded; its outcome is not reported");
         } else {
           // The worker is stopping: hand the run back at once, for another worker.
           log("info", {}, "handing the run back");
@@ -640,28 +688,59 @@ export class Worker {
   }
 
   /**
-   * Stops pulling and hands back runs not started yet, lets running handlers finish for up
-   * to `graceMs`, then aborts the rest and hands their runs back (nak) for another worker;
-   * waits for every report (status stored, then ack or nak) and closes.
+   * Stops pulling; for up to `graceMs` lets running handlers finish and starts the runs it
+   * holds unstarted as slots free up (each has an attempt of its own only once); then hands
+   * back what is left (nak: another worker runs it, as a further attempt) and aborts the
+   * handlers still running; waits for every report (status stored, then ack or nak) and
+   * closes, within `stopDeadlineMs` whatever NATS does.
    */
   stop(graceMs = this.options.stopGraceMs): Promise<void> {
-    this.stopping ??= (async () => {
+    this.stopping ??= this.stopWithin(graceMs, Math.max(graceMs, this.options.stopDeadlineMs));
+    return this.stopping;
+  }
+
+  /** The graceful stop, cut short at `deadlineMs`: a hung NATS answers no flush, drain or publish. */
+  private async stopWithin(graceMs: number, deadlineMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"deadline">((resolve) => (timer = setTimeout(() => resolve("deadline"), deadlineMs)));
+    const outcome = await Promise.race([this.stopGracefully(graceMs), deadline]);
+    clearTimeout(timer);
+    if (outcome !== "deadline") return;
+    this.logger.warn({ workerId: this.workerId, deadlineMs, running: this.held.size, reporting: this.reporting }, "worker stop deadline passed; closing without waiting for NATS");
+    this.heartbeats.stop();
+    this.stalls.stop();
+    this.watcher?.stop();
+    clearInterval(this.pruneTimer);
+    for (const held of this.held.values()) held.abort.abort(new WorkerStoppingError());
+    // close() ends the socket without a round trip; a bounded wait all the same. A connection
+    // the caller owns is left to the caller.
+    if (this.ownsConnection && this.nc && !this.nc.isClosed()) await Promise.race([this.nc.close().catch(() => undefined), sleep(1000)]);
+    this.logger.info({ workerId: this.workerId }, "worker stopped");
+  }
+
+  private stopGracefully(graceMs: number): Promise<void> {
+    return (async () => {
       await this.started?.catch(() => undefined);
       this.wake();
       for (const fetch of this.fetches) fetch.stop();
       await this.pulling;
-      // Runs delivered but not started go back at once, for another worker.
+      // Runs delivered but not started run in the grace, as slots free up: handing one back
+      // (nak) would spend an attempt of it, which a run with one attempt allowed cannot afford.
+      this.dispatch();
+      await this.whenNoHandlers(graceMs);
+      this.graceOver = true;
+      // What the grace did not reach goes back, for another worker.
       for (const msg of this.buffered.splice(0)) {
         this.heartbeats.delete(msg);
         msg.nak();
       }
-      await this.whenNoHandlers(graceMs);
       for (const held of this.held.values()) held.abort.abort(new WorkerStoppingError());
       await this.whenNoHandlers(2000);
       // Every report started goes on to its ack (or nak): nothing the handlers did is dropped.
       while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
       await this.status?.drain();
       this.heartbeats.stop();
+      this.stalls.stop();
       this.watcher?.stop();
       clearInterval(this.pruneTimer);
       if (this.nc && !this.nc.isClosed()) {
@@ -670,7 +749,6 @@ export class Worker {
       }
       this.logger.info({ workerId: this.workerId }, "worker stopped");
     })();
-    return this.stopping;
   }
 
   /** Runs being handled right now. */
@@ -682,6 +760,10 @@ export class Worker {
   get reportsPending(): number {
     return this.reporting;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** A time in nanoseconds since the epoch as a Timestamp. */

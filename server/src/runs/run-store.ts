@@ -343,10 +343,17 @@ export function cancelActiveRunsOfJob(client: pg.PoolClient, jobId: string): Pro
 /**
  * The job's runs that the leader wrote ahead of their fire time and has not published yet
  * (QUEUED, due later, no dispatch time): a paused job fires no more. (The leader still
- * publishes them at their time; workers ack them unrun.)
+ * publishes them at their time; workers ack them unrun.) "Later" is the statement's own
+ * clock plus a margin, not the transaction's start (now()): a pause that waited for the
+ * job's row past a run's time, or one run due within the margin, may have been published
+ * and started already, and its worker would learn of the cancel too late.
  */
 export function cancelWrittenAheadRunsOfJob(client: pg.PoolClient, jobId: string): Promise<string[]> {
-  return cancelWhere(client, `job_id = $1 AND state = ${RunState.QUEUED} AND dispatch_time IS NULL AND scheduled_time > now()`, [jobId]);
+  return cancelWhere(
+    client,
+    `job_id = $1 AND state = ${RunState.QUEUED} AND dispatch_time IS NULL AND scheduled_time > clock_timestamp() + interval '500 milliseconds'`,
+    [jobId],
+  );
 }
 
 /** The API's reads and single-run changes. */

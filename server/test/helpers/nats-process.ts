@@ -49,7 +49,12 @@ export async function startNatsProcess() {
       await start();
     },
     stop,
+    /** Sends a signal to the running nats-server (SIGSTOP hangs it: connections stay open, nothing answers). */
+    signal(signal: NodeJS.Signals) {
+      child?.kill(signal);
+    },
     async close() {
+      child?.kill("SIGCONT");
       await stop();
       await rm(storeDir, { recursive: true, force: true });
     },

@@ -3,7 +3,7 @@
  * payload, and appends one JSON line per handler event to CHIME_WORKER_LOG (synchronously,
  * so the lines written before a kill -9 survive). Prints "ready" once pulling.
  *
- * Payload: { sleepMs?: number, failUntilAttempt?: number, nonRetryable?: boolean }
+ * Payload: { sleepMs?: number, failUntilAttempt?: number, nonRetryable?: boolean, crash?: boolean }
  */
 import { appendFileSync } from "node:fs";
 import { NonRetryableError, Worker } from "@chime/sdk";
@@ -33,14 +33,18 @@ const worker = new Worker({
   queue: env("CHIME_QUEUE"),
   concurrency: Number(env("CHIME_CONCURRENCY", "50")),
   ackWaitMs: Number(env("CHIME_ACK_WAIT_MS", "30000")),
+  maxDeliver: Number(env("CHIME_MAX_DELIVER", "100")),
   workerId,
   handler: async (run, { signal }) => {
     record({ event: "start", runId: run.runId, attempt: run.attempt });
     signal.addEventListener("abort", () => record({ event: "abort", runId: run.runId, attempt: run.attempt, reason: String(signal.reason) }), { once: true });
-    const payload = run.payload as { sleepMs?: number; failUntilAttempt?: number; nonRetryable?: boolean };
+    const payload = run.payload as { sleepMs?: number; failUntilAttempt?: number; nonRetryable?: boolean; crash?: boolean };
+    if (payload.crash) process.exit(3); // a handler that takes its worker down, every time
     if (payload.sleepMs) await sleep(payload.sleepMs, signal);
     if (payload.nonRetryable) throw new NonRetryableError("permanent failure");
     if (payload.failUntilAttempt && run.attempt < payload.failUntilAttempt) throw new Error(`failing attempt ${run.attempt}`);
+    // A handler that ran to its end (the chaos suite counts executions of a run by these).
+    record({ event: "end", runId: run.runId, attempt: run.attempt });
     return { workerId, attempt: run.attempt };
   },
 });

@@ -23,6 +23,7 @@ export async function spawnWorker(options: {
   workerId: string;
   concurrency?: number;
   ackWaitMs?: number;
+  maxDeliver?: number;
 }): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [CHILD], {
     env: {
@@ -34,6 +35,7 @@ export async function spawnWorker(options: {
       CHIME_WORKER_ID: options.workerId,
       CHIME_CONCURRENCY: String(options.concurrency ?? 50),
       CHIME_ACK_WAIT_MS: String(options.ackWaitMs ?? 30_000),
+      CHIME_MAX_DELIVER: String(options.maxDeliver ?? 100),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -70,7 +72,7 @@ export async function spawnWorker(options: {
 }
 
 export interface WorkerEvent {
-  event: "start" | "abort";
+  event: "start" | "abort" | "end";
   runId: string;
   attempt: number;
   workerId: string;
