@@ -676,7 +676,7 @@ export class Worker {
         } else if (reason instanceof AttemptTimeoutError) {
           await retryOrEnd(reason.message, RunState.TIMED_OUT, true);
         } else if (reason instanceof DeliverySupersededError) {
-          log({}, "delivery superseded; its outcome is not reported");
+          log("info", {}, "delivery superseded; its outcome is not reported");
         } else {
           // The worker is stopping: hand the run back at once, for another worker.
           log("info", {}, "handing the run back");
