@@ -30,7 +30,9 @@ export async function startPostgres(port: number) {
   async function start(): Promise<void> {
     const [c, a] = asPostgres(`${BIN}/postgres`, [
       "-D", join(dir, "data"), "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1",
-      "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+      // fsync off survives a crash of Postgres (the kernel keeps the writes), not of the machine;
+      // synchronous_commit stays on: off, an immediate stop loses commits still in WAL buffers.
+      "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
     ]);
     child = spawn(c, a, { cwd: "/", stdio: "ignore" });
     await untilTrue("postgres to accept connections", async () => {
