@@ -25,10 +25,14 @@ export async function startPostgres(port: number) {
   const url = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
   let child: ChildProcess | undefined;
 
+  const postmasterPid = () => Number(readFileSync(join(dir, "data", "postmaster.pid"), "utf8").split("\n")[0]);
+
   async function start(): Promise<void> {
     const [c, a] = asPostgres(`${BIN}/postgres`, [
       "-D", join(dir, "data"), "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1",
-      "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+      // fsync off survives a crash of Postgres (the kernel keeps the writes), not of the machine;
+      // synchronous_commit stays on: off, an immediate stop loses commits still in WAL buffers.
+      "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
     ]);
     child = spawn(c, a, { cwd: "/", stdio: "ignore" });
     await untilTrue("postgres to accept connections", async () => {
@@ -51,13 +55,27 @@ export async function startPostgres(port: number) {
     if (!running || running.exitCode !== null) return;
     const exited = new Promise((resolve) => running.once("exit", resolve));
     // The postmaster itself: runuser does not pass signals on.
-    const postmaster = Number(readFileSync(join(dir, "data", "postmaster.pid"), "utf8").split("\n")[0]);
-    process.kill(postmaster, mode === "fast" ? "SIGINT" : "SIGQUIT");
+    process.kill(postmasterPid(), mode === "fast" ? "SIGINT" : "SIGQUIT");
+    // runuser stops itself when it sees its child stopped (signal("SIGSTOP")), maybe after a
+    // SIGCONT was sent: keep resuming it until it has reaped postgres and exited.
+    const resume = setInterval(() => running.kill("SIGCONT"), 200);
     await exited;
+    clearInterval(resume);
   }
 
   await start();
   return {
+    /**
+     * Sends `signal` to the postmaster and every backend (SIGSTOP hangs the whole instance:
+     * connections stay open, nothing answers; SIGCONT resumes it).
+     */
+    signal(signal: "SIGSTOP" | "SIGCONT"): void {
+      const postmaster = postmasterPid();
+      const children = spawnSync("pgrep", ["-P", String(postmaster)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
+      // runuser stops itself when its child stops: it is resumed too, or it never reaps postgres.
+      const runuser = child?.pid !== postmaster ? child?.pid : undefined;
+      for (const pid of [postmaster, ...children, ...(runuser ? [runuser] : [])]) process.kill(pid, signal);
+    },
     /** Creates a database and returns its URL. */
     async createDatabase(name: string): Promise<string> {
       const admin = new pg.Client({ connectionString: url("postgres") });

@@ -1,14 +1,17 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { startPostgres, type ChaosPostgres } from "../../chaos/src/postgres.js";
 import { createChimeClient, Worker } from "@chime/sdk";
 import { startNatsProcess } from "./helpers/nats-process.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { TEST_NATS_URL } from "./helpers/env.js";
+import { freePort, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.js";
 import { testNatsPrefix } from "./helpers/test-server.js";
 import { waitFor } from "./helpers/wait.js";
 
 /**
- * Stopping has a hard deadline whatever NATS does: a server and a Worker whose NATS hangs
- * (SIGSTOP: connections stay open, nothing answers, no flush or drain completes) still end.
+ * Stopping has a hard deadline whatever NATS and Postgres do: a server and a Worker whose NATS
+ * hangs, and a server whose Postgres hangs (SIGSTOP: connections stay open, nothing answers,
+ * no flush, drain or query completes), still end.
  */
 let nats: Awaited<ReturnType<typeof startNatsProcess>>;
 let db: TestDatabase;
@@ -62,4 +65,26 @@ it("a Worker and a server whose NATS hangs still stop, within their deadlines", 
   const code = await within(server.exited, BOUND_MS, "the server's exit with NATS hung");
   expect(code).not.toBeNull();
   expect(server.logs.join("\n")).toMatch(/shutdown deadline/);
+});
+
+it("a server whose Postgres hangs still stops, within its deadline", async () => {
+  let postgres: ChaosPostgres | undefined;
+  let hung: ServerProcess | undefined;
+  try {
+    postgres = await startPostgres(await freePort());
+    hung = await startServerProcess("hung-postgres", {
+      DATABASE_URL: await postgres.createDatabase("chime"),
+      NATS_URL: TEST_NATS_URL,
+      CHIME_NATS_PREFIX: testNatsPrefix(),
+      CHIME_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    });
+    postgres.signal("SIGSTOP");
+    hung.child.kill("SIGTERM");
+    const code = await within(hung.exited, BOUND_MS, "the server's exit with Postgres hung");
+    expect(code).not.toBeNull();
+  } finally {
+    postgres?.signal("SIGCONT");
+    await hung?.kill("SIGKILL");
+    await postgres?.close();
+  }
 });
