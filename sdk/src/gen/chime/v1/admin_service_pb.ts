@@ -15,10 +15,14 @@ export const file_chime_v1_admin_service: GenFile = /*@__PURE__*/
   fileDesc("ChxjaGltZS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghjaGltZS52MSLsAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJbmFtZXNwYWNlGAMgASgJEiIKBHJvbGUYBCABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIosBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEiIKBHJvbGUYAyABKA4yFC5jaGltZS52MS5BcGlLZXlSb2xlEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChRDcmVhdGVBcGlLZXlSZXNwb25zZRIhCgdhcGlfa2V5GAEgASgLMhAuY2hpbWUudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSJAChJMaXN0QXBpS2V5c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCCI5ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiIKCGFwaV9rZXlzGAEgAygLMhAuY2hpbWUudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOQoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIQoHYXBpX2tleRgBIAEoCzIQLmNoaW1lLnYxLkFwaUtleSKoAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYAyABKAkSEAoIa2V5X25hbWUYBCABKAkSDgoGYWN0aW9uGAUgASgJEg4KBnRhcmdldBgGIAEoCRIRCgluYW1lc3BhY2UYByABKAkSDwoHYWRkcmVzcxgIIAEoCSJTChdMaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWgoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEiUKB2VudHJpZXMYASADKAsyFC5jaGltZS52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJkCg9OYW1lc3BhY2VMaW1pdHMSEQoJbmFtZXNwYWNlGAEgASgJEhgKEGNhbGxzX3Blcl9zZWNvbmQYAiABKAESEgoKY2FsbF9idXJzdBgDIAEoBRIQCghtYXhfam9icxgEIAEoAyJGChlTZXROYW1lc3BhY2VMaW1pdHNSZXF1ZXN0EikKBmxpbWl0cxgBIAEoCzIZLmNoaW1lLnYxLk5hbWVzcGFjZUxpbWl0cyJHChpTZXROYW1lc3BhY2VMaW1pdHNSZXNwb25zZRIpCgZsaW1pdHMYASABKAsyGS5jaGltZS52MS5OYW1lc3BhY2VMaW1pdHMiLgoZR2V0TmFtZXNwYWNlTGltaXRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiRwoaR2V0TmFtZXNwYWNlTGltaXRzUmVzcG9uc2USKQoGbGltaXRzGAEgASgLMhkuY2hpbWUudjEuTmFtZXNwYWNlTGltaXRzKnQKCkFwaUtleVJvbGUSHAoYQVBJX0tFWV9ST0xFX1VOU1BFQ0lGSUVEEAASFwoTQVBJX0tFWV9ST0xFX1JFQURFUhABEhcKE0FQSV9LRVlfUk9MRV9XUklURVIQAhIWChJBUElfS0VZX1JPTEVfQURNSU4QAzKkBAoMQWRtaW5TZXJ2aWNlEk0KDENyZWF0ZUFwaUtleRIdLmNoaW1lLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaHi5jaGltZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJPCgtMaXN0QXBpS2V5cxIcLmNoaW1lLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBodLmNoaW1lLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiA5ACARJNCgxSZXZva2VBcGlLZXkSHS5jaGltZS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0Gh4uY2hpbWUudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USXwoSU2V0TmFtZXNwYWNlTGltaXRzEiMuY2hpbWUudjEuU2V0TmFtZXNwYWNlTGltaXRzUmVxdWVzdBokLmNoaW1lLnYxLlNldE5hbWVzcGFjZUxpbWl0c1Jlc3BvbnNlEmQKEkdldE5hbWVzcGFjZUxpbWl0cxIjLmNoaW1lLnYxLkdldE5hbWVzcGFjZUxpbWl0c1JlcXVlc3QaJC5jaGltZS52MS5HZXROYW1lc3BhY2VMaW1pdHNSZXNwb25zZSIDkAIBEl4KEExpc3RBdWRpdEVudHJpZXMSIS5jaGltZS52MS5MaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBoiLmNoaW1lLnYxLkxpc3RBdWRpdEVudHJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
+ * An API key as stored (without its secret).
+ *
  * @generated from message chime.v1.ApiKey
  */
 export type ApiKey = Message<"chime.v1.ApiKey"> & {
   /**
+   * Assigned by the server.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -38,11 +42,15 @@ export type ApiKey = Message<"chime.v1.ApiKey"> & {
   namespace: string;
 
   /**
+   * What the key may do.
+   *
    * @generated from field: chime.v1.ApiKeyRole role = 4;
    */
   role: ApiKeyRole;
 
   /**
+   * When the key was created.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 5;
    */
   createTime?: Timestamp | undefined;
@@ -63,10 +71,14 @@ export type ApiKey = Message<"chime.v1.ApiKey"> & {
 };
 
 /**
+ * An API key as stored (without its secret).
+ *
  * @generated from message chime.v1.ApiKey
  */
 export type ApiKeyJson = {
   /**
+   * Assigned by the server.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -86,11 +98,15 @@ export type ApiKeyJson = {
   namespace?: string;
 
   /**
+   * What the key may do.
+   *
    * @generated from field: chime.v1.ApiKeyRole role = 4;
    */
   role?: ApiKeyRoleJson;
 
   /**
+   * When the key was created.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 5;
    */
   createTime?: TimestampJson;
@@ -118,6 +134,8 @@ export const ApiKeySchema: GenMessage<ApiKey, {jsonType: ApiKeyJson}> = /*@__PUR
   messageDesc(file_chime_v1_admin_service, 0);
 
 /**
+ * The key to create.
+ *
  * @generated from message chime.v1.CreateApiKeyRequest
  */
 export type CreateApiKeyRequest = Message<"chime.v1.CreateApiKeyRequest"> & {
@@ -136,12 +154,14 @@ export type CreateApiKeyRequest = Message<"chime.v1.CreateApiKeyRequest"> & {
   namespace: string;
 
   /**
+   * What the key may do. Required.
+   *
    * @generated from field: chime.v1.ApiKeyRole role = 3;
    */
   role: ApiKeyRole;
 
   /**
-   * Optional; in the future.
+   * Optional; in the future. Unset: never expires.
    *
    * @generated from field: google.protobuf.Timestamp expire_time = 4;
    */
@@ -149,6 +169,8 @@ export type CreateApiKeyRequest = Message<"chime.v1.CreateApiKeyRequest"> & {
 };
 
 /**
+ * The key to create.
+ *
  * @generated from message chime.v1.CreateApiKeyRequest
  */
 export type CreateApiKeyRequestJson = {
@@ -167,12 +189,14 @@ export type CreateApiKeyRequestJson = {
   namespace?: string;
 
   /**
+   * What the key may do. Required.
+   *
    * @generated from field: chime.v1.ApiKeyRole role = 3;
    */
   role?: ApiKeyRoleJson;
 
   /**
-   * Optional; in the future.
+   * Optional; in the future. Unset: never expires.
    *
    * @generated from field: google.protobuf.Timestamp expire_time = 4;
    */
@@ -187,10 +211,14 @@ export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest, {jsonTyp
   messageDesc(file_chime_v1_admin_service, 1);
 
 /**
+ * The key created, and its secret.
+ *
  * @generated from message chime.v1.CreateApiKeyResponse
  */
 export type CreateApiKeyResponse = Message<"chime.v1.CreateApiKeyResponse"> & {
   /**
+   * The key as stored.
+   *
    * @generated from field: chime.v1.ApiKey api_key = 1;
    */
   apiKey?: ApiKey | undefined;
@@ -204,10 +232,14 @@ export type CreateApiKeyResponse = Message<"chime.v1.CreateApiKeyResponse"> & {
 };
 
 /**
+ * The key created, and its secret.
+ *
  * @generated from message chime.v1.CreateApiKeyResponse
  */
 export type CreateApiKeyResponseJson = {
   /**
+   * The key as stored.
+   *
    * @generated from field: chime.v1.ApiKey api_key = 1;
    */
   apiKey?: ApiKeyJson;
@@ -228,6 +260,8 @@ export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse, {jsonT
   messageDesc(file_chime_v1_admin_service, 2);
 
 /**
+ * Which keys to list.
+ *
  * @generated from message chime.v1.ListApiKeysRequest
  */
 export type ListApiKeysRequest = Message<"chime.v1.ListApiKeysRequest"> & {
@@ -239,12 +273,16 @@ export type ListApiKeysRequest = Message<"chime.v1.ListApiKeysRequest"> & {
   namespace: string;
 
   /**
+   * Also list revoked keys; false lists only keys not revoked.
+   *
    * @generated from field: bool include_revoked = 2;
    */
   includeRevoked: boolean;
 };
 
 /**
+ * Which keys to list.
+ *
  * @generated from message chime.v1.ListApiKeysRequest
  */
 export type ListApiKeysRequestJson = {
@@ -256,6 +294,8 @@ export type ListApiKeysRequestJson = {
   namespace?: string;
 
   /**
+   * Also list revoked keys; false lists only keys not revoked.
+   *
    * @generated from field: bool include_revoked = 2;
    */
   includeRevoked?: boolean;
@@ -269,20 +309,28 @@ export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest, {jsonType:
   messageDesc(file_chime_v1_admin_service, 3);
 
 /**
+ * The keys asked for.
+ *
  * @generated from message chime.v1.ListApiKeysResponse
  */
 export type ListApiKeysResponse = Message<"chime.v1.ListApiKeysResponse"> & {
   /**
+   * The keys, without their secrets.
+   *
    * @generated from field: repeated chime.v1.ApiKey api_keys = 1;
    */
   apiKeys: ApiKey[];
 };
 
 /**
+ * The keys asked for.
+ *
  * @generated from message chime.v1.ListApiKeysResponse
  */
 export type ListApiKeysResponseJson = {
   /**
+   * The keys, without their secrets.
+   *
    * @generated from field: repeated chime.v1.ApiKey api_keys = 1;
    */
   apiKeys?: ApiKeyJson[];
@@ -296,20 +344,28 @@ export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse, {jsonTyp
   messageDesc(file_chime_v1_admin_service, 4);
 
 /**
+ * Which key to revoke.
+ *
  * @generated from message chime.v1.RevokeApiKeyRequest
  */
 export type RevokeApiKeyRequest = Message<"chime.v1.RevokeApiKeyRequest"> & {
   /**
+   * The key's id. Required; another namespace's key is NOT_FOUND.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which key to revoke.
+ *
  * @generated from message chime.v1.RevokeApiKeyRequest
  */
 export type RevokeApiKeyRequestJson = {
   /**
+   * The key's id. Required; another namespace's key is NOT_FOUND.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -323,20 +379,28 @@ export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest, {jsonTyp
   messageDesc(file_chime_v1_admin_service, 5);
 
 /**
+ * The revoked key.
+ *
  * @generated from message chime.v1.RevokeApiKeyResponse
  */
 export type RevokeApiKeyResponse = Message<"chime.v1.RevokeApiKeyResponse"> & {
   /**
+   * The key, with its revoke_time.
+   *
    * @generated from field: chime.v1.ApiKey api_key = 1;
    */
   apiKey?: ApiKey | undefined;
 };
 
 /**
+ * The revoked key.
+ *
  * @generated from message chime.v1.RevokeApiKeyResponse
  */
 export type RevokeApiKeyResponseJson = {
   /**
+   * The key, with its revoke_time.
+   *
    * @generated from field: chime.v1.ApiKey api_key = 1;
    */
   apiKey?: ApiKeyJson;
@@ -363,6 +427,8 @@ export type AuditEntry = Message<"chime.v1.AuditEntry"> & {
   id: bigint;
 
   /**
+   * When the change was made.
+   *
    * @generated from field: google.protobuf.Timestamp time = 2;
    */
   time?: Timestamp | undefined;
@@ -375,6 +441,8 @@ export type AuditEntry = Message<"chime.v1.AuditEntry"> & {
   keyId: string;
 
   /**
+   * The name of that key when the change was made; empty when key_id is.
+   *
    * @generated from field: string key_name = 4;
    */
   keyName: string;
@@ -387,7 +455,7 @@ export type AuditEntry = Message<"chime.v1.AuditEntry"> & {
   action: string;
 
   /**
-   * What it changed: "job/<id>", "run/<id>" or "api_key/<id>".
+   * What it changed: "job/<id>", "run/<id>", "api_key/<id>" or "namespace/<name>".
    *
    * @generated from field: string target = 6;
    */
@@ -422,6 +490,8 @@ export type AuditEntryJson = {
   id?: string;
 
   /**
+   * When the change was made.
+   *
    * @generated from field: google.protobuf.Timestamp time = 2;
    */
   time?: TimestampJson;
@@ -434,6 +504,8 @@ export type AuditEntryJson = {
   keyId?: string;
 
   /**
+   * The name of that key when the change was made; empty when key_id is.
+   *
    * @generated from field: string key_name = 4;
    */
   keyName?: string;
@@ -446,7 +518,7 @@ export type AuditEntryJson = {
   action?: string;
 
   /**
-   * What it changed: "job/<id>", "run/<id>" or "api_key/<id>".
+   * What it changed: "job/<id>", "run/<id>", "api_key/<id>" or "namespace/<name>".
    *
    * @generated from field: string target = 6;
    */
@@ -475,6 +547,8 @@ export const AuditEntrySchema: GenMessage<AuditEntry, {jsonType: AuditEntryJson}
   messageDesc(file_chime_v1_admin_service, 7);
 
 /**
+ * Which audit entries to list, and which page.
+ *
  * @generated from message chime.v1.ListAuditEntriesRequest
  */
 export type ListAuditEntriesRequest = Message<"chime.v1.ListAuditEntriesRequest"> & {
@@ -493,12 +567,16 @@ export type ListAuditEntriesRequest = Message<"chime.v1.ListAuditEntriesRequest"
   pageSize: number;
 
   /**
+   * From a previous response's next_page_token.
+   *
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
 };
 
 /**
+ * Which audit entries to list, and which page.
+ *
  * @generated from message chime.v1.ListAuditEntriesRequest
  */
 export type ListAuditEntriesRequestJson = {
@@ -517,6 +595,8 @@ export type ListAuditEntriesRequestJson = {
   pageSize?: number;
 
   /**
+   * From a previous response's next_page_token.
+   *
    * @generated from field: string page_token = 3;
    */
   pageToken?: string;
@@ -530,30 +610,42 @@ export const ListAuditEntriesRequestSchema: GenMessage<ListAuditEntriesRequest, 
   messageDesc(file_chime_v1_admin_service, 8);
 
 /**
+ * One page of audit entries.
+ *
  * @generated from message chime.v1.ListAuditEntriesResponse
  */
 export type ListAuditEntriesResponse = Message<"chime.v1.ListAuditEntriesResponse"> & {
   /**
+   * Newest first.
+   *
    * @generated from field: repeated chime.v1.AuditEntry entries = 1;
    */
   entries: AuditEntry[];
 
   /**
+   * Empty on the last page.
+   *
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
 };
 
 /**
+ * One page of audit entries.
+ *
  * @generated from message chime.v1.ListAuditEntriesResponse
  */
 export type ListAuditEntriesResponseJson = {
   /**
+   * Newest first.
+   *
    * @generated from field: repeated chime.v1.AuditEntry entries = 1;
    */
   entries?: AuditEntryJson[];
 
   /**
+   * Empty on the last page.
+   *
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken?: string;
@@ -573,6 +665,8 @@ export const ListAuditEntriesResponseSchema: GenMessage<ListAuditEntriesResponse
  */
 export type NamespaceLimits = Message<"chime.v1.NamespaceLimits"> & {
   /**
+   * The namespace: 1-64 letters, digits, _ or -. Required.
+   *
    * @generated from field: string namespace = 1;
    */
   namespace: string;
@@ -606,6 +700,8 @@ export type NamespaceLimits = Message<"chime.v1.NamespaceLimits"> & {
  */
 export type NamespaceLimitsJson = {
   /**
+   * The namespace: 1-64 letters, digits, _ or -. Required.
+   *
    * @generated from field: string namespace = 1;
    */
   namespace?: string;
@@ -640,20 +736,28 @@ export const NamespaceLimitsSchema: GenMessage<NamespaceLimits, {jsonType: Names
   messageDesc(file_chime_v1_admin_service, 10);
 
 /**
+ * The limits to set.
+ *
  * @generated from message chime.v1.SetNamespaceLimitsRequest
  */
 export type SetNamespaceLimitsRequest = Message<"chime.v1.SetNamespaceLimitsRequest"> & {
   /**
+   * The namespace's new limits; they replace the old ones as a whole.
+   *
    * @generated from field: chime.v1.NamespaceLimits limits = 1;
    */
   limits?: NamespaceLimits | undefined;
 };
 
 /**
+ * The limits to set.
+ *
  * @generated from message chime.v1.SetNamespaceLimitsRequest
  */
 export type SetNamespaceLimitsRequestJson = {
   /**
+   * The namespace's new limits; they replace the old ones as a whole.
+   *
    * @generated from field: chime.v1.NamespaceLimits limits = 1;
    */
   limits?: NamespaceLimitsJson;
@@ -667,20 +771,28 @@ export const SetNamespaceLimitsRequestSchema: GenMessage<SetNamespaceLimitsReque
   messageDesc(file_chime_v1_admin_service, 11);
 
 /**
+ * The limits now in force.
+ *
  * @generated from message chime.v1.SetNamespaceLimitsResponse
  */
 export type SetNamespaceLimitsResponse = Message<"chime.v1.SetNamespaceLimitsResponse"> & {
   /**
+   * The namespace's limits as stored.
+   *
    * @generated from field: chime.v1.NamespaceLimits limits = 1;
    */
   limits?: NamespaceLimits | undefined;
 };
 
 /**
+ * The limits now in force.
+ *
  * @generated from message chime.v1.SetNamespaceLimitsResponse
  */
 export type SetNamespaceLimitsResponseJson = {
   /**
+   * The namespace's limits as stored.
+   *
    * @generated from field: chime.v1.NamespaceLimits limits = 1;
    */
   limits?: NamespaceLimitsJson;
@@ -694,20 +806,28 @@ export const SetNamespaceLimitsResponseSchema: GenMessage<SetNamespaceLimitsResp
   messageDesc(file_chime_v1_admin_service, 12);
 
 /**
+ * Which namespace's limits to get.
+ *
  * @generated from message chime.v1.GetNamespaceLimitsRequest
  */
 export type GetNamespaceLimitsRequest = Message<"chime.v1.GetNamespaceLimitsRequest"> & {
   /**
+   * Empty: the caller's own namespace (required for an all-namespaces key).
+   *
    * @generated from field: string namespace = 1;
    */
   namespace: string;
 };
 
 /**
+ * Which namespace's limits to get.
+ *
  * @generated from message chime.v1.GetNamespaceLimitsRequest
  */
 export type GetNamespaceLimitsRequestJson = {
   /**
+   * Empty: the caller's own namespace (required for an all-namespaces key).
+   *
    * @generated from field: string namespace = 1;
    */
   namespace?: string;
@@ -721,20 +841,28 @@ export const GetNamespaceLimitsRequestSchema: GenMessage<GetNamespaceLimitsReque
   messageDesc(file_chime_v1_admin_service, 13);
 
 /**
+ * A namespace's limits.
+ *
  * @generated from message chime.v1.GetNamespaceLimitsResponse
  */
 export type GetNamespaceLimitsResponse = Message<"chime.v1.GetNamespaceLimitsResponse"> & {
   /**
+   * Zero fields where no limit is set.
+   *
    * @generated from field: chime.v1.NamespaceLimits limits = 1;
    */
   limits?: NamespaceLimits | undefined;
 };
 
 /**
+ * A namespace's limits.
+ *
  * @generated from message chime.v1.GetNamespaceLimitsResponse
  */
 export type GetNamespaceLimitsResponseJson = {
   /**
+   * Zero fields where no limit is set.
+   *
    * @generated from field: chime.v1.NamespaceLimits limits = 1;
    */
   limits?: NamespaceLimitsJson;
@@ -754,6 +882,8 @@ export const GetNamespaceLimitsResponseSchema: GenMessage<GetNamespaceLimitsResp
  */
 export enum ApiKeyRole {
   /**
+   * Not a role; refused on create.
+   *
    * @generated from enum value: API_KEY_ROLE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -812,6 +942,8 @@ export const AdminService: GenService<{
     output: typeof CreateApiKeyResponseSchema;
   },
   /**
+   * The keys of the namespaces the caller manages, newest first; secrets are never returned.
+   *
    * @generated from rpc chime.v1.AdminService.ListApiKeys
    */
   listApiKeys: {
@@ -841,6 +973,8 @@ export const AdminService: GenService<{
     output: typeof SetNamespaceLimitsResponseSchema;
   },
   /**
+   * A namespace's limits; fields not set read as zero.
+   *
    * @generated from rpc chime.v1.AdminService.GetNamespaceLimits
    */
   getNamespaceLimits: {

@@ -15,33 +15,41 @@ export const file_chime_v1_alert_service: GenFile = /*@__PURE__*/
   fileDesc("ChxjaGltZS92MS9hbGVydF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSKzAQoMQWxlcnRDaGFubmVsEgoKAmlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEigKBGtpbmQYBCABKA4yGi5jaGltZS52MS5BbGVydENoYW5uZWxLaW5kEgsKA3VybBgFIAEoCRIOCgZzZWNyZXQYBiABKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpYCCglBbGVydFJ1bGUSCgoCaWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEgoKY2hhbm5lbF9pZBgEIAEoCRIrCgljb25kaXRpb24YBSABKA4yGC5jaGltZS52MS5BbGVydENvbmRpdGlvbhIOCgZqb2JfaWQYBiABKAkSFgoObGFiZWxfc2VsZWN0b3IYByABKAkSEQoJdGhyZXNob2xkGAggASgFEi8KDG1pbl9pbnRlcnZhbBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi6QIKDUFsZXJ0RGVsaXZlcnkSCgoCaWQYASABKAkSDwoHcnVsZV9pZBgCIAEoCRISCgpjaGFubmVsX2lkGAMgASgJEisKBXN0YXRlGAQgASgOMhwuY2hpbWUudjEuQWxlcnREZWxpdmVyeVN0YXRlEhMKC2V2ZW50X2NvdW50GAUgASgFEigKB3BheWxvYWQYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhAKCGF0dGVtcHRzGAcgASgFEhIKCmxhc3RfZXJyb3IYCCABKAkSLwoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfYXR0ZW1wdF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglzZW50X3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKGUNyZWF0ZUFsZXJ0Q2hhbm5lbFJlcXVlc3QSJwoHY2hhbm5lbBgBIAEoCzIWLmNoaW1lLnYxLkFsZXJ0Q2hhbm5lbCJFChpDcmVhdGVBbGVydENoYW5uZWxSZXNwb25zZRInCgdjaGFubmVsGAEgASgLMhYuY2hpbWUudjEuQWxlcnRDaGFubmVsIi0KGExpc3RBbGVydENoYW5uZWxzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiRQoZTGlzdEFsZXJ0Q2hhbm5lbHNSZXNwb25zZRIoCghjaGFubmVscxgBIAMoCzIWLmNoaW1lLnYxLkFsZXJ0Q2hhbm5lbCInChlEZWxldGVBbGVydENoYW5uZWxSZXF1ZXN0EgoKAmlkGAEgASgJIhwKGkRlbGV0ZUFsZXJ0Q2hhbm5lbFJlc3BvbnNlIjsKFkNyZWF0ZUFsZXJ0UnVsZVJlcXVlc3QSIQoEcnVsZRgBIAEoCzITLmNoaW1lLnYxLkFsZXJ0UnVsZSI8ChdDcmVhdGVBbGVydFJ1bGVSZXNwb25zZRIhCgRydWxlGAEgASgLMhMuY2hpbWUudjEuQWxlcnRSdWxlIioKFUxpc3RBbGVydFJ1bGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiPAoWTGlzdEFsZXJ0UnVsZXNSZXNwb25zZRIiCgVydWxlcxgBIAMoCzITLmNoaW1lLnYxLkFsZXJ0UnVsZSIkChZEZWxldGVBbGVydFJ1bGVSZXF1ZXN0EgoKAmlkGAEgASgJIhkKF0RlbGV0ZUFsZXJ0UnVsZVJlc3BvbnNlIkAKGkxpc3RBbGVydERlbGl2ZXJpZXNSZXF1ZXN0Eg8KB3J1bGVfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFIkoKG0xpc3RBbGVydERlbGl2ZXJpZXNSZXNwb25zZRIrCgpkZWxpdmVyaWVzGAEgAygLMhcuY2hpbWUudjEuQWxlcnREZWxpdmVyeSp0ChBBbGVydENoYW5uZWxLaW5kEiIKHkFMRVJUX0NIQU5ORUxfS0lORF9VTlNQRUNJRklFRBAAEh4KGkFMRVJUX0NIQU5ORUxfS0lORF9XRUJIT09LEAESHAoYQUxFUlRfQ0hBTk5FTF9LSU5EX1NMQUNLEAIqmgEKDkFsZXJ0Q29uZGl0aW9uEh8KG0FMRVJUX0NPTkRJVElPTl9VTlNQRUNJRklFRBAAEh4KGkFMRVJUX0NPTkRJVElPTl9SVU5fRkFJTEVEEAESHQoZQUxFUlRfQ09ORElUSU9OX1JVTl9FTkRFRBACEigKJEFMRVJUX0NPTkRJVElPTl9DT05TRUNVVElWRV9GQUlMVVJFUxADKpwBChJBbGVydERlbGl2ZXJ5U3RhdGUSJAogQUxFUlRfREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIgChxBTEVSVF9ERUxJVkVSWV9TVEFURV9QRU5ESU5HEAESHQoZQUxFUlRfREVMSVZFUllfU1RBVEVfU0VOVBACEh8KG0FMRVJUX0RFTElWRVJZX1NUQVRFX0ZBSUxFRBADMqYFCgxBbGVydFNlcnZpY2USXwoSQ3JlYXRlQWxlcnRDaGFubmVsEiMuY2hpbWUudjEuQ3JlYXRlQWxlcnRDaGFubmVsUmVxdWVzdBokLmNoaW1lLnYxLkNyZWF0ZUFsZXJ0Q2hhbm5lbFJlc3BvbnNlEmEKEUxpc3RBbGVydENoYW5uZWxzEiIuY2hpbWUudjEuTGlzdEFsZXJ0Q2hhbm5lbHNSZXF1ZXN0GiMuY2hpbWUudjEuTGlzdEFsZXJ0Q2hhbm5lbHNSZXNwb25zZSIDkAIBEl8KEkRlbGV0ZUFsZXJ0Q2hhbm5lbBIjLmNoaW1lLnYxLkRlbGV0ZUFsZXJ0Q2hhbm5lbFJlcXVlc3QaJC5jaGltZS52MS5EZWxldGVBbGVydENoYW5uZWxSZXNwb25zZRJWCg9DcmVhdGVBbGVydFJ1bGUSIC5jaGltZS52MS5DcmVhdGVBbGVydFJ1bGVSZXF1ZXN0GiEuY2hpbWUudjEuQ3JlYXRlQWxlcnRSdWxlUmVzcG9uc2USWAoOTGlzdEFsZXJ0UnVsZXMSHy5jaGltZS52MS5MaXN0QWxlcnRSdWxlc1JlcXVlc3QaIC5jaGltZS52MS5MaXN0QWxlcnRSdWxlc1Jlc3BvbnNlIgOQAgESVgoPRGVsZXRlQWxlcnRSdWxlEiAuY2hpbWUudjEuRGVsZXRlQWxlcnRSdWxlUmVxdWVzdBohLmNoaW1lLnYxLkRlbGV0ZUFsZXJ0UnVsZVJlc3BvbnNlEmcKE0xpc3RBbGVydERlbGl2ZXJpZXMSJC5jaGltZS52MS5MaXN0QWxlcnREZWxpdmVyaWVzUmVxdWVzdBolLmNoaW1lLnYxLkxpc3RBbGVydERlbGl2ZXJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
+ * Where notifications go.
+ *
  * @generated from message chime.v1.AlertChannel
  */
 export type AlertChannel = Message<"chime.v1.AlertChannel"> & {
   /**
+   * Output only. Assigned by the server.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
+   * The namespace the channel belongs to (1-64 letters, digits, _ or -); empty means "default".
+   *
    * @generated from field: string namespace = 2;
    */
   namespace: string;
 
   /**
-   * Unique within the namespace.
+   * Unique within the namespace. Required.
    *
    * @generated from field: string name = 3;
    */
   name: string;
 
   /**
+   * How notifications are sent. Required.
+   *
    * @generated from field: chime.v1.AlertChannelKind kind = 4;
    */
   kind: AlertChannelKind;
 
   /**
-   * http(s) URL; the same destination guard as the http executor applies
+   * http(s) URL, at most 2048 characters; the same destination guard as the http executor applies
    * (non-public addresses only through CHIME_HTTP_ALLOWLIST).
    *
    * @generated from field: string url = 5;
@@ -50,46 +58,56 @@ export type AlertChannel = Message<"chime.v1.AlertChannel"> & {
 
   /**
    * The webhook signing secret. Write-only: set on create (generated when
-   * empty) and returned once, in CreateAlertChannelResponse.
+   * empty; at most 256 characters) and returned once, in CreateAlertChannelResponse.
    *
    * @generated from field: string secret = 6;
    */
   secret: string;
 
   /**
+   * Output only. When the channel was created.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 7;
    */
   createTime?: Timestamp | undefined;
 };
 
 /**
+ * Where notifications go.
+ *
  * @generated from message chime.v1.AlertChannel
  */
 export type AlertChannelJson = {
   /**
+   * Output only. Assigned by the server.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
 
   /**
+   * The namespace the channel belongs to (1-64 letters, digits, _ or -); empty means "default".
+   *
    * @generated from field: string namespace = 2;
    */
   namespace?: string;
 
   /**
-   * Unique within the namespace.
+   * Unique within the namespace. Required.
    *
    * @generated from field: string name = 3;
    */
   name?: string;
 
   /**
+   * How notifications are sent. Required.
+   *
    * @generated from field: chime.v1.AlertChannelKind kind = 4;
    */
   kind?: AlertChannelKindJson;
 
   /**
-   * http(s) URL; the same destination guard as the http executor applies
+   * http(s) URL, at most 2048 characters; the same destination guard as the http executor applies
    * (non-public addresses only through CHIME_HTTP_ALLOWLIST).
    *
    * @generated from field: string url = 5;
@@ -98,13 +116,15 @@ export type AlertChannelJson = {
 
   /**
    * The webhook signing secret. Write-only: set on create (generated when
-   * empty) and returned once, in CreateAlertChannelResponse.
+   * empty; at most 256 characters) and returned once, in CreateAlertChannelResponse.
    *
    * @generated from field: string secret = 6;
    */
   secret?: string;
 
   /**
+   * Output only. When the channel was created.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 7;
    */
   createTime?: TimestampJson;
@@ -118,32 +138,42 @@ export const AlertChannelSchema: GenMessage<AlertChannel, {jsonType: AlertChanne
   messageDesc(file_chime_v1_alert_service, 0);
 
 /**
+ * Which run outcomes notify which channel.
+ *
  * @generated from message chime.v1.AlertRule
  */
 export type AlertRule = Message<"chime.v1.AlertRule"> & {
   /**
+   * Output only. Assigned by the server.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
+   * The namespace whose jobs the rule watches (1-64 letters, digits, _ or -); empty means "default".
+   *
    * @generated from field: string namespace = 2;
    */
   namespace: string;
 
   /**
-   * Unique within the namespace.
+   * Unique within the namespace. Required.
    *
    * @generated from field: string name = 3;
    */
   name: string;
 
   /**
+   * The channel to notify, of the same namespace. Required.
+   *
    * @generated from field: string channel_id = 4;
    */
   channelId: string;
 
   /**
+   * Which outcomes notify. Required.
+   *
    * @generated from field: chime.v1.AlertCondition condition = 5;
    */
   condition: AlertCondition;
@@ -163,14 +193,14 @@ export type AlertRule = Message<"chime.v1.AlertRule"> & {
   labelSelector: string;
 
   /**
-   * CONSECUTIVE_FAILURES: the streak length (2 to 1000). Unused otherwise.
+   * CONSECUTIVE_FAILURES: the streak length (2 to 1000). Must be 0 otherwise.
    *
    * @generated from field: int32 threshold = 8;
    */
   threshold: number;
 
   /**
-   * At most one notification per this interval (default 60 s, at least 1 s):
+   * At most one notification per this interval (default 60 s, 1 s to 24 h):
    * events meanwhile are counted into the next one, so a storm is one
    * notification with a count.
    *
@@ -179,38 +209,50 @@ export type AlertRule = Message<"chime.v1.AlertRule"> & {
   minInterval?: Duration | undefined;
 
   /**
+   * Output only. When the rule was created.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 10;
    */
   createTime?: Timestamp | undefined;
 };
 
 /**
+ * Which run outcomes notify which channel.
+ *
  * @generated from message chime.v1.AlertRule
  */
 export type AlertRuleJson = {
   /**
+   * Output only. Assigned by the server.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
 
   /**
+   * The namespace whose jobs the rule watches (1-64 letters, digits, _ or -); empty means "default".
+   *
    * @generated from field: string namespace = 2;
    */
   namespace?: string;
 
   /**
-   * Unique within the namespace.
+   * Unique within the namespace. Required.
    *
    * @generated from field: string name = 3;
    */
   name?: string;
 
   /**
+   * The channel to notify, of the same namespace. Required.
+   *
    * @generated from field: string channel_id = 4;
    */
   channelId?: string;
 
   /**
+   * Which outcomes notify. Required.
+   *
    * @generated from field: chime.v1.AlertCondition condition = 5;
    */
   condition?: AlertConditionJson;
@@ -230,14 +272,14 @@ export type AlertRuleJson = {
   labelSelector?: string;
 
   /**
-   * CONSECUTIVE_FAILURES: the streak length (2 to 1000). Unused otherwise.
+   * CONSECUTIVE_FAILURES: the streak length (2 to 1000). Must be 0 otherwise.
    *
    * @generated from field: int32 threshold = 8;
    */
   threshold?: number;
 
   /**
-   * At most one notification per this interval (default 60 s, at least 1 s):
+   * At most one notification per this interval (default 60 s, 1 s to 24 h):
    * events meanwhile are counted into the next one, so a storm is one
    * notification with a count.
    *
@@ -246,6 +288,8 @@ export type AlertRuleJson = {
   minInterval?: DurationJson;
 
   /**
+   * Output only. When the rule was created.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 10;
    */
   createTime?: TimestampJson;
@@ -259,25 +303,35 @@ export const AlertRuleSchema: GenMessage<AlertRule, {jsonType: AlertRuleJson}> =
   messageDesc(file_chime_v1_alert_service, 1);
 
 /**
+ * One notification of a rule to its channel, and how sending it went.
+ *
  * @generated from message chime.v1.AlertDelivery
  */
 export type AlertDelivery = Message<"chime.v1.AlertDelivery"> & {
   /**
+   * Assigned by the server; grows with time.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
+   * The rule that raised it.
+   *
    * @generated from field: string rule_id = 2;
    */
   ruleId: string;
 
   /**
+   * The channel it goes to.
+   *
    * @generated from field: string channel_id = 3;
    */
   channelId: string;
 
   /**
+   * Whether it is waiting, sent or given up.
+   *
    * @generated from field: chime.v1.AlertDeliveryState state = 4;
    */
   state: AlertDeliveryState;
@@ -297,6 +351,8 @@ export type AlertDelivery = Message<"chime.v1.AlertDelivery"> & {
   payload?: JsonObject | undefined;
 
   /**
+   * Attempts to send it so far.
+   *
    * @generated from field: int32 attempts = 7;
    */
   attempts: number;
@@ -309,41 +365,57 @@ export type AlertDelivery = Message<"chime.v1.AlertDelivery"> & {
   lastError: string;
 
   /**
+   * When the notification was raised.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 9;
    */
   createTime?: Timestamp | undefined;
 
   /**
+   * When the next attempt is due (PENDING only).
+   *
    * @generated from field: google.protobuf.Timestamp next_attempt_time = 10;
    */
   nextAttemptTime?: Timestamp | undefined;
 
   /**
+   * When the channel accepted it; empty unless SENT.
+   *
    * @generated from field: google.protobuf.Timestamp sent_time = 11;
    */
   sentTime?: Timestamp | undefined;
 };
 
 /**
+ * One notification of a rule to its channel, and how sending it went.
+ *
  * @generated from message chime.v1.AlertDelivery
  */
 export type AlertDeliveryJson = {
   /**
+   * Assigned by the server; grows with time.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
 
   /**
+   * The rule that raised it.
+   *
    * @generated from field: string rule_id = 2;
    */
   ruleId?: string;
 
   /**
+   * The channel it goes to.
+   *
    * @generated from field: string channel_id = 3;
    */
   channelId?: string;
 
   /**
+   * Whether it is waiting, sent or given up.
+   *
    * @generated from field: chime.v1.AlertDeliveryState state = 4;
    */
   state?: AlertDeliveryStateJson;
@@ -363,6 +435,8 @@ export type AlertDeliveryJson = {
   payload?: StructJson;
 
   /**
+   * Attempts to send it so far.
+   *
    * @generated from field: int32 attempts = 7;
    */
   attempts?: number;
@@ -375,16 +449,22 @@ export type AlertDeliveryJson = {
   lastError?: string;
 
   /**
+   * When the notification was raised.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 9;
    */
   createTime?: TimestampJson;
 
   /**
+   * When the next attempt is due (PENDING only).
+   *
    * @generated from field: google.protobuf.Timestamp next_attempt_time = 10;
    */
   nextAttemptTime?: TimestampJson;
 
   /**
+   * When the channel accepted it; empty unless SENT.
+   *
    * @generated from field: google.protobuf.Timestamp sent_time = 11;
    */
   sentTime?: TimestampJson;
@@ -398,20 +478,28 @@ export const AlertDeliverySchema: GenMessage<AlertDelivery, {jsonType: AlertDeli
   messageDesc(file_chime_v1_alert_service, 2);
 
 /**
+ * The channel to create.
+ *
  * @generated from message chime.v1.CreateAlertChannelRequest
  */
 export type CreateAlertChannelRequest = Message<"chime.v1.CreateAlertChannelRequest"> & {
   /**
+   * The channel; id and create_time are set by the server.
+   *
    * @generated from field: chime.v1.AlertChannel channel = 1;
    */
   channel?: AlertChannel | undefined;
 };
 
 /**
+ * The channel to create.
+ *
  * @generated from message chime.v1.CreateAlertChannelRequest
  */
 export type CreateAlertChannelRequestJson = {
   /**
+   * The channel; id and create_time are set by the server.
+   *
    * @generated from field: chime.v1.AlertChannel channel = 1;
    */
   channel?: AlertChannelJson;
@@ -425,6 +513,8 @@ export const CreateAlertChannelRequestSchema: GenMessage<CreateAlertChannelReque
   messageDesc(file_chime_v1_alert_service, 3);
 
 /**
+ * The channel created.
+ *
  * @generated from message chime.v1.CreateAlertChannelResponse
  */
 export type CreateAlertChannelResponse = Message<"chime.v1.CreateAlertChannelResponse"> & {
@@ -437,6 +527,8 @@ export type CreateAlertChannelResponse = Message<"chime.v1.CreateAlertChannelRes
 };
 
 /**
+ * The channel created.
+ *
  * @generated from message chime.v1.CreateAlertChannelResponse
  */
 export type CreateAlertChannelResponseJson = {
@@ -456,6 +548,8 @@ export const CreateAlertChannelResponseSchema: GenMessage<CreateAlertChannelResp
   messageDesc(file_chime_v1_alert_service, 4);
 
 /**
+ * Which channels to list.
+ *
  * @generated from message chime.v1.ListAlertChannelsRequest
  */
 export type ListAlertChannelsRequest = Message<"chime.v1.ListAlertChannelsRequest"> & {
@@ -468,6 +562,8 @@ export type ListAlertChannelsRequest = Message<"chime.v1.ListAlertChannelsReques
 };
 
 /**
+ * Which channels to list.
+ *
  * @generated from message chime.v1.ListAlertChannelsRequest
  */
 export type ListAlertChannelsRequestJson = {
@@ -487,6 +583,8 @@ export const ListAlertChannelsRequestSchema: GenMessage<ListAlertChannelsRequest
   messageDesc(file_chime_v1_alert_service, 5);
 
 /**
+ * The channels asked for.
+ *
  * @generated from message chime.v1.ListAlertChannelsResponse
  */
 export type ListAlertChannelsResponse = Message<"chime.v1.ListAlertChannelsResponse"> & {
@@ -499,6 +597,8 @@ export type ListAlertChannelsResponse = Message<"chime.v1.ListAlertChannelsRespo
 };
 
 /**
+ * The channels asked for.
+ *
  * @generated from message chime.v1.ListAlertChannelsResponse
  */
 export type ListAlertChannelsResponseJson = {
@@ -518,20 +618,28 @@ export const ListAlertChannelsResponseSchema: GenMessage<ListAlertChannelsRespon
   messageDesc(file_chime_v1_alert_service, 6);
 
 /**
+ * Which channel to delete.
+ *
  * @generated from message chime.v1.DeleteAlertChannelRequest
  */
 export type DeleteAlertChannelRequest = Message<"chime.v1.DeleteAlertChannelRequest"> & {
   /**
+   * The channel's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which channel to delete.
+ *
  * @generated from message chime.v1.DeleteAlertChannelRequest
  */
 export type DeleteAlertChannelRequestJson = {
   /**
+   * The channel's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -545,12 +653,16 @@ export const DeleteAlertChannelRequestSchema: GenMessage<DeleteAlertChannelReque
   messageDesc(file_chime_v1_alert_service, 7);
 
 /**
+ * Empty: the channel and its rules are deleted.
+ *
  * @generated from message chime.v1.DeleteAlertChannelResponse
  */
 export type DeleteAlertChannelResponse = Message<"chime.v1.DeleteAlertChannelResponse"> & {
 };
 
 /**
+ * Empty: the channel and its rules are deleted.
+ *
  * @generated from message chime.v1.DeleteAlertChannelResponse
  */
 export type DeleteAlertChannelResponseJson = {
@@ -564,20 +676,28 @@ export const DeleteAlertChannelResponseSchema: GenMessage<DeleteAlertChannelResp
   messageDesc(file_chime_v1_alert_service, 8);
 
 /**
+ * The rule to create.
+ *
  * @generated from message chime.v1.CreateAlertRuleRequest
  */
 export type CreateAlertRuleRequest = Message<"chime.v1.CreateAlertRuleRequest"> & {
   /**
+   * The rule; id and create_time are set by the server.
+   *
    * @generated from field: chime.v1.AlertRule rule = 1;
    */
   rule?: AlertRule | undefined;
 };
 
 /**
+ * The rule to create.
+ *
  * @generated from message chime.v1.CreateAlertRuleRequest
  */
 export type CreateAlertRuleRequestJson = {
   /**
+   * The rule; id and create_time are set by the server.
+   *
    * @generated from field: chime.v1.AlertRule rule = 1;
    */
   rule?: AlertRuleJson;
@@ -591,20 +711,28 @@ export const CreateAlertRuleRequestSchema: GenMessage<CreateAlertRuleRequest, {j
   messageDesc(file_chime_v1_alert_service, 9);
 
 /**
+ * The rule created.
+ *
  * @generated from message chime.v1.CreateAlertRuleResponse
  */
 export type CreateAlertRuleResponse = Message<"chime.v1.CreateAlertRuleResponse"> & {
   /**
+   * The rule as stored, defaults filled in.
+   *
    * @generated from field: chime.v1.AlertRule rule = 1;
    */
   rule?: AlertRule | undefined;
 };
 
 /**
+ * The rule created.
+ *
  * @generated from message chime.v1.CreateAlertRuleResponse
  */
 export type CreateAlertRuleResponseJson = {
   /**
+   * The rule as stored, defaults filled in.
+   *
    * @generated from field: chime.v1.AlertRule rule = 1;
    */
   rule?: AlertRuleJson;
@@ -618,6 +746,8 @@ export const CreateAlertRuleResponseSchema: GenMessage<CreateAlertRuleResponse, 
   messageDesc(file_chime_v1_alert_service, 10);
 
 /**
+ * Which rules to list.
+ *
  * @generated from message chime.v1.ListAlertRulesRequest
  */
 export type ListAlertRulesRequest = Message<"chime.v1.ListAlertRulesRequest"> & {
@@ -630,6 +760,8 @@ export type ListAlertRulesRequest = Message<"chime.v1.ListAlertRulesRequest"> & 
 };
 
 /**
+ * Which rules to list.
+ *
  * @generated from message chime.v1.ListAlertRulesRequest
  */
 export type ListAlertRulesRequestJson = {
@@ -649,20 +781,28 @@ export const ListAlertRulesRequestSchema: GenMessage<ListAlertRulesRequest, {jso
   messageDesc(file_chime_v1_alert_service, 11);
 
 /**
+ * The rules asked for.
+ *
  * @generated from message chime.v1.ListAlertRulesResponse
  */
 export type ListAlertRulesResponse = Message<"chime.v1.ListAlertRulesResponse"> & {
   /**
+   * By namespace, then name.
+   *
    * @generated from field: repeated chime.v1.AlertRule rules = 1;
    */
   rules: AlertRule[];
 };
 
 /**
+ * The rules asked for.
+ *
  * @generated from message chime.v1.ListAlertRulesResponse
  */
 export type ListAlertRulesResponseJson = {
   /**
+   * By namespace, then name.
+   *
    * @generated from field: repeated chime.v1.AlertRule rules = 1;
    */
   rules?: AlertRuleJson[];
@@ -676,20 +816,28 @@ export const ListAlertRulesResponseSchema: GenMessage<ListAlertRulesResponse, {j
   messageDesc(file_chime_v1_alert_service, 12);
 
 /**
+ * Which rule to delete.
+ *
  * @generated from message chime.v1.DeleteAlertRuleRequest
  */
 export type DeleteAlertRuleRequest = Message<"chime.v1.DeleteAlertRuleRequest"> & {
   /**
+   * The rule's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which rule to delete.
+ *
  * @generated from message chime.v1.DeleteAlertRuleRequest
  */
 export type DeleteAlertRuleRequestJson = {
   /**
+   * The rule's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -703,12 +851,16 @@ export const DeleteAlertRuleRequestSchema: GenMessage<DeleteAlertRuleRequest, {j
   messageDesc(file_chime_v1_alert_service, 13);
 
 /**
+ * Empty: the rule is deleted.
+ *
  * @generated from message chime.v1.DeleteAlertRuleResponse
  */
 export type DeleteAlertRuleResponse = Message<"chime.v1.DeleteAlertRuleResponse"> & {
 };
 
 /**
+ * Empty: the rule is deleted.
+ *
  * @generated from message chime.v1.DeleteAlertRuleResponse
  */
 export type DeleteAlertRuleResponseJson = {
@@ -722,6 +874,8 @@ export const DeleteAlertRuleResponseSchema: GenMessage<DeleteAlertRuleResponse, 
   messageDesc(file_chime_v1_alert_service, 14);
 
 /**
+ * Which deliveries to list.
+ *
  * @generated from message chime.v1.ListAlertDeliveriesRequest
  */
 export type ListAlertDeliveriesRequest = Message<"chime.v1.ListAlertDeliveriesRequest"> & {
@@ -741,6 +895,8 @@ export type ListAlertDeliveriesRequest = Message<"chime.v1.ListAlertDeliveriesRe
 };
 
 /**
+ * Which deliveries to list.
+ *
  * @generated from message chime.v1.ListAlertDeliveriesRequest
  */
 export type ListAlertDeliveriesRequestJson = {
@@ -767,20 +923,28 @@ export const ListAlertDeliveriesRequestSchema: GenMessage<ListAlertDeliveriesReq
   messageDesc(file_chime_v1_alert_service, 15);
 
 /**
+ * The deliveries asked for.
+ *
  * @generated from message chime.v1.ListAlertDeliveriesResponse
  */
 export type ListAlertDeliveriesResponse = Message<"chime.v1.ListAlertDeliveriesResponse"> & {
   /**
+   * Newest first.
+   *
    * @generated from field: repeated chime.v1.AlertDelivery deliveries = 1;
    */
   deliveries: AlertDelivery[];
 };
 
 /**
+ * The deliveries asked for.
+ *
  * @generated from message chime.v1.ListAlertDeliveriesResponse
  */
 export type ListAlertDeliveriesResponseJson = {
   /**
+   * Newest first.
+   *
    * @generated from field: repeated chime.v1.AlertDelivery deliveries = 1;
    */
   deliveries?: AlertDeliveryJson[];
@@ -794,10 +958,14 @@ export const ListAlertDeliveriesResponseSchema: GenMessage<ListAlertDeliveriesRe
   messageDesc(file_chime_v1_alert_service, 16);
 
 /**
+ * How a channel sends its notifications.
+ *
  * @generated from enum chime.v1.AlertChannelKind
  */
 export enum AlertChannelKind {
   /**
+   * Not a kind; refused on create.
+   *
    * @generated from enum value: ALERT_CHANNEL_KIND_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -819,6 +987,8 @@ export enum AlertChannelKind {
 }
 
 /**
+ * How a channel sends its notifications.
+ *
  * @generated from enum chime.v1.AlertChannelKind
  */
 export type AlertChannelKindJson = "ALERT_CHANNEL_KIND_UNSPECIFIED" | "ALERT_CHANNEL_KIND_WEBHOOK" | "ALERT_CHANNEL_KIND_SLACK";
@@ -830,10 +1000,14 @@ export const AlertChannelKindSchema: GenEnum<AlertChannelKind, AlertChannelKindJ
   enumDesc(file_chime_v1_alert_service, 0);
 
 /**
+ * Which run outcomes a rule notifies.
+ *
  * @generated from enum chime.v1.AlertCondition
  */
 export enum AlertCondition {
   /**
+   * Not a condition; refused on create.
+   *
    * @generated from enum value: ALERT_CONDITION_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -862,6 +1036,8 @@ export enum AlertCondition {
 }
 
 /**
+ * Which run outcomes a rule notifies.
+ *
  * @generated from enum chime.v1.AlertCondition
  */
 export type AlertConditionJson = "ALERT_CONDITION_UNSPECIFIED" | "ALERT_CONDITION_RUN_FAILED" | "ALERT_CONDITION_RUN_ENDED" | "ALERT_CONDITION_CONSECUTIVE_FAILURES";
@@ -873,10 +1049,14 @@ export const AlertConditionSchema: GenEnum<AlertCondition, AlertConditionJson> =
   enumDesc(file_chime_v1_alert_service, 1);
 
 /**
+ * Where a notification is in being sent.
+ *
  * @generated from enum chime.v1.AlertDeliveryState
  */
 export enum AlertDeliveryState {
   /**
+   * Not a state.
+   *
    * @generated from enum value: ALERT_DELIVERY_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -889,12 +1069,14 @@ export enum AlertDeliveryState {
   PENDING = 1,
 
   /**
+   * The channel accepted it.
+   *
    * @generated from enum value: ALERT_DELIVERY_STATE_SENT = 2;
    */
   SENT = 2,
 
   /**
-   * Every attempt failed; not retried again.
+   * Every attempt failed (8 in all, or one whose destination the guard refused); not retried again.
    *
    * @generated from enum value: ALERT_DELIVERY_STATE_FAILED = 3;
    */
@@ -902,6 +1084,8 @@ export enum AlertDeliveryState {
 }
 
 /**
+ * Where a notification is in being sent.
+ *
  * @generated from enum chime.v1.AlertDeliveryState
  */
 export type AlertDeliveryStateJson = "ALERT_DELIVERY_STATE_UNSPECIFIED" | "ALERT_DELIVERY_STATE_PENDING" | "ALERT_DELIVERY_STATE_SENT" | "ALERT_DELIVERY_STATE_FAILED";
@@ -920,6 +1104,8 @@ export const AlertDeliveryStateSchema: GenEnum<AlertDeliveryState, AlertDelivery
  */
 export const AlertService: GenService<{
   /**
+   * Creates a channel; ALREADY_EXISTS when its name is taken in its namespace.
+   *
    * @generated from rpc chime.v1.AlertService.CreateAlertChannel
    */
   createAlertChannel: {
@@ -928,6 +1114,8 @@ export const AlertService: GenService<{
     output: typeof CreateAlertChannelResponseSchema;
   },
   /**
+   * Channels, by namespace then name, without their secrets.
+   *
    * @generated from rpc chime.v1.AlertService.ListAlertChannels
    */
   listAlertChannels: {
@@ -946,6 +1134,8 @@ export const AlertService: GenService<{
     output: typeof DeleteAlertChannelResponseSchema;
   },
   /**
+   * Creates a rule; its channel must be in the same namespace, and its name free there.
+   *
    * @generated from rpc chime.v1.AlertService.CreateAlertRule
    */
   createAlertRule: {
@@ -954,6 +1144,8 @@ export const AlertService: GenService<{
     output: typeof CreateAlertRuleResponseSchema;
   },
   /**
+   * Rules, by namespace then name.
+   *
    * @generated from rpc chime.v1.AlertService.ListAlertRules
    */
   listAlertRules: {
@@ -962,6 +1154,8 @@ export const AlertService: GenService<{
     output: typeof ListAlertRulesResponseSchema;
   },
   /**
+   * Deletes a rule and its deliveries, sent or not.
+   *
    * @generated from rpc chime.v1.AlertService.DeleteAlertRule
    */
   deleteAlertRule: {

@@ -59,62 +59,74 @@ export type Job = Message<"chime.v1.Job"> & {
   payload?: JsonObject | undefined;
 
   /**
-   * Free-form labels for selection (see ListJobsRequest.label_selector).
+   * Free-form labels for selection (see ListJobsRequest.label_selector). At most 64;
+   * keys 1-63 letters, digits and . _ / - (starting and ending with a letter or digit),
+   * values at most 255 characters.
    *
    * @generated from field: map<string, string> labels = 6;
    */
   labels: { [key: string]: string };
 
   /**
+   * When the job fires. Required.
+   *
    * @generated from field: chime.v1.Schedule schedule = 7;
    */
   schedule?: Schedule | undefined;
 
   /**
+   * How failed attempts are retried; unset takes the server defaults.
+   *
    * @generated from field: chime.v1.RetryPolicy retry_policy = 8;
    */
   retryPolicy?: RetryPolicy | undefined;
 
   /**
-   * Longest one attempt may run before it is aborted; empty means the server default.
+   * Longest one attempt may run before it is aborted (at most 24 h); empty means the
+   * server default, 10 minutes.
    *
    * @generated from field: google.protobuf.Duration attempt_timeout = 9;
    */
   attemptTimeout?: Duration | undefined;
 
   /**
+   * What a fire does while earlier runs are still active; unset means ALLOW.
+   *
    * @generated from field: chime.v1.OverlapPolicy overlap_policy = 10;
    */
   overlapPolicy: OverlapPolicy;
 
   /**
-   * Upper bound on runs active at once; 0 means no bound beyond the overlap policy.
+   * Upper bound on runs active at once (0 to 10000); 0 means no bound beyond the overlap policy.
    *
    * @generated from field: int32 max_concurrent_runs = 11;
    */
   maxConcurrentRuns: number;
 
   /**
+   * What happens to fire times missed while the scheduler was down or the job paused;
+   * unset means RUN_ONCE.
+   *
    * @generated from field: chime.v1.MisfirePolicy misfire_policy = 12;
    */
   misfirePolicy: MisfirePolicy;
 
   /**
-   * How far back RUN_ALL catches up after downtime; empty means one hour.
+   * How far back RUN_ALL catches up after downtime (at most 7 days); empty means one hour.
    *
    * @generated from field: google.protobuf.Duration misfire_window = 13;
    */
   misfireWindow?: Duration | undefined;
 
   /**
-   * The request of a job on the "http" queue.
+   * The request of a job on the "http" queue (required there, refused on any other queue).
    *
    * @generated from field: chime.v1.HttpRequest http = 14;
    */
   http?: HttpRequest | undefined;
 
   /**
-   * Output only.
+   * Output only. Whether the job fires; changed by PauseJob and ResumeJob.
    *
    * @generated from field: chime.v1.JobState state = 20;
    */
@@ -136,14 +148,14 @@ export type Job = Message<"chime.v1.Job"> & {
   runCount: bigint;
 
   /**
-   * Output only.
+   * Output only. When the job was created.
    *
    * @generated from field: google.protobuf.Timestamp create_time = 23;
    */
   createTime?: Timestamp | undefined;
 
   /**
-   * Output only.
+   * Output only. When the job last changed.
    *
    * @generated from field: google.protobuf.Timestamp update_time = 24;
    */
@@ -193,62 +205,74 @@ export type JobJson = {
   payload?: StructJson;
 
   /**
-   * Free-form labels for selection (see ListJobsRequest.label_selector).
+   * Free-form labels for selection (see ListJobsRequest.label_selector). At most 64;
+   * keys 1-63 letters, digits and . _ / - (starting and ending with a letter or digit),
+   * values at most 255 characters.
    *
    * @generated from field: map<string, string> labels = 6;
    */
   labels?: { [key: string]: string };
 
   /**
+   * When the job fires. Required.
+   *
    * @generated from field: chime.v1.Schedule schedule = 7;
    */
   schedule?: ScheduleJson;
 
   /**
+   * How failed attempts are retried; unset takes the server defaults.
+   *
    * @generated from field: chime.v1.RetryPolicy retry_policy = 8;
    */
   retryPolicy?: RetryPolicyJson;
 
   /**
-   * Longest one attempt may run before it is aborted; empty means the server default.
+   * Longest one attempt may run before it is aborted (at most 24 h); empty means the
+   * server default, 10 minutes.
    *
    * @generated from field: google.protobuf.Duration attempt_timeout = 9;
    */
   attemptTimeout?: DurationJson;
 
   /**
+   * What a fire does while earlier runs are still active; unset means ALLOW.
+   *
    * @generated from field: chime.v1.OverlapPolicy overlap_policy = 10;
    */
   overlapPolicy?: OverlapPolicyJson;
 
   /**
-   * Upper bound on runs active at once; 0 means no bound beyond the overlap policy.
+   * Upper bound on runs active at once (0 to 10000); 0 means no bound beyond the overlap policy.
    *
    * @generated from field: int32 max_concurrent_runs = 11;
    */
   maxConcurrentRuns?: number;
 
   /**
+   * What happens to fire times missed while the scheduler was down or the job paused;
+   * unset means RUN_ONCE.
+   *
    * @generated from field: chime.v1.MisfirePolicy misfire_policy = 12;
    */
   misfirePolicy?: MisfirePolicyJson;
 
   /**
-   * How far back RUN_ALL catches up after downtime; empty means one hour.
+   * How far back RUN_ALL catches up after downtime (at most 7 days); empty means one hour.
    *
    * @generated from field: google.protobuf.Duration misfire_window = 13;
    */
   misfireWindow?: DurationJson;
 
   /**
-   * The request of a job on the "http" queue.
+   * The request of a job on the "http" queue (required there, refused on any other queue).
    *
    * @generated from field: chime.v1.HttpRequest http = 14;
    */
   http?: HttpRequestJson;
 
   /**
-   * Output only.
+   * Output only. Whether the job fires; changed by PauseJob and ResumeJob.
    *
    * @generated from field: chime.v1.JobState state = 20;
    */
@@ -270,14 +294,14 @@ export type JobJson = {
   runCount?: string;
 
   /**
-   * Output only.
+   * Output only. When the job was created.
    *
    * @generated from field: google.protobuf.Timestamp create_time = 23;
    */
   createTime?: TimestampJson;
 
   /**
-   * Output only.
+   * Output only. When the job last changed.
    *
    * @generated from field: google.protobuf.Timestamp update_time = 24;
    */
@@ -299,24 +323,28 @@ export const JobSchema: GenMessage<Job, {jsonType: JobJson}> = /*@__PURE__*/
  */
 export type RetryPolicy = Message<"chime.v1.RetryPolicy"> & {
   /**
-   * Attempts in all, the first included; 1 means no retry.
+   * Attempts in all, the first included (at most 100); 1 means no retry, 0 means 3.
    *
    * @generated from field: int32 max_attempts = 1;
    */
   maxAttempts: number;
 
   /**
+   * Wait before the first retry (at most 24 h); empty means 1 s.
+   *
    * @generated from field: google.protobuf.Duration initial_backoff = 2;
    */
   initialBackoff?: Duration | undefined;
 
   /**
+   * Longest wait between attempts (at least initial_backoff, at most 24 h); empty means 5 minutes.
+   *
    * @generated from field: google.protobuf.Duration max_backoff = 3;
    */
   maxBackoff?: Duration | undefined;
 
   /**
-   * Backoff growth per attempt; at least 1.
+   * Backoff growth per attempt, from 1 to 100; 0 means 2.
    *
    * @generated from field: double backoff_multiplier = 4;
    */
@@ -338,24 +366,28 @@ export type RetryPolicy = Message<"chime.v1.RetryPolicy"> & {
  */
 export type RetryPolicyJson = {
   /**
-   * Attempts in all, the first included; 1 means no retry.
+   * Attempts in all, the first included (at most 100); 1 means no retry, 0 means 3.
    *
    * @generated from field: int32 max_attempts = 1;
    */
   maxAttempts?: number;
 
   /**
+   * Wait before the first retry (at most 24 h); empty means 1 s.
+   *
    * @generated from field: google.protobuf.Duration initial_backoff = 2;
    */
   initialBackoff?: DurationJson;
 
   /**
+   * Longest wait between attempts (at least initial_backoff, at most 24 h); empty means 5 minutes.
+   *
    * @generated from field: google.protobuf.Duration max_backoff = 3;
    */
   maxBackoff?: DurationJson;
 
   /**
-   * Backoff growth per attempt; at least 1.
+   * Backoff growth per attempt, from 1 to 100; 0 means 2.
    *
    * @generated from field: double backoff_multiplier = 4;
    */
@@ -390,16 +422,23 @@ export type HttpRequest = Message<"chime.v1.HttpRequest"> & {
   method: string;
 
   /**
+   * The http or https URL to call. Required. The executor refuses non-public addresses
+   * unless CHIME_HTTP_ALLOWLIST allows them.
+   *
    * @generated from field: string url = 2;
    */
   url: string;
 
   /**
+   * Request headers, sent as they are (no CR, LF or other control characters in values).
+   *
    * @generated from field: map<string, string> headers = 3;
    */
   headers: { [key: string]: string };
 
   /**
+   * The request body (at most the server's payload limit).
+   *
    * @generated from field: string body = 4;
    */
   body: string;
@@ -419,16 +458,23 @@ export type HttpRequestJson = {
   method?: string;
 
   /**
+   * The http or https URL to call. Required. The executor refuses non-public addresses
+   * unless CHIME_HTTP_ALLOWLIST allows them.
+   *
    * @generated from field: string url = 2;
    */
   url?: string;
 
   /**
+   * Request headers, sent as they are (no CR, LF or other control characters in values).
+   *
    * @generated from field: map<string, string> headers = 3;
    */
   headers?: { [key: string]: string };
 
   /**
+   * The request body (at most the server's payload limit).
+   *
    * @generated from field: string body = 4;
    */
   body?: string;
@@ -442,10 +488,14 @@ export const HttpRequestSchema: GenMessage<HttpRequest, {jsonType: HttpRequestJs
   messageDesc(file_chime_v1_job, 2);
 
 /**
+ * Whether a job fires.
+ *
  * @generated from enum chime.v1.JobState
  */
 export enum JobState {
   /**
+   * Not a state; as a filter, not set.
+   *
    * @generated from enum value: JOB_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -473,6 +523,8 @@ export enum JobState {
 }
 
 /**
+ * Whether a job fires.
+ *
  * @generated from enum chime.v1.JobState
  */
 export type JobStateJson = "JOB_STATE_UNSPECIFIED" | "JOB_STATE_ACTIVE" | "JOB_STATE_PAUSED" | "JOB_STATE_COMPLETED";
@@ -497,6 +549,8 @@ export enum OverlapPolicy {
   UNSPECIFIED = 0,
 
   /**
+   * Fire anyway: runs may overlap (within max_concurrent_runs).
+   *
    * @generated from enum value: OVERLAP_POLICY_ALLOW = 1;
    */
   ALLOW = 1,

@@ -21,17 +21,21 @@ export const file_chime_v1_job_service: GenFile = /*@__PURE__*/
   fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiQgoWQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBIoCgRqb2JzGAEgAygLMhouY2hpbWUudjEuQ3JlYXRlSm9iUmVxdWVzdCJLChdCYXRjaENyZWF0ZUpvYnNSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8uY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzdWx0IpEBChVCYXRjaENyZWF0ZUpvYnNSZXN1bHQSIAoHY3JlYXRlZBgBIAEoCzINLmNoaW1lLnYxLkpvYkgAEiEKCGV4aXN0aW5nGAIgASgLMg0uY2hpbWUudjEuSm9iSAASKQoFZXJyb3IYAyABKAsyGC5jaGltZS52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCIvCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4i6gEKD0xpc3RSdW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZqb2JfaWQYAyABKAkSIgoGc3RhdGVzGAQgAygOMhIuY2hpbWUudjEuUnVuU3RhdGUSMwoPc2NoZWR1bGVkX2FmdGVyGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzY2hlZHVsZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgluYW1lc3BhY2UYByABKAkiSAoQTGlzdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uY2hpbWUudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxSdW5SZXF1ZXN0EgoKAmlkGAEgASgJIi8KEUNhbmNlbFJ1blJlc3BvbnNlEhoKA3J1bhgBIAEoCzINLmNoaW1lLnYxLlJ1biJ4ChZQcmV2aWV3U2NoZWR1bGVSZXF1ZXN0EiQKCHNjaGVkdWxlGAEgASgLMhIuY2hpbWUudjEuU2NoZWR1bGUSDQoFY291bnQYAiABKAUSKQoFYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKF1ByZXZpZXdTY2hlZHVsZVJlc3BvbnNlEi4KCmZpcmVfdGltZXMYASADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhsKGUdldFNjaGVkdWxlclN0YXR1c1JlcXVlc3Qi9wEKGkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlEhEKCWxlYWRlcl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoAxIwCgxsZWFkZXJfc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmhlYXJ0YmVhdF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChFsZWFkZXJfY2xvY2tfc2tldxgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIbChNsZWFkZXJfY2xvY2tfc2tld2VkGAYgASgIMqUICgpKb2JTZXJ2aWNlEkQKCUNyZWF0ZUpvYhIaLmNoaW1lLnYxLkNyZWF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5DcmVhdGVKb2JSZXNwb25zZRJWCg9CYXRjaENyZWF0ZUpvYnMSIC5jaGltZS52MS5CYXRjaENyZWF0ZUpvYnNSZXF1ZXN0GiEuY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzcG9uc2USQAoGR2V0Sm9iEhcuY2hpbWUudjEuR2V0Sm9iUmVxdWVzdBoYLmNoaW1lLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESRgoITGlzdEpvYnMSGS5jaGltZS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5jaGltZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESRAoJVXBkYXRlSm9iEhouY2hpbWUudjEuVXBkYXRlSm9iUmVxdWVzdBobLmNoaW1lLnYxLlVwZGF0ZUpvYlJlc3BvbnNlEkQKCURlbGV0ZUpvYhIaLmNoaW1lLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5EZWxldGVKb2JSZXNwb25zZRJBCghQYXVzZUpvYhIZLmNoaW1lLnYxLlBhdXNlSm9iUmVxdWVzdBoaLmNoaW1lLnYxLlBhdXNlSm9iUmVzcG9uc2USRAoJUmVzdW1lSm9iEhouY2hpbWUudjEuUmVzdW1lSm9iUmVxdWVzdBobLmNoaW1lLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkcKClRyaWdnZXJKb2ISGy5jaGltZS52MS5UcmlnZ2VySm9iUmVxdWVzdBocLmNoaW1lLnYxLlRyaWdnZXJKb2JSZXNwb25zZRJACgZHZXRSdW4SFy5jaGltZS52MS5HZXRSdW5SZXF1ZXN0GhguY2hpbWUudjEuR2V0UnVuUmVzcG9uc2UiA5ACARJGCghMaXN0UnVucxIZLmNoaW1lLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmNoaW1lLnYxLkxpc3RSdW5zUmVzcG9uc2UiA5ACARJECglDYW5jZWxSdW4SGi5jaGltZS52MS5DYW5jZWxSdW5SZXF1ZXN0GhsuY2hpbWUudjEuQ2FuY2VsUnVuUmVzcG9uc2USWwoPUHJldmlld1NjaGVkdWxlEiAuY2hpbWUudjEuUHJldmlld1NjaGVkdWxlUmVxdWVzdBohLmNoaW1lLnYxLlByZXZpZXdTY2hlZHVsZVJlc3BvbnNlIgOQAgESZAoSR2V0U2NoZWR1bGVyU3RhdHVzEiMuY2hpbWUudjEuR2V0U2NoZWR1bGVyU3RhdHVzUmVxdWVzdBokLmNoaW1lLnYxLkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
+ * The job to create.
+ *
  * @generated from message chime.v1.CreateJobRequest
  */
 export type CreateJobRequest = Message<"chime.v1.CreateJobRequest"> & {
   /**
+   * The job; output-only fields are ignored.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: Job | undefined;
 
   /**
    * Optional idempotency key: a retried create with the same key (in the job's
-   * namespace) returns the job the first call created.
+   * namespace) returns the job the first call created. Empty: no idempotency.
    *
    * @generated from field: string request_id = 2;
    */
@@ -39,17 +43,21 @@ export type CreateJobRequest = Message<"chime.v1.CreateJobRequest"> & {
 };
 
 /**
+ * The job to create.
+ *
  * @generated from message chime.v1.CreateJobRequest
  */
 export type CreateJobRequestJson = {
   /**
+   * The job; output-only fields are ignored.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: JobJson;
 
   /**
    * Optional idempotency key: a retried create with the same key (in the job's
-   * namespace) returns the job the first call created.
+   * namespace) returns the job the first call created. Empty: no idempotency.
    *
    * @generated from field: string request_id = 2;
    */
@@ -64,20 +72,28 @@ export const CreateJobRequestSchema: GenMessage<CreateJobRequest, {jsonType: Cre
   messageDesc(file_chime_v1_job_service, 0);
 
 /**
+ * The job created (or created earlier with the same request_id).
+ *
  * @generated from message chime.v1.CreateJobResponse
  */
 export type CreateJobResponse = Message<"chime.v1.CreateJobResponse"> & {
   /**
+   * The job as stored, with its id and next_run_time.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: Job | undefined;
 };
 
 /**
+ * The job created (or created earlier with the same request_id).
+ *
  * @generated from message chime.v1.CreateJobResponse
  */
 export type CreateJobResponseJson = {
   /**
+   * The job as stored, with its id and next_run_time.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: JobJson;
@@ -91,6 +107,8 @@ export const CreateJobResponseSchema: GenMessage<CreateJobResponse, {jsonType: C
   messageDesc(file_chime_v1_job_service, 1);
 
 /**
+ * Jobs to create in one call.
+ *
  * @generated from message chime.v1.BatchCreateJobsRequest
  */
 export type BatchCreateJobsRequest = Message<"chime.v1.BatchCreateJobsRequest"> & {
@@ -103,6 +121,8 @@ export type BatchCreateJobsRequest = Message<"chime.v1.BatchCreateJobsRequest"> 
 };
 
 /**
+ * Jobs to create in one call.
+ *
  * @generated from message chime.v1.BatchCreateJobsRequest
  */
 export type BatchCreateJobsRequestJson = {
@@ -122,6 +142,8 @@ export const BatchCreateJobsRequestSchema: GenMessage<BatchCreateJobsRequest, {j
   messageDesc(file_chime_v1_job_service, 2);
 
 /**
+ * The outcome of each item of a BatchCreateJobsRequest.
+ *
  * @generated from message chime.v1.BatchCreateJobsResponse
  */
 export type BatchCreateJobsResponse = Message<"chime.v1.BatchCreateJobsResponse"> & {
@@ -134,6 +156,8 @@ export type BatchCreateJobsResponse = Message<"chime.v1.BatchCreateJobsResponse"
 };
 
 /**
+ * The outcome of each item of a BatchCreateJobsRequest.
+ *
  * @generated from message chime.v1.BatchCreateJobsResponse
  */
 export type BatchCreateJobsResponseJson = {
@@ -153,10 +177,14 @@ export const BatchCreateJobsResponseSchema: GenMessage<BatchCreateJobsResponse, 
   messageDesc(file_chime_v1_job_service, 3);
 
 /**
+ * The outcome of one item of a batch.
+ *
  * @generated from message chime.v1.BatchCreateJobsResult
  */
 export type BatchCreateJobsResult = Message<"chime.v1.BatchCreateJobsResult"> & {
   /**
+   * Exactly one is set.
+   *
    * @generated from oneof chime.v1.BatchCreateJobsResult.result
    */
   result: {
@@ -189,6 +217,8 @@ export type BatchCreateJobsResult = Message<"chime.v1.BatchCreateJobsResult"> & 
 };
 
 /**
+ * The outcome of one item of a batch.
+ *
  * @generated from message chime.v1.BatchCreateJobsResult
  */
 export type BatchCreateJobsResultJson = {
@@ -224,6 +254,8 @@ export const BatchCreateJobsResultSchema: GenMessage<BatchCreateJobsResult, {jso
   messageDesc(file_chime_v1_job_service, 4);
 
 /**
+ * Why one item of a batch was refused.
+ *
  * @generated from message chime.v1.BatchItemError
  */
 export type BatchItemError = Message<"chime.v1.BatchItemError"> & {
@@ -235,12 +267,16 @@ export type BatchItemError = Message<"chime.v1.BatchItemError"> & {
   code: number;
 
   /**
+   * What was wrong, naming the field as jobs[i].field.
+   *
    * @generated from field: string message = 2;
    */
   message: string;
 };
 
 /**
+ * Why one item of a batch was refused.
+ *
  * @generated from message chime.v1.BatchItemError
  */
 export type BatchItemErrorJson = {
@@ -252,6 +288,8 @@ export type BatchItemErrorJson = {
   code?: number;
 
   /**
+   * What was wrong, naming the field as jobs[i].field.
+   *
    * @generated from field: string message = 2;
    */
   message?: string;
@@ -265,20 +303,28 @@ export const BatchItemErrorSchema: GenMessage<BatchItemError, {jsonType: BatchIt
   messageDesc(file_chime_v1_job_service, 5);
 
 /**
+ * Which job to get.
+ *
  * @generated from message chime.v1.GetJobRequest
  */
 export type GetJobRequest = Message<"chime.v1.GetJobRequest"> & {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which job to get.
+ *
  * @generated from message chime.v1.GetJobRequest
  */
 export type GetJobRequestJson = {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -292,20 +338,28 @@ export const GetJobRequestSchema: GenMessage<GetJobRequest, {jsonType: GetJobReq
   messageDesc(file_chime_v1_job_service, 6);
 
 /**
+ * The job asked for.
+ *
  * @generated from message chime.v1.GetJobResponse
  */
 export type GetJobResponse = Message<"chime.v1.GetJobResponse"> & {
   /**
+   * The job.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: Job | undefined;
 };
 
 /**
+ * The job asked for.
+ *
  * @generated from message chime.v1.GetJobResponse
  */
 export type GetJobResponseJson = {
   /**
+   * The job.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: JobJson;
@@ -319,6 +373,8 @@ export const GetJobResponseSchema: GenMessage<GetJobResponse, {jsonType: GetJobR
   messageDesc(file_chime_v1_job_service, 7);
 
 /**
+ * Which jobs to list, and which page.
+ *
  * @generated from message chime.v1.ListJobsRequest
  */
 export type ListJobsRequest = Message<"chime.v1.ListJobsRequest"> & {
@@ -338,12 +394,15 @@ export type ListJobsRequest = Message<"chime.v1.ListJobsRequest"> & {
 
   /**
    * Filters; each is optional and all must match.
+   * Only jobs in this state; UNSPECIFIED: any.
    *
    * @generated from field: chime.v1.JobState state = 3;
    */
   state: JobState;
 
   /**
+   * Only jobs on this queue; empty: any.
+   *
    * @generated from field: string queue = 4;
    */
   queue: string;
@@ -356,17 +415,23 @@ export type ListJobsRequest = Message<"chime.v1.ListJobsRequest"> & {
   labelSelector: string;
 
   /**
+   * Only jobs whose name starts with this; empty: any.
+   *
    * @generated from field: string name_prefix = 6;
    */
   namePrefix: string;
 
   /**
+   * Only jobs of this namespace; empty: every namespace the caller may see.
+   *
    * @generated from field: string namespace = 7;
    */
   namespace: string;
 };
 
 /**
+ * Which jobs to list, and which page.
+ *
  * @generated from message chime.v1.ListJobsRequest
  */
 export type ListJobsRequestJson = {
@@ -386,12 +451,15 @@ export type ListJobsRequestJson = {
 
   /**
    * Filters; each is optional and all must match.
+   * Only jobs in this state; UNSPECIFIED: any.
    *
    * @generated from field: chime.v1.JobState state = 3;
    */
   state?: JobStateJson;
 
   /**
+   * Only jobs on this queue; empty: any.
+   *
    * @generated from field: string queue = 4;
    */
   queue?: string;
@@ -404,11 +472,15 @@ export type ListJobsRequestJson = {
   labelSelector?: string;
 
   /**
+   * Only jobs whose name starts with this; empty: any.
+   *
    * @generated from field: string name_prefix = 6;
    */
   namePrefix?: string;
 
   /**
+   * Only jobs of this namespace; empty: every namespace the caller may see.
+   *
    * @generated from field: string namespace = 7;
    */
   namespace?: string;
@@ -422,10 +494,14 @@ export const ListJobsRequestSchema: GenMessage<ListJobsRequest, {jsonType: ListJ
   messageDesc(file_chime_v1_job_service, 8);
 
 /**
+ * One page of jobs.
+ *
  * @generated from message chime.v1.ListJobsResponse
  */
 export type ListJobsResponse = Message<"chime.v1.ListJobsResponse"> & {
   /**
+   * The jobs of this page.
+   *
    * @generated from field: repeated chime.v1.Job jobs = 1;
    */
   jobs: Job[];
@@ -439,10 +515,14 @@ export type ListJobsResponse = Message<"chime.v1.ListJobsResponse"> & {
 };
 
 /**
+ * One page of jobs.
+ *
  * @generated from message chime.v1.ListJobsResponse
  */
 export type ListJobsResponseJson = {
   /**
+   * The jobs of this page.
+   *
    * @generated from field: repeated chime.v1.Job jobs = 1;
    */
   jobs?: JobJson[];
@@ -463,6 +543,8 @@ export const ListJobsResponseSchema: GenMessage<ListJobsResponse, {jsonType: Lis
   messageDesc(file_chime_v1_job_service, 9);
 
 /**
+ * The changes to make to a job.
+ *
  * @generated from message chime.v1.UpdateJobRequest
  */
 export type UpdateJobRequest = Message<"chime.v1.UpdateJobRequest"> & {
@@ -476,7 +558,7 @@ export type UpdateJobRequest = Message<"chime.v1.UpdateJobRequest"> & {
   /**
    * Fields to replace: name, queue, payload, labels, schedule, retry_policy,
    * attempt_timeout, overlap_policy, max_concurrent_runs, misfire_policy,
-   * misfire_window, http.
+   * misfire_window, http. At least one is required.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -484,6 +566,8 @@ export type UpdateJobRequest = Message<"chime.v1.UpdateJobRequest"> & {
 };
 
 /**
+ * The changes to make to a job.
+ *
  * @generated from message chime.v1.UpdateJobRequest
  */
 export type UpdateJobRequestJson = {
@@ -497,7 +581,7 @@ export type UpdateJobRequestJson = {
   /**
    * Fields to replace: name, queue, payload, labels, schedule, retry_policy,
    * attempt_timeout, overlap_policy, max_concurrent_runs, misfire_policy,
-   * misfire_window, http.
+   * misfire_window, http. At least one is required.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -512,20 +596,28 @@ export const UpdateJobRequestSchema: GenMessage<UpdateJobRequest, {jsonType: Upd
   messageDesc(file_chime_v1_job_service, 10);
 
 /**
+ * The job after the update.
+ *
  * @generated from message chime.v1.UpdateJobResponse
  */
 export type UpdateJobResponse = Message<"chime.v1.UpdateJobResponse"> & {
   /**
+   * The job as stored now.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: Job | undefined;
 };
 
 /**
+ * The job after the update.
+ *
  * @generated from message chime.v1.UpdateJobResponse
  */
 export type UpdateJobResponseJson = {
   /**
+   * The job as stored now.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: JobJson;
@@ -539,20 +631,28 @@ export const UpdateJobResponseSchema: GenMessage<UpdateJobResponse, {jsonType: U
   messageDesc(file_chime_v1_job_service, 11);
 
 /**
+ * Which job to delete.
+ *
  * @generated from message chime.v1.DeleteJobRequest
  */
 export type DeleteJobRequest = Message<"chime.v1.DeleteJobRequest"> & {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which job to delete.
+ *
  * @generated from message chime.v1.DeleteJobRequest
  */
 export type DeleteJobRequestJson = {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -566,12 +666,16 @@ export const DeleteJobRequestSchema: GenMessage<DeleteJobRequest, {jsonType: Del
   messageDesc(file_chime_v1_job_service, 12);
 
 /**
+ * Empty: the job is deleted.
+ *
  * @generated from message chime.v1.DeleteJobResponse
  */
 export type DeleteJobResponse = Message<"chime.v1.DeleteJobResponse"> & {
 };
 
 /**
+ * Empty: the job is deleted.
+ *
  * @generated from message chime.v1.DeleteJobResponse
  */
 export type DeleteJobResponseJson = {
@@ -585,20 +689,28 @@ export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse, {jsonType: D
   messageDesc(file_chime_v1_job_service, 13);
 
 /**
+ * Which job to pause.
+ *
  * @generated from message chime.v1.PauseJobRequest
  */
 export type PauseJobRequest = Message<"chime.v1.PauseJobRequest"> & {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which job to pause.
+ *
  * @generated from message chime.v1.PauseJobRequest
  */
 export type PauseJobRequestJson = {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -612,20 +724,28 @@ export const PauseJobRequestSchema: GenMessage<PauseJobRequest, {jsonType: Pause
   messageDesc(file_chime_v1_job_service, 14);
 
 /**
+ * The paused job.
+ *
  * @generated from message chime.v1.PauseJobResponse
  */
 export type PauseJobResponse = Message<"chime.v1.PauseJobResponse"> & {
   /**
+   * The job, now PAUSED.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: Job | undefined;
 };
 
 /**
+ * The paused job.
+ *
  * @generated from message chime.v1.PauseJobResponse
  */
 export type PauseJobResponseJson = {
   /**
+   * The job, now PAUSED.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: JobJson;
@@ -639,20 +759,28 @@ export const PauseJobResponseSchema: GenMessage<PauseJobResponse, {jsonType: Pau
   messageDesc(file_chime_v1_job_service, 15);
 
 /**
+ * Which job to resume.
+ *
  * @generated from message chime.v1.ResumeJobRequest
  */
 export type ResumeJobRequest = Message<"chime.v1.ResumeJobRequest"> & {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which job to resume.
+ *
  * @generated from message chime.v1.ResumeJobRequest
  */
 export type ResumeJobRequestJson = {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -666,20 +794,28 @@ export const ResumeJobRequestSchema: GenMessage<ResumeJobRequest, {jsonType: Res
   messageDesc(file_chime_v1_job_service, 16);
 
 /**
+ * The resumed job.
+ *
  * @generated from message chime.v1.ResumeJobResponse
  */
 export type ResumeJobResponse = Message<"chime.v1.ResumeJobResponse"> & {
   /**
+   * The job, ACTIVE again (or COMPLETED if its schedule will not fire again).
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: Job | undefined;
 };
 
 /**
+ * The resumed job.
+ *
  * @generated from message chime.v1.ResumeJobResponse
  */
 export type ResumeJobResponseJson = {
   /**
+   * The job, ACTIVE again (or COMPLETED if its schedule will not fire again).
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: JobJson;
@@ -693,10 +829,14 @@ export const ResumeJobResponseSchema: GenMessage<ResumeJobResponse, {jsonType: R
   messageDesc(file_chime_v1_job_service, 17);
 
 /**
+ * Which job to run now.
+ *
  * @generated from message chime.v1.TriggerJobRequest
  */
 export type TriggerJobRequest = Message<"chime.v1.TriggerJobRequest"> & {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -710,10 +850,14 @@ export type TriggerJobRequest = Message<"chime.v1.TriggerJobRequest"> & {
 };
 
 /**
+ * Which job to run now.
+ *
  * @generated from message chime.v1.TriggerJobRequest
  */
 export type TriggerJobRequestJson = {
   /**
+   * The job's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -734,20 +878,28 @@ export const TriggerJobRequestSchema: GenMessage<TriggerJobRequest, {jsonType: T
   messageDesc(file_chime_v1_job_service, 18);
 
 /**
+ * The run created.
+ *
  * @generated from message chime.v1.TriggerJobResponse
  */
 export type TriggerJobResponse = Message<"chime.v1.TriggerJobResponse"> & {
   /**
+   * The new run, with trigger MANUAL.
+   *
    * @generated from field: chime.v1.Run run = 1;
    */
   run?: Run | undefined;
 };
 
 /**
+ * The run created.
+ *
  * @generated from message chime.v1.TriggerJobResponse
  */
 export type TriggerJobResponseJson = {
   /**
+   * The new run, with trigger MANUAL.
+   *
    * @generated from field: chime.v1.Run run = 1;
    */
   run?: RunJson;
@@ -761,20 +913,28 @@ export const TriggerJobResponseSchema: GenMessage<TriggerJobResponse, {jsonType:
   messageDesc(file_chime_v1_job_service, 19);
 
 /**
+ * Which run to get.
+ *
  * @generated from message chime.v1.GetRunRequest
  */
 export type GetRunRequest = Message<"chime.v1.GetRunRequest"> & {
   /**
+   * The run's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which run to get.
+ *
  * @generated from message chime.v1.GetRunRequest
  */
 export type GetRunRequestJson = {
   /**
+   * The run's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -788,20 +948,28 @@ export const GetRunRequestSchema: GenMessage<GetRunRequest, {jsonType: GetRunReq
   messageDesc(file_chime_v1_job_service, 20);
 
 /**
+ * The run asked for.
+ *
  * @generated from message chime.v1.GetRunResponse
  */
 export type GetRunResponse = Message<"chime.v1.GetRunResponse"> & {
   /**
+   * The run.
+   *
    * @generated from field: chime.v1.Run run = 1;
    */
   run?: Run | undefined;
 };
 
 /**
+ * The run asked for.
+ *
  * @generated from message chime.v1.GetRunResponse
  */
 export type GetRunResponseJson = {
   /**
+   * The run.
+   *
    * @generated from field: chime.v1.Run run = 1;
    */
   run?: RunJson;
@@ -815,6 +983,8 @@ export const GetRunResponseSchema: GenMessage<GetRunResponse, {jsonType: GetRunR
   messageDesc(file_chime_v1_job_service, 21);
 
 /**
+ * Which runs to list, and which page.
+ *
  * @generated from message chime.v1.ListRunsRequest
  */
 export type ListRunsRequest = Message<"chime.v1.ListRunsRequest"> & {
@@ -826,19 +996,22 @@ export type ListRunsRequest = Message<"chime.v1.ListRunsRequest"> & {
   pageSize: number;
 
   /**
+   * From a previous response's next_page_token, with the same filters.
+   *
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
 
   /**
    * Filters; each is optional and all must match.
+   * Only this job's runs; empty: any job.
    *
    * @generated from field: string job_id = 3;
    */
   jobId: string;
 
   /**
-   * Any of these states.
+   * Any of these states; empty: any state.
    *
    * @generated from field: repeated chime.v1.RunState states = 4;
    */
@@ -867,6 +1040,8 @@ export type ListRunsRequest = Message<"chime.v1.ListRunsRequest"> & {
 };
 
 /**
+ * Which runs to list, and which page.
+ *
  * @generated from message chime.v1.ListRunsRequest
  */
 export type ListRunsRequestJson = {
@@ -878,19 +1053,22 @@ export type ListRunsRequestJson = {
   pageSize?: number;
 
   /**
+   * From a previous response's next_page_token, with the same filters.
+   *
    * @generated from field: string page_token = 2;
    */
   pageToken?: string;
 
   /**
    * Filters; each is optional and all must match.
+   * Only this job's runs; empty: any job.
    *
    * @generated from field: string job_id = 3;
    */
   jobId?: string;
 
   /**
-   * Any of these states.
+   * Any of these states; empty: any state.
    *
    * @generated from field: repeated chime.v1.RunState states = 4;
    */
@@ -926,6 +1104,8 @@ export const ListRunsRequestSchema: GenMessage<ListRunsRequest, {jsonType: ListR
   messageDesc(file_chime_v1_job_service, 22);
 
 /**
+ * One page of runs.
+ *
  * @generated from message chime.v1.ListRunsResponse
  */
 export type ListRunsResponse = Message<"chime.v1.ListRunsResponse"> & {
@@ -937,12 +1117,16 @@ export type ListRunsResponse = Message<"chime.v1.ListRunsResponse"> & {
   runs: Run[];
 
   /**
+   * Empty on the last page.
+   *
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
 };
 
 /**
+ * One page of runs.
+ *
  * @generated from message chime.v1.ListRunsResponse
  */
 export type ListRunsResponseJson = {
@@ -954,6 +1138,8 @@ export type ListRunsResponseJson = {
   runs?: RunJson[];
 
   /**
+   * Empty on the last page.
+   *
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken?: string;
@@ -967,20 +1153,28 @@ export const ListRunsResponseSchema: GenMessage<ListRunsResponse, {jsonType: Lis
   messageDesc(file_chime_v1_job_service, 23);
 
 /**
+ * Which run to cancel.
+ *
  * @generated from message chime.v1.CancelRunRequest
  */
 export type CancelRunRequest = Message<"chime.v1.CancelRunRequest"> & {
   /**
+   * The run's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which run to cancel.
+ *
  * @generated from message chime.v1.CancelRunRequest
  */
 export type CancelRunRequestJson = {
   /**
+   * The run's id. Required.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -994,20 +1188,28 @@ export const CancelRunRequestSchema: GenMessage<CancelRunRequest, {jsonType: Can
   messageDesc(file_chime_v1_job_service, 24);
 
 /**
+ * The cancelled run.
+ *
  * @generated from message chime.v1.CancelRunResponse
  */
 export type CancelRunResponse = Message<"chime.v1.CancelRunResponse"> & {
   /**
+   * The run, now CANCELLED.
+   *
    * @generated from field: chime.v1.Run run = 1;
    */
   run?: Run | undefined;
 };
 
 /**
+ * The cancelled run.
+ *
  * @generated from message chime.v1.CancelRunResponse
  */
 export type CancelRunResponseJson = {
   /**
+   * The run, now CANCELLED.
+   *
    * @generated from field: chime.v1.Run run = 1;
    */
   run?: RunJson;
@@ -1021,10 +1223,14 @@ export const CancelRunResponseSchema: GenMessage<CancelRunResponse, {jsonType: C
   messageDesc(file_chime_v1_job_service, 25);
 
 /**
+ * A schedule to preview.
+ *
  * @generated from message chime.v1.PreviewScheduleRequest
  */
 export type PreviewScheduleRequest = Message<"chime.v1.PreviewScheduleRequest"> & {
   /**
+   * The schedule, validated as a job's is (past times allowed). Required.
+   *
    * @generated from field: chime.v1.Schedule schedule = 1;
    */
   schedule?: Schedule | undefined;
@@ -1045,10 +1251,14 @@ export type PreviewScheduleRequest = Message<"chime.v1.PreviewScheduleRequest"> 
 };
 
 /**
+ * A schedule to preview.
+ *
  * @generated from message chime.v1.PreviewScheduleRequest
  */
 export type PreviewScheduleRequestJson = {
   /**
+   * The schedule, validated as a job's is (past times allowed). Required.
+   *
    * @generated from field: chime.v1.Schedule schedule = 1;
    */
   schedule?: ScheduleJson;
@@ -1076,20 +1286,28 @@ export const PreviewScheduleRequestSchema: GenMessage<PreviewScheduleRequest, {j
   messageDesc(file_chime_v1_job_service, 26);
 
 /**
+ * The next fire times of the schedule.
+ *
  * @generated from message chime.v1.PreviewScheduleResponse
  */
 export type PreviewScheduleResponse = Message<"chime.v1.PreviewScheduleResponse"> & {
   /**
+   * Oldest first; fewer than asked when the schedule ends sooner.
+   *
    * @generated from field: repeated google.protobuf.Timestamp fire_times = 1;
    */
   fireTimes: Timestamp[];
 };
 
 /**
+ * The next fire times of the schedule.
+ *
  * @generated from message chime.v1.PreviewScheduleResponse
  */
 export type PreviewScheduleResponseJson = {
   /**
+   * Oldest first; fewer than asked when the schedule ends sooner.
+   *
    * @generated from field: repeated google.protobuf.Timestamp fire_times = 1;
    */
   fireTimes?: TimestampJson[];
@@ -1103,12 +1321,16 @@ export const PreviewScheduleResponseSchema: GenMessage<PreviewScheduleResponse, 
   messageDesc(file_chime_v1_job_service, 27);
 
 /**
+ * No parameters.
+ *
  * @generated from message chime.v1.GetSchedulerStatusRequest
  */
 export type GetSchedulerStatusRequest = Message<"chime.v1.GetSchedulerStatusRequest"> & {
 };
 
 /**
+ * No parameters.
+ *
  * @generated from message chime.v1.GetSchedulerStatusRequest
  */
 export type GetSchedulerStatusRequestJson = {
@@ -1122,6 +1344,8 @@ export const GetSchedulerStatusRequestSchema: GenMessage<GetSchedulerStatusReque
   messageDesc(file_chime_v1_job_service, 28);
 
 /**
+ * The scheduler's leader, as Postgres records it.
+ *
  * @generated from message chime.v1.GetSchedulerStatusResponse
  */
 export type GetSchedulerStatusResponse = Message<"chime.v1.GetSchedulerStatusResponse"> & {
@@ -1140,6 +1364,8 @@ export type GetSchedulerStatusResponse = Message<"chime.v1.GetSchedulerStatusRes
   epoch: bigint;
 
   /**
+   * When the current leader took over.
+   *
    * @generated from field: google.protobuf.Timestamp leader_since = 3;
    */
   leaderSince?: Timestamp | undefined;
@@ -1168,6 +1394,8 @@ export type GetSchedulerStatusResponse = Message<"chime.v1.GetSchedulerStatusRes
 };
 
 /**
+ * The scheduler's leader, as Postgres records it.
+ *
  * @generated from message chime.v1.GetSchedulerStatusResponse
  */
 export type GetSchedulerStatusResponseJson = {
@@ -1186,6 +1414,8 @@ export type GetSchedulerStatusResponseJson = {
   epoch?: string;
 
   /**
+   * When the current leader took over.
+   *
    * @generated from field: google.protobuf.Timestamp leader_since = 3;
    */
   leaderSince?: TimestampJson;
@@ -1227,6 +1457,9 @@ export const GetSchedulerStatusResponseSchema: GenMessage<GetSchedulerStatusResp
  */
 export const JobService: GenService<{
   /**
+   * Creates a job; it fires from then on by its schedule. A retry with the same
+   * request_id returns the job the first call created.
+   *
    * @generated from rpc chime.v1.JobService.CreateJob
    */
   createJob: {
@@ -1248,6 +1481,8 @@ export const JobService: GenService<{
     output: typeof BatchCreateJobsResponseSchema;
   },
   /**
+   * One job by id; NOT_FOUND when there is none (or it was deleted).
+   *
    * @generated from rpc chime.v1.JobService.GetJob
    */
   getJob: {
@@ -1256,6 +1491,8 @@ export const JobService: GenService<{
     output: typeof GetJobResponseSchema;
   },
   /**
+   * Jobs matching the filters, a page at a time.
+   *
    * @generated from rpc chime.v1.JobService.ListJobs
    */
   listJobs: {
@@ -1264,6 +1501,9 @@ export const JobService: GenService<{
     output: typeof ListJobsResponseSchema;
   },
   /**
+   * Replaces the fields named in update_mask. A new schedule starts its run count
+   * (max_runs) from zero; a paused job stays paused.
+   *
    * @generated from rpc chime.v1.JobService.UpdateJob
    */
   updateJob: {
@@ -1272,7 +1512,8 @@ export const JobService: GenService<{
     output: typeof UpdateJobResponseSchema;
   },
   /**
-   * Stops all firing and cancels the job's queued runs. The runs stay readable.
+   * Stops all firing and cancels the job's active runs (queued, running or waiting to
+   * retry). The runs stay readable.
    *
    * @generated from rpc chime.v1.JobService.DeleteJob
    */
@@ -1282,6 +1523,9 @@ export const JobService: GenService<{
     output: typeof DeleteJobResponseSchema;
   },
   /**
+   * Stops an ACTIVE job firing until resumed (FAILED_PRECONDITION otherwise); runs
+   * written ahead of their time and not yet published are cancelled; published ones go on.
+   *
    * @generated from rpc chime.v1.JobService.PauseJob
    */
   pauseJob: {
@@ -1290,6 +1534,9 @@ export const JobService: GenService<{
     output: typeof PauseJobResponseSchema;
   },
   /**
+   * Lets a PAUSED job fire again (FAILED_PRECONDITION otherwise); the times missed
+   * meanwhile are handled by its misfire policy.
+   *
    * @generated from rpc chime.v1.JobService.ResumeJob
    */
   resumeJob: {
@@ -1298,7 +1545,8 @@ export const JobService: GenService<{
     output: typeof ResumeJobResponseSchema;
   },
   /**
-   * Creates a run now, whatever the schedule.
+   * Creates a run now, whatever the schedule. The overlap policy and max_concurrent_runs
+   * still apply (FAILED_PRECONDITION when they admit no run) unless ignore_overlap_policy.
    *
    * @generated from rpc chime.v1.JobService.TriggerJob
    */
@@ -1308,6 +1556,8 @@ export const JobService: GenService<{
     output: typeof TriggerJobResponseSchema;
   },
   /**
+   * One run by id, with its attempts.
+   *
    * @generated from rpc chime.v1.JobService.GetRun
    */
   getRun: {
@@ -1316,6 +1566,8 @@ export const JobService: GenService<{
     output: typeof GetRunResponseSchema;
   },
   /**
+   * Runs matching the filters, newest scheduled time first, a page at a time.
+   *
    * @generated from rpc chime.v1.JobService.ListRuns
    */
   listRuns: {
@@ -1324,6 +1576,9 @@ export const JobService: GenService<{
     output: typeof ListRunsResponseSchema;
   },
   /**
+   * Cancels an active run (FAILED_PRECONDITION once it has ended); a worker running it
+   * is told to stop.
+   *
    * @generated from rpc chime.v1.JobService.CancelRun
    */
   cancelRun: {

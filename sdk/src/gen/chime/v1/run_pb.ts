@@ -21,26 +21,36 @@ export const file_chime_v1_run: GenFile = /*@__PURE__*/
  */
 export type Run = Message<"chime.v1.Run"> & {
   /**
+   * Output only. Assigned by the server (a UUID).
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
+   * The job the run belongs to.
+   *
    * @generated from field: string job_id = 2;
    */
   jobId: string;
 
   /**
+   * The job's queue when the run was created.
+   *
    * @generated from field: string queue = 3;
    */
   queue: string;
 
   /**
+   * Where the run is now; see RunState.
+   *
    * @generated from field: chime.v1.RunState state = 4;
    */
   state: RunState;
 
   /**
+   * What created the run: the schedule or TriggerJob.
+   *
    * @generated from field: chime.v1.RunTrigger trigger = 5;
    */
   trigger: RunTrigger;
@@ -53,6 +63,8 @@ export type Run = Message<"chime.v1.Run"> & {
   attempt: number;
 
   /**
+   * The fire time the run is for (for a manual run, when it was triggered).
+   *
    * @generated from field: google.protobuf.Timestamp scheduled_time = 7;
    */
   scheduledTime?: Timestamp | undefined;
@@ -72,11 +84,15 @@ export type Run = Message<"chime.v1.Run"> & {
   dispatchLag?: Duration | undefined;
 
   /**
+   * When the first attempt started; empty until then.
+   *
    * @generated from field: google.protobuf.Timestamp start_time = 10;
    */
   startTime?: Timestamp | undefined;
 
   /**
+   * When the run ended (SUCCEEDED, FAILED, CANCELLED or TIMED_OUT); empty until then.
+   *
    * @generated from field: google.protobuf.Timestamp end_time = 11;
    */
   endTime?: Timestamp | undefined;
@@ -103,11 +119,15 @@ export type Run = Message<"chime.v1.Run"> & {
   attempts: RunAttempt[];
 
   /**
+   * When the run was created.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 15;
    */
   createTime?: Timestamp | undefined;
 
   /**
+   * When the run last changed.
+   *
    * @generated from field: google.protobuf.Timestamp update_time = 16;
    */
   updateTime?: Timestamp | undefined;
@@ -120,26 +140,36 @@ export type Run = Message<"chime.v1.Run"> & {
  */
 export type RunJson = {
   /**
+   * Output only. Assigned by the server (a UUID).
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
 
   /**
+   * The job the run belongs to.
+   *
    * @generated from field: string job_id = 2;
    */
   jobId?: string;
 
   /**
+   * The job's queue when the run was created.
+   *
    * @generated from field: string queue = 3;
    */
   queue?: string;
 
   /**
+   * Where the run is now; see RunState.
+   *
    * @generated from field: chime.v1.RunState state = 4;
    */
   state?: RunStateJson;
 
   /**
+   * What created the run: the schedule or TriggerJob.
+   *
    * @generated from field: chime.v1.RunTrigger trigger = 5;
    */
   trigger?: RunTriggerJson;
@@ -152,6 +182,8 @@ export type RunJson = {
   attempt?: number;
 
   /**
+   * The fire time the run is for (for a manual run, when it was triggered).
+   *
    * @generated from field: google.protobuf.Timestamp scheduled_time = 7;
    */
   scheduledTime?: TimestampJson;
@@ -171,11 +203,15 @@ export type RunJson = {
   dispatchLag?: DurationJson;
 
   /**
+   * When the first attempt started; empty until then.
+   *
    * @generated from field: google.protobuf.Timestamp start_time = 10;
    */
   startTime?: TimestampJson;
 
   /**
+   * When the run ended (SUCCEEDED, FAILED, CANCELLED or TIMED_OUT); empty until then.
+   *
    * @generated from field: google.protobuf.Timestamp end_time = 11;
    */
   endTime?: TimestampJson;
@@ -202,11 +238,15 @@ export type RunJson = {
   attempts?: RunAttemptJson[];
 
   /**
+   * When the run was created.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 15;
    */
   createTime?: TimestampJson;
 
   /**
+   * When the run last changed.
+   *
    * @generated from field: google.protobuf.Timestamp update_time = 16;
    */
   updateTime?: TimestampJson;
@@ -220,70 +260,98 @@ export const RunSchema: GenMessage<Run, {jsonType: RunJson}> = /*@__PURE__*/
   messageDesc(file_chime_v1_run, 0);
 
 /**
+ * One attempt of a run: one delivery of it to a worker.
+ *
  * @generated from message chime.v1.RunAttempt
  */
 export type RunAttempt = Message<"chime.v1.RunAttempt"> & {
   /**
+   * The attempt's number, from 1.
+   *
    * @generated from field: int32 attempt = 1;
    */
   attempt: number;
 
   /**
+   * Where the attempt is now: RUNNING, or how it ended.
+   *
    * @generated from field: chime.v1.RunState state = 2;
    */
   state: RunState;
 
   /**
+   * When the attempt started.
+   *
    * @generated from field: google.protobuf.Timestamp start_time = 3;
    */
   startTime?: Timestamp | undefined;
 
   /**
+   * When the attempt ended; empty while it runs.
+   *
    * @generated from field: google.protobuf.Timestamp end_time = 4;
    */
   endTime?: Timestamp | undefined;
 
   /**
+   * Why the attempt failed or timed out; empty otherwise.
+   *
    * @generated from field: string error = 5;
    */
   error: string;
 
   /**
+   * The worker that ran the attempt.
+   *
    * @generated from field: string worker_id = 6;
    */
   workerId: string;
 };
 
 /**
+ * One attempt of a run: one delivery of it to a worker.
+ *
  * @generated from message chime.v1.RunAttempt
  */
 export type RunAttemptJson = {
   /**
+   * The attempt's number, from 1.
+   *
    * @generated from field: int32 attempt = 1;
    */
   attempt?: number;
 
   /**
+   * Where the attempt is now: RUNNING, or how it ended.
+   *
    * @generated from field: chime.v1.RunState state = 2;
    */
   state?: RunStateJson;
 
   /**
+   * When the attempt started.
+   *
    * @generated from field: google.protobuf.Timestamp start_time = 3;
    */
   startTime?: TimestampJson;
 
   /**
+   * When the attempt ended; empty while it runs.
+   *
    * @generated from field: google.protobuf.Timestamp end_time = 4;
    */
   endTime?: TimestampJson;
 
   /**
+   * Why the attempt failed or timed out; empty otherwise.
+   *
    * @generated from field: string error = 5;
    */
   error?: string;
 
   /**
+   * The worker that ran the attempt.
+   *
    * @generated from field: string worker_id = 6;
    */
   workerId?: string;
@@ -297,51 +365,72 @@ export const RunAttemptSchema: GenMessage<RunAttempt, {jsonType: RunAttemptJson}
   messageDesc(file_chime_v1_run, 1);
 
 /**
+ * Where a run is in its life. SUCCEEDED, FAILED, CANCELLED and TIMED_OUT are final.
+ *
  * @generated from enum chime.v1.RunState
  */
 export enum RunState {
   /**
+   * Not a state; as a filter, not set.
+   *
    * @generated from enum value: RUN_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * Created, waiting for a worker to start it.
+   *
    * @generated from enum value: RUN_STATE_QUEUED = 1;
    */
   QUEUED = 1,
 
   /**
+   * An attempt is running on a worker.
+   *
    * @generated from enum value: RUN_STATE_RUNNING = 2;
    */
   RUNNING = 2,
 
   /**
+   * An attempt failed or timed out; the next one starts after the retry backoff.
+   *
    * @generated from enum value: RUN_STATE_RETRY_WAIT = 3;
    */
   RETRY_WAIT = 3,
 
   /**
+   * An attempt succeeded.
+   *
    * @generated from enum value: RUN_STATE_SUCCEEDED = 4;
    */
   SUCCEEDED = 4,
 
   /**
+   * The last attempt failed (or the run was delivered more times than allowed).
+   *
    * @generated from enum value: RUN_STATE_FAILED = 5;
    */
   FAILED = 5,
 
   /**
+   * Cancelled by CancelRun, DeleteJob, PauseJob (a run written ahead, not yet published)
+   * or the CANCEL_PREVIOUS overlap policy.
+   *
    * @generated from enum value: RUN_STATE_CANCELLED = 6;
    */
   CANCELLED = 6,
 
   /**
+   * The last attempt ran longer than the job's attempt_timeout.
+   *
    * @generated from enum value: RUN_STATE_TIMED_OUT = 7;
    */
   TIMED_OUT = 7,
 }
 
 /**
+ * Where a run is in its life. SUCCEEDED, FAILED, CANCELLED and TIMED_OUT are final.
+ *
  * @generated from enum chime.v1.RunState
  */
 export type RunStateJson = "RUN_STATE_UNSPECIFIED" | "RUN_STATE_QUEUED" | "RUN_STATE_RUNNING" | "RUN_STATE_RETRY_WAIT" | "RUN_STATE_SUCCEEDED" | "RUN_STATE_FAILED" | "RUN_STATE_CANCELLED" | "RUN_STATE_TIMED_OUT";
@@ -353,10 +442,14 @@ export const RunStateSchema: GenEnum<RunState, RunStateJson> = /*@__PURE__*/
   enumDesc(file_chime_v1_run, 0);
 
 /**
+ * What created a run.
+ *
  * @generated from enum chime.v1.RunTrigger
  */
 export enum RunTrigger {
   /**
+   * Not set.
+   *
    * @generated from enum value: RUN_TRIGGER_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -377,6 +470,8 @@ export enum RunTrigger {
 }
 
 /**
+ * What created a run.
+ *
  * @generated from enum chime.v1.RunTrigger
  */
 export type RunTriggerJson = "RUN_TRIGGER_UNSPECIFIED" | "RUN_TRIGGER_SCHEDULE" | "RUN_TRIGGER_MANUAL";

@@ -21,6 +21,8 @@ export const file_chime_v1_schedule: GenFile = /*@__PURE__*/
  */
 export type Schedule = Message<"chime.v1.Schedule"> & {
   /**
+   * The kind of schedule; required.
+   *
    * @generated from oneof chime.v1.Schedule.kind
    */
   kind: {
@@ -65,7 +67,7 @@ export type Schedule = Message<"chime.v1.Schedule"> & {
   startTime?: Timestamp | undefined;
 
   /**
-   * No fire after this time (optional). The job completes once it has passed.
+   * No fire after this time (optional; after start_time). The job completes once it has passed.
    *
    * @generated from field: google.protobuf.Timestamp end_time = 11;
    */
@@ -121,7 +123,7 @@ export type ScheduleJson = {
   startTime?: TimestampJson;
 
   /**
-   * No fire after this time (optional). The job completes once it has passed.
+   * No fire after this time (optional; after start_time). The job completes once it has passed.
    *
    * @generated from field: google.protobuf.Timestamp end_time = 11;
    */
@@ -172,6 +174,8 @@ export const ImmediateSchema: GenMessage<Immediate, {jsonType: ImmediateJson}> =
  */
 export type At = Message<"chime.v1.At"> & {
   /**
+   * The fire time. Required; on create, not in the past (a second's grace for clock skew).
+   *
    * @generated from field: google.protobuf.Timestamp time = 1;
    */
   time?: Timestamp | undefined;
@@ -184,6 +188,8 @@ export type At = Message<"chime.v1.At"> & {
  */
 export type AtJson = {
   /**
+   * The fire time. Required; on create, not in the past (a second's grace for clock skew).
+   *
    * @generated from field: google.protobuf.Timestamp time = 1;
    */
   time?: TimestampJson;
@@ -204,11 +210,15 @@ export const AtSchema: GenMessage<At, {jsonType: AtJson}> = /*@__PURE__*/
  */
 export type Cron = Message<"chime.v1.Cron"> & {
   /**
+   * The cron expression, e.g. "*\/5 * * * *" or "0 30 9 * * 1-5". Required.
+   *
    * @generated from field: string expression = 1;
    */
   expression: string;
 
   /**
+   * The IANA zone the expression is read in, e.g. "Europe/Paris"; empty means UTC.
+   *
    * @generated from field: string time_zone = 2;
    */
   timeZone: string;
@@ -222,11 +232,15 @@ export type Cron = Message<"chime.v1.Cron"> & {
  */
 export type CronJson = {
   /**
+   * The cron expression, e.g. "*\/5 * * * *" or "0 30 9 * * 1-5". Required.
+   *
    * @generated from field: string expression = 1;
    */
   expression?: string;
 
   /**
+   * The IANA zone the expression is read in, e.g. "Europe/Paris"; empty means UTC.
+   *
    * @generated from field: string time_zone = 2;
    */
   timeZone?: string;
@@ -247,11 +261,15 @@ export const CronSchema: GenMessage<Cron, {jsonType: CronJson}> = /*@__PURE__*/
  */
 export type Interval = Message<"chime.v1.Interval"> & {
   /**
+   * The period, from 1 s to 366 days. Required.
+   *
    * @generated from field: google.protobuf.Duration every = 1;
    */
   every?: Duration | undefined;
 
   /**
+   * A time the fires are aligned to; empty means the job's creation time.
+   *
    * @generated from field: google.protobuf.Timestamp anchor = 2;
    */
   anchor?: Timestamp | undefined;
@@ -265,11 +283,15 @@ export type Interval = Message<"chime.v1.Interval"> & {
  */
 export type IntervalJson = {
   /**
+   * The period, from 1 s to 366 days. Required.
+   *
    * @generated from field: google.protobuf.Duration every = 1;
    */
   every?: DurationJson;
 
   /**
+   * A time the fires are aligned to; empty means the job's creation time.
+   *
    * @generated from field: google.protobuf.Timestamp anchor = 2;
    */
   anchor?: TimestampJson;

@@ -21,21 +21,29 @@ export const file_chime_v1_stats_service: GenFile = /*@__PURE__*/
  */
 export type EndedRunStats = Message<"chime.v1.EndedRunStats"> & {
   /**
+   * Runs that ended SUCCEEDED.
+   *
    * @generated from field: int64 succeeded = 1;
    */
   succeeded: bigint;
 
   /**
+   * Runs that ended FAILED.
+   *
    * @generated from field: int64 failed = 2;
    */
   failed: bigint;
 
   /**
+   * Runs that ended CANCELLED.
+   *
    * @generated from field: int64 cancelled = 3;
    */
   cancelled: bigint;
 
   /**
+   * Runs that ended TIMED_OUT.
+   *
    * @generated from field: int64 timed_out = 4;
    */
   timedOut: bigint;
@@ -49,35 +57,44 @@ export type EndedRunStats = Message<"chime.v1.EndedRunStats"> & {
 
   /**
    * Start of the last attempt to the end, of the runs that started. Unset when none did.
+   * The median duration.
    *
    * @generated from field: google.protobuf.Duration duration_p50 = 6;
    */
   durationP50?: Duration | undefined;
 
   /**
+   * The 90th percentile of the duration; unset when none started.
+   *
    * @generated from field: google.protobuf.Duration duration_p90 = 7;
    */
   durationP90?: Duration | undefined;
 
   /**
+   * The 99th percentile of the duration; unset when none started.
+   *
    * @generated from field: google.protobuf.Duration duration_p99 = 8;
    */
   durationP99?: Duration | undefined;
 
   /**
    * Scheduled time to the last attempt's start (a retried run's lag includes its
-   * earlier attempts). Unset when none started.
+   * earlier attempts). Unset when none started. The median lag.
    *
    * @generated from field: google.protobuf.Duration start_lag_p50 = 9;
    */
   startLagP50?: Duration | undefined;
 
   /**
+   * The 90th percentile of the start lag; unset when none started.
+   *
    * @generated from field: google.protobuf.Duration start_lag_p90 = 10;
    */
   startLagP90?: Duration | undefined;
 
   /**
+   * The 99th percentile of the start lag; unset when none started.
+   *
    * @generated from field: google.protobuf.Duration start_lag_p99 = 11;
    */
   startLagP99?: Duration | undefined;
@@ -90,21 +107,29 @@ export type EndedRunStats = Message<"chime.v1.EndedRunStats"> & {
  */
 export type EndedRunStatsJson = {
   /**
+   * Runs that ended SUCCEEDED.
+   *
    * @generated from field: int64 succeeded = 1;
    */
   succeeded?: string;
 
   /**
+   * Runs that ended FAILED.
+   *
    * @generated from field: int64 failed = 2;
    */
   failed?: string;
 
   /**
+   * Runs that ended CANCELLED.
+   *
    * @generated from field: int64 cancelled = 3;
    */
   cancelled?: string;
 
   /**
+   * Runs that ended TIMED_OUT.
+   *
    * @generated from field: int64 timed_out = 4;
    */
   timedOut?: string;
@@ -118,35 +143,44 @@ export type EndedRunStatsJson = {
 
   /**
    * Start of the last attempt to the end, of the runs that started. Unset when none did.
+   * The median duration.
    *
    * @generated from field: google.protobuf.Duration duration_p50 = 6;
    */
   durationP50?: DurationJson;
 
   /**
+   * The 90th percentile of the duration; unset when none started.
+   *
    * @generated from field: google.protobuf.Duration duration_p90 = 7;
    */
   durationP90?: DurationJson;
 
   /**
+   * The 99th percentile of the duration; unset when none started.
+   *
    * @generated from field: google.protobuf.Duration duration_p99 = 8;
    */
   durationP99?: DurationJson;
 
   /**
    * Scheduled time to the last attempt's start (a retried run's lag includes its
-   * earlier attempts). Unset when none started.
+   * earlier attempts). Unset when none started. The median lag.
    *
    * @generated from field: google.protobuf.Duration start_lag_p50 = 9;
    */
   startLagP50?: DurationJson;
 
   /**
+   * The 90th percentile of the start lag; unset when none started.
+   *
    * @generated from field: google.protobuf.Duration start_lag_p90 = 10;
    */
   startLagP90?: DurationJson;
 
   /**
+   * The 99th percentile of the start lag; unset when none started.
+   *
    * @generated from field: google.protobuf.Duration start_lag_p99 = 11;
    */
   startLagP99?: DurationJson;
@@ -166,16 +200,22 @@ export const EndedRunStatsSchema: GenMessage<EndedRunStats, {jsonType: EndedRunS
  */
 export type ActiveRunCounts = Message<"chime.v1.ActiveRunCounts"> & {
   /**
+   * Runs QUEUED.
+   *
    * @generated from field: int64 queued = 1;
    */
   queued: bigint;
 
   /**
+   * Runs RUNNING.
+   *
    * @generated from field: int64 running = 2;
    */
   running: bigint;
 
   /**
+   * Runs in RETRY_WAIT.
+   *
    * @generated from field: int64 retry_wait = 3;
    */
   retryWait: bigint;
@@ -188,16 +228,22 @@ export type ActiveRunCounts = Message<"chime.v1.ActiveRunCounts"> & {
  */
 export type ActiveRunCountsJson = {
   /**
+   * Runs QUEUED.
+   *
    * @generated from field: int64 queued = 1;
    */
   queued?: string;
 
   /**
+   * Runs RUNNING.
+   *
    * @generated from field: int64 running = 2;
    */
   running?: string;
 
   /**
+   * Runs in RETRY_WAIT.
+   *
    * @generated from field: int64 retry_wait = 3;
    */
   retryWait?: string;
@@ -211,10 +257,14 @@ export const ActiveRunCountsSchema: GenMessage<ActiveRunCounts, {jsonType: Activ
   messageDesc(file_chime_v1_stats_service, 1);
 
 /**
+ * Which job, over which window.
+ *
  * @generated from message chime.v1.GetJobStatsRequest
  */
 export type GetJobStatsRequest = Message<"chime.v1.GetJobStatsRequest"> & {
   /**
+   * The job's id. Required; NOT_FOUND for a deleted job.
+   *
    * @generated from field: string job_id = 1;
    */
   jobId: string;
@@ -228,10 +278,14 @@ export type GetJobStatsRequest = Message<"chime.v1.GetJobStatsRequest"> & {
 };
 
 /**
+ * Which job, over which window.
+ *
  * @generated from message chime.v1.GetJobStatsRequest
  */
 export type GetJobStatsRequestJson = {
   /**
+   * The job's id. Required; NOT_FOUND for a deleted job.
+   *
    * @generated from field: string job_id = 1;
    */
   jobId?: string;
@@ -252,40 +306,56 @@ export const GetJobStatsRequestSchema: GenMessage<GetJobStatsRequest, {jsonType:
   messageDesc(file_chime_v1_stats_service, 2);
 
 /**
+ * One job's statistics.
+ *
  * @generated from message chime.v1.GetJobStatsResponse
  */
 export type GetJobStatsResponse = Message<"chime.v1.GetJobStatsResponse"> & {
   /**
+   * The window's start (now minus the window, by Postgres' clock).
+   *
    * @generated from field: google.protobuf.Timestamp window_start = 1;
    */
   windowStart?: Timestamp | undefined;
 
   /**
+   * The job's runs scheduled within the window that have ended.
+   *
    * @generated from field: chime.v1.EndedRunStats ended = 2;
    */
   ended?: EndedRunStats | undefined;
 
   /**
+   * The job's runs not ended yet, whenever scheduled.
+   *
    * @generated from field: chime.v1.ActiveRunCounts active = 3;
    */
   active?: ActiveRunCounts | undefined;
 };
 
 /**
+ * One job's statistics.
+ *
  * @generated from message chime.v1.GetJobStatsResponse
  */
 export type GetJobStatsResponseJson = {
   /**
+   * The window's start (now minus the window, by Postgres' clock).
+   *
    * @generated from field: google.protobuf.Timestamp window_start = 1;
    */
   windowStart?: TimestampJson;
 
   /**
+   * The job's runs scheduled within the window that have ended.
+   *
    * @generated from field: chime.v1.EndedRunStats ended = 2;
    */
   ended?: EndedRunStatsJson;
 
   /**
+   * The job's runs not ended yet, whenever scheduled.
+   *
    * @generated from field: chime.v1.ActiveRunCounts active = 3;
    */
   active?: ActiveRunCountsJson;
@@ -299,10 +369,14 @@ export const GetJobStatsResponseSchema: GenMessage<GetJobStatsResponse, {jsonTyp
   messageDesc(file_chime_v1_stats_service, 3);
 
 /**
+ * Which queue, over which window.
+ *
  * @generated from message chime.v1.GetQueueStatsRequest
  */
 export type GetQueueStatsRequest = Message<"chime.v1.GetQueueStatsRequest"> & {
   /**
+   * The queue's name (1-64 letters, digits, _ or -). Required.
+   *
    * @generated from field: string queue = 1;
    */
   queue: string;
@@ -325,10 +399,14 @@ export type GetQueueStatsRequest = Message<"chime.v1.GetQueueStatsRequest"> & {
 };
 
 /**
+ * Which queue, over which window.
+ *
  * @generated from message chime.v1.GetQueueStatsRequest
  */
 export type GetQueueStatsRequestJson = {
   /**
+   * The queue's name (1-64 letters, digits, _ or -). Required.
+   *
    * @generated from field: string queue = 1;
    */
   queue?: string;
@@ -358,20 +436,28 @@ export const GetQueueStatsRequestSchema: GenMessage<GetQueueStatsRequest, {jsonT
   messageDesc(file_chime_v1_stats_service, 4);
 
 /**
+ * One queue's statistics.
+ *
  * @generated from message chime.v1.GetQueueStatsResponse
  */
 export type GetQueueStatsResponse = Message<"chime.v1.GetQueueStatsResponse"> & {
   /**
+   * The window's start, on a whole minute.
+   *
    * @generated from field: google.protobuf.Timestamp window_start = 1;
    */
   windowStart?: Timestamp | undefined;
 
   /**
+   * The queue's runs that ended within the window.
+   *
    * @generated from field: chime.v1.EndedRunStats ended = 2;
    */
   ended?: EndedRunStats | undefined;
 
   /**
+   * The queue's runs not ended yet.
+   *
    * @generated from field: chime.v1.ActiveRunCounts active = 3;
    */
   active?: ActiveRunCounts | undefined;
@@ -386,31 +472,43 @@ export type GetQueueStatsResponse = Message<"chime.v1.GetQueueStatsResponse"> & 
   runsWaiting: bigint;
 
   /**
+   * Runs delivered to a worker and not yet acknowledged.
+   *
    * @generated from field: int64 runs_in_flight = 5;
    */
   runsInFlight: bigint;
 
   /**
+   * Pull requests of idle workers waiting for a run.
+   *
    * @generated from field: int64 pull_requests = 6;
    */
   pullRequests: bigint;
 };
 
 /**
+ * One queue's statistics.
+ *
  * @generated from message chime.v1.GetQueueStatsResponse
  */
 export type GetQueueStatsResponseJson = {
   /**
+   * The window's start, on a whole minute.
+   *
    * @generated from field: google.protobuf.Timestamp window_start = 1;
    */
   windowStart?: TimestampJson;
 
   /**
+   * The queue's runs that ended within the window.
+   *
    * @generated from field: chime.v1.EndedRunStats ended = 2;
    */
   ended?: EndedRunStatsJson;
 
   /**
+   * The queue's runs not ended yet.
+   *
    * @generated from field: chime.v1.ActiveRunCounts active = 3;
    */
   active?: ActiveRunCountsJson;
@@ -425,11 +523,15 @@ export type GetQueueStatsResponseJson = {
   runsWaiting?: string;
 
   /**
+   * Runs delivered to a worker and not yet acknowledged.
+   *
    * @generated from field: int64 runs_in_flight = 5;
    */
   runsInFlight?: string;
 
   /**
+   * Pull requests of idle workers waiting for a run.
+   *
    * @generated from field: int64 pull_requests = 6;
    */
   pullRequests?: string;

@@ -25,16 +25,22 @@ export const file_chime_v1_watch_service: GenFile = /*@__PURE__*/
  */
 export type WatchRunsRequest = Message<"chime.v1.WatchRunsRequest"> & {
   /**
+   * Only runs of these jobs.
+   *
    * @generated from field: repeated string job_ids = 1;
    */
   jobIds: string[];
 
   /**
+   * Only runs on these queues.
+   *
    * @generated from field: repeated string queues = 2;
    */
   queues: string[];
 
   /**
+   * Only events into these states.
+   *
    * @generated from field: repeated chime.v1.RunState states = 3;
    */
   states: RunState[];
@@ -47,6 +53,8 @@ export type WatchRunsRequest = Message<"chime.v1.WatchRunsRequest"> & {
   labelSelector: string;
 
   /**
+   * Only runs of this namespace's jobs (a key for one namespace sees only its own).
+   *
    * @generated from field: string namespace = 5;
    */
   namespace: string;
@@ -66,16 +74,22 @@ export type WatchRunsRequest = Message<"chime.v1.WatchRunsRequest"> & {
  */
 export type WatchRunsRequestJson = {
   /**
+   * Only runs of these jobs.
+   *
    * @generated from field: repeated string job_ids = 1;
    */
   jobIds?: string[];
 
   /**
+   * Only runs on these queues.
+   *
    * @generated from field: repeated string queues = 2;
    */
   queues?: string[];
 
   /**
+   * Only events into these states.
+   *
    * @generated from field: repeated chime.v1.RunState states = 3;
    */
   states?: RunStateJson[];
@@ -88,6 +102,8 @@ export type WatchRunsRequestJson = {
   labelSelector?: string;
 
   /**
+   * Only runs of this namespace's jobs (a key for one namespace sees only its own).
+   *
    * @generated from field: string namespace = 5;
    */
   namespace?: string;
@@ -108,14 +124,20 @@ export const WatchRunsRequestSchema: GenMessage<WatchRunsRequest, {jsonType: Wat
   messageDesc(file_chime_v1_watch_service, 0);
 
 /**
+ * One message of a WatchRuns stream.
+ *
  * @generated from message chime.v1.WatchRunsResponse
  */
 export type WatchRunsResponse = Message<"chime.v1.WatchRunsResponse"> & {
   /**
+   * Exactly one is set.
+   *
    * @generated from oneof chime.v1.WatchRunsResponse.kind
    */
   kind: {
     /**
+     * A run's state change.
+     *
      * @generated from field: chime.v1.RunEvent event = 1;
      */
     value: RunEvent;
@@ -132,10 +154,14 @@ export type WatchRunsResponse = Message<"chime.v1.WatchRunsResponse"> & {
 };
 
 /**
+ * One message of a WatchRuns stream.
+ *
  * @generated from message chime.v1.WatchRunsResponse
  */
 export type WatchRunsResponseJson = {
   /**
+   * A run's state change.
+   *
    * @generated from field: chime.v1.RunEvent event = 1;
    */
   event?: RunEventJson;
@@ -162,21 +188,29 @@ export const WatchRunsResponseSchema: GenMessage<WatchRunsResponse, {jsonType: W
  */
 export type RunEvent = Message<"chime.v1.RunEvent"> & {
   /**
+   * The run that changed.
+   *
    * @generated from field: string run_id = 1;
    */
   runId: string;
 
   /**
+   * The run's job.
+   *
    * @generated from field: string job_id = 2;
    */
   jobId: string;
 
   /**
+   * The state the run entered.
+   *
    * @generated from field: chime.v1.RunState state = 3;
    */
   state: RunState;
 
   /**
+   * The attempt the change belongs to.
+   *
    * @generated from field: int32 attempt = 4;
    */
   attempt: number;
@@ -203,11 +237,15 @@ export type RunEvent = Message<"chime.v1.RunEvent"> & {
   resumeToken: string;
 
   /**
+   * The run's queue.
+   *
    * @generated from field: string queue = 8;
    */
   queue: string;
 
   /**
+   * The namespace of the run's job.
+   *
    * @generated from field: string namespace = 9;
    */
   namespace: string;
@@ -227,21 +265,29 @@ export type RunEvent = Message<"chime.v1.RunEvent"> & {
  */
 export type RunEventJson = {
   /**
+   * The run that changed.
+   *
    * @generated from field: string run_id = 1;
    */
   runId?: string;
 
   /**
+   * The run's job.
+   *
    * @generated from field: string job_id = 2;
    */
   jobId?: string;
 
   /**
+   * The state the run entered.
+   *
    * @generated from field: chime.v1.RunState state = 3;
    */
   state?: RunStateJson;
 
   /**
+   * The attempt the change belongs to.
+   *
    * @generated from field: int32 attempt = 4;
    */
   attempt?: number;
@@ -268,11 +314,15 @@ export type RunEventJson = {
   resumeToken?: string;
 
   /**
+   * The run's queue.
+   *
    * @generated from field: string queue = 8;
    */
   queue?: string;
 
   /**
+   * The namespace of the run's job.
+   *
    * @generated from field: string namespace = 9;
    */
   namespace?: string;
@@ -293,10 +343,14 @@ export const RunEventSchema: GenMessage<RunEvent, {jsonType: RunEventJson}> = /*
   messageDesc(file_chime_v1_watch_service, 2);
 
 /**
+ * Sent on an idle stream: the stream is alive, and caught up to resume_token.
+ *
  * @generated from message chime.v1.Keepalive
  */
 export type Keepalive = Message<"chime.v1.Keepalive"> & {
   /**
+   * When the server sent it.
+   *
    * @generated from field: google.protobuf.Timestamp time = 1;
    */
   time?: Timestamp | undefined;
@@ -311,10 +365,14 @@ export type Keepalive = Message<"chime.v1.Keepalive"> & {
 };
 
 /**
+ * Sent on an idle stream: the stream is alive, and caught up to resume_token.
+ *
  * @generated from message chime.v1.Keepalive
  */
 export type KeepaliveJson = {
   /**
+   * When the server sent it.
+   *
    * @generated from field: google.protobuf.Timestamp time = 1;
    */
   time?: TimestampJson;
@@ -336,20 +394,28 @@ export const KeepaliveSchema: GenMessage<Keepalive, {jsonType: KeepaliveJson}> =
   messageDesc(file_chime_v1_watch_service, 3);
 
 /**
+ * Which job to watch.
+ *
  * @generated from message chime.v1.WatchJobRequest
  */
 export type WatchJobRequest = Message<"chime.v1.WatchJobRequest"> & {
   /**
+   * The job's id. Required; NOT_FOUND when there is none.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 };
 
 /**
+ * Which job to watch.
+ *
  * @generated from message chime.v1.WatchJobRequest
  */
 export type WatchJobRequestJson = {
   /**
+   * The job's id. Required; NOT_FOUND when there is none.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -363,10 +429,14 @@ export const WatchJobRequestSchema: GenMessage<WatchJobRequest, {jsonType: Watch
   messageDesc(file_chime_v1_watch_service, 4);
 
 /**
+ * One message of a WatchJob stream.
+ *
  * @generated from message chime.v1.WatchJobResponse
  */
 export type WatchJobResponse = Message<"chime.v1.WatchJobResponse"> & {
   /**
+   * Exactly one is set.
+   *
    * @generated from oneof chime.v1.WatchJobResponse.kind
    */
   kind: {
@@ -379,18 +449,24 @@ export type WatchJobResponse = Message<"chime.v1.WatchJobResponse"> & {
     case: "snapshot";
   } | {
     /**
+     * A change of the job itself.
+     *
      * @generated from field: chime.v1.JobChange job_change = 2;
      */
     value: JobChange;
     case: "jobChange";
   } | {
     /**
+     * A state change of one of the job's runs.
+     *
      * @generated from field: chime.v1.RunEvent run_event = 3;
      */
     value: RunEvent;
     case: "runEvent";
   } | {
     /**
+     * Sent on an idle stream.
+     *
      * @generated from field: chime.v1.Keepalive keepalive = 4;
      */
     value: Keepalive;
@@ -399,6 +475,8 @@ export type WatchJobResponse = Message<"chime.v1.WatchJobResponse"> & {
 };
 
 /**
+ * One message of a WatchJob stream.
+ *
  * @generated from message chime.v1.WatchJobResponse
  */
 export type WatchJobResponseJson = {
@@ -410,16 +488,22 @@ export type WatchJobResponseJson = {
   snapshot?: JobSnapshotJson;
 
   /**
+   * A change of the job itself.
+   *
    * @generated from field: chime.v1.JobChange job_change = 2;
    */
   jobChange?: JobChangeJson;
 
   /**
+   * A state change of one of the job's runs.
+   *
    * @generated from field: chime.v1.RunEvent run_event = 3;
    */
   runEvent?: RunEventJson;
 
   /**
+   * Sent on an idle stream.
+   *
    * @generated from field: chime.v1.Keepalive keepalive = 4;
    */
   keepalive?: KeepaliveJson;
@@ -433,10 +517,14 @@ export const WatchJobResponseSchema: GenMessage<WatchJobResponse, {jsonType: Wat
   messageDesc(file_chime_v1_watch_service, 5);
 
 /**
+ * The job and its active runs as the stream started.
+ *
  * @generated from message chime.v1.JobSnapshot
  */
 export type JobSnapshot = Message<"chime.v1.JobSnapshot"> & {
   /**
+   * The job.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: Job | undefined;
@@ -450,10 +538,14 @@ export type JobSnapshot = Message<"chime.v1.JobSnapshot"> & {
 };
 
 /**
+ * The job and its active runs as the stream started.
+ *
  * @generated from message chime.v1.JobSnapshot
  */
 export type JobSnapshotJson = {
   /**
+   * The job.
+   *
    * @generated from field: chime.v1.Job job = 1;
    */
   job?: JobJson;
@@ -474,10 +566,14 @@ export const JobSnapshotSchema: GenMessage<JobSnapshot, {jsonType: JobSnapshotJs
   messageDesc(file_chime_v1_watch_service, 6);
 
 /**
+ * A change of the watched job.
+ *
  * @generated from message chime.v1.JobChange
  */
 export type JobChange = Message<"chime.v1.JobChange"> & {
   /**
+   * What changed.
+   *
    * @generated from field: chime.v1.JobChangeKind kind = 1;
    */
   kind: JobChangeKind;
@@ -490,21 +586,29 @@ export type JobChange = Message<"chime.v1.JobChange"> & {
   job?: Job | undefined;
 
   /**
+   * When the change happened.
+   *
    * @generated from field: google.protobuf.Timestamp time = 3;
    */
   time?: Timestamp | undefined;
 
   /**
+   * Resume a stream from just after this change.
+   *
    * @generated from field: string resume_token = 4;
    */
   resumeToken: string;
 };
 
 /**
+ * A change of the watched job.
+ *
  * @generated from message chime.v1.JobChange
  */
 export type JobChangeJson = {
   /**
+   * What changed.
+   *
    * @generated from field: chime.v1.JobChangeKind kind = 1;
    */
   kind?: JobChangeKindJson;
@@ -517,11 +621,15 @@ export type JobChangeJson = {
   job?: JobJson;
 
   /**
+   * When the change happened.
+   *
    * @generated from field: google.protobuf.Timestamp time = 3;
    */
   time?: TimestampJson;
 
   /**
+   * Resume a stream from just after this change.
+   *
    * @generated from field: string resume_token = 4;
    */
   resumeToken?: string;
@@ -535,10 +643,14 @@ export const JobChangeSchema: GenMessage<JobChange, {jsonType: JobChangeJson}> =
   messageDesc(file_chime_v1_watch_service, 7);
 
 /**
+ * What changed about a job.
+ *
  * @generated from enum chime.v1.JobChangeKind
  */
 export enum JobChangeKind {
   /**
+   * Not a kind.
+   *
    * @generated from enum value: JOB_CHANGE_KIND_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -551,11 +663,15 @@ export enum JobChangeKind {
   UPDATED = 1,
 
   /**
+   * Paused (PauseJob).
+   *
    * @generated from enum value: JOB_CHANGE_KIND_PAUSED = 2;
    */
   PAUSED = 2,
 
   /**
+   * Resumed (ResumeJob).
+   *
    * @generated from enum value: JOB_CHANGE_KIND_RESUMED = 3;
    */
   RESUMED = 3,
@@ -568,12 +684,16 @@ export enum JobChangeKind {
   COMPLETED = 4,
 
   /**
+   * Deleted (DeleteJob); the stream ends after it.
+   *
    * @generated from enum value: JOB_CHANGE_KIND_DELETED = 5;
    */
   DELETED = 5,
 }
 
 /**
+ * What changed about a job.
+ *
  * @generated from enum chime.v1.JobChangeKind
  */
 export type JobChangeKindJson = "JOB_CHANGE_KIND_UNSPECIFIED" | "JOB_CHANGE_KIND_UPDATED" | "JOB_CHANGE_KIND_PAUSED" | "JOB_CHANGE_KIND_RESUMED" | "JOB_CHANGE_KIND_COMPLETED" | "JOB_CHANGE_KIND_DELETED";

@@ -26,51 +26,71 @@ export const file_chime_v1_worker: GenFile = /*@__PURE__*/
  */
 export type RunAssignment = Message<"chime.v1.RunAssignment"> & {
   /**
+   * The run to execute.
+   *
    * @generated from field: string run_id = 1;
    */
   runId: string;
 
   /**
+   * The run's job.
+   *
    * @generated from field: string job_id = 2;
    */
   jobId: string;
 
   /**
+   * The job's name.
+   *
    * @generated from field: string job_name = 3;
    */
   jobName: string;
 
   /**
+   * The job's namespace.
+   *
    * @generated from field: string namespace = 4;
    */
   namespace: string;
 
   /**
+   * The queue the run was published on.
+   *
    * @generated from field: string queue = 5;
    */
   queue: string;
 
   /**
+   * The fire time the run is for.
+   *
    * @generated from field: google.protobuf.Timestamp scheduled_time = 6;
    */
   scheduledTime?: Timestamp | undefined;
 
   /**
+   * The job's payload, for the handler.
+   *
    * @generated from field: google.protobuf.Struct payload = 7;
    */
   payload?: JsonObject | undefined;
 
   /**
+   * The job's labels.
+   *
    * @generated from field: map<string, string> labels = 8;
    */
   labels: { [key: string]: string };
 
   /**
+   * The job's retry policy, defaults filled in: the worker schedules the retries.
+   *
    * @generated from field: chime.v1.RetryPolicy retry_policy = 9;
    */
   retryPolicy?: RetryPolicy | undefined;
 
   /**
+   * Longest one attempt may run, defaults filled in.
+   *
    * @generated from field: google.protobuf.Duration attempt_timeout = 10;
    */
   attemptTimeout?: Duration | undefined;
@@ -91,51 +111,71 @@ export type RunAssignment = Message<"chime.v1.RunAssignment"> & {
  */
 export type RunAssignmentJson = {
   /**
+   * The run to execute.
+   *
    * @generated from field: string run_id = 1;
    */
   runId?: string;
 
   /**
+   * The run's job.
+   *
    * @generated from field: string job_id = 2;
    */
   jobId?: string;
 
   /**
+   * The job's name.
+   *
    * @generated from field: string job_name = 3;
    */
   jobName?: string;
 
   /**
+   * The job's namespace.
+   *
    * @generated from field: string namespace = 4;
    */
   namespace?: string;
 
   /**
+   * The queue the run was published on.
+   *
    * @generated from field: string queue = 5;
    */
   queue?: string;
 
   /**
+   * The fire time the run is for.
+   *
    * @generated from field: google.protobuf.Timestamp scheduled_time = 6;
    */
   scheduledTime?: TimestampJson;
 
   /**
+   * The job's payload, for the handler.
+   *
    * @generated from field: google.protobuf.Struct payload = 7;
    */
   payload?: StructJson;
 
   /**
+   * The job's labels.
+   *
    * @generated from field: map<string, string> labels = 8;
    */
   labels?: { [key: string]: string };
 
   /**
+   * The job's retry policy, defaults filled in: the worker schedules the retries.
+   *
    * @generated from field: chime.v1.RetryPolicy retry_policy = 9;
    */
   retryPolicy?: RetryPolicyJson;
 
   /**
+   * Longest one attempt may run, defaults filled in.
+   *
    * @generated from field: google.protobuf.Duration attempt_timeout = 10;
    */
   attemptTimeout?: DurationJson;
@@ -162,31 +202,43 @@ export const RunAssignmentSchema: GenMessage<RunAssignment, {jsonType: RunAssign
  */
 export type RunStatusUpdate = Message<"chime.v1.RunStatusUpdate"> & {
   /**
+   * The run the update is for.
+   *
    * @generated from field: string run_id = 1;
    */
   runId: string;
 
   /**
+   * The run's job.
+   *
    * @generated from field: string job_id = 2;
    */
   jobId: string;
 
   /**
+   * The attempt that changed, from 1.
+   *
    * @generated from field: int32 attempt = 3;
    */
   attempt: number;
 
   /**
+   * The run's new state.
+   *
    * @generated from field: chime.v1.RunState state = 4;
    */
   state: RunState;
 
   /**
+   * When the change happened, by the reporter's clock.
+   *
    * @generated from field: google.protobuf.Timestamp time = 5;
    */
   time?: Timestamp | undefined;
 
   /**
+   * Why the attempt failed or timed out; empty otherwise.
+   *
    * @generated from field: string error = 6;
    */
   error: string;
@@ -199,6 +251,8 @@ export type RunStatusUpdate = Message<"chime.v1.RunStatusUpdate"> & {
   output?: JsonObject | undefined;
 
   /**
+   * The worker holding the attempt.
+   *
    * @generated from field: string worker_id = 8;
    */
   workerId: string;
@@ -243,31 +297,43 @@ export type RunStatusUpdate = Message<"chime.v1.RunStatusUpdate"> & {
  */
 export type RunStatusUpdateJson = {
   /**
+   * The run the update is for.
+   *
    * @generated from field: string run_id = 1;
    */
   runId?: string;
 
   /**
+   * The run's job.
+   *
    * @generated from field: string job_id = 2;
    */
   jobId?: string;
 
   /**
+   * The attempt that changed, from 1.
+   *
    * @generated from field: int32 attempt = 3;
    */
   attempt?: number;
 
   /**
+   * The run's new state.
+   *
    * @generated from field: chime.v1.RunState state = 4;
    */
   state?: RunStateJson;
 
   /**
+   * When the change happened, by the reporter's clock.
+   *
    * @generated from field: google.protobuf.Timestamp time = 5;
    */
   time?: TimestampJson;
 
   /**
+   * Why the attempt failed or timed out; empty otherwise.
+   *
    * @generated from field: string error = 6;
    */
   error?: string;
@@ -280,6 +346,8 @@ export type RunStatusUpdateJson = {
   output?: StructJson;
 
   /**
+   * The worker holding the attempt.
+   *
    * @generated from field: string worker_id = 8;
    */
   workerId?: string;
@@ -331,6 +399,8 @@ export const RunStatusUpdateSchema: GenMessage<RunStatusUpdate, {jsonType: RunSt
  */
 export type RunStatusBatch = Message<"chime.v1.RunStatusBatch"> & {
   /**
+   * The updates, of one run or many.
+   *
    * @generated from field: repeated chime.v1.RunStatusUpdate updates = 1;
    */
   updates: RunStatusUpdate[];
@@ -343,6 +413,8 @@ export type RunStatusBatch = Message<"chime.v1.RunStatusBatch"> & {
  */
 export type RunStatusBatchJson = {
   /**
+   * The updates, of one run or many.
+   *
    * @generated from field: repeated chime.v1.RunStatusUpdate updates = 1;
    */
   updates?: RunStatusUpdateJson[];
