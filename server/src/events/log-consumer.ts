@@ -56,6 +56,8 @@ export function createLogConsumerPass<P>(pool: pg.Pool, consumer: LogConsumer<P>
       return 0;
     }
     const cursor = await readCursor(pool, consumer.name);
+    // Nothing handed out since the cursor (an idle system): no horizon to sample.
+    if (lastCursor <= cursor) return 0;
     tracker ??= new HorizonTracker(cursor);
     // The rule's order: the last cursor first, then the writers that may still hold older ones.
     const horizon = tracker.add({ lastCursor, writers: await readEventWriters(pool) });
