@@ -1,47 +1,20 @@
 import { createHmac } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AlertChannelKind, AlertCondition, AlertDeliveryState, NonRetryableError, RunState, Worker, type AlertDelivery } from "@chime/sdk";
 import { useTestServer } from "./helpers/test-server.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { waitFor } from "./helpers/wait.js";
+import { startWebhookReceiver } from "./helpers/webhook-receiver.js";
 import { readMetric } from "./helpers/metrics.js";
 
 // Receivers on loopback: allowlisted, as an operator would for an internal endpoint.
 const fixture = useTestServer({ CHIME_HTTP_ALLOWLIST: "127.0.0.1", CHIME_BACKGROUND_INTERVAL_MS: "100" });
 
-interface Received {
-  body: string;
-  headers: http.IncomingHttpHeaders;
-}
-
-/** A webhook receiver that answers 500 to its first `failFirst` requests, then 200. */
-async function startReceiver(failFirst: number) {
-  const received: Received[] = [];
-  let refused = 0;
-  const server = http.createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
-    request.on("end", () => {
-      if (refused < failFirst) {
-        refused++;
-        response.writeHead(500).end("not now");
-        return;
-      }
-      received.push({ body, headers: request.headers });
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, close: () => new Promise((r) => server.close(r)) };
-}
-
-let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
 let worker: Worker;
 beforeAll(async () => {
-  receiver = await startReceiver(1);
+  receiver = await startWebhookReceiver(1);
 });
 afterAll(async () => {
   await worker?.stop();
@@ -135,7 +108,7 @@ describe("alerts", () => {
   });
 
   it("a storm within the rule's interval is one notification with a count", async () => {
-    const storm = await startReceiver(0);
+    const storm = await startWebhookReceiver(0);
     try {
       const { channel } = await alerts().createAlertChannel({ channel: { name: "storm-hook", kind: AlertChannelKind.WEBHOOK, url: storm.url } });
       const job = await fixture.chime.createJob({ name: "storm", queue: "nobody-q", schedule: { every: "1h" } });

@@ -1,7 +1,5 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +9,7 @@ import { AlertChannelKind, AlertCondition, createChimeClient, RunState, Worker, 
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { waitFor } from "./helpers/wait.js";
+import { startWebhookReceiver } from "./helpers/webhook-receiver.js";
 
 /**
  * The dashboard's debugging pages end to end: headless Chromium against a real server
@@ -45,27 +44,6 @@ async function shoot(name: string): Promise<void> {
     await page.screenshot({ path: path.join(SHOTS, `${name}-${scheme}.png`), fullPage: true });
   }
   await page.emulateMedia({ colorScheme: "light" });
-}
-
-/** A webhook receiver that answers 500 to its first `failFirst` requests, then 204. */
-async function startReceiver(failFirst: number) {
-  const received: string[] = [];
-  let refused = 0;
-  const receiver = http.createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
-    request.on("end", () => {
-      if (refused++ < failFirst) return void response.writeHead(500).end("not now");
-      received.push(body);
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
-    received,
-    close: () => new Promise((resolve) => receiver.close(resolve)),
-  };
 }
 
 /** Triggers a run of the job and waits until it ends in `state`. */
@@ -283,7 +261,7 @@ describe("dashboard for debugging", () => {
   });
 
   it("an alerts page: channels, rules, and the delivery history with state, count, attempts and last error", async () => {
-    const receiver = await startReceiver(1);
+    const receiver = await startWebhookReceiver(1);
     try {
       const alertService = chime.alertService;
       const { channel: hook } = await alertService.createAlertChannel({ channel: { namespace: "ops", name: "ops-hook", kind: AlertChannelKind.WEBHOOK, url: receiver.url } });
