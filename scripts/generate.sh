@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/node-env.sh
 
 out="${1:-.}"
-if [[ "$out" == . ]]; then npx buf generate; else npx buf generate --output "$out"; fi
+npx buf generate --output "$out"
 image="$(mktemp)"
 trap 'rm -f "$image"' EXIT
 npx buf build -o "$image#format=binpb"

@@ -24,7 +24,8 @@ export async function startNats(port: number) {
   async function stop(signal: NodeJS.Signals): Promise<void> {
     const running = child;
     child = undefined;
-    if (!running || running.exitCode !== null) return;
+    // A child ended by a signal keeps exitCode null: signalCode says it has ended.
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
     const exited = new Promise((resolve) => running.once("exit", resolve));
     running.kill(signal);
     await exited;

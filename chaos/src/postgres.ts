@@ -52,7 +52,8 @@ export async function startPostgres(port: number) {
   async function stop(mode: "fast" | "immediate"): Promise<void> {
     const running = child;
     child = undefined;
-    if (!running || running.exitCode !== null) return;
+    // A child ended by a signal keeps exitCode null: signalCode says it has ended.
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
     const exited = new Promise((resolve) => running.once("exit", resolve));
     // The postmaster itself: runuser does not pass signals on.
     process.kill(postmasterPid(), mode === "fast" ? "SIGINT" : "SIGQUIT");

@@ -37,7 +37,7 @@ export function addJobFlags(command: Command): Command {
     .option("--at <time>", "one run at an ISO 8601 time")
     .option("--immediate", "one run now")
     .option("--payload <json>", "JSON object handed to the worker")
-    .option("--label <key=value>", "label (repeatable)", (value: string, all: string[] = []) => [...all, value])
+    .option("--label <key=value>", "label (repeatable)", repeatable)
     .option("--max-attempts <n>", "attempts before the run fails")
     .option("--attempt-timeout <duration>", "deadline of each attempt")
     .option("--overlap <policy>", `when a run is due while one runs: ${OVERLAP.join(", ")}`)
@@ -95,7 +95,10 @@ function labelsOf(pairs: string[]): Record<string, string> {
   );
 }
 
-function positiveInteger(flag: string, text: string): number {
+/** Commander's collector for an option given several times. */
+export const repeatable = (value: string, all: string[] = []): string[] => [...all, value];
+
+export function positiveInteger(flag: string, text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`${flag}: ${JSON.stringify(text)} is not a positive integer`);
   return n;
@@ -129,4 +132,3 @@ export function newJobSpec(flags: JobFlags): JobSpec {
   return spec as JobSpec;
 }
 
-export { positiveInteger };

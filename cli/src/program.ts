@@ -2,7 +2,7 @@ import { GetSchedulerStatusResponseSchema, JobState, RunState, createChimeClient
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Command, Option } from "commander";
 import { ArgumentError } from "./exit-codes.js";
-import { addJobFlags, jobChanges, newJobSpec, positiveInteger, type JobFlags } from "./job-options.js";
+import { addJobFlags, jobChanges, newJobSpec, positiveInteger, repeatable, type JobFlags } from "./job-options.js";
 import { messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
 import { printJob, printJobs, printRun, printRuns } from "./render.js";
 import { watchCommand } from "./watch-command.js";
@@ -24,7 +24,6 @@ function enumValues<E extends Record<string, string | number>>(flag: string, nam
   });
 }
 
-const repeatable = (value: string, all: string[] = []) => [...all, value];
 
 /** Takes at most `limit` items of a paging iterator. */
 async function take<T>(items: AsyncIterable<T>, limit: number): Promise<T[]> {

@@ -1,9 +1,8 @@
 import { RunEventSchema, RunState, type ChimeClient } from "@chime/sdk";
 import { Command } from "commander";
-import { positiveInteger } from "./job-options.js";
+import { positiveInteger, repeatable } from "./job-options.js";
 import { enumText, messageJson, timeText, type OutputFormat } from "./output.js";
 
-const repeatable = (value: string, all: string[] = []) => [...all, value];
 
 /**
  * `chime watch`: run events live, one line each (NDJSON with --output json), until Ctrl-C.

@@ -2,8 +2,6 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { createChimeClient } from "@chime/sdk/web";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
-import { AlertService } from "@chime/sdk/gen/alert_service_pb";
-import { StatsService } from "@chime/sdk/gen/stats_service_pb";
 
 /**
  * The page talks to the server it was loaded from (same origin) with the Connect
@@ -72,8 +70,8 @@ function basePath(): string {
 export const chime = createChimeClient({ transport });
 export const jobs = chime.jobService;
 export const watch = createClient(WatchService, transport);
-export const alerts = createClient(AlertService, transport);
-export const stats = createClient(StatsService, transport);
+export const alerts = chime.alertService;
+export const stats = chime.statsService;
 
 /** A human message for any error a call throws. */
 export function errorMessage(error: unknown): string {

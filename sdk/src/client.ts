@@ -85,7 +85,7 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
       return next(request);
     });
   }
-  const nodeOptions = options.tls ? { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key } : undefined;
+  const nodeOptions = options.tls;
   const grpcTransport = (init: Parameters<GrpcTransportFactory>[0]): Transport => {
     if (!createGrpcTransport) throw new Error("transport: required where gRPC over HTTP/2 is not available (@chime/sdk/web)");
     return createGrpcTransport(nodeOptions ? { ...init, nodeOptions } : init);
@@ -103,9 +103,9 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
     /** The generated JobService client, for anything the helpers do not cover. */
     jobService,
     /** The generated AlertService client: alert channels, rules and delivery history. */
-    alertService: createClient(AlertService, transport) as Client<typeof AlertService>,
+    alertService: createClient(AlertService, transport),
     /** The generated StatsService client: run stats of a job or a queue over a window. */
-    statsService: createClient(StatsService, transport) as Client<typeof StatsService>,
+    statsService: createClient(StatsService, transport),
 
     /** Creates a job; with a requestId, a retried call returns the job the first one created. */
     async createJob(spec: JobSpec, requestOptions: { requestId?: string } = {}): Promise<Job> {

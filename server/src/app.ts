@@ -127,6 +127,12 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
   const jobsChanged = createWakeupSender(pool, (at) => scheduler?.wakeup(at));
 
   const services: Array<{ service: DescService; impl: ServiceImpl<DescService> }> = [];
+  // Every service is served the same way: authorized, hardened (deadline, error codes), observed (metrics, request log).
+  const serve = <S extends DescService>(service: S, authorized: ServiceImpl<S>) =>
+    services.push({
+      service,
+      impl: observeService(service, hardenService(service, authorized, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
+    });
   // CHIME_API_TOKEN: every RPC of both stacks needs an API key (health, reflection and /healthz do not).
   const auth = createAuth({ apiToken: config.apiToken, pool, now, rateLimit: config.rateLimit });
   if (config.roles.has("api")) {
@@ -138,27 +144,10 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
       dispatch: (runs) => publisher.publish(runs, "trigger"),
       signalCancel,
     });
-    services.push({
-      service: JobService,
-      impl: observeService(JobService, hardenService(JobService, auth.jobService(jobService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
-    });
-  }
-  if (config.roles.has("api")) {
-    services.push({
-      service: AlertService,
-      impl: observeService(AlertService, hardenService(AlertService, auth.operatorService(AlertService, createAlertService(pool)), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
-    });
-    const statsService = createStatsService({ pool, js: jetStream.client, layout });
-    services.push({
-      service: StatsService,
-      impl: observeService(StatsService, hardenService(StatsService, auth.operatorService(StatsService, statsService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
-    });
-    if (auth.adminService) {
-      services.push({
-        service: AdminService,
-        impl: observeService(AdminService, hardenService(AdminService, auth.adminService, logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
-      });
-    }
+    serve(JobService, auth.jobService(jobService));
+    serve(AlertService, auth.operatorService(AlertService, createAlertService(pool)));
+    serve(StatsService, auth.operatorService(StatsService, createStatsService({ pool, js: jetStream.client, layout })));
+    if (auth.adminService) serve(AdminService, auth.adminService);
   }
   // WatchService: one tail of the event tables per replica, fanned out to its streams.
   const watchHub = config.roles.has("api")
@@ -174,10 +163,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
       bufferLimit: config.watchBufferEvents,
       shutdownSignal: shutdown.signal,
     });
-    services.push({
-      service: WatchService,
-      impl: observeService(WatchService, hardenService(WatchService, auth.watchService(watchService), logger, config.requestTimeoutMs), metrics, logger) as unknown as ServiceImpl<DescService>,
-    });
+    serve(WatchService, auth.watchService(watchService));
   }
   // The ingest role writes worker status into Postgres; a process of its own can take that
   // load off the api and the scheduler (every ingest replica shares one durable consumer).

@@ -7,6 +7,9 @@ import { TEST_NATS_URL } from "./helpers/env.js";
 import { waitFor } from "./helpers/wait.js";
 import { startWebhookReceiver } from "./helpers/webhook-receiver.js";
 import { readMetric } from "./helpers/metrics.js";
+import { createLogger } from "../src/logger.js";
+
+const QUIET = createLogger("silent");
 
 // Receivers on loopback: allowlisted, as an operator would for an internal endpoint.
 const fixture = useTestServer({ CHIME_HTTP_ALLOWLIST: "127.0.0.1", CHIME_BACKGROUND_INTERVAL_MS: "100" });
@@ -47,6 +50,8 @@ describe("alerts", () => {
     });
 
     worker = new Worker({
+      // The runs fail on purpose: their "run failed" warnings would only clutter the test output.
+      logger: QUIET,
       natsUrl: TEST_NATS_URL,
       prefix: fixture.server.config.natsPrefix,
       queue: "alerts-q",

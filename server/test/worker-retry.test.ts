@@ -15,6 +15,9 @@ import { TEST_NATS_URL } from "./helpers/env.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 import { waitFor } from "./helpers/wait.js";
 import { eventsOf, onlyRunOf, terminalRun } from "./helpers/worker-runs.js";
+import { createLogger } from "../src/logger.js";
+
+const QUIET = createLogger("silent");
 
 let server: TestServer;
 let chime: ChimeClient;
@@ -50,7 +53,7 @@ async function handler(run: WorkerRun, { signal }: { signal: AbortSignal }) {
 beforeAll(async () => {
   server = await startTestServer();
   chime = createChimeClient({ baseUrl: server.grpcUrl });
-  worker = new Worker({ natsUrl: TEST_NATS_URL, prefix: server.config.natsPrefix, queue: QUEUE, concurrency: 8, handler, ackWaitMs: 5000 });
+  worker = new Worker({ logger: QUIET, natsUrl: TEST_NATS_URL, prefix: server.config.natsPrefix, queue: QUEUE, concurrency: 8, handler, ackWaitMs: 5000 });
   await worker.start();
   nc = await connect({ servers: TEST_NATS_URL });
 });

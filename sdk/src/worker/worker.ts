@@ -528,7 +528,7 @@ export class Worker {
       const { outcome, started, settled } = await this.execute(msg, assignment, attempt, held);
       if (outcome.kind === "aborted") {
         // A handler that ignores its aborted signal keeps its slot a little longer, not for ever.
-        freeAfter = Promise.race([settled, new Promise((resolve) => setTimeout(resolve, this.options.abortGraceMs).unref())]);
+        freeAfter = Promise.race([settled, sleep(this.options.abortGraceMs)]);
       } else free();
       await this.report({ msg, assignment, attempt, backoff, started }, outcome);
     } catch (error) {

@@ -4,7 +4,7 @@ import { parseLabelSelector } from "../api/label-selector.js";
 import { createLogConsumerPass, type EndedRun } from "../events/log-consumer.js";
 import { conditionName, stateName, type NotifiedRun } from "./alert-notification.js";
 import { rulesFor, streakJustReached, type MatchableRule } from "./alert-rules.js";
-import { anyRule, enqueue, jobNames, latestOutcomes, listRules, type RuleEvents, type RuleRow } from "./alert-store.js";
+import { enqueue, latestOutcomes, listRules, type RuleEvents, type RuleRow } from "./alert-store.js";
 
 /**
  * Matches run ends against the alert rules and writes the deliveries they call for: a
@@ -12,10 +12,12 @@ import { anyRule, enqueue, jobNames, latestOutcomes, listRules, type RuleEvents,
  * once, and it never touches the tables the scheduler and the ingester write.
  */
 export function createAlertEngine(pool: pg.Pool): () => Promise<number> {
+  // Read once a pass: whether there are rules at all, and the rules its pages match against.
+  let rules: RuleRow[] = [];
   return createLogConsumerPass(pool, {
     name: "alerts",
-    active: () => anyRule(pool),
-    prepare: async (ended) => matchOutcomes(pool, ended, await listRules(pool, "")),
+    active: async () => (rules = await listRules(pool, "")).length > 0,
+    prepare: (ended) => matchOutcomes(pool, ended, rules),
     write: async (client, groups) => {
       for (const group of groups.values()) await enqueue(client, group);
       return groups.size;
@@ -45,8 +47,6 @@ async function matchOutcomes(pool: pg.Pool, events: EndedRun[], rules: RuleRow[]
     }
   }
   const groups = new Map<string, RuleEvents>();
-  if (matches.length === 0) return groups;
-  const names = await jobNames(pool, [...new Set(matches.map((m) => m.event.jobId))]);
   for (const { rule, event } of matches) {
     const run: NotifiedRun = { id: event.runId, state: stateName(event.state), attempt: event.attempt, error: event.error, time: event.time.toISOString() };
     const group = groups.get(rule.id);
@@ -64,7 +64,7 @@ async function matchOutcomes(pool: pg.Pool, events: EndedRun[], rules: RuleRow[]
       first: {
         rule: { id: rule.id, name: rule.name, condition: conditionName(rule.condition) },
         namespace: event.namespace,
-        job: { id: event.jobId, name: names.get(event.jobId) ?? "" },
+        job: { id: event.jobId, name: event.jobName },
         run,
       },
     });

@@ -12,6 +12,7 @@ const outcome = (state: RunState, over: Partial<EndedRun> = {}): EndedRun => ({
   cursor: 1,
   runId: "r",
   jobId: JOB,
+  jobName: "job",
   queue: "q",
   state,
   attempt: 1,

@@ -41,7 +41,7 @@ export function createAlertSender(pool: pg.Pool, allowlist: Allowlist, onOutcome
       });
       await response.body.dump().catch(() => undefined);
       if (response.statusCode >= 200 && response.statusCode < 300) {
-        await markSent(pool, delivery.id, delivery.payload);
+        await markSent(pool, delivery.id);
         onOutcome("sent");
         return;
       }

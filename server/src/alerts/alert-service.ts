@@ -9,7 +9,8 @@ import {
 import type pg from "pg";
 import { alreadyExists, invalidArgument, notFound, requireId } from "../api/errors.js";
 import { msToDuration, optionalTimestamp, toTimestamp } from "../util/time.js";
-import { validateChannel, validateNamespaceFilter, validatePageSize, validateRule } from "./alert-validation.js";
+import { validateChannel, validatePageSize, validateRule } from "./alert-validation.js";
+import { checkNamespaceFilter } from "../jobs/job-validation.js";
 import {
   deleteChannel,
   deleteRule,
@@ -73,7 +74,7 @@ export function createAlertService(pool: pg.Pool): ServiceImpl<typeof AlertServi
       return { channel: channelMessage(row, true) };
     },
     async listAlertChannels(request) {
-      validateNamespaceFilter(request.namespace);
+      checkNamespaceFilter(request.namespace);
       return { channels: (await listChannels(pool, request.namespace)).map((row) => channelMessage(row, false)) };
     },
     async deleteAlertChannel(request) {
@@ -91,7 +92,7 @@ export function createAlertService(pool: pg.Pool): ServiceImpl<typeof AlertServi
       return { rule: ruleMessage(row) };
     },
     async listAlertRules(request) {
-      validateNamespaceFilter(request.namespace);
+      checkNamespaceFilter(request.namespace);
       return { rules: (await listRules(pool, request.namespace)).map(ruleMessage) };
     },
     async deleteAlertRule(request) {

@@ -101,28 +101,19 @@ export async function listDeliveries(db: Queryable, ruleId: string, limit: numbe
   return rows;
 }
 
-/** Whether any rule exists: with none, the engine only keeps its cursor at the present. */
-export async function anyRule(db: Queryable): Promise<boolean> {
-  return (await db.query("SELECT 1 FROM alert_rules LIMIT 1")).rowCount === 1;
-}
-
 /**
  * The states of a job's latest ended runs up to and including `runId` (CANCELLED left out),
- * newest first: what a failure streak is judged on.
+ * newest scheduled time first: what a failure streak is judged on. It walks the
+ * (job_id, scheduled_time) index backwards, so a job with millions of runs costs a few rows.
  */
 export async function latestOutcomes(db: Queryable, jobId: string, runId: string, limit: number): Promise<number[]> {
   const { rows } = await db.query<{ state: number }>(
-    `SELECT r.state FROM runs r, (SELECT end_time FROM runs WHERE id = $2) this
-     WHERE r.job_id = $1 AND r.state IN (4, 5, 7) AND r.end_time <= this.end_time
-     ORDER BY r.end_time DESC, r.id DESC LIMIT $3`,
+    `SELECT r.state FROM runs r, (SELECT scheduled_time FROM runs WHERE id = $2) this
+     WHERE r.job_id = $1 AND r.scheduled_time <= this.scheduled_time AND r.state IN (4, 5, 7)
+     ORDER BY r.scheduled_time DESC LIMIT $3`,
     [jobId, runId, limit],
   );
   return rows.map((r) => r.state);
-}
-
-export async function jobNames(db: Queryable, jobIds: string[]): Promise<Map<string, string>> {
-  const { rows } = await db.query<{ id: string; name: string }>("SELECT id, name FROM jobs WHERE id = ANY($1::uuid[])", [jobIds]);
-  return new Map(rows.map((r) => [r.id, r.name]));
 }
 
 /** Events of one rule in one pass, to notify as one delivery. */
@@ -189,11 +180,8 @@ export async function claimDue(db: Queryable, limit: number, claimMs: number): P
   return rows;
 }
 
-export async function markSent(db: Queryable, id: string, payload: Notification): Promise<void> {
-  await db.query(
-    "UPDATE alert_deliveries SET state = 2, attempts = attempts + 1, sent_time = now(), claimed_until = NULL, payload = $2 WHERE id = $1",
-    [id, JSON.stringify(payload)],
-  );
+export async function markSent(db: Queryable, id: string): Promise<void> {
+  await db.query("UPDATE alert_deliveries SET state = 2, attempts = attempts + 1, sent_time = now(), claimed_until = NULL WHERE id = $1", [id]);
 }
 
 /** Records a failed attempt: retried after `retryMs`, or given up (FAILED) when `retryMs` is undefined. */

@@ -1,18 +1,17 @@
 import { AlertChannelKind, AlertCondition, type AlertChannel, type AlertRule } from "@chime/sdk/gen/alert_service_pb";
 import { durationToMs } from "../util/time.js";
 import { FieldViolations, invalidArgument, isId } from "../api/errors.js";
-import { DEFAULT_NAMESPACE } from "../jobs/job-validation.js";
+import { DEFAULT_NAMESPACE, QUEUE_PATTERN } from "../jobs/job-validation.js";
 import { parseLabelSelector } from "../api/label-selector.js";
 import type { RuleRow } from "./alert-store.js";
 
-const NAMESPACE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/;
 const DEFAULT_MIN_INTERVAL_MS = 60_000;
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
 
 function checkNamespaceAndName(v: FieldViolations, field: string, namespace: string, name: string): void {
-  if (!NAMESPACE_PATTERN.test(namespace)) v.add(`${field}.namespace`, "expected 1-64 letters, digits, _ or -");
+  if (!QUEUE_PATTERN.test(namespace)) v.add(`${field}.namespace`, "expected 1-64 letters, digits, _ or -");
   if (!name) v.add(`${field}.name`, "is required");
   else if (!NAME_PATTERN.test(name)) v.add(`${field}.name`, "expected 1-200 letters, digits or . _ : / - (starting with a letter or digit)");
 }
@@ -73,10 +72,6 @@ export function validateRule(input: AlertRule | undefined): Omit<RuleRow, "id" |
     threshold: input.threshold,
     min_interval_ms: minIntervalMs,
   };
-}
-
-export function validateNamespaceFilter(namespace: string): void {
-  if (namespace && !NAMESPACE_PATTERN.test(namespace)) throw invalidArgument("namespace: expected 1-64 letters, digits, _ or -");
 }
 
 export function validatePageSize(pageSize: number): number {

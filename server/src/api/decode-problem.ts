@@ -17,7 +17,7 @@ export const DECODE_PROBLEM = createContextKey<string | undefined>(undefined, { 
 const join = (path: string, name: string) => (path ? `${path}.${name}` : name);
 
 /** Where a body that is not a message at all is reported. */
-export const BODY_FIELD = "body";
+const BODY_FIELD = "body";
 
 /** protobuf-es's own nesting bound; a payload deeper than the API allows is refused later, with its path. */
 const MAX_DEPTH = 100;

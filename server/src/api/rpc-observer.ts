@@ -59,11 +59,17 @@ export function observeService<S extends DescService>(
   return wrapped as ServiceImpl<S>;
 }
 
+/** gRPC status names by code (InvalidArgument → INVALID_ARGUMENT), built once rather than per call. */
+const CODE_NAMES = new Map(
+  Object.values(Code)
+    .filter((code): code is Code => typeof code === "number")
+    .map((code) => [code, Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()]),
+);
+
 /** The gRPC status name a caller sees: OK, or the ConnectError's code (UNKNOWN for anything else). */
 function codeName(error: unknown): string {
   if (error === undefined) return "OK";
-  const code = error instanceof ConnectError ? error.code : Code.Unknown;
-  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+  return CODE_NAMES.get(error instanceof ConnectError ? error.code : Code.Unknown)!;
 }
 
 /** The request's top-level namespace (ListJobs, WatchRuns filters), when it has one. */

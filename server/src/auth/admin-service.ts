@@ -6,7 +6,7 @@ import { pageSize } from "../api/page-token.js";
 import { caller } from "./audit.js";
 import type { AuditLog } from "./audit-log.js";
 import type { NamespaceLimitStore } from "./namespace-limits.js";
-import { checkNamespaceFilter } from "../jobs/job-validation.js";
+import { checkNamespaceFilter, QUEUE_PATTERN } from "../jobs/job-validation.js";
 import { toDate } from "../util/time.js";
 import type { ApiKeyStore } from "./api-key-store.js";
 import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal } from "./principal.js";
@@ -67,7 +67,7 @@ export function createAdminService(deps: { keys: ApiKeyStore; audit: AuditLog; l
       const limits = create(NamespaceLimitsSchema, request.limits ?? {});
       const violations = new FieldViolations();
       if (!limits.namespace) violations.add("limits.namespace", "is required");
-      else if (!/^[A-Za-z0-9_-]{1,64}$/.test(limits.namespace)) violations.add("limits.namespace", "expected 1-64 letters, digits, _ or -");
+      else if (!QUEUE_PATTERN.test(limits.namespace)) violations.add("limits.namespace", "expected 1-64 letters, digits, _ or -");
       if (!Number.isFinite(limits.callsPerSecond) || limits.callsPerSecond < 0) violations.add("limits.calls_per_second", "expected 0 (none) or more");
       if (limits.callBurst < 0) violations.add("limits.call_burst", "expected 0 (one second's worth) or more");
       if (limits.maxJobs < 0n) violations.add("limits.max_jobs", "expected 0 (none) or more");

@@ -5,11 +5,11 @@ import { ApiKeySchema, type ApiKey, type ApiKeyRole } from "@chime/sdk/gen/admin
 import { optionalTimestamp, toTimestamp } from "../util/time.js";
 
 /** A key's secret: a prefix that says what it is (secret scanners look for such), then 256 random bits. */
-export function newSecret(): string {
+function newSecret(): string {
   return `chime_${randomBytes(32).toString("base64url")}`;
 }
 
-export function secretHash(secret: string): Buffer {
+function secretHash(secret: string): Buffer {
   return createHash("sha256").update(secret).digest();
 }
 

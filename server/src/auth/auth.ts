@@ -4,7 +4,7 @@ import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
 import type { DescService } from "@bufbuild/protobuf";
-import { createRateLimiter, rateLimited, type RateLimit } from "./rate-limit.js";
+import { createRateLimiter, defaultBurst, rateLimited, type RateLimit } from "./rate-limit.js";
 import { createAdminService } from "./admin-service.js";
 import { createApiKeyStore } from "./api-key-store.js";
 import { createAuthenticator, requireApiKey, type Authenticator } from "./authenticate.js";
@@ -50,7 +50,7 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
   const limiter = createRateLimiter();
   const rateOf = async (namespace: string): Promise<RateLimit | undefined> => {
     const own = await limits.get(namespace);
-    if (own.callsPerSecond > 0) return { perSecond: own.callsPerSecond, burst: own.callBurst || Math.max(1, Math.ceil(own.callsPerSecond)) };
+    if (own.callsPerSecond > 0) return { perSecond: own.callsPerSecond, burst: own.callBurst || defaultBurst(own.callsPerSecond) };
     return options.rateLimit;
   };
   const limit = <S extends DescService>(service: S, impl: ServiceImpl<S>) => rateLimited(service, impl, limiter, rateOf);

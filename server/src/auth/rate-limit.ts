@@ -18,7 +18,7 @@ export function parseRateLimit(raw: string): RateLimit | undefined {
   const match = /^(\d+(?:\.\d+)?)(?:,(\d+))?$/.exec(raw.trim());
   const perSecond = match ? Number(match[1]) : NaN;
   if (!match || !(perSecond > 0)) throw new Error(`${JSON.stringify(raw)}: expected calls per second above 0, then optionally ",burst" (e.g. 50 or 0.5,10)`);
-  const burst = match[2] ? Number(match[2]) : Math.max(1, Math.ceil(perSecond));
+  const burst = match[2] ? Number(match[2]) : defaultBurst(perSecond);
   if (burst < 1) throw new Error(`${JSON.stringify(raw)}: the burst must be at least 1`);
   return { perSecond, burst };
 }
@@ -72,4 +72,9 @@ export function rateLimited<S extends DescService>(
     ]);
   };
   return beforeEach(service, impl, check);
+}
+
+/** A bucket's size when none is set: one second's worth of calls, at least one. */
+export function defaultBurst(perSecond: number): number {
+  return Math.max(1, Math.ceil(perSecond));
 }

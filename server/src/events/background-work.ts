@@ -28,32 +28,23 @@ export function startBackgroundWork(options: {
   metrics: Metrics;
 }) {
   const { pool, logger } = options;
-  const runPruner = createRunPruner({ pool, retentionMs: options.runRetentionMs });
-  let lastRunPrune = -Infinity;
   const sender = createAlertSender(pool, options.allowlist, (outcome) => options.metrics.alertDeliveries.inc({ outcome }));
-  let lastPrune = -Infinity;
   const steps: Array<[string, () => Promise<unknown>]> = [
     ["alert matching", createAlertEngine(pool)],
     ["alert sending", sender.pass],
     ["queue stats", createQueueStatsRollup(pool, options.metrics)],
-    [
-      "queue stats pruning",
-      async () => {
-        if (performance.now() - lastPrune < ROLLUP_PRUNE_EVERY_MS) return;
-        lastPrune = performance.now();
-        await pruneQueueStats(pool);
-      },
-    ],
-    [
+    ["queue stats pruning", atMostEvery(ROLLUP_PRUNE_EVERY_MS, () => pruneQueueStats(pool))],
+  ];
+  if (options.runRetentionMs > 0) {
+    const runPruner = createRunPruner({ pool, retentionMs: options.runRetentionMs });
+    steps.push([
       "run retention",
-      async () => {
-        if (options.runRetentionMs === 0 || performance.now() - lastRunPrune < options.pruneIntervalMs) return;
-        lastRunPrune = performance.now();
+      atMostEvery(options.pruneIntervalMs, async () => {
         const deleted = await runPruner.pass();
         if (deleted.runs > 0) logger.info(deleted, "deleted runs past the retention");
-      },
-    ],
-  ];
+      }),
+    ]);
+  }
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
@@ -83,5 +74,15 @@ export function startBackgroundWork(options: {
       await loop;
       await sender.close();
     },
+  };
+}
+
+/** A step that does its work at most once per `ms` (the loop runs every interval; some work need not). */
+function atMostEvery(ms: number, work: () => Promise<unknown>): () => Promise<unknown> {
+  let last = -Infinity;
+  return async () => {
+    if (performance.now() - last < ms) return;
+    last = performance.now();
+    await work();
   };
 }

@@ -8,6 +8,7 @@ export interface EndedRun {
   cursor: number;
   runId: string;
   jobId: string;
+  jobName: string;
   queue: string;
   namespace: string;
   labels: Record<string, string>;
@@ -31,7 +32,7 @@ export interface LogConsumer<P> {
   name: string;
   /** Whether there is anything to consume for; when not, the cursor just follows the present. */
   active?: () => Promise<boolean>;
-  /** Reads what writing needs (outside the transaction). */
+  /** Reads what writing needs (in the pass's transaction, with the cursor locked). */
   prepare: (ended: EndedRun[]) => Promise<P>;
   /** Writes the result, in the transaction that moves the cursor; returns how many rows it wrote. */
   write: (client: pg.PoolClient, prepared: P) => Promise<number>;
@@ -62,23 +63,23 @@ export function createLogConsumerPass<P>(pool: pg.Pool, consumer: LogConsumer<P>
     // The rule's order: the last cursor first, then the writers that may still hold older ones.
     const horizon = tracker.add({ lastCursor, writers: await readEventWriters(pool) });
     if (horizon <= cursor) return 0;
-    let from = cursor;
     let written = 0;
-    for (let page = 0; page < PAGES_PER_PASS && from < horizon; page++) {
-      const ended = await readEndedRuns(pool, from, horizon, EVENTS_PER_PAGE);
-      const next = ended.length === EVENTS_PER_PAGE ? ended[ended.length - 1].cursor : horizon;
-      const prepared = await consumer.prepare(ended);
-      const committed = await inTransaction(pool, async (client) => {
-        // Another process consumed this range meanwhile, or holds the cursor now: leave it.
-        if ((await lockCursor(client, consumer.name)) !== from) return undefined;
+    for (let page = 0; page < PAGES_PER_PASS; page++) {
+      const consumed = await inTransaction(pool, async (client) => {
+        // The cursor is locked before anything is read: another process consuming (or that has
+        // consumed) this range skips it rather than reading and preparing the same page.
+        const from = await lockCursor(client, consumer.name);
+        if (from === undefined || from >= horizon) return undefined;
+        const ended = await readEndedRuns(client, from, horizon, EVENTS_PER_PAGE);
+        const prepared = await consumer.prepare(ended);
         const rows = await consumer.write(client, prepared);
-        await saveCursor(client, consumer.name, next);
-        return rows;
+        await saveCursor(client, consumer.name, ended.length === EVENTS_PER_PAGE ? ended[ended.length - 1].cursor : horizon);
+        return { rows, ended, prepared, full: ended.length === EVENTS_PER_PAGE };
       });
-      if (committed === undefined) break;
-      consumer.committed?.(ended, prepared);
-      written += committed;
-      from = next;
+      if (consumed === undefined) break;
+      consumer.committed?.(consumed.ended, consumed.prepared);
+      written += consumed.rows;
+      if (!consumed.full) break;
     }
     return written;
   };
@@ -107,6 +108,7 @@ interface EndedRow {
   cursor: string;
   run_id: string;
   job_id: string;
+  job_name: string;
   queue: string;
   namespace: string;
   labels: Record<string, string>;
@@ -119,9 +121,9 @@ interface EndedRow {
 }
 
 /** Run ends (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT) with a cursor in (after, upTo], oldest first. */
-async function readEndedRuns(pool: pg.Pool, after: number, upTo: number, limit: number): Promise<EndedRun[]> {
-  const { rows } = await pool.query<EndedRow>(
-    `SELECT e.cursor, e.run_id, e.job_id, r.queue, j.namespace, j.labels, e.state, e.attempt, e.time, e.error, r.scheduled_time, r.start_time
+async function readEndedRuns(db: Queryable, after: number, upTo: number, limit: number): Promise<EndedRun[]> {
+  const { rows } = await db.query<EndedRow>(
+    `SELECT e.cursor, e.run_id, e.job_id, j.name AS job_name, r.queue, j.namespace, j.labels, e.state, e.attempt, e.time, e.error, r.scheduled_time, r.start_time
      FROM run_event_log e JOIN runs r ON r.id = e.run_id JOIN jobs j ON j.id = e.job_id
      WHERE e.cursor > $1 AND e.cursor <= $2 AND e.state IN (4, 5, 6, 7)
      ORDER BY e.cursor LIMIT $3`,
@@ -131,6 +133,7 @@ async function readEndedRuns(pool: pg.Pool, after: number, upTo: number, limit: 
     cursor: Number(row.cursor),
     runId: row.run_id,
     jobId: row.job_id,
+    jobName: row.job_name,
     queue: row.queue,
     namespace: row.namespace,
     labels: row.labels,

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decodeRunAssignment, encodeRunStatusBatch, RunState, RunStatusBatchSchema, type NatsLayout } from "@chime/sdk";
 import type { Logger } from "../logger.js";
@@ -24,8 +24,7 @@ interface MaxDeliveriesAdvisory {
 export function startMaxDeliveriesWatch(options: { ready: Promise<unknown>; connection: () => NatsConnection | undefined; layout: NatsLayout; logger: Logger }) {
   let subscription: Subscription | undefined;
   let stopped = false;
-  const handle = async (nc: NatsConnection, advisory: MaxDeliveriesAdvisory) => {
-    const jsm = await jetstreamManager(nc);
+  const handle = async (jsm: JetStreamManager, js: JetStreamClient, advisory: MaxDeliveriesAdvisory) => {
     const stored = await jsm.streams.getMessage(advisory.stream, { seq: advisory.stream_seq });
     if (!stored) return; // acked or deleted meanwhile
     const assignment = decodeRunAssignment(stored.data);
@@ -33,7 +32,7 @@ export function startMaxDeliveriesWatch(options: { ready: Promise<unknown>; conn
     const batch = create(RunStatusBatchSchema, {
       updates: [{ runId: assignment.runId, jobId: assignment.jobId, attempt: advisory.deliveries, state: RunState.FAILED, error, time: timestampFromDate(new Date()), workerId: "jetstream" }],
     });
-    await jetstream(nc).publish(options.layout.eventSubject(assignment.queue), encodeRunStatusBatch(batch));
+    await js.publish(options.layout.eventSubject(assignment.queue), encodeRunStatusBatch(batch));
     await jsm.streams.deleteMessage(advisory.stream, advisory.stream_seq, false);
     options.logger.warn({ runId: assignment.runId, deliveries: advisory.deliveries }, "run message reached max deliveries; run failed");
   };
@@ -41,10 +40,12 @@ export function startMaxDeliveriesWatch(options: { ready: Promise<unknown>; conn
     await options.ready;
     const nc = options.connection();
     if (!nc || stopped) return;
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
     subscription = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${options.layout.runsStream}.*`, { queue: `${options.layout.runsStream}-max-deliveries` });
     for await (const msg of subscription) {
       try {
-        await handle(nc, msg.json<MaxDeliveriesAdvisory>());
+        await handle(jsm, js, msg.json<MaxDeliveriesAdvisory>());
       } catch (error) {
         options.logger.error({ err: error }, "cannot fail a run that reached max deliveries");
       }

@@ -287,7 +287,9 @@ async function applyInputs(
     const result = transition(run, input, now);
     if (!result.ok) return result.reason;
     current.set(runId, result.run);
-    events.set(runId, [...(events.get(runId) ?? []), ...result.events]);
+    const list = events.get(runId);
+    if (list) list.push(...result.events);
+    else events.set(runId, [...result.events]);
     return undefined;
   });
   const changed: RunWrite[] = [];

@@ -10,6 +10,7 @@ const ended = (queue: string, state: RunState, endMs: number, startedMs: number 
   cursor: 1,
   runId: "r",
   jobId: "j",
+  jobName: "job",
   queue,
   namespace: "default",
   labels: {},

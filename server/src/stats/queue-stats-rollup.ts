@@ -23,6 +23,15 @@ const OUTCOME_COLUMN: Partial<Record<RunState, keyof MinuteRow["counts"]>> = {
   [RunState.TIMED_OUT]: "timed_out",
 };
 
+/** A started run's last attempt, start to end, and its start lag (scheduled time to start); none if it never started. */
+function startedTimes(run: EndedRun): { durationMs: number; lagMs: number } | undefined {
+  if (!run.startTime) return undefined;
+  return {
+    durationMs: Math.max(0, run.time.getTime() - run.startTime.getTime()),
+    lagMs: Math.max(0, run.startTime.getTime() - run.scheduledTime.getTime()),
+  };
+}
+
 /** Folds run ends into one row per queue, minute of their end and namespace (pure). */
 export function rollUp(ended: readonly EndedRun[]): MinuteRow[] {
   const rows = new Map<string, MinuteRow>();
@@ -37,9 +46,10 @@ export function rollUp(ended: readonly EndedRun[]): MinuteRow[] {
       rows.set(key, row);
     }
     row.counts[column]++;
-    if (run.startTime) {
-      row.durations[bucketOf(Math.max(0, run.time.getTime() - run.startTime.getTime()))]++;
-      row.lags[bucketOf(Math.max(0, run.startTime.getTime() - run.scheduledTime.getTime()))]++;
+    const times = startedTimes(run);
+    if (times) {
+      row.durations[bucketOf(times.durationMs)]++;
+      row.lags[bucketOf(times.lagMs)]++;
     }
   }
   return [...rows.values()];
@@ -58,9 +68,10 @@ export function createQueueStatsRollup(pool: pg.Pool, metrics: Pick<Metrics, "ru
       for (const run of ended) {
         const state = RunState[run.state];
         metrics.runsEnded.inc({ queue: run.queue, state });
-        if (!run.startTime) continue;
-        metrics.runDuration.observe({ queue: run.queue }, Math.max(0, run.time.getTime() - run.startTime.getTime()) / 1000);
-        metrics.runStartLag.observe({ queue: run.queue }, Math.max(0, run.startTime.getTime() - run.scheduledTime.getTime()) / 1000);
+        const times = startedTimes(run);
+        if (!times) continue;
+        metrics.runDuration.observe({ queue: run.queue }, times.durationMs / 1000);
+        metrics.runStartLag.observe({ queue: run.queue }, times.lagMs / 1000);
       }
     },
     write: async (client, rows) => {

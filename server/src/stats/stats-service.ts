@@ -6,13 +6,15 @@ import type pg from "pg";
 import type { NatsLayout } from "@chime/sdk";
 import { ActiveRunCountsSchema, EndedRunStatsSchema, type StatsService } from "@chime/sdk/gen/stats_service_pb";
 import { invalidArgument, notFound, requireId } from "../api/errors.js";
-import { QUEUE_PATTERN } from "../jobs/job-validation.js";
+import { checkNamespaceFilter, QUEUE_PATTERN } from "../jobs/job-validation.js";
 import { readQueueConsumer } from "../nats/queue-consumers.js";
 import { durationToMs, msToDuration, toTimestamp } from "../util/time.js";
 import { addBuckets, emptyBuckets, quantileMs } from "./histogram.js";
+import { ROLLUP_RETENTION_DAYS } from "./queue-stats-rollup.js";
 
 const DEFAULT_WINDOW_MS = 3_600_000;
-const MAX_WINDOW_MS = 31 * 86_400_000;
+/** As far back as the queue rollups are kept. */
+const MAX_WINDOW_MS = ROLLUP_RETENTION_DAYS * 86_400_000;
 const QUANTILES = [0.5, 0.9, 0.99] as const;
 
 function windowMs(window: Duration | undefined, minMs: number): number {
@@ -92,7 +94,7 @@ export function createStatsService(deps: { pool: pg.Pool; js: () => JetStreamCli
 
     async getQueueStats(request) {
       if (!QUEUE_PATTERN.test(request.queue)) throw invalidArgument("queue: expected 1-64 letters, digits, _ or -");
-      if (request.namespace && !QUEUE_PATTERN.test(request.namespace)) throw invalidArgument("namespace: expected 1-64 letters, digits, _ or -");
+      checkNamespaceFilter(request.namespace);
       const ms = windowMs(request.window, 60_000);
       const { rows } = await pool.query<Counts & { minute: Date; duration_buckets: number[]; lag_buckets: number[]; window_start: Date }>(
         `SELECT w.window_start, q.succeeded, q.failed, q.cancelled, q.timed_out, q.duration_buckets, q.lag_buckets

@@ -25,7 +25,7 @@ export interface TlsSource {
 }
 
 /** Reads the files and checks that Node accepts them together (a key that does not match its certificate fails here). */
-export function readTlsMaterial(files: TlsFiles): TlsMaterial {
+function readTlsMaterial(files: TlsFiles): TlsMaterial {
   const material: TlsMaterial = {
     cert: readFileSync(files.certFile),
     key: readFileSync(files.keyFile),

@@ -3,11 +3,10 @@ import type { WatchRunsRequest } from "@chime/sdk/gen/watch_service_pb";
 import { FieldViolations, requireId } from "../api/errors.js";
 import { labelConditions, labelsMatch, parseLabelSelector, type LabelTerm } from "../api/label-selector.js";
 import type { WatchEvent } from "./event-source.js";
+// Namespaces are named like queues.
+import { QUEUE_PATTERN } from "../jobs/job-validation.js";
 
 const MAX_VALUES = 1000;
-const QUEUE = /^[A-Za-z0-9_-]{1,64}$/;
-/** Namespaces are named like queues. */
-const NAMESPACE = QUEUE;
 
 /** A WatchRuns filter, checked once: matched in memory for live events and in SQL for replay. */
 export interface RunFilter {
@@ -36,7 +35,7 @@ export function parseRunFilter(request: Pick<WatchRunsRequest, "jobIds" | "queue
   if (request.queues.length > MAX_VALUES) problems.add("queues", `at most ${MAX_VALUES} values`);
   else if (request.queues.length) {
     for (const queue of request.queues) {
-      if (!QUEUE.test(queue)) problems.add("queues", `${JSON.stringify(queue.slice(0, 80))} is not a queue name (letters, digits, _ and -, at most 64)`);
+      if (!QUEUE_PATTERN.test(queue)) problems.add("queues", `${JSON.stringify(queue.slice(0, 80))} is not a queue name (letters, digits, _ and -, at most 64)`);
     }
     filter.queues = new Set(request.queues);
   }
@@ -46,7 +45,7 @@ export function parseRunFilter(request: Pick<WatchRunsRequest, "jobIds" | "queue
     }
     filter.states = new Set(request.states);
   }
-  if (request.namespace && !NAMESPACE.test(request.namespace)) {
+  if (request.namespace && !QUEUE_PATTERN.test(request.namespace)) {
     problems.add("namespace", `${JSON.stringify(request.namespace.slice(0, 80))} is not a namespace (1-64 letters, digits, _ or -)`);
   } else if (request.namespace) filter.namespace = request.namespace;
   try {
