@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { JobState } from "@chime/sdk/gen/job_pb";
+import { inTransaction } from "../db/pool.js";
 
 /** Runs deleted per statement, so no statement holds many row locks or runs long. */
 const BATCH = 5000;
@@ -33,17 +34,33 @@ export function createRunPruner(options: { pool: pg.Pool; retentionMs: number })
         );
         runs += deleted.rowCount ?? 0;
         const jobIds = [...new Set(deleted.rows.map((r) => r.job_id))];
-        if (jobIds.length > 0) {
-          const gone = await options.pool.query(
-            `DELETE FROM jobs j WHERE j.id = ANY($1::uuid[]) AND (j.state = $2 OR j.deleted_time IS NOT NULL)
-               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.job_id = j.id)`,
-            [jobIds, JobState.COMPLETED],
-          );
-          jobs += gone.rowCount ?? 0;
-        }
+        if (jobIds.length > 0) jobs += await deleteJobsLeftWithoutRuns(options.pool, jobIds);
         if ((deleted.rowCount ?? 0) < BATCH) break;
       }
       return { runs, jobs };
     },
   };
+}
+
+/**
+ * Deletes those of the jobs that are completed or deleted and have no run left. Their rows
+ * are locked first and the runs looked for by a second statement, whose snapshot is taken
+ * after the locks: a TriggerJob that inserted a run under the job's row lock has committed
+ * by then and is seen, and one that comes later waits for the lock and then finds no job.
+ * (One statement would judge NOT EXISTS on the snapshot it started with, and could leave
+ * a run just inserted without its job: runs.job_id has no foreign key, migration 0021.)
+ */
+async function deleteJobsLeftWithoutRuns(pool: pg.Pool, jobIds: string[]): Promise<number> {
+  return inTransaction(pool, async (client) => {
+    const { rows } = await client.query<{ id: string }>(
+      "SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND (state = $2 OR deleted_time IS NOT NULL) FOR UPDATE SKIP LOCKED",
+      [jobIds, JobState.COMPLETED],
+    );
+    if (rows.length === 0) return 0;
+    const gone = await client.query(
+      "DELETE FROM jobs j WHERE j.id = ANY($1::uuid[]) AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.job_id = j.id)",
+      [rows.map((r) => r.id)],
+    );
+    return gone.rowCount ?? 0;
+  });
 }
