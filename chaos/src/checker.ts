@@ -17,6 +17,8 @@ export interface Verdict {
   duplicated: number;
   /** Handler executions that ran to their end beyond one per run (at-least-once: not a fault of the record). */
   reExecuted: number;
+  /** Runs started before their scheduled time (by the worker's clock, which no fault steps). */
+  early: number;
   /** The latest start after its scheduled time, in ms. */
   maxLagMs: number;
 }
@@ -53,11 +55,12 @@ export async function check(pool: pg.Pool, load: Load, handlerEnds: Map<string, 
   }
   for (const once of load.oneOffs) owed.push(`${once.id}@${once.at.getTime()}`);
 
-  const verdict: Verdict = { expected: owed.length, onTime: 0, late: 0, recovered: 0, lost: 0, duplicated: 0, reExecuted: 0, maxLagMs: 0 };
+  const verdict: Verdict = { expected: owed.length, onTime: 0, late: 0, recovered: 0, lost: 0, duplicated: 0, reExecuted: 0, early: 0, maxLagMs: 0 };
   for (const key of owed) {
     const runs = byFire.get(key) ?? [];
     const run = runs[0];
     if (runs.length > 1 || (run && run.succeeded > 1)) verdict.duplicated++;
+    if (runs.some((r) => r.lag_ms !== null && Number(r.lag_ms) < 0)) verdict.early++;
     if (!run || run.state !== RunState.SUCCEEDED) {
       verdict.lost++;
       continue;

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { untilTrue } from "./wait.js";
@@ -7,6 +9,12 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SERVER_MAIN = "server/dist/main.js";
 /** The test suite's worker program (server/test/helpers/worker-child.ts, compiled by build-node.sh). */
 const WORKER_CHILD = "server/test/dist/helpers/worker-child.js";
+/**
+ * The test suite's clock shim (server/test/helpers/shifted-clock.mjs): preloaded into a
+ * server, it moves Date.now() and new Date() by the milliseconds in a file, read again on
+ * SIGUSR2, as an NTP step does; the monotonic clock is left alone.
+ */
+const SHIFTED_CLOCK = fileURLToPath(new URL("../../server/test/helpers/shifted-clock.mjs", import.meta.url));
 
 export interface ChaosProcess {
   id: string;
@@ -56,8 +64,8 @@ function untilPrinted(child: ChildProcess, text: string, what: string, timeoutMs
 }
 
 /** Runs a Node program of the repository and resolves once it printed `readyText`, with that line. */
-async function launch(id: string, script: string, readyText: string, env: Record<string, string>): Promise<{ proc: ChaosProcess; line: string }> {
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "ignore"] });
+async function launch(id: string, script: string, readyText: string, env: Record<string, string>, preload?: string): Promise<{ proc: ChaosProcess; line: string }> {
+  const child = spawn(process.execPath, [...(preload ? ["--import", preload] : []), script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "ignore"] });
   const ready = untilPrinted(child, readyText, id);
   const proc = track(id, child);
   try {
@@ -79,6 +87,8 @@ export interface ClusterOptions {
   /** Lease of the leader's lock (CHIME_LEADER_LEASE_MS). */
   leaseMs: number;
   ackWaitMs: number;
+  /** Where the servers' clock offset files go: set, servers run with a clock that stepClock() can step. */
+  clockDir?: string;
 }
 
 /** Chime servers (every role) and workers of the queue, as separate processes. */
@@ -87,6 +97,8 @@ export function createCluster(options: ClusterOptions) {
   const workers = new Map<string, ChaosProcess>();
   let grpcPort = 0;
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
+  // A server restarted under its id keeps its clock's offset, as a machine keeps its clock.
+  const clockFile = (id: string) => join(options.clockDir!, `clock-${id}`);
   pool.on("error", () => undefined); // Postgres restarts are the point
 
   return {
@@ -99,7 +111,9 @@ export function createCluster(options: ClusterOptions) {
 
     /** Starts a server (ports of the kernel's choosing: the load's client is made once, at the start). */
     async startServer(id: string): Promise<ChaosProcess> {
+      const clock: Record<string, string> = options.clockDir ? { CHIME_TEST_CLOCK_OFFSET_FILE: clockFile(id) } : {};
       const { proc, line } = await launch(id, SERVER_MAIN, "chime server started", {
+        ...clock,
         DATABASE_URL: options.databaseUrl,
         NATS_URL: options.natsUrl,
         CHIME_NATS_PREFIX: options.prefix,
@@ -110,10 +124,17 @@ export function createCluster(options: ClusterOptions) {
         CHIME_LOG_LEVEL: "info",
         CHIME_LEADER_LEASE_MS: String(options.leaseMs),
         CHIME_SHUTDOWN_GRACE_MS: "2000",
-      });
+      }, options.clockDir ? SHIFTED_CLOCK : undefined);
       servers.set(id, proc);
       grpcPort = (JSON.parse(line) as { grpcPort: number }).grpcPort;
       return proc;
+    },
+
+    /** Steps a server's wall clock to `offsetMs` from the true time (0: back to it). */
+    stepClock(id: string, offsetMs: number): void {
+      if (!options.clockDir) throw new Error("stepClock: the cluster was made without a clockDir");
+      writeFileSync(clockFile(id), String(offsetMs));
+      servers.get(id)?.signal("SIGUSR2");
     },
 
     async startWorker(id: string): Promise<ChaosProcess> {

@@ -41,5 +41,5 @@ mkdirSync(dir, { recursive: true });
 const file = `${dir}${new Date().toISOString().replace(/[:.]/g, "-")}-${quick ? "quick" : "full"}.md`;
 writeFileSync(file, `# Chime chaos run (${quick ? "quick" : "full"}), ${new Date().toISOString()}\n\n${table}\n`);
 console.log(`written to ${file}`);
-const failed = results.filter((r) => r.verdict.lost > 0 || r.verdict.duplicated > 0);
+const failed = results.filter((r) => r.verdict.lost > 0 || r.verdict.duplicated > 0 || r.verdict.early > 0);
 process.exit(failed.length ? 1 : 0);

@@ -61,6 +61,7 @@ export async function runScenario(scenario: Scenario, index: number, postgres: C
     workerLog,
     leaseMs: LEASE_MS,
     ackWaitMs: ACK_WAIT_MS,
+    clockDir: scenario.steppedClocks ? dir : undefined,
   });
   let workerCount = 0;
   const ctx: FaultContext = {
@@ -105,12 +106,12 @@ export async function runScenario(scenario: Scenario, index: number, postgres: C
 /** The results as a markdown table. */
 export function resultTable(results: Array<{ scenario: Scenario; verdict: Verdict }>): string {
   const lines = [
-    "| scenario | fault | fires owed | on time | late | recovered | lost | duplicated | re-executed | max lag |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | fault | fires owed | on time | late | recovered | lost | duplicated | early | re-executed | max lag |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const { scenario, verdict: v } of results) {
     lines.push(
-      `| ${scenario.name} | ${scenario.description} | ${v.expected} | ${v.onTime} | ${v.late} | ${v.recovered} | ${v.lost} | ${v.duplicated} | ${v.reExecuted} | ${(v.maxLagMs / 1000).toFixed(1)} s |`,
+      `| ${scenario.name} | ${scenario.description} | ${v.expected} | ${v.onTime} | ${v.late} | ${v.recovered} | ${v.lost} | ${v.duplicated} | ${v.early} | ${v.reExecuted} | ${(v.maxLagMs / 1000).toFixed(1)} s |`,
     );
   }
   return lines.join("\n");

@@ -27,6 +27,8 @@ export interface Scenario {
   everyMs: number;
   /** Servers in the cluster (default 2). */
   servers?: number;
+  /** The servers run with a wall clock the scenario can step (FaultContext.cluster.stepClock). */
+  steppedClocks?: boolean;
   inject(ctx: FaultContext): Promise<void>;
 }
 
