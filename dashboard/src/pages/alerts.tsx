@@ -39,6 +39,10 @@ function conditionInWords(rule: AlertRule): string {
       return "a run ended (any outcome)";
     case AlertCondition.CONSECUTIVE_FAILURES:
       return `${rule.threshold} failed runs in a row`;
+    case AlertCondition.JOB_AUTO_PAUSED:
+      return "a job paused itself after its failure streak (pause_after_failures)";
+    case AlertCondition.QUEUE_STALLED:
+      return `queue ${rule.queue} had runs waiting and no worker for over ${Number(rule.stallAfter?.seconds ?? 0n)} s (and when it recovers)`;
     default:
       return "—";
   }
