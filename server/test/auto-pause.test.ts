@@ -9,6 +9,7 @@ import { TEST_NATS_URL } from "./helpers/env.js";
 import { waitFor } from "./helpers/wait.js";
 import { startWebhookReceiver } from "./helpers/webhook-receiver.js";
 import { createLogger } from "../src/logger.js";
+import { createAutoPause } from "../src/jobs/auto-pause.js";
 
 const QUIET = createLogger("silent");
 
@@ -60,6 +61,17 @@ describe("failure-streak auto-pause", () => {
     await startWorker("pause-q", async () => {
       throw new NonRetryableError("broken");
     });
+
+    // A second consumer racing the server's, as another scheduler process would: a streak
+    // still pauses once and notifies once, whichever of them consumes its failures.
+    let racing = true;
+    const rival = createAutoPause(pool);
+    const rivalLoop = (async () => {
+      while (racing) {
+        await rival();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
 
     const messages: WatchJobMessage[] = [];
     const controller = new AbortController();
@@ -124,6 +136,8 @@ describe("failure-streak auto-pause", () => {
     await waitFor("the second job event", () => messages.filter((m) => m.kind === "jobChange" && m.change.kind === JobChangeKind.AUTO_PAUSED).length === 2);
     controller.abort();
     await watching;
+    racing = false;
+    await rivalLoop;
     const changes = messages.flatMap((m) => (m.kind === "jobChange" ? [JobChangeKind[m.change.kind]] : []));
     expect(changes).toEqual(["AUTO_PAUSED", "RESUMED", "AUTO_PAUSED"]);
   });
