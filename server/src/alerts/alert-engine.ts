@@ -6,6 +6,8 @@ import { stateName, type NotifiedRun } from "./alert-notification.js";
 import { rulesFor, streakJustReached, type MatchableRule } from "./alert-rules.js";
 import { enqueue, latestOutcomes, listRules, ruleEvent, type RuleEvents, type RuleRow } from "./alert-store.js";
 
+const RUN_END_CONDITIONS = new Set([AlertCondition.RUN_FAILED, AlertCondition.RUN_ENDED, AlertCondition.CONSECUTIVE_FAILURES]);
+
 /**
  * Matches run ends against the alert rules and writes the deliveries they call for: a
  * consumer of the run event log (events/log-consumer.ts), so each end is matched exactly
@@ -16,7 +18,8 @@ export function createAlertEngine(pool: pg.Pool): () => Promise<number> {
   let rules: RuleRow[] = [];
   return createLogConsumerPass(pool, {
     name: "alerts",
-    active: async () => (rules = await listRules(pool, "")).length > 0,
+    // Rules on run ends only: JOB_AUTO_PAUSED and QUEUE_STALLED are raised elsewhere (jobs/auto-pause.ts, queue-stall-watch.ts).
+    active: async () => (rules = (await listRules(pool, "")).filter((rule) => RUN_END_CONDITIONS.has(rule.condition))).length > 0,
     prepare: (ended) => matchOutcomes(pool, ended, rules),
     write: async (client, groups) => {
       for (const group of groups.values()) await enqueue(client, group);

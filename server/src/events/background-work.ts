@@ -39,7 +39,7 @@ export function startBackgroundWork(options: {
   const sender = createAlertSender(pool, options.allowlist, (outcome) => options.metrics.alertDeliveries.inc({ outcome }));
   const steps: Array<[string, () => Promise<unknown>]> = [
     ["alert matching", createAlertEngine(pool)],
-    ["failure-streak auto-pause", createAutoPause(pool)],
+    ["failure-streak auto-pause", createAutoPause(pool, logger)],
     ["queue stall alerts", createQueueStallWatch(pool, options.js, options.layout)],
     ["alert sending", sender.pass],
     ["queue stats", createQueueStatsRollup(pool, options.metrics)],

@@ -7,12 +7,15 @@ import { createLogConsumerPass, type EndedRun } from "../events/log-consumer.js"
 import { cancelWrittenAheadRunsOfJob } from "../runs/run-store.js";
 import { autoPauseDue } from "./auto-pause-decision.js";
 import type { AutoPauseRow } from "./job-store.js";
+import type { Logger } from "../logger.js";
 
 /** A failed run that completes its job's streak, and the JOB_AUTO_PAUSED rules to notify. */
 interface Pause {
   event: EndedRun;
   streak: number;
   rules: RuleRow[];
+  /** Set by the write: the job was still active and is now paused. */
+  applied?: boolean;
 }
 
 interface StreakJobRow {
@@ -29,7 +32,7 @@ interface StreakJobRow {
  * judged once, by one scheduler process, and the pause, its job event (the jobs trigger:
  * JOB_CHANGE_KIND_AUTO_PAUSED), its JOB_AUTO_PAUSED deliveries and the cursor commit together.
  */
-export function createAutoPause(pool: pg.Pool): () => Promise<number> {
+export function createAutoPause(pool: pg.Pool, logger?: Logger): () => Promise<number> {
   return createLogConsumerPass(pool, {
     name: "auto_pause",
     // While no job asks for it, the cursor just follows the present (a partial index keeps this cheap).
@@ -37,8 +40,13 @@ export function createAutoPause(pool: pg.Pool): () => Promise<number> {
     prepare: (ended) => findPauses(pool, ended),
     write: async (client, pauses) => {
       let paused = 0;
-      for (const pause of pauses) if (await applyPause(client, pause)) paused++;
+      for (const pause of pauses) if ((pause.applied = await applyPause(client, pause))) paused++;
       return paused;
+    },
+    committed: (_, pauses) => {
+      for (const { event, streak, applied } of pauses) {
+        if (applied) logger?.warn({ jobId: event.jobId, job: event.jobName, namespace: event.namespace, runId: event.runId, failureStreak: streak }, "job paused after a failure streak");
+      }
     },
   });
 }
