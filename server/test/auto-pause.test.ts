@@ -145,46 +145,64 @@ describe("failure-streak auto-pause", () => {
 
 describe("queue stall alerts", () => {
   it("a queue with runs waiting and no worker notifies once after stall_after, not before, and once when a worker is back", async () => {
-    const queue = "stall-q";
-    // The queue's consumer as a worker leaves it: durable, with nobody pulling.
+    // One queue whose consumer a worker left behind (durable, nobody pulling), one that no worker ever consumed.
+    const queues = ["left-q", "never-q"];
     const layout = natsLayout(fixture.server.config.natsPrefix);
     const nc = await connect({ servers: TEST_NATS_URL });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.consumers.add(layout.runsStream, { durable_name: layout.queueConsumer(queue), filter_subject: layout.runSubject(queue), ack_policy: AckPolicy.Explicit });
+      await jsm.consumers.add(layout.runsStream, { durable_name: layout.queueConsumer("left-q"), filter_subject: layout.runSubject("left-q"), ack_policy: AckPolicy.Explicit });
     } finally {
       await nc.close();
     }
     const channelId = await channel("stall-hook");
-    const { rule } = await alerts().createAlertRule({
-      rule: { name: "stalled", channelId, condition: AlertCondition.QUEUE_STALLED, queue, stallAfter: { seconds: 5n }, minInterval: { seconds: 1n } },
+    const rules = new Map<string, string>();
+    for (const queue of queues) {
+      const { rule } = await alerts().createAlertRule({
+        rule: { name: `stalled-${queue}`, channelId, condition: AlertCondition.QUEUE_STALLED, queue, stallAfter: { seconds: 5n }, minInterval: { seconds: 1n } },
+      });
+      expect(rule?.queue).toBe(queue);
+      expect(rule?.stallAfter?.seconds).toBe(5n);
+      rules.set(queue, rule!.id);
+    }
+
+    for (const queue of queues) {
+      const job = await fixture.chime.createJob({ name: `stuck-${queue}`, queue, schedule: { every: "1h" } });
+      for (let i = 0; i < 3; i++) await fixture.chime.triggerJob(job.id);
+    }
+    // The stalls are seen as they start, and nothing is notified for them yet.
+    const stalls = await waitFor("the stalls recorded", async () => {
+      const { rows } = await pool.query<{ rule_id: string; since: Date; notified: boolean }>("SELECT rule_id, since, notified FROM queue_stalls");
+      return rows.length === 2 ? new Map(rows.map((row) => [row.rule_id, row])) : undefined;
     });
-    expect(rule?.queue).toBe(queue);
-    expect(rule?.stallAfter?.seconds).toBe(5n);
+    expect([...stalls.values()].map((stall) => stall.notified)).toEqual([false, false]);
+    for (const ruleId of rules.values()) expect((await alerts().listAlertDeliveries({ ruleId })).deliveries).toEqual([]);
 
-    const job = await fixture.chime.createJob({ name: "stuck", queue, schedule: { every: "1h" } });
-    for (let i = 0; i < 3; i++) await fixture.chime.triggerJob(job.id);
-    // The stall is seen as it starts, and nothing is notified for it yet.
-    const stall = await waitFor("the stall recorded", async () => (await pool.query<{ since: Date; notified: boolean }>("SELECT since, notified FROM queue_stalls")).rows[0]);
-    expect(stall.notified).toBe(false);
-    expect((await alerts().listAlertDeliveries({ ruleId: rule!.id })).deliveries).toEqual([]);
+    for (const queue of queues) {
+      await waitFor(`the stall notification of ${queue}`, () => (bodiesOf(`stalled-${queue}`).length === 1 ? true : undefined), { timeoutMs: 30_000 });
+      const [delivery] = (await alerts().listAlertDeliveries({ ruleId: rules.get(queue)! })).deliveries;
+      // Raised only once the stall had lasted stall_after (both times by the database's clock).
+      const { rows } = await pool.query<{ ms: number }>(
+        "SELECT (extract(epoch FROM create_time - $2::timestamptz) * 1000)::float8 AS ms FROM alert_deliveries WHERE id = $1",
+        [delivery.id, stalls.get(rules.get(queue)!)!.since],
+      );
+      expect(rows[0].ms).toBeGreaterThan(5000);
+      const [body] = bodiesOf(`stalled-${queue}`);
+      expect(body.queue).toEqual({ name: queue, waiting: 3, stalled_seconds: expect.any(Number), recovered: false });
+      expect(body.queue!.stalled_seconds).toBeGreaterThanOrEqual(5);
+      expect(body.job).toBeUndefined();
+    }
 
-    await waitFor("the stall notification", () => (bodiesOf("stalled").length === 1 ? true : undefined), { timeoutMs: 30_000 });
-    const [delivery] = (await alerts().listAlertDeliveries({ ruleId: rule!.id })).deliveries;
-    // Raised only once the stall had lasted stall_after (both times by the database's clock).
-    const { rows } = await pool.query<{ ms: number }>("SELECT (extract(epoch FROM create_time - $2::timestamptz) * 1000)::float8 AS ms FROM alert_deliveries WHERE id = $1", [delivery.id, stall.since]);
-    expect(rows[0].ms).toBeGreaterThan(5000);
-    expect(bodiesOf("stalled")[0].queue).toEqual({ name: queue, waiting: 3, stalled_seconds: expect.any(Number), recovered: false });
-    expect(bodiesOf("stalled")[0].queue!.stalled_seconds).toBeGreaterThanOrEqual(5);
+    // Still stalled: nothing more while the judgement runs on (the stalls stay notified).
+    await waitFor("later passes", async () => (await pool.query("SELECT 1 FROM queue_stalls WHERE notified AND now() > since + interval '7 seconds'")).rowCount === 2, { timeoutMs: 30_000 });
+    for (const queue of queues) expect(bodiesOf(`stalled-${queue}`)).toHaveLength(1);
 
-    // Still stalled: nothing more while the judgement runs on (the stall stays notified).
-    await waitFor("later passes", async () => (await pool.query("SELECT 1 FROM queue_stalls WHERE notified AND now() > since + interval '7 seconds'")).rowCount === 1, { timeoutMs: 30_000 });
-    expect(bodiesOf("stalled")).toHaveLength(1);
-
-    // A worker consumes the queue: the recovery, once.
-    await startWorker(queue, async () => undefined);
-    await waitFor("the recovery notification", () => (bodiesOf("stalled").length === 2 ? true : undefined), { timeoutMs: 30_000 });
-    expect(bodiesOf("stalled")[1].queue?.recovered).toBe(true);
+    // Workers consume the queues: one recovery each.
+    for (const queue of queues) await startWorker(queue, async () => undefined);
+    for (const queue of queues) {
+      await waitFor(`the recovery notification of ${queue}`, () => (bodiesOf(`stalled-${queue}`).length === 2 ? true : undefined), { timeoutMs: 30_000 });
+      expect(bodiesOf(`stalled-${queue}`)[1].queue?.recovered).toBe(true);
+    }
     expect((await pool.query("SELECT 1 FROM queue_stalls")).rowCount).toBe(0);
   });
 });

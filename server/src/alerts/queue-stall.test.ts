@@ -29,8 +29,8 @@ describe("judgeStall", () => {
       { next: undefined, notice: { waiting: 9, stalledMs: 2 * T, recovered: true } },
     ],
     ["runs gone before T: the stall ends unnotified", { since: at(1000), notified: false }, figures(0), 2000, { next: undefined }],
-    ["no consumer to read: the state is kept", { since: at(1000), notified: true }, undefined, 5000, { next: { since: at(1000), notified: true } }],
-    ["no consumer, no stall: still none", undefined, undefined, 5000, { next: undefined }],
+    ["JetStream not read: the state is kept", { since: at(1000), notified: true }, undefined, 5000, { next: { since: at(1000), notified: true } }],
+    ["JetStream not read, no stall: still none", undefined, undefined, 5000, { next: undefined }],
   ];
   it.each(cases)("%s", (_, previous, seen, now, expected) => {
     expect(judgeStall(previous, seen, at(now), T)).toEqual(expected);

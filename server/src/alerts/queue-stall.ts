@@ -24,8 +24,8 @@ export interface StallJudgement {
  * One look at a queue's JetStream consumer. A queue stalls while runs wait and no worker
  * consumes it: no pull request waiting and nothing delivered unacknowledged (a busy worker
  * holds runs in flight). A stall is notified once, when it has lasted longer than
- * `stallAfterMs`, and its end once more, only if it was notified. A queue without a consumer
- * (no worker ever consumed it) cannot be read: the state is kept as it was.
+ * `stallAfterMs`, and its end once more, only if it was notified. Without figures (JetStream
+ * not read this time) the state is kept as it was.
  */
 export function judgeStall(previous: StallState | undefined, figures: QueueConsumerStats | undefined, now: Date, stallAfterMs: number): StallJudgement {
   if (!figures) return { next: previous };

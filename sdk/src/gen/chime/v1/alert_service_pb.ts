@@ -1076,8 +1076,8 @@ export enum AlertCondition {
    * The rule's queue had runs waiting in JetStream and no worker consuming it (no pull
    * request, nothing in flight) for longer than stall_after: notified once per stall,
    * with the waiting count and how long, and once more when it recovers (runs delivered
-   * again, or none waiting). Judged from the queue's JetStream consumer, which a worker
-   * creates when it first consumes the queue: a queue no worker ever consumed is not judged.
+   * again, or none waiting). Judged from the queue's JetStream consumer (a queue no worker
+   * ever consumed has none: from the runs on its subject).
    *
    * @generated from enum value: ALERT_CONDITION_QUEUE_STALLED = 5;
    */
