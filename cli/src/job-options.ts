@@ -21,6 +21,7 @@ export interface JobFlags {
   misfire?: string;
   httpUrl?: string;
   httpMethod?: string;
+  pauseAfterFailures?: string;
 }
 
 const OVERLAP = ["allow", "skip", "buffer_one", "cancel_previous"] as const;
@@ -43,7 +44,8 @@ export function addJobFlags(command: Command): Command {
     .option("--overlap <policy>", `when a run is due while one runs: ${OVERLAP.join(", ")}`)
     .option("--misfire <policy>", `runs missed during downtime: ${MISFIRE.join(", ")}`)
     .option("--http-url <url>", "run as an http job: the built-in executor calls this URL")
-    .option("--http-method <method>", "method of the http job (default POST)");
+    .option("--http-method <method>", "method of the http job (default POST)")
+    .option("--pause-after-failures <n>", "pause the job after n failed runs in a row (0: never)");
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -120,6 +122,9 @@ export function jobChanges(flags: JobFlags): Partial<JobSpec> {
   if (flags.misfire !== undefined) spec.misfire = oneOf("--misfire", flags.misfire, MISFIRE);
   if (flags.httpUrl !== undefined) spec.http = flags.httpMethod === undefined ? { url: flags.httpUrl } : { url: flags.httpUrl, method: flags.httpMethod };
   else if (flags.httpMethod !== undefined) throw new ArgumentError("--http-method: needs --http-url");
+  if (flags.pauseAfterFailures !== undefined) {
+    spec.pauseAfterFailures = flags.pauseAfterFailures === "0" ? 0 : positiveInteger("--pause-after-failures", flags.pauseAfterFailures);
+  }
   return spec;
 }
 

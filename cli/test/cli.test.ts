@@ -58,6 +58,8 @@ describe("chime job and chime run", () => {
     });
     expect(await json(["job", "pause", id])).toMatchObject({ state: "JOB_STATE_PAUSED" });
     expect(await json(["job", "resume", id])).toMatchObject({ state: "JOB_STATE_ACTIVE" });
+    expect(await json(["job", "update", id, "--pause-after-failures", "3"])).toMatchObject({ pauseAfterFailures: 3 });
+    expect(await chime(["job", "update", id, "--pause-after-failures", "-1"])).toMatchObject({ code: 3, stderr: 'chime: --pause-after-failures: "-1" is not a positive integer\n' });
 
     const run = await json(["job", "trigger", id]);
     expect(run).toMatchObject({ jobId: id, state: "RUN_STATE_QUEUED", trigger: "RUN_TRIGGER_MANUAL" });

@@ -33,6 +33,8 @@ export interface JobSpec {
   misfire?: "skip" | "run_once" | "run_all";
   misfireWindow?: DurationSpec;
   http?: { method?: string; url: string; headers?: Record<string, string>; body?: string };
+  /** Pause the job after this many consecutive failed runs (0 or unset: never). */
+  pauseAfterFailures?: number;
 }
 
 const OVERLAP = {
@@ -63,6 +65,7 @@ export const SPEC_FIELD_PATHS: Record<keyof JobSpec, string> = {
   misfire: "misfire_policy",
   misfireWindow: "misfire_window",
   http: "http",
+  pauseAfterFailures: "pause_after_failures",
 };
 
 /** Builds the chime.v1.Job message for a (partial) JobSpec. */
@@ -90,6 +93,7 @@ export function toJob(spec: Partial<JobSpec>, id = ""): Job {
     maxConcurrentRuns: spec.maxConcurrentRuns ?? 0,
     misfirePolicy: spec.misfire ? MISFIRE[spec.misfire] : MisfirePolicy.UNSPECIFIED,
     misfireWindow: optionalDuration(spec.misfireWindow),
+    pauseAfterFailures: spec.pauseAfterFailures ?? 0,
     http: spec.http ? create(HttpRequestSchema, { ...spec.http, method: spec.http.method ?? "", headers: spec.http.headers ?? {}, body: spec.http.body ?? "" }) : undefined,
   });
 }

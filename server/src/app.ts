@@ -180,6 +180,8 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
         pruneIntervalMs: config.eventPruneIntervalMs,
         logger,
         metrics,
+        js: jetStream.client,
+        layout,
       })
     : undefined;
   const maxDeliveries = config.roles.has("ingest") ? startMaxDeliveriesWatch({ ready: jetStream.ready, connection: nats.current, layout, logger }) : undefined;

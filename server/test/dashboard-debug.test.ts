@@ -274,6 +274,7 @@ describe("dashboard for debugging", () => {
       const { channel: chat } = await alertService.createAlertChannel({ channel: { name: "team-chat", kind: AlertChannelKind.SLACK, url: "http://10.255.255.1/hook" } });
       await alertService.createAlertRule({ rule: { namespace: "ops", name: "disk-filler-failed", channelId: hook!.id, condition: AlertCondition.RUN_FAILED, jobId: failingJob, minInterval: { seconds: 1n } } });
       await alertService.createAlertRule({ rule: { name: "everything-ended", channelId: chat!.id, condition: AlertCondition.RUN_ENDED, labelSelector: "team" } });
+      await alertService.createAlertRule({ rule: { name: "nobody-consumes", channelId: chat!.id, condition: AlertCondition.QUEUE_STALLED, queue: "reports", stallAfter: { seconds: 600n } } });
       const nightly = (await chime.jobService.listJobs({ namePrefix: "nightly-import" })).jobs[0];
       await chime.updateJob(nightly.id, { labels: { team: "data" } });
       const failure = await runTo(failingJob, RunState.FAILED);
@@ -284,6 +285,9 @@ describe("dashboard for debugging", () => {
       expect(await page.locator('tr[data-channel="team-chat"]').textContent()).toContain("Slack-compatible");
       expect(await page.locator('table.rules-table tr[data-rule="disk-filler-failed"]').textContent()).toContain("a run failed or timed out after its last attempt");
       expect(await page.locator('table.rules-table tr[data-rule="everything-ended"]').textContent()).toContain("team");
+      const stalled = await page.locator('table.rules-table tr[data-rule="nobody-consumes"]').textContent();
+      expect(stalled).toContain("queue reports");
+      expect(stalled).toContain("runs waited with no worker for over 10 minutes");
 
       // The webhook answers 500 first: the delivery is retried (a second after) and then sent.
       const sent = page.locator('table.deliveries-table tr[data-rule="disk-filler-failed"]');

@@ -39,6 +39,10 @@ function conditionInWords(rule: AlertRule): string {
       return "a run ended (any outcome)";
     case AlertCondition.CONSECUTIVE_FAILURES:
       return `${rule.threshold} failed runs in a row`;
+    case AlertCondition.JOB_AUTO_PAUSED:
+      return "a job paused itself after its failure streak (pause_after_failures)";
+    case AlertCondition.QUEUE_STALLED:
+      return `runs waited with no worker for over ${durationInWords(durationMs(rule.stallAfter) ?? 0)} (and when that ends)`;
     default:
       return "—";
   }
@@ -122,7 +126,17 @@ function Rules({ rules, channels }: { rules: AlertRule[]; channels: Map<string, 
                 <td>{r.namespace || "default"}</td>
                 <td>{conditionInWords(r)}</td>
                 <td>
-                  {r.jobId ? <a href={href.job(r.jobId)}>one job</a> : r.labelSelector ? <code>{r.labelSelector}</code> : "every job of the namespace"}
+                  {r.condition === AlertCondition.QUEUE_STALLED ? (
+                    <>
+                      queue <code>{r.queue}</code>
+                    </>
+                  ) : r.jobId ? (
+                    <a href={href.job(r.jobId)}>one job</a>
+                  ) : r.labelSelector ? (
+                    <code>{r.labelSelector}</code>
+                  ) : (
+                    "every job of the namespace"
+                  )}
                   {r.jobId && r.labelSelector && (
                     <>
                       {" "}

@@ -20,10 +20,23 @@ export interface Notification {
   delivery_id: string;
   rule: { id: string; name: string; condition: string };
   namespace: string;
-  job: { id: string; name: string };
+  /** Absent for a queue's notification (QUEUE_STALLED). */
+  job?: { id: string; name: string };
   count: number;
-  run: NotifiedRun;
+  /** The run notified (JOB_AUTO_PAUSED: the one that ended the streak); absent for a queue's notification. */
+  run?: NotifiedRun;
   last_run?: NotifiedRun;
+  /** JOB_AUTO_PAUSED: the streak that paused the job. */
+  pause?: { failure_streak: number; last_run_id: string };
+  /** QUEUE_STALLED: the queue, its waiting runs, how long it had no worker, and whether this is the recovery. */
+  queue?: QueueStallNotice;
+}
+
+export interface QueueStallNotice {
+  name: string;
+  waiting: number;
+  stalled_seconds: number;
+  recovered: boolean;
 }
 
 export const conditionName = (condition: AlertCondition): string => AlertCondition[condition];
@@ -53,6 +66,14 @@ export function channelRequest(kind: AlertChannelKind, notification: Notificatio
 
 /** One line for a chat channel: rule, job, run, outcome, error, and how many more. */
 export function slackText(n: Notification): string {
+  if (n.queue) {
+    const q = n.queue;
+    return q.recovered
+      ? `[chime] ${n.rule.name}: queue ${q.name} is consumed again after ${q.stalled_seconds}s without a worker`
+      : `[chime] ${n.rule.name}: queue ${q.name} has ${q.waiting} run(s) waiting and no worker for ${q.stalled_seconds}s`;
+  }
+  if (!n.run || !n.job) return `[chime] ${n.rule.name}`;
+  if (n.pause) return `[chime] ${n.rule.name}: job ${n.namespace}/${n.job.name} paused after ${n.pause.failure_streak} failed runs in a row (last ${n.pause.last_run_id})`;
   const error = n.run.error ? `: ${n.run.error.slice(0, 300)}` : "";
   const more = n.count > 1 ? ` (${n.count - 1} more since, latest ${n.last_run?.state ?? ""} ${n.last_run?.id ?? ""})` : "";
   return `[chime] ${n.rule.name}: job ${n.namespace}/${n.job.name} run ${n.run.id} ${n.run.state} (attempt ${n.run.attempt})${error}${more}`;

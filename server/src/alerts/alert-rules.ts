@@ -26,9 +26,7 @@ export const isFailure = (state: RunState): boolean => FAILED.has(state);
 export function rulesFor(outcome: Pick<EndedRun, "state" | "namespace" | "jobId" | "labels">, rules: readonly MatchableRule[]): MatchableRule[] {
   if (!isEnded(outcome.state)) return [];
   return rules.filter((rule) => {
-    if (rule.namespace !== outcome.namespace) return false;
-    if (rule.jobId !== null && rule.jobId !== outcome.jobId) return false;
-    if (!labelsMatch(rule.labelTerms, outcome.labels)) return false;
+    if (!concernsJob(rule, outcome)) return false;
     switch (rule.condition) {
       case AlertCondition.RUN_ENDED:
         return true;
@@ -41,6 +39,13 @@ export function rulesFor(outcome: Pick<EndedRun, "state" | "namespace" | "jobId"
   });
 }
 
+/** Whether a rule's scope (namespace, job, label selector) takes in a job. */
+export function concernsJob(rule: MatchableRule, job: Pick<EndedRun, "namespace" | "jobId" | "labels">): boolean {
+  if (rule.namespace !== job.namespace) return false;
+  if (rule.jobId !== null && rule.jobId !== job.jobId) return false;
+  return labelsMatch(rule.labelTerms, job.labels);
+}
+
 /**
  * Whether a job's latest ended runs (newest first, the one just ended included, CANCELLED
  * left out) make a streak that has just reached `threshold`: exactly `threshold` failures
@@ -48,7 +53,13 @@ export function rulesFor(outcome: Pick<EndedRun, "state" | "namespace" | "jobId"
  * every failure after it.
  */
 export function streakJustReached(latestStates: readonly RunState[], threshold: number): boolean {
-  if (latestStates.length < threshold) return false;
-  for (let i = 0; i < threshold; i++) if (!isFailure(latestStates[i])) return false;
+  if (!failuresOnTop(latestStates, threshold)) return false;
   return latestStates.length === threshold || !isFailure(latestStates[threshold]);
+}
+
+/** Whether a job's latest ended runs (newest first) begin with at least `count` failures. */
+export function failuresOnTop(latestStates: readonly RunState[], count: number): boolean {
+  if (latestStates.length < count) return false;
+  for (let i = 0; i < count; i++) if (!isFailure(latestStates[i])) return false;
+  return true;
 }

@@ -47,6 +47,8 @@ const ruleMessage = (row: RuleRow) =>
     labelSelector: row.label_selector,
     threshold: row.threshold,
     minInterval: msToDuration(row.min_interval_ms),
+    stallAfter: row.stall_after_ms ? msToDuration(row.stall_after_ms) : undefined,
+    queue: row.queue,
     createTime: toTimestamp(row.create_time),
   });
 

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type pg from "pg";
 import { AlertDeliveryState, type AlertCondition, type AlertChannelKind } from "@chime/sdk/gen/alert_service_pb";
-import type { Notification, NotifiedRun } from "./alert-notification.js";
+import { conditionName, type Notification, type NotifiedRun } from "./alert-notification.js";
 
 /** Every statement on the alert tables (migration 0016). */
 
@@ -25,6 +25,9 @@ export interface RuleRow {
   label_selector: string;
   threshold: number;
   min_interval_ms: number;
+  /** QUEUE_STALLED only (0 and '' otherwise). */
+  stall_after_ms: number;
+  queue: string;
   create_time: Date;
 }
 
@@ -73,9 +76,9 @@ export async function deleteChannel(db: Queryable, id: string): Promise<boolean>
 
 export async function insertRule(db: Queryable, rule: Omit<RuleRow, "id" | "create_time">): Promise<RuleRow | undefined> {
   const { rows } = await db.query<RuleRow>(
-    `INSERT INTO alert_rules (id, namespace, name, channel_id, condition, job_id, label_selector, threshold, min_interval_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (namespace, name) DO NOTHING RETURNING *`,
-    [randomUUID(), rule.namespace, rule.name, rule.channel_id, rule.condition, rule.job_id, rule.label_selector, rule.threshold, rule.min_interval_ms],
+    `INSERT INTO alert_rules (id, namespace, name, channel_id, condition, job_id, label_selector, threshold, min_interval_ms, stall_after_ms, queue)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (namespace, name) DO NOTHING RETURNING *`,
+    [randomUUID(), rule.namespace, rule.name, rule.channel_id, rule.condition, rule.job_id, rule.label_selector, rule.threshold, rule.min_interval_ms, rule.stall_after_ms, rule.queue],
   );
   return rows[0];
 }
@@ -103,15 +106,17 @@ export async function listDeliveries(db: Queryable, ruleId: string, limit: numbe
 
 /**
  * The states of a job's latest ended runs up to and including `runId` (CANCELLED left out),
- * newest scheduled time first: what a failure streak is judged on. It walks the
- * (job_id, scheduled_time) index backwards, so a job with millions of runs costs a few rows.
+ * newest scheduled time first, scheduled at or after `since` when given: what a failure
+ * streak is judged on. It walks the (job_id, scheduled_time) index backwards, so a job
+ * with millions of runs costs a few rows.
  */
-export async function latestOutcomes(db: Queryable, jobId: string, runId: string, limit: number): Promise<number[]> {
+export async function latestOutcomes(db: Queryable, jobId: string, runId: string, limit: number, since: Date | null = null): Promise<number[]> {
   const { rows } = await db.query<{ state: number }>(
     `SELECT r.state FROM runs r, (SELECT scheduled_time FROM runs WHERE id = $2) this
      WHERE r.job_id = $1 AND r.scheduled_time <= this.scheduled_time AND r.state IN (4, 5, 7)
+       AND ($4::timestamptz IS NULL OR r.scheduled_time >= $4)
      ORDER BY r.scheduled_time DESC LIMIT $3`,
-    [jobId, runId, limit],
+    [jobId, runId, limit, since],
   );
   return rows.map((r) => r.state);
 }
@@ -122,8 +127,21 @@ export interface RuleEvents {
   channelId: string;
   minIntervalMs: number;
   first: Omit<Notification, "delivery_id" | "count" | "last_run">;
-  last: NotifiedRun;
+  /** The latest run of the events; undefined for a notification that is not about runs (never coalesced). */
+  last: NotifiedRun | undefined;
   count: number;
+}
+
+/** A rule's first event of a pass, as a group of one, for `enqueue`. */
+export function ruleEvent(rule: RuleRow, body: Omit<RuleEvents["first"], "rule">, last: NotifiedRun | undefined): RuleEvents {
+  return {
+    ruleId: rule.id,
+    channelId: rule.channel_id,
+    minIntervalMs: rule.min_interval_ms,
+    count: 1,
+    last,
+    first: { rule: { id: rule.id, name: rule.name, condition: conditionName(rule.condition) }, ...body },
+  };
 }
 
 /**
@@ -138,7 +156,7 @@ export async function enqueue(client: pg.PoolClient, events: RuleEvents): Promis
     [events.ruleId],
   );
   const latest = rows[0];
-  if (latest && latest.state === AlertDeliveryState.PENDING && !latest.claimed) {
+  if (events.last && latest && latest.state === AlertDeliveryState.PENDING && !latest.claimed) {
     await client.query(
       `UPDATE alert_deliveries SET event_count = event_count + $2,
          payload = payload || jsonb_build_object('count', event_count + $2, 'last_run', $3::jsonb)

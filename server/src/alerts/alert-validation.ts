@@ -8,6 +8,13 @@ import type { RuleRow } from "./alert-store.js";
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/;
 const DEFAULT_MIN_INTERVAL_MS = 60_000;
 const DEFAULT_PAGE_SIZE = 100;
+const CONDITIONS = [
+  AlertCondition.RUN_FAILED,
+  AlertCondition.RUN_ENDED,
+  AlertCondition.CONSECUTIVE_FAILURES,
+  AlertCondition.JOB_AUTO_PAUSED,
+  AlertCondition.QUEUE_STALLED,
+];
 const MAX_PAGE_SIZE = 1000;
 
 function checkNamespaceAndName(v: FieldViolations, field: string, namespace: string, name: string): void {
@@ -45,9 +52,8 @@ export function validateRule(input: AlertRule | undefined): Omit<RuleRow, "id" |
   const namespace = input.namespace || DEFAULT_NAMESPACE;
   checkNamespaceAndName(v, "rule", namespace, input.name);
   if (!input.channelId) v.add("rule.channel_id", "is required");
-  if (![AlertCondition.RUN_FAILED, AlertCondition.RUN_ENDED, AlertCondition.CONSECUTIVE_FAILURES].includes(input.condition)) {
-    v.add("rule.condition", "expected ALERT_CONDITION_RUN_FAILED, ALERT_CONDITION_RUN_ENDED or ALERT_CONDITION_CONSECUTIVE_FAILURES");
-  }
+  if (!CONDITIONS.includes(input.condition)) v.add("rule.condition", `expected ${CONDITIONS.map((c) => `ALERT_CONDITION_${AlertCondition[c]}`).join(", ")}`);
+  const stallAfterMs = checkQueueStall(v, input);
   if (input.condition === AlertCondition.CONSECUTIVE_FAILURES && !(input.threshold >= 2 && input.threshold <= 1000)) {
     v.add("rule.threshold", "expected 2 to 1000 for CONSECUTIVE_FAILURES");
   } else if (input.condition !== AlertCondition.CONSECUTIVE_FAILURES && input.threshold !== 0) {
@@ -71,7 +77,27 @@ export function validateRule(input: AlertRule | undefined): Omit<RuleRow, "id" |
     label_selector: input.labelSelector,
     threshold: input.threshold,
     min_interval_ms: minIntervalMs,
+    stall_after_ms: stallAfterMs,
+    queue: input.queue,
   };
+}
+
+/**
+ * QUEUE_STALLED's own fields: a queue and a stall_after of 1 s to 24 h, and no job or label
+ * scope (a queue is not a job's); both fields refused on any other condition. Returns stall_after in ms.
+ */
+function checkQueueStall(v: FieldViolations, input: AlertRule): number {
+  const stallAfterMs = input.stallAfter ? durationToMs(input.stallAfter) : 0;
+  if (input.condition !== AlertCondition.QUEUE_STALLED) {
+    if (input.stallAfter) v.add("rule.stall_after", "is only for ALERT_CONDITION_QUEUE_STALLED");
+    if (input.queue) v.add("rule.queue", "is only for ALERT_CONDITION_QUEUE_STALLED");
+    return 0;
+  }
+  if (!(stallAfterMs >= 1000 && stallAfterMs <= 86_400_000)) v.add("rule.stall_after", "expected 1s to 24h for QUEUE_STALLED");
+  if (!QUEUE_PATTERN.test(input.queue)) v.add("rule.queue", "expected 1-64 letters, digits, _ or - for QUEUE_STALLED");
+  if (input.jobId) v.add("rule.job_id", "must be empty for QUEUE_STALLED (it watches a queue)");
+  if (input.labelSelector) v.add("rule.label_selector", "must be empty for QUEUE_STALLED (it watches a queue)");
+  return stallAfterMs;
 }
 
 export function validatePageSize(pageSize: number): number {

@@ -32,6 +32,7 @@ const UPDATABLE_FIELDS = {
   misfire_policy: "misfirePolicy",
   misfire_window: "misfireWindow",
   http: "http",
+  pause_after_failures: "pauseAfterFailures",
 } as const satisfies Record<string, keyof Job>;
 
 const MAX_PREVIEW = 100;
@@ -157,8 +158,10 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async resumeJob(request) {
       const id = requireId("id", request.id);
-      const job = await inTransaction(pool, (client) =>
-        jobs.modify(client, id, (current) => {
+      const job = await inTransaction(pool, async (client) => {
+        // A new failure streak starts here (jobs/auto-pause.ts), and an auto-pause's reason goes.
+        await client.query("UPDATE jobs SET auto_pause = NULL, streak_since = now() WHERE id = $1 AND state = $2", [id, JobState.PAUSED]);
+        return jobs.modify(client, id, (current) => {
           requireState(current, JobState.PAUSED, "resumed");
           const at = now();
           const context = { createTime: toDate(current.createTime!), runCount: Number(current.runCount) };
@@ -167,8 +170,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           if (next) return { job: current, state: JobState.ACTIVE, next };
           const plan = planNext(current, at, context.createTime, context.runCount);
           return { job: current, ...plan };
-        }),
-      );
+        });
+      });
       mayFire(job);
       return { job };
     },

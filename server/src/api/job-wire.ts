@@ -1,6 +1,6 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import type { HttpRequest, Job, RetryPolicy } from "@chime/sdk/gen/job_pb";
+import type { AutoPause, HttpRequest, Job, RetryPolicy } from "@chime/sdk/gen/job_pb";
 import {
   BatchCreateJobsResponseSchema,
   CreateJobResponseSchema,
@@ -259,6 +259,16 @@ function httpField(w: Writer, field: number, http: HttpRequest | undefined): voi
   w.close(start);
 }
 
+function autoPauseField(w: Writer, field: number, pause: AutoPause | undefined): void {
+  if (!pause) return;
+  const start = w.open(field);
+  int32Field(w, 1, pause.failureStreak);
+  stringField(w, 2, pause.lastRunId);
+  timeField(w, 3, pause.time);
+  unknownFields(w, pause);
+  w.close(start);
+}
+
 function jobField(w: Writer, field: number, job: Job | undefined): void {
   if (!job) return;
   const start = w.open(field);
@@ -280,11 +290,13 @@ function jobField(w: Writer, field: number, job: Job | undefined): void {
   int32Field(w, 12, job.misfirePolicy);
   timeField(w, 13, job.misfireWindow);
   httpField(w, 14, job.http);
+  int32Field(w, 15, job.pauseAfterFailures);
   int32Field(w, 20, job.state);
   timeField(w, 21, job.nextRunTime);
   int64Field(w, 22, job.runCount);
   timeField(w, 23, job.createTime);
   timeField(w, 24, job.updateTime);
+  autoPauseField(w, 25, job.autoPause);
   unknownFields(w, job);
   w.close(start);
 }

@@ -1,9 +1,13 @@
 import type pg from "pg";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsLayout } from "@chime/sdk";
 import type { Allowlist } from "../executor/http-guard.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { createAlertEngine } from "../alerts/alert-engine.js";
 import { createAlertSender } from "../alerts/alert-sender.js";
+import { createQueueStallWatch } from "../alerts/queue-stall-watch.js";
+import { createAutoPause } from "../jobs/auto-pause.js";
 import { createQueueStatsRollup, pruneQueueStats } from "../stats/queue-stats-rollup.js";
 import { createRunPruner } from "../runs/run-retention.js";
 
@@ -12,7 +16,8 @@ const ROLLUP_PRUNE_EVERY_MS = 600_000;
 
 /**
  * The scheduler role's work behind the scheduler, every `intervalMs`: match new run ends
- * against the alert rules, send due notifications, roll run ends up into the queue stats,
+ * against the alert rules, pause jobs at the end of a failure streak, judge queue stalls,
+ * send due notifications, roll run ends up into the queue stats,
  * and now and then delete runs past their retention.
  * Safe in several processes at once (the consumers' cursors and the sender's claims are row
  * locks); a failing step is logged and tried again next time, without holding up the others.
@@ -26,11 +31,16 @@ export function startBackgroundWork(options: {
   pruneIntervalMs: number;
   logger: Logger;
   metrics: Metrics;
+  /** The runs stream's consumers, for queue stall alerts. */
+  js: () => JetStreamClient | undefined;
+  layout: NatsLayout;
 }) {
   const { pool, logger } = options;
   const sender = createAlertSender(pool, options.allowlist, (outcome) => options.metrics.alertDeliveries.inc({ outcome }));
   const steps: Array<[string, () => Promise<unknown>]> = [
     ["alert matching", createAlertEngine(pool)],
+    ["failure-streak auto-pause", createAutoPause(pool, logger)],
+    ["queue stall alerts", createQueueStallWatch(pool, options.js, options.layout)],
     ["alert sending", sender.pass],
     ["queue stats", createQueueStatsRollup(pool, options.metrics)],
     ["queue stats pruning", atMostEvery(ROLLUP_PRUNE_EVERY_MS, () => pruneQueueStats(pool))],

@@ -1,5 +1,5 @@
-import { fromJson, type JsonObject } from "@bufbuild/protobuf";
-import { JobSchema, JobState, type Job } from "@chime/sdk/gen/job_pb";
+import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { AutoPauseSchema, JobSchema, JobState, type Job } from "@chime/sdk/gen/job_pb";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import { alreadyExists, failedPrecondition, notFound } from "../api/errors.js";
@@ -22,9 +22,18 @@ export interface JobRow {
   run_count: number;
   create_time: Date;
   update_time: Date;
+  /** Set while the job is paused by its failure streak (jobs/auto-pause.ts). */
+  auto_pause?: AutoPauseRow | null;
 }
 
-const JOB_COLUMNS = "id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time";
+/** jobs.auto_pause: why the server paused the job. */
+export interface AutoPauseRow {
+  failure_streak: number;
+  last_run_id: string;
+  time: string;
+}
+
+export const JOB_COLUMNS = "id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time, auto_pause";
 
 
 export function jobFromRow(row: JobRow): Job {
@@ -43,6 +52,10 @@ function withColumns(job: Job, row: Omit<JobRow, "spec">): Job {
   job.runCount = BigInt(row.run_count);
   job.createTime = toTimestamp(row.create_time);
   job.updateTime = toTimestamp(row.update_time);
+  if (row.auto_pause) {
+    const pause = row.auto_pause;
+    job.autoPause = create(AutoPauseSchema, { failureStreak: pause.failure_streak, lastRunId: pause.last_run_id, time: toTimestamp(new Date(pause.time)) });
+  }
   return job;
 }
 

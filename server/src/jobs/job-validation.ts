@@ -37,6 +37,7 @@ const LIMITS = {
   intervalMinMs: 1_000,
   intervalMaxMs: 366 * 86_400_000,
   maxConcurrentRuns: 10_000,
+  pauseAfterFailures: 1000,
   /** An `at` time this far in the past is still accepted (clock skew between caller and server). */
   atPastGraceMs: 1_000,
 } as const;
@@ -126,6 +127,9 @@ export function validateJob(input: Job | undefined, options: ValidationOptions, 
     violations.add(`${field}.max_concurrent_runs`, `expected 0 to ${LIMITS.maxConcurrentRuns}`);
   }
   validateHttp(job, options, `${field}.http`, violations);
+  if (!Number.isInteger(job.pauseAfterFailures) || job.pauseAfterFailures < 0 || job.pauseAfterFailures > LIMITS.pauseAfterFailures) {
+    violations.add(`${field}.pause_after_failures`, `expected 0 (never) to ${LIMITS.pauseAfterFailures}`);
+  }
 
   violations.throwIfAny();
   return job;

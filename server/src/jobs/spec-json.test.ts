@@ -6,7 +6,7 @@ import { jobArbitrary } from "../../test/helpers/job-arbitrary.js";
 import { specJson } from "./spec-json.js";
 
 /** The fields a job row keeps in columns, by proto3 JSON name: not part of the spec. */
-const COLUMNS = ["id", "namespace", "name", "queue", "labels", "state", "nextRunTime", "runCount", "createTime", "updateTime"];
+const COLUMNS = ["id", "namespace", "name", "queue", "labels", "state", "nextRunTime", "runCount", "createTime", "updateTime", "autoPause"];
 
 describe("specJson", () => {
   it("equals protobuf-es's toJson of the job without its column fields", () => {

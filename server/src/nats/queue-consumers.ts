@@ -43,3 +43,14 @@ export async function readQueueConsumer(js: JetStreamClient, layout: NatsLayout,
     throw error;
   }
 }
+
+/**
+ * A queue no worker ever consumed has no consumer to read: its waiting runs are the messages
+ * on its subject of the runs stream (a work queue: a message stays until a consumer acks it).
+ */
+export async function readUnconsumedQueue(js: JetStreamClient, layout: NatsLayout, queue: string): Promise<QueueConsumerStats> {
+  const jsm = await js.jetstreamManager();
+  const subject = layout.runSubject(queue);
+  const info = await jsm.streams.info(layout.runsStream, { subjects_filter: subject });
+  return { queue, waiting: info.state.subjects?.[subject] ?? 0, inFlight: 0, pullRequests: 0 };
+}

@@ -15,7 +15,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { WatchJobResponseSchema, WatchRunsResponseSchema } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
 import { notFound, requireId } from "../api/errors.js";
-import { jobFromRow, type JobRow } from "../jobs/job-store.js";
+import { JOB_COLUMNS, jobFromRow, type JobRow } from "../jobs/job-store.js";
 import { activeRunsOfJob } from "../runs/run-store.js";
 import { readRunEvents, type WatchEvent } from "./event-source.js";
 import { decodeResumeToken, encodeResumeToken } from "./resume-token.js";
@@ -35,7 +35,6 @@ export interface WatchServiceDeps {
   replayPageSize?: number;
 }
 
-const JOB_COLUMNS = "id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time";
 
 type RunsOut = MessageInitShape<typeof WatchRunsResponseSchema> | WatchRunsResponse;
 type JobOut = MessageInitShape<typeof WatchJobResponseSchema> | WatchJobResponse;

@@ -80,11 +80,13 @@ export function jobArbitrary({ jsonSafe }: { jsonSafe: boolean }): fc.Arbitrary<
       misfirePolicy: fc.integer({ min: 0, max: 3 }),
       misfireWindow: duration,
       http: fc.record({ method: text, url: text, headers: stringMap, body: text }, { requiredKeys: [] }),
+      pauseAfterFailures: int32,
       state: fc.integer({ min: 0, max: 3 }),
       nextRunTime: time,
       runCount: int64,
       createTime: time,
       updateTime: time,
+      autoPause: fc.record({ failureStreak: int32, lastRunId: text, time }, { requiredKeys: [] }),
     },
     { requiredKeys: [] },
   );

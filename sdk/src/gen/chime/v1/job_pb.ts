@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/job.proto.
  */
 export const file_chime_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGltZS92MS9qb2IucHJvdG8SCGNoaW1lLnYxIu4FCgNKb2ISCgoCaWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSDQoFcXVldWUYBCABKAkSKAoHcGF5bG9hZBgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKQoGbGFiZWxzGAYgAygLMhkuY2hpbWUudjEuSm9iLkxhYmVsc0VudHJ5EiQKCHNjaGVkdWxlGAcgASgLMhIuY2hpbWUudjEuU2NoZWR1bGUSKwoMcmV0cnlfcG9saWN5GAggASgLMhUuY2hpbWUudjEuUmV0cnlQb2xpY3kSMgoPYXR0ZW1wdF90aW1lb3V0GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDm92ZXJsYXBfcG9saWN5GAogASgOMhcuY2hpbWUudjEuT3ZlcmxhcFBvbGljeRIbChNtYXhfY29uY3VycmVudF9ydW5zGAsgASgFEi8KDm1pc2ZpcmVfcG9saWN5GAwgASgOMhcuY2hpbWUudjEuTWlzZmlyZVBvbGljeRIxCg5taXNmaXJlX3dpbmRvdxgNIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIjCgRodHRwGA4gASgLMhUuY2hpbWUudjEuSHR0cFJlcXVlc3QSIQoFc3RhdGUYFCABKA4yEi5jaGltZS52MS5Kb2JTdGF0ZRIxCg1uZXh0X3J1bl90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglydW5fY291bnQYFiABKAMSLwoLY3JlYXRlX3RpbWUYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsMBCgtSZXRyeVBvbGljeRIUCgxtYXhfYXR0ZW1wdHMYASABKAUSMgoPaW5pdGlhbF9iYWNrb2ZmGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KC21heF9iYWNrb2ZmGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEmJhY2tvZmZfbXVsdGlwbGllchgEIAEoARITCgZqaXR0ZXIYBSABKAFIAIgBAUIJCgdfaml0dGVyIp0BCgtIdHRwUmVxdWVzdBIOCgZtZXRob2QYASABKAkSCwoDdXJsGAIgASgJEjMKB2hlYWRlcnMYAyADKAsyIi5jaGltZS52MS5IdHRwUmVxdWVzdC5IZWFkZXJzRW50cnkSDAoEYm9keRgEIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASpqCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfQUNUSVZFEAESFAoQSk9CX1NUQVRFX1BBVVNFRBACEhcKE0pPQl9TVEFURV9DT01QTEVURUQQAyqlAQoNT3ZlcmxhcFBvbGljeRIeChpPVkVSTEFQX1BPTElDWV9VTlNQRUNJRklFRBAAEhgKFE9WRVJMQVBfUE9MSUNZX0FMTE9XEAESFwoTT1ZFUkxBUF9QT0xJQ1lfU0tJUBACEh0KGU9WRVJMQVBfUE9MSUNZX0JVRkZFUl9PTkUQAxIiCh5PVkVSTEFQX1BPTElDWV9DQU5DRUxfUFJFVklPVVMQBCqBAQoNTWlzZmlyZVBvbGljeRIeChpNSVNGSVJFX1BPTElDWV9VTlNQRUNJRklFRBAAEhcKE01JU0ZJUkVfUE9MSUNZX1NLSVAQARIbChdNSVNGSVJFX1BPTElDWV9SVU5fT05DRRACEhoKFk1JU0ZJUkVfUE9MSUNZX1JVTl9BTEwQA2IGcHJvdG8z", [file_chime_v1_schedule, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGltZS92MS9qb2IucHJvdG8SCGNoaW1lLnYxIrUGCgNKb2ISCgoCaWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSDQoFcXVldWUYBCABKAkSKAoHcGF5bG9hZBgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKQoGbGFiZWxzGAYgAygLMhkuY2hpbWUudjEuSm9iLkxhYmVsc0VudHJ5EiQKCHNjaGVkdWxlGAcgASgLMhIuY2hpbWUudjEuU2NoZWR1bGUSKwoMcmV0cnlfcG9saWN5GAggASgLMhUuY2hpbWUudjEuUmV0cnlQb2xpY3kSMgoPYXR0ZW1wdF90aW1lb3V0GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDm92ZXJsYXBfcG9saWN5GAogASgOMhcuY2hpbWUudjEuT3ZlcmxhcFBvbGljeRIbChNtYXhfY29uY3VycmVudF9ydW5zGAsgASgFEi8KDm1pc2ZpcmVfcG9saWN5GAwgASgOMhcuY2hpbWUudjEuTWlzZmlyZVBvbGljeRIxCg5taXNmaXJlX3dpbmRvdxgNIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIjCgRodHRwGA4gASgLMhUuY2hpbWUudjEuSHR0cFJlcXVlc3QSHAoUcGF1c2VfYWZ0ZXJfZmFpbHVyZXMYDyABKAUSIQoFc3RhdGUYFCABKA4yEi5jaGltZS52MS5Kb2JTdGF0ZRIxCg1uZXh0X3J1bl90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglydW5fY291bnQYFiABKAMSLwoLY3JlYXRlX3RpbWUYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgphdXRvX3BhdXNlGBkgASgLMhMuY2hpbWUudjEuQXV0b1BhdXNlGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiYgoJQXV0b1BhdXNlEhYKDmZhaWx1cmVfc3RyZWFrGAEgASgFEhMKC2xhc3RfcnVuX2lkGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsMBCgtSZXRyeVBvbGljeRIUCgxtYXhfYXR0ZW1wdHMYASABKAUSMgoPaW5pdGlhbF9iYWNrb2ZmGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KC21heF9iYWNrb2ZmGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEmJhY2tvZmZfbXVsdGlwbGllchgEIAEoARITCgZqaXR0ZXIYBSABKAFIAIgBAUIJCgdfaml0dGVyIp0BCgtIdHRwUmVxdWVzdBIOCgZtZXRob2QYASABKAkSCwoDdXJsGAIgASgJEjMKB2hlYWRlcnMYAyADKAsyIi5jaGltZS52MS5IdHRwUmVxdWVzdC5IZWFkZXJzRW50cnkSDAoEYm9keRgEIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASpqCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfQUNUSVZFEAESFAoQSk9CX1NUQVRFX1BBVVNFRBACEhcKE0pPQl9TVEFURV9DT01QTEVURUQQAyqlAQoNT3ZlcmxhcFBvbGljeRIeChpPVkVSTEFQX1BPTElDWV9VTlNQRUNJRklFRBAAEhgKFE9WRVJMQVBfUE9MSUNZX0FMTE9XEAESFwoTT1ZFUkxBUF9QT0xJQ1lfU0tJUBACEh0KGU9WRVJMQVBfUE9MSUNZX0JVRkZFUl9PTkUQAxIiCh5PVkVSTEFQX1BPTElDWV9DQU5DRUxfUFJFVklPVVMQBCqBAQoNTWlzZmlyZVBvbGljeRIeChpNSVNGSVJFX1BPTElDWV9VTlNQRUNJRklFRBAAEhcKE01JU0ZJUkVfUE9MSUNZX1NLSVAQARIbChdNSVNGSVJFX1BPTElDWV9SVU5fT05DRRACEhoKFk1JU0ZJUkVfUE9MSUNZX1JVTl9BTEwQA2IGcHJvdG8z", [file_chime_v1_schedule, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A job: what to run (queue and payload), when (schedule), and how (policies).
@@ -126,6 +126,15 @@ export type Job = Message<"chime.v1.Job"> & {
   http?: HttpRequest | undefined;
 
   /**
+   * Pauses the job after this many consecutive failed runs (FAILED or TIMED_OUT after
+   * their last attempt; CANCELLED runs neither count nor break a streak), 0 to 1000;
+   * 0 means never. Judged once per streak; resuming the job starts a new streak.
+   *
+   * @generated from field: int32 pause_after_failures = 15;
+   */
+  pauseAfterFailures: number;
+
+  /**
    * Output only. Whether the job fires; changed by PauseJob and ResumeJob.
    *
    * @generated from field: chime.v1.JobState state = 20;
@@ -160,6 +169,14 @@ export type Job = Message<"chime.v1.Job"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 24;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Output only. Why the job is paused, when pause_after_failures paused it; empty
+   * otherwise (and again once the job is resumed).
+   *
+   * @generated from field: chime.v1.AutoPause auto_pause = 25;
+   */
+  autoPause?: AutoPause | undefined;
 };
 
 /**
@@ -272,6 +289,15 @@ export type JobJson = {
   http?: HttpRequestJson;
 
   /**
+   * Pauses the job after this many consecutive failed runs (FAILED or TIMED_OUT after
+   * their last attempt; CANCELLED runs neither count nor break a streak), 0 to 1000;
+   * 0 means never. Judged once per streak; resuming the job starts a new streak.
+   *
+   * @generated from field: int32 pause_after_failures = 15;
+   */
+  pauseAfterFailures?: number;
+
+  /**
    * Output only. Whether the job fires; changed by PauseJob and ResumeJob.
    *
    * @generated from field: chime.v1.JobState state = 20;
@@ -306,6 +332,14 @@ export type JobJson = {
    * @generated from field: google.protobuf.Timestamp update_time = 24;
    */
   updateTime?: TimestampJson;
+
+  /**
+   * Output only. Why the job is paused, when pause_after_failures paused it; empty
+   * otherwise (and again once the job is resumed).
+   *
+   * @generated from field: chime.v1.AutoPause auto_pause = 25;
+   */
+  autoPause?: AutoPauseJson;
 };
 
 /**
@@ -314,6 +348,69 @@ export type JobJson = {
  */
 export const JobSchema: GenMessage<Job, {jsonType: JobJson}> = /*@__PURE__*/
   messageDesc(file_chime_v1_job, 0);
+
+/**
+ * A pause made by the server after a streak of failed runs (Job.pause_after_failures).
+ *
+ * @generated from message chime.v1.AutoPause
+ */
+export type AutoPause = Message<"chime.v1.AutoPause"> & {
+  /**
+   * Consecutive failed runs that made the streak.
+   *
+   * @generated from field: int32 failure_streak = 1;
+   */
+  failureStreak: number;
+
+  /**
+   * The failed run that completed the streak.
+   *
+   * @generated from field: string last_run_id = 2;
+   */
+  lastRunId: string;
+
+  /**
+   * When the job was paused.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 3;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * A pause made by the server after a streak of failed runs (Job.pause_after_failures).
+ *
+ * @generated from message chime.v1.AutoPause
+ */
+export type AutoPauseJson = {
+  /**
+   * Consecutive failed runs that made the streak.
+   *
+   * @generated from field: int32 failure_streak = 1;
+   */
+  failureStreak?: number;
+
+  /**
+   * The failed run that completed the streak.
+   *
+   * @generated from field: string last_run_id = 2;
+   */
+  lastRunId?: string;
+
+  /**
+   * When the job was paused.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 3;
+   */
+  time?: TimestampJson;
+};
+
+/**
+ * Describes the message chime.v1.AutoPause.
+ * Use `create(AutoPauseSchema)` to create a new message.
+ */
+export const AutoPauseSchema: GenMessage<AutoPause, {jsonType: AutoPauseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job, 1);
 
 /**
  * Retries of a failed attempt, with exponential backoff and jitter.
@@ -406,7 +503,7 @@ export type RetryPolicyJson = {
  * Use `create(RetryPolicySchema)` to create a new message.
  */
 export const RetryPolicySchema: GenMessage<RetryPolicy, {jsonType: RetryPolicyJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job, 1);
+  messageDesc(file_chime_v1_job, 2);
 
 /**
  * The HTTP request the built-in executor sends for a job on the "http" queue.
@@ -485,7 +582,7 @@ export type HttpRequestJson = {
  * Use `create(HttpRequestSchema)` to create a new message.
  */
 export const HttpRequestSchema: GenMessage<HttpRequest, {jsonType: HttpRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job, 2);
+  messageDesc(file_chime_v1_job, 3);
 
 /**
  * Whether a job fires.
