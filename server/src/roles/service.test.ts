@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ChimeConfig } from "../config.js";
+import type { ChimeConfig, Role } from "../config.js";
 import { createLogger } from "../logger.js";
 import { runsIn, startInOrder, type ChimeService, type ServiceContext } from "./service.js";
 
@@ -58,7 +58,7 @@ describe("startInOrder", () => {
 });
 
 describe("runsIn", () => {
-  const cases: Array<{ roles?: ChimeService["roles"]; process: string[]; runs: boolean }> = [
+  const cases: Array<{ roles?: ChimeService["roles"]; process: Role[]; runs: boolean }> = [
     { roles: undefined, process: ["ingest"], runs: true },
     { roles: ["api"], process: ["api", "scheduler"], runs: true },
     { roles: ["api"], process: ["scheduler"], runs: false },
@@ -66,6 +66,6 @@ describe("runsIn", () => {
   ];
   it.each(cases)("a service of $roles runs in a process of $process: $runs", ({ roles, process, runs }) => {
     const service: ChimeService = { name: "s", roles, start: () => ({ stop() {} }) };
-    expect(runsIn(service, new Set(process) as ReadonlySet<never>)).toBe(runs);
+    expect(runsIn(service, new Set(process))).toBe(runs);
   });
 });
