@@ -136,7 +136,7 @@ it("loses and doubles no run when one NATS node and one process of each role are
     const counts = new Map<string, number>();
     for (const r of open) counts.set(`${r.queue} state ${r.state}`, (counts.get(`${r.queue} state ${r.state}`) ?? 0) + 1);
     const byKind = [...counts].map(([kind, n]) => `${kind}: ${n}`);
-    const complaints = [...processes.values()].flatMap((p) => p.logs.filter((line) => /"level":"(warn|error|fatal)"/.test(line)).slice(-5).map((line) => `${p.serverId}: ${line}`));
+    const complaints = [...processes.values()].flatMap((p) => p.logs.filter((line) => /"level":(40|50|60)\b/.test(line)).slice(-5).map((line) => `${p.serverId}: ${line}`));
     throw new Error(`${(error as Error).message}; not ended: ${byKind.join(", ")}\n${complaints.join("\n")}`);
   });
 
@@ -157,11 +157,13 @@ it("loses and doubles no run when one NATS node and one process of each role are
     const times = runs.filter((r) => r.job_id === job.id).map((r) => r.scheduled_time.getTime());
     for (let i = 1; i < times.length; i++) missedFires += Math.round((times[i] - times[i - 1]) / 1000) - 1;
   }
+  // The replacement executor starts while JetStream still moves leaders off the dead node: it may need more than one try.
+  const executorRetries = processes.get("executor-b")!.logs.filter((line) => line.includes("cannot start the http executor yet")).length;
   const oneOffRuns = runs.filter((r) => oneOffs.includes(r.job_id));
   const httpRuns = runs.filter((r) => r.queue === "http").length;
   console.log(
     `split roles: 3 NATS nodes (R3), 2 api + 2 scheduler + 1 ingest + 1 executor processes, 2 SDK Workers; ` +
-      `killed at once: 1 NATS node, api-a, the scheduler leader (${leader.leader_id}), ingest-a, executor-a (ingest and executor replaced in ${replacedMs} ms); ` +
+      `killed at once: 1 NATS node, api-a, the scheduler leader (${leader.leader_id}), ingest-a, executor-a (ingest and executor replaced in ${replacedMs} ms, the executor's start retried ${executorRetries} times); ` +
       `${runs.length} runs (${oneOffRuns.length} one-off, ${runs.length - oneOffRuns.length} cron; ${httpRuns} http, ${runs.length - httpRuns} worker), ` +
       `${succeeded.length} succeeded, ${runs.length - succeeded.length} cancelled by the pause; ` +
       `${neverRan} lost, ${ranTwice} executed twice, ${firesTwice} fires doubled, ${missedFires} cron fires missed`,
