@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createChimeClient } from "@chime/sdk";
+import { status } from "@grpc/grpc-js";
+import { createHealthClient, grpcError } from "./helpers/grpc-client.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { startTcpProxy } from "./helpers/tcp-proxy.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
@@ -7,7 +9,7 @@ import { waitFor } from "./helpers/wait.js";
 
 /**
  * /livez and /readyz: liveness is the process serving; readiness is each role's own
- * dependencies. NATS is made unreachable for one server only, through a TCP proxy of the
+ * dependencies, which grpc.health.v1 also reports per role (`chime.role.<role>`). NATS is made unreachable for one server only, through a TCP proxy of the
  * test's own in front of the shared NATS.
  */
 
@@ -15,6 +17,18 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
+
+/** grpc.health.v1 Check of each role's service name. */
+async function roleHealth(server: TestServer, roles: string[]): Promise<Record<string, string>> {
+  const health = createHealthClient(`127.0.0.1:${server.grpcPort}`);
+  try {
+    const statuses: Record<string, string> = {};
+    for (const role of roles) statuses[role] = (await health.call("Check", { service: `chime.role.${role}` }, { deadlineMs: 2000 })).status as string;
+    return statuses;
+  } finally {
+    health.close();
+  }
+}
 
 async function probe(server: TestServer, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${server.httpUrl}${path}`);
@@ -33,6 +47,12 @@ describe("/livez and /readyz", () => {
       postgres: true,
       nats: true,
       roles: { api: { ready: true }, scheduler: { ready: true }, ingest: { ready: true }, executor: { ready: true } },
+    });
+    expect(await roleHealth(server, ["api", "scheduler", "ingest", "executor"])).toEqual({
+      api: "SERVING",
+      scheduler: "SERVING",
+      ingest: "SERVING",
+      executor: "SERVING",
     });
     const unknown = await probe(server, "/readyz?role=janitor");
     expect(unknown.status).toBe(400);
@@ -59,6 +79,13 @@ describe("/livez and /readyz", () => {
     expect(await probe(server, "/readyz?role=api")).toMatchObject({ status: 200, body: { ready: true } });
     expect((await probe(server, "/readyz?role=scheduler")).status).toBe(503);
     expect((await probe(server, "/livez")).status).toBe(200);
+    await waitFor("the NATS roles NOT_SERVING over gRPC", async () => (await roleHealth(server, ["scheduler"])).scheduler === "NOT_SERVING");
+    expect(await roleHealth(server, ["api", "scheduler", "ingest", "executor"])).toEqual({
+      api: "SERVING",
+      scheduler: "NOT_SERVING",
+      ingest: "NOT_SERVING",
+      executor: "NOT_SERVING",
+    });
 
     // The API reads and writes all the same.
     const chime = createChimeClient({ baseUrl: server.grpcUrl, timeoutMs: 10_000 });
@@ -67,5 +94,16 @@ describe("/livez and /readyz", () => {
 
     await proxy.open();
     await waitFor("ready again", async () => (await probe(server, "/readyz")).status === 200);
+    await waitFor("every role SERVING again", async () => Object.values(await roleHealth(server, ["scheduler", "ingest", "executor"])).every((s) => s === "SERVING"));
+  });
+
+  it("reports over gRPC only the roles the process runs", async () => {
+    const server = await startTestServer({ CHIME_ROLES: "api,ingest" });
+    cleanups.push(() => server.close());
+    expect(await roleHealth(server, ["api", "ingest"])).toEqual({ api: "SERVING", ingest: "SERVING" });
+    const health = createHealthClient(`127.0.0.1:${server.grpcPort}`);
+    cleanups.push(() => health.close());
+    const notHere = await grpcError(health.call("Check", { service: "chime.role.scheduler" }));
+    expect(notHere.code).toBe(status.NOT_FOUND);
   });
 });

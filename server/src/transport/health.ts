@@ -44,23 +44,33 @@ export function readinessOf(report: HealthReport, roles: Iterable<ProbedRole>): 
   return { ready: Object.values(byRole).every((role) => role.ready), postgres: report.postgres, nats: report.nats, roles: byRole };
 }
 
+/** The grpc.health.v1 service name of a role: SERVING while that role's own dependencies answer. */
+export const roleHealthName = (role: ProbedRole) => `chime.role.${role}`;
+
 export function isProbedRole(name: string): name is ProbedRole {
   return Object.hasOwn(ROLE_DEPENDENCIES, name);
 }
 
 /**
  * Probes Postgres and NATS on an interval and publishes the result to grpc.health.v1
- * (for "" and each served service) and to /healthz.
+ * (for "" and each served service, and per role of the process as `chime.role.<role>`,
+ * following that role's own dependencies) and to /healthz.
  */
 export function createHealthMonitor(options: {
   databaseUrl: string;
   nats: () => NatsConnection | undefined;
   intervalMs: number;
   services: string[];
+  /** The process's roles, each reported under its own health service name. */
+  roles?: Iterable<ProbedRole>;
   logger: Logger;
 }) {
   const names = ["", ...options.services];
-  const grpcHealth = new HealthImplementation(Object.fromEntries(names.map((n) => [n, "NOT_SERVING"])));
+  const roles = [...(options.roles ?? [])];
+  const grpcHealth = new HealthImplementation(
+    Object.fromEntries([...names, ...roles.map(roleHealthName)].map((n) => [n, "NOT_SERVING"])),
+  );
+  let roleStatus: Record<string, boolean> = {};
   let report: HealthReport = { status: "NOT_SERVING", postgres: false, nats: false };
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -101,6 +111,12 @@ export function createHealthMonitor(options: {
     report = next;
     // Health/Watch streams get a message per change of status, not one per probe.
     if (!stopped && statusChanged) for (const name of names) grpcHealth.setStatus(name, next.status);
+    const readiness = readinessOf(next, roles).roles;
+    for (const role of roles) {
+      const ready = readiness[role]!.ready;
+      if (!stopped && roleStatus[role] !== ready) grpcHealth.setStatus(roleHealthName(role), ready ? "SERVING" : "NOT_SERVING");
+    }
+    roleStatus = Object.fromEntries(roles.map((role) => [role, readiness[role]!.ready]));
     return next;
   }
 
@@ -123,7 +139,7 @@ export function createHealthMonitor(options: {
     stop() {
       stopped = true;
       clearTimeout(timer);
-      for (const name of names) grpcHealth.setStatus(name, "NOT_SERVING");
+      for (const name of [...names, ...roles.map(roleHealthName)]) grpcHealth.setStatus(name, "NOT_SERVING");
     },
   };
 }
