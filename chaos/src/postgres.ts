@@ -75,7 +75,14 @@ export async function startPostgres(port: number) {
       const children = spawnSync("pgrep", ["-P", String(postmaster)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
       // runuser stops itself when its child stops: it is resumed too, or it never reaps postgres.
       const runuser = child?.pid !== postmaster ? child?.pid : undefined;
-      for (const pid of [postmaster, ...children, ...(runuser ? [runuser] : [])]) process.kill(pid, signal);
+      for (const pid of [postmaster, ...children, ...(runuser ? [runuser] : [])]) {
+        try {
+          process.kill(pid, signal);
+        } catch (error) {
+          // A backend that ended since pgrep listed it (its connection closed) has nothing to stop.
+          if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+        }
+      }
     },
     /** Creates a database and returns its URL. */
     async createDatabase(name: string): Promise<string> {
