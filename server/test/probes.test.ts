@@ -3,6 +3,7 @@ import { createChimeClient } from "@chime/sdk";
 import { status } from "@grpc/grpc-js";
 import { createHealthClient, grpcError } from "./helpers/grpc-client.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
+import { startNatsProcess } from "./helpers/nats-process.js";
 import { startTcpProxy } from "./helpers/tcp-proxy.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 import { waitFor } from "./helpers/wait.js";
@@ -95,6 +96,22 @@ describe("/livez and /readyz", () => {
     await proxy.open();
     await waitFor("ready again", async () => (await probe(server, "/readyz")).status === 200);
     await waitFor("every role SERVING again", async () => Object.values(await roleHealth(server, ["scheduler", "ingest", "executor"])).every((s) => s === "SERVING"));
+  });
+
+  it("turns not ready while NATS hangs (SIGSTOP: the connection stays open, nothing answers), ready again once it answers", async () => {
+    const nats = await startNatsProcess();
+    cleanups.push(() => nats.close());
+    const server = await startTestServer({ NATS_URL: nats.url, CHIME_HEALTH_INTERVAL_MS: "200" });
+    cleanups.push(() => server.close());
+    await waitFor("ready", async () => (await probe(server, "/readyz")).status === 200);
+
+    nats.signal("SIGSTOP");
+    await waitFor("not ready while NATS hangs", async () => (await probe(server, "/readyz")).status === 503);
+    expect((await probe(server, "/readyz")).body).toMatchObject({ nats: false, postgres: true });
+    expect((await probe(server, "/livez")).status).toBe(200);
+
+    nats.signal("SIGCONT");
+    await waitFor("ready again", async () => (await probe(server, "/readyz")).status === 200);
   });
 
   it("reports over gRPC only the roles the process runs", async () => {

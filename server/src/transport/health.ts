@@ -93,11 +93,17 @@ export function createHealthMonitor(options: {
   async function probeNats(): Promise<boolean> {
     const nc = options.nats();
     if (!nc || nc.isClosed()) return false;
+    // A hung server (SIGSTOP, a dead link the client has not noticed) never answers the
+    // flush's PING: without a bound, this probe and every one after it would wait forever,
+    // and the last report (ready) would stand.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), probeTimeoutMs);
+    });
     try {
-      await nc.flush();
-      return true;
-    } catch {
-      return false;
+      return await Promise.race([nc.flush().then(() => true, () => false), timedOut]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
