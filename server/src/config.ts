@@ -106,7 +106,8 @@ export interface ChimeConfig {
 
 export type Access = "open" | "key";
 
-const DEFAULTS = {
+/** Every variable the server reads, with its default ("": none, or one computed at start); the README's table lists them (config.test.ts). */
+export const CONFIG_DEFAULTS = {
   DATABASE_URL: "postgres://postgres@127.0.0.1:5432/chime",
   NATS_URL: "nats://127.0.0.1:4222",
   CHIME_DATABASE_DIRECT_URL: "",
@@ -170,17 +171,17 @@ export function loadConfig(
   overrides: Partial<ChimeConfig> = {},
 ): ChimeConfig {
   const problems: string[] = [];
-  const get = (key: keyof typeof DEFAULTS): string => {
+  const get = (key: keyof typeof CONFIG_DEFAULTS): string => {
     const value = env[key];
-    return value === undefined || value === "" ? DEFAULTS[key] : value;
+    return value === undefined || value === "" ? CONFIG_DEFAULTS[key] : value;
   };
-  const integer = (key: keyof typeof DEFAULTS, min: number, max: number): number => {
+  const integer = (key: keyof typeof CONFIG_DEFAULTS, min: number, max: number): number => {
     const raw = get(key);
     // Plain decimal digits only: Number() would also take " " (0), "0x1F" or "1e3".
     const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(value) || value < min || value > max) {
       problems.push(`${key}=${JSON.stringify(raw)}: expected a whole number from ${min} to ${max}`);
-      return Number(DEFAULTS[key]);
+      return Number(CONFIG_DEFAULTS[key]);
     }
     return value;
   };
@@ -195,7 +196,7 @@ export function loadConfig(
     }
     return raw;
   };
-  const url = (key: keyof typeof DEFAULTS, protocols: string[]): string => checkUrl(key, get(key), protocols);
+  const url = (key: keyof typeof CONFIG_DEFAULTS, protocols: string[]): string => checkUrl(key, get(key), protocols);
 
   const existingFile = (key: "CHIME_NATS_CA_FILE" | "CHIME_NATS_CREDS_FILE"): string | undefined => {
     const path = get(key);
