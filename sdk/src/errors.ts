@@ -34,7 +34,8 @@ export class ChimeError extends ConnectError {
   constructor(error: ConnectError) {
     // Incoming details (type + bytes) are kept as they came; findDetails decodes both kinds.
     super(error.rawMessage, error.code, error.metadata, error.details as ConstructorParameters<typeof ConnectError>[3], error);
-    this.name = "ChimeError";
+    // name stays "ConnectError": connect's own instanceof check (used by callers and by its
+    // retry and watch code) matches a subclass by that name; ChimeError is told by its brand.
     this.codeName = codeNameOf(error.code);
     this.fieldViolations = error.findDetails(BadRequestSchema).flatMap((detail) =>
       detail.fieldViolations.map(({ field, description }) => ({ field, description })),
