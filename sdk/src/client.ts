@@ -2,10 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { withCallDefaults } from "./call-defaults.js";
+import { withChimeErrors } from "./errors.js";
+import { plainValueFacade } from "./plain-facade.js";
 import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
 import { JobService, type BatchCreateJobsResult } from "./gen/chime/v1/job_service_pb.js";
 import { AlertService } from "./gen/chime/v1/alert_service_pb.js";
 import { StatsService } from "./gen/chime/v1/stats_service_pb.js";
+import { WatchService } from "./gen/chime/v1/watch_service_pb.js";
 import type { Run, RunState } from "./gen/chime/v1/run_pb.js";
 import type { RunEvent } from "./gen/chime/v1/watch_service_pb.js";
 import { SPEC_FIELD_PATHS, toJob, type JobSpec } from "./job-spec.js";
@@ -90,22 +93,25 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
     if (!createGrpcTransport) throw new Error("transport: required where gRPC over HTTP/2 is not available (@chime/sdk/web)");
     return createGrpcTransport(nodeOptions ? { ...init, nodeOptions } : init);
   };
-  const transport = options.transport
+  // Every call of every service client, on any transport, throws ChimeErrors.
+  const transport = withChimeErrors(options.transport
     ? withCallDefaults(options.transport, options)
-    : grpcTransport({ baseUrl: options.baseUrl, interceptors, ...(options.timeoutMs === undefined ? {} : { defaultTimeoutMs: options.timeoutMs }) });
+    : grpcTransport({ baseUrl: options.baseUrl, interceptors, ...(options.timeoutMs === undefined ? {} : { defaultTimeoutMs: options.timeoutMs }) }));
   const jobService: Client<typeof JobService> = createClient(JobService, transport);
   const watchTargets = (baseUrls: string[] | undefined): WatchTargets =>
     baseUrls?.length
-      ? { transports: baseUrls.map((baseUrl) => ({ baseUrl, transport: grpcTransport({ baseUrl, interceptors }) })) }
+      ? { transports: baseUrls.map((baseUrl) => ({ baseUrl, transport: withChimeErrors(grpcTransport({ baseUrl, interceptors })) })) }
       : { transports: [{ baseUrl: options.baseUrl, transport }] };
 
-  return {
+  const client = {
     /** The generated JobService client, for anything the helpers do not cover. */
     jobService,
     /** The generated AlertService client: alert channels, rules and delivery history. */
     alertService: createClient(AlertService, transport),
     /** The generated StatsService client: run stats of a job or a queue over a window. */
     statsService: createClient(StatsService, transport),
+    /** The generated WatchService client (watchRuns and watchJob below reconnect on their own). */
+    watchService: createClient(WatchService, transport),
 
     /** Creates a job; with a requestId, a retried call returns the job the first one created. */
     async createJob(spec: JobSpec, requestOptions: { requestId?: string } = {}): Promise<Job> {
@@ -222,4 +228,5 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
       } while (pageToken);
     },
   };
+  return { ...client, ...plainValueFacade(client) };
 }

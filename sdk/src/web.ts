@@ -9,6 +9,27 @@ export { watchRuns, watchJob, isFinalWatchError, type WatchRunsFilter, type Watc
 export { toJob, SPEC_FIELD_PATHS, type JobSpec, type RetrySpec } from "./job-spec.js";
 export { toSchedule, parseDuration, durationFromMs, type ScheduleSpec, type DurationSpec, type ScheduleBounds } from "./schedule-spec.js";
 
+export { ChimeError, toChimeError, codeNameOf, type ChimeErrorCode, type FieldViolation } from "./errors.js";
+export {
+  plainJob,
+  plainRun,
+  plainRunEvent,
+  plainWatchJobMessage,
+  scheduleSpecOf,
+  enumName,
+  type EnumName,
+  type PlainJob,
+  type PlainRun,
+  type PlainRunAttempt,
+  type PlainRunEvent,
+  type PlainWatchJobMessage,
+  type JobStateName,
+  type RunStateName,
+  type RunTriggerName,
+  type JobChangeKindName,
+} from "./plain-values.js";
+export { type PlainJobFilter, type PlainRunFilter } from "./plain-facade.js";
+
 export interface WebChimeClientOptions extends Omit<ChimeClientOptions, "transport" | "baseUrl"> {
   transport: Transport;
   /** Names the server in errors and watch reconnects; the transport decides where calls go. */

@@ -97,7 +97,7 @@ describe("@chime/sdk installed from its tarball", () => {
       );
       const ours = output.split("\n").filter((line) => /error TS/.test(line) && !line.startsWith("node_modules/@nats-io/"));
       expect(ours, `tsc (${resolution})`).toEqual([]);
-      expect(await runConsumer(join(outDir, "consumer.js"), `ts-${resolution}`)).toEqual({ ok: true, output: { echoed: { from: "ts" } } });
+      expect(await runConsumer(join(outDir, "consumer.js"), `ts-${resolution}`)).toEqual({ ok: true, output: { echoed: { from: "ts" } }, violation: "job.queue", created: true });
     });
   }
 });
