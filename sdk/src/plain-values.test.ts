@@ -25,6 +25,7 @@ const ENUMS = [
   ["JobChangeKind", JobChangeKind, [
     [JobChangeKind.UNSPECIFIED, undefined], [JobChangeKind.UPDATED, "updated"], [JobChangeKind.PAUSED, "paused"],
     [JobChangeKind.RESUMED, "resumed"], [JobChangeKind.COMPLETED, "completed"], [JobChangeKind.DELETED, "deleted"],
+    [JobChangeKind.AUTO_PAUSED, "auto_paused"],
   ]],
 ] as const;
 
@@ -79,6 +80,7 @@ describe("plainJob", () => {
         maxConcurrentRuns: 4,
         misfire: "run_all",
         misfireWindow: 120_000,
+        pauseAfterFailures: 3,
         http: { method: "POST", url: "https://example.com/hook", headers: { "x-a": "1" }, body: "{}" },
       },
     ],
@@ -97,6 +99,12 @@ describe("plainJob", () => {
       expect(asSpec).toEqual({ labels: {}, ...spec });
     });
   }
+  it("says why a job paused itself", () => {
+    const paused = new Date("2026-05-02T08:00:00Z");
+    const job = create(JobSchema, { id: "x", autoPause: { failureStreak: 3, lastRunId: "r-9", time: timestampFromDate(paused) } });
+    expect(plainJob(job).autoPause).toEqual({ failureStreak: 3, lastRunId: "r-9", time: paused });
+    expect(plainJob(create(JobSchema, { id: "y" })).autoPause).toBeUndefined();
+  });
   it("a job without a schedule reads as immediate and an unset state as undefined", () => {
     const plain = plainJob(create(JobSchema, { id: "x" }));
     expect(plain.schedule).toBe("immediate");

@@ -42,6 +42,8 @@ export interface PlainJob extends JobSpec {
   runCount: number;
   createTime: Date | undefined;
   updateTime: Date | undefined;
+  /** Why the job paused itself (pauseAfterFailures), while it stays paused. */
+  autoPause: { failureStreak: number; lastRunId: string; time: Date | undefined } | undefined;
 }
 
 export interface PlainRunAttempt {
@@ -133,7 +135,11 @@ export function plainJob(job: Job): PlainJob {
     runCount: Number(job.runCount),
     createTime: dateOf(job.createTime),
     updateTime: dateOf(job.updateTime),
+    autoPause: job.autoPause
+      ? { failureStreak: job.autoPause.failureStreak, lastRunId: job.autoPause.lastRunId, time: dateOf(job.autoPause.time) }
+      : undefined,
   };
+  if (job.pauseAfterFailures) plain.pauseAfterFailures = job.pauseAfterFailures;
   put(plain, "payload", job.payload);
   if (job.retryPolicy) {
     const retry: NonNullable<JobSpec["retry"]> = {};
