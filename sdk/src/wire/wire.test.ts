@@ -72,7 +72,7 @@ const retryPolicy = withUnknown(
     .map((p): RetryPolicy => defined({ $typeName: "chime.v1.RetryPolicy", ...p })),
 );
 const http = withUnknown(
-  fc.record({ method: text, url: text, headers: stringMap, body: text }).map((h): HttpRequest => ({ $typeName: "chime.v1.HttpRequest", ...h })),
+  fc.record({ method: text, url: text, headers: stringMap, body: text, keepHeaders: fc.array(text, { maxLength: 2 }) }).map((h): HttpRequest => ({ $typeName: "chime.v1.HttpRequest", ...h })),
 );
 const assignmentFields = {
   runId: text,
