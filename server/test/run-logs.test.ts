@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import { RunLogLevel, RunState, Worker, type RunLogLine, type WorkerHandler, type WorkerOptions } from "@chime/sdk";
 import { createLogger } from "../src/logger.js";
 import { TEST_NATS_URL } from "./helpers/env.js";
@@ -70,6 +72,43 @@ describe("run logs", () => {
     expect(pages).toBe(3);
     expect(lines[4].fields).toEqual({ ms: 1200 });
     expect(lines.every((l) => l.time !== undefined)).toBe(true);
+  });
+
+  it("follows a run's lines live while it runs, and ends when it ends", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const queue = `logs-${++n}`;
+    const worker = new Worker({
+      natsUrl: TEST_NATS_URL,
+      prefix: fixture.server.config.natsPrefix,
+      queue,
+      workerId: `w${n}`,
+      logger: QUIET,
+      handler: async (r, ctx) => {
+        ctx.log.info(`attempt ${r.attempt}`);
+        if (r.attempt === 1) throw new Error("first try fails");
+        await gate;
+        ctx.log.info("done");
+      },
+    });
+    await worker.start();
+    workers.push(worker);
+    const job = await fixture.chime.createJob({ name: queue, queue, schedule: "immediate", retry: { maxAttempts: 2, initialBackoff: "10ms" } });
+    const run = await onlyRunOf(fixture.chime, job.id);
+    const watch = createClient(WatchService, createGrpcTransport({ baseUrl: fixture.server.grpcUrl }));
+    const seen: { lines: string[]; runState: RunState }[] = [];
+    const following = (async () => {
+      for await (const message of watch.watchRunLogs({ runId: run.id })) {
+        const runState = (await fixture.chime.getRun(run.id)).state;
+        seen.push({ lines: message.lines.map((l) => `${l.attempt}:${l.message}`), runState });
+        if (seen.length === 1) release();
+      }
+    })();
+    await following; // ends by itself once the run has ended
+    expect(seen.map((m) => m.lines)).toEqual([["1:attempt 1"], ["2:attempt 2", "2:done"]]);
+    // The first attempt's lines arrived while the run was still going (the second attempt waited for them).
+    expect([RunState.RUNNING, RunState.RETRY_WAIT, RunState.QUEUED]).toContain(seen[0].runState);
+    expect((await fixture.chime.getRun(run.id)).state).toBe(RunState.SUCCEEDED);
   });
 
   it("keeps no row for a run whose handler logged nothing", async () => {

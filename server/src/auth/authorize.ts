@@ -105,6 +105,12 @@ export function authorizeWatchService(impl: ServiceImpl<typeof WatchService>, po
       request.namespace = scopeNamespace(principal, request.namespace);
       yield* impl.watchRuns(request, context);
     },
+    async *watchRunLogs(request, context) {
+      const principal = callerOf(context);
+      requireRole(principal, ApiKeyRole.READER, "watchRunLogs");
+      await owns.run(principal, request.runId, "run_id");
+      yield* impl.watchRunLogs(request, context);
+    },
     async *watchJob(request, context) {
       const principal = callerOf(context);
       requireRole(principal, ApiKeyRole.READER, "watchJob");

@@ -2,6 +2,8 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { RunLogLevel, RunLogLineSchema, type RunLogLine } from "@chime/sdk/gen/run_pb";
 import { boundRunLogLines, runLogLineChars, type RunLogLimits, type RunStatusUpdate } from "@chime/sdk";
 import type pg from "pg";
+import { invalidArgument } from "../api/errors.js";
+import { decodePageToken, encodePageToken } from "../api/page-token.js";
 import { toDate, toTimestamp } from "../util/time.js";
 
 /**
@@ -60,6 +62,20 @@ export async function appendRunLogs(client: pg.PoolClient, updates: readonly Run
 export interface RunLogKey {
   attempt: number;
   seq: number;
+}
+
+/** The key a GetRunLogs or WatchRunLogs token names; undefined for no token. */
+export function runLogKeyOf(token: string, runId: string): RunLogKey | undefined {
+  const key = decodePageToken(token, { runId });
+  if (!key) return undefined;
+  const [attempt, seq] = key;
+  if (!Number.isInteger(attempt) || !Number.isInteger(seq)) throw invalidArgument("page_token: not a token this server issued");
+  return { attempt: attempt as number, seq: seq as number };
+}
+
+/** The token of the place after `line`. */
+export function runLogToken(runId: string, line: RunLogKey): string {
+  return encodePageToken([line.attempt, line.seq], { runId });
 }
 
 interface RunLogRow {
