@@ -7,7 +7,7 @@ import { JobService, type BatchCreateJobsResult } from "./gen/chime/v1/job_servi
 import { AlertService } from "./gen/chime/v1/alert_service_pb.js";
 import { StatsService } from "./gen/chime/v1/stats_service_pb.js";
 import type { Run, RunState } from "./gen/chime/v1/run_pb.js";
-import type { RunEvent } from "./gen/chime/v1/watch_service_pb.js";
+import { WatchService, type RunEvent } from "./gen/chime/v1/watch_service_pb.js";
 import { SPEC_FIELD_PATHS, toJob, type JobSpec } from "./job-spec.js";
 import { toSchedule, type ScheduleSpec } from "./schedule-spec.js";
 import { watchJob, watchRuns, type WatchJobMessage, type WatchOptions, type WatchRunsFilter, type WatchTargets } from "./watch.js";
@@ -104,6 +104,8 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
     jobService,
     /** The generated AlertService client: alert channels, rules and delivery history. */
     alertService: createClient(AlertService, transport),
+    /** The generated WatchService client (without the helpers' failover), e.g. for WatchRunLogs. */
+    watchService: createClient(WatchService, transport),
     /** The generated StatsService client: run stats of a job or a queue over a window. */
     statsService: createClient(StatsService, transport),
 
