@@ -4,7 +4,7 @@ import { Command, Option } from "commander";
 import { ArgumentError } from "./exit-codes.js";
 import { addJobFlags, jobChanges, newJobSpec, positiveInteger, repeatable, type JobFlags } from "./job-options.js";
 import { messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
-import { printJob, printJobs, printRun, printRuns } from "./render.js";
+import { printJob, printJobs, printRun, printRunLogLines, printRuns } from "./render.js";
 import { watchCommand } from "./watch-command.js";
 
 export interface GlobalFlags {
@@ -115,6 +115,25 @@ export function createProgram(): Command {
       printRuns(await take(runs, positiveInteger("--limit", flags.limit)), output());
     });
   run.command("get <id>").description("show a run").action(async (id: string) => printRun(await connect().getRun(id), output()));
+  run
+    .command("logs <id>")
+    .description("show a run's log lines (with --follow, new ones too, until the run ends)")
+    .option("-f, --follow", "keep printing lines as the run stores them, until it ends")
+    .action(async (id: string, flags: { follow?: boolean }) => {
+      const chime = connect({ stream: flags.follow === true });
+      const format = output();
+      if (flags.follow) {
+        for await (const message of chime.watchService.watchRunLogs({ runId: id })) printRunLogLines(message.lines, format);
+        return;
+      }
+      let pageToken = "";
+      for (;;) {
+        const page = await chime.jobService.getRunLogs({ runId: id, pageSize: 1000, pageToken });
+        printRunLogLines(page.lines, format);
+        if (page.lines.length < 1000) return;
+        pageToken = page.nextPageToken;
+      }
+    });
   run.command("cancel <id>").description("cancel a run (a running handler is aborted)").action(async (id: string) => printRun(await connect().cancelRun(id), output()));
 
   program.addCommand(watchCommand(() => connect({ stream: true }), output));

@@ -1,4 +1,4 @@
-import { JobSchema, JobState, RunSchema, RunState, type Job, type Run } from "@chime/sdk";
+import { JobSchema, JobState, RunLogLevel, RunLogLineSchema, RunSchema, RunState, type Job, type Run, type RunLogLine } from "@chime/sdk";
 import { enumText, messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
 
 /** How jobs and runs are shown: one table row each, or their proto JSON. */
@@ -53,4 +53,17 @@ export function printRun(run: Run, format: OutputFormat): void {
     ["started", timeText(run.startTime)],
     ["output", run.output ? JSON.stringify(run.output) : "-"],
   ]);
+}
+
+/**
+ * Log lines as they come, one a line: "time LEVEL [attempt n] message {fields}", or NDJSON of
+ * their proto JSON with --output json (a follow prints as lines arrive, so no table widths).
+ */
+export function printRunLogLines(lines: RunLogLine[], format: OutputFormat): void {
+  const text = lines.map((line) => {
+    if (format === "json") return JSON.stringify(messageJson(RunLogLineSchema, line));
+    const fields = line.fields && Object.keys(line.fields).length > 0 ? ` ${JSON.stringify(line.fields)}` : "";
+    return `${timeText(line.time)} ${enumText(RunLogLevel, line.level).padEnd(7)} [attempt ${line.attempt}] ${line.message}${fields}`;
+  });
+  if (text.length > 0) process.stdout.write(text.join("\n") + "\n");
 }

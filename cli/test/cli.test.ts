@@ -3,6 +3,9 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../server/test/helpers/test-server.js";
+import { createChimeClient, Worker } from "@chime/sdk";
+import { TEST_NATS_URL } from "../../server/test/helpers/env.js";
+import { onlyRunOf } from "../../server/test/helpers/worker-runs.js";
 
 // The built `chime` (cli/dist, compiled by vitest's global setup) run as a child process
 // against a real server, as a user or a script runs it.
@@ -175,6 +178,39 @@ describe("chime --token", () => {
       expect((await chime(["job", "list"], { ...env, CHIME_TOKEN: "cli-test-token" })).code).toBe(0);
     } finally {
       await guarded.close();
+    }
+  });
+});
+
+describe("chime run logs", () => {
+  it("prints a run's log lines, and with --follow waits for the run to end", async () => {
+    const worker = new Worker({
+      natsUrl: TEST_NATS_URL,
+      prefix: server.config.natsPrefix,
+      queue: "cli-logs",
+      workerId: "cli-logs",
+      handler: async (_run, ctx) => {
+        ctx.log.info("charging", { amount: 12 });
+        ctx.log.warn("slow upstream");
+      },
+    });
+    await worker.start();
+    try {
+      const client = createChimeClient({ baseUrl: server.grpcUrl });
+      const job = await client.createJob({ name: "cli-logs", queue: "cli-logs", schedule: "immediate" });
+      const runId = (await onlyRunOf(client, job.id)).id;
+      // --follow ends by itself once the run has ended and its lines are printed.
+      const followed = await chime(["run", "logs", runId, "--follow", "--output", "json"]);
+      expect(followed.code).toBe(0);
+      const lines = followed.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => [l.level, l.message])).toEqual([["RUN_LOG_LEVEL_INFO", "charging"], ["RUN_LOG_LEVEL_WARN", "slow upstream"]]);
+      expect(lines[0].fields).toEqual({ amount: 12 });
+
+      const table = await chime(["run", "logs", runId]);
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/^\S+Z INFO\s+\[attempt 1\] charging \{"amount":12\}\n\S+Z WARN\s+\[attempt 1\] slow upstream\n$/);
+    } finally {
+      await worker.stop();
     }
   });
 });

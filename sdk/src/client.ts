@@ -8,9 +8,8 @@ import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
 import { JobService, type BatchCreateJobsResult } from "./gen/chime/v1/job_service_pb.js";
 import { AlertService } from "./gen/chime/v1/alert_service_pb.js";
 import { StatsService } from "./gen/chime/v1/stats_service_pb.js";
-import { WatchService } from "./gen/chime/v1/watch_service_pb.js";
 import type { Run, RunState } from "./gen/chime/v1/run_pb.js";
-import type { RunEvent } from "./gen/chime/v1/watch_service_pb.js";
+import { WatchService, type RunEvent } from "./gen/chime/v1/watch_service_pb.js";
 import { SPEC_FIELD_PATHS, toJob, type JobSpec } from "./job-spec.js";
 import { toSchedule, type ScheduleSpec } from "./schedule-spec.js";
 import { watchJob, watchRuns, type WatchJobMessage, type WatchOptions, type WatchRunsFilter, type WatchTargets } from "./watch.js";
@@ -110,7 +109,7 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
     alertService: createClient(AlertService, transport),
     /** The generated StatsService client: run stats of a job or a queue over a window. */
     statsService: createClient(StatsService, transport),
-    /** The generated WatchService client (watchRuns and watchJob below reconnect on their own). */
+    /** The generated WatchService client, e.g. for WatchRunLogs (watchRuns and watchJob below reconnect on their own). */
     watchService: createClient(WatchService, transport),
 
     /** Creates a job; with a requestId, a retried call returns the job the first one created. */

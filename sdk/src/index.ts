@@ -51,4 +51,6 @@ export {
 export { Worker, type WorkerOptions, type WorkerRun, type WorkerContext, type WorkerHandler, type WorkerLogger } from "./worker/worker.js";
 export { NonRetryableError, RunCancelledError, AttemptTimeoutError, WorkerStoppingError, DeliverySupersededError, isRetryable } from "./worker/errors.js";
 export { backoffOf, retryDelayMs, RETRY_DEFAULTS, type Backoff } from "./worker/backoff.js";
+export type { RunLog } from "./worker/run-log.js";
+export { boundRunLogLines, runLogLineChars, DEFAULT_RUN_LOG_LIMITS, type RunLogLimits, type RunLogUsage } from "./run-log-bounds.js";
 export { BadRequestSchema, BadRequest_FieldViolationSchema, RetryInfoSchema, type BadRequest, type BadRequest_FieldViolation, type RetryInfo } from "./gen/google/rpc/error_details_pb.js";

@@ -32,7 +32,8 @@ export interface JobSpec {
   maxConcurrentRuns?: number;
   misfire?: "skip" | "run_once" | "run_all";
   misfireWindow?: DurationSpec;
-  http?: { method?: string; url: string; headers?: Record<string, string>; body?: string };
+  /** keepHeaders: response headers recorded in the run's log with the status and a body excerpt. */
+  http?: { method?: string; url: string; headers?: Record<string, string>; body?: string; keepHeaders?: string[] };
   /** Pause the job after this many consecutive failed runs (0 or unset: never). */
   pauseAfterFailures?: number;
 }
@@ -94,6 +95,6 @@ export function toJob(spec: Partial<JobSpec>, id = ""): Job {
     misfirePolicy: spec.misfire ? MISFIRE[spec.misfire] : MisfirePolicy.UNSPECIFIED,
     misfireWindow: optionalDuration(spec.misfireWindow),
     pauseAfterFailures: spec.pauseAfterFailures ?? 0,
-    http: spec.http ? create(HttpRequestSchema, { ...spec.http, method: spec.http.method ?? "", headers: spec.http.headers ?? {}, body: spec.http.body ?? "" }) : undefined,
+    http: spec.http ? create(HttpRequestSchema, { ...spec.http, method: spec.http.method ?? "", headers: spec.http.headers ?? {}, body: spec.http.body ?? "", keepHeaders: spec.http.keepHeaders ?? [] }) : undefined,
   });
 }

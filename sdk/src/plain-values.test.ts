@@ -81,7 +81,7 @@ describe("plainJob", () => {
         misfire: "run_all",
         misfireWindow: 120_000,
         pauseAfterFailures: 3,
-        http: { method: "POST", url: "https://example.com/hook", headers: { "x-a": "1" }, body: "{}" },
+        http: { method: "POST", url: "https://example.com/hook", headers: { "x-a": "1" }, body: "{}", keepHeaders: ["x-request-id"] },
       },
     ],
   ];

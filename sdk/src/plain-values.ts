@@ -157,8 +157,14 @@ export function plainJob(job: Job): PlainJob {
   put(plain, "misfire", enumName(MisfirePolicy, job.misfirePolicy));
   put(plain, "misfireWindow", msOf(job.misfireWindow));
   if (job.http) {
-    const { method, url, headers, body } = job.http;
-    plain.http = { url, ...(method ? { method } : {}), ...(Object.keys(headers).length ? { headers: { ...headers } } : {}), ...(body ? { body } : {}) };
+    const { method, url, headers, body, keepHeaders } = job.http;
+    plain.http = {
+      url,
+      ...(method ? { method } : {}),
+      ...(Object.keys(headers).length ? { headers: { ...headers } } : {}),
+      ...(body ? { body } : {}),
+      ...(keepHeaders.length ? { keepHeaders: [...keepHeaders] } : {}),
+    };
   }
   return plain;
 }

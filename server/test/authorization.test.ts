@@ -91,6 +91,7 @@ const cells: Cell[] = [
   { rpc: "TriggerJob", role: ApiKeyRole.WRITER, own: async (c) => c.jobs.triggerJob({ id: await freshJob("teamA") }), other: async (c) => c.jobs.triggerJob({ id: await freshJob("teamB") }), otherCode: Code.NotFound },
   { rpc: "DeleteJob", role: ApiKeyRole.WRITER, own: async (c) => c.jobs.deleteJob({ id: await freshJob("teamA") }), other: async (c) => c.jobs.deleteJob({ id: await freshJob("teamB") }), otherCode: Code.NotFound },
   { rpc: "GetRun", role: ApiKeyRole.READER, own: async (c) => c.jobs.getRun({ id: await freshRun("teamA") }), other: (c) => c.jobs.getRun({ id: runB }), otherCode: Code.NotFound },
+  { rpc: "GetRunLogs", role: ApiKeyRole.READER, own: async (c) => c.jobs.getRunLogs({ runId: await freshRun("teamA") }), other: (c) => c.jobs.getRunLogs({ runId: runB }), otherCode: Code.NotFound },
   { rpc: "ListRuns", role: ApiKeyRole.READER, own: (c) => c.jobs.listRuns({ jobId: jobA }), other: (c) => c.jobs.listRuns({ jobId: jobB }), otherCode: Code.NotFound },
   { rpc: "ListRuns(namespace)", role: ApiKeyRole.READER, own: (c) => c.jobs.listRuns({}), other: (c) => c.jobs.listRuns({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "CancelRun", role: ApiKeyRole.WRITER, own: async (c) => c.jobs.cancelRun({ id: await freshRun("teamA") }), other: async (c) => c.jobs.cancelRun({ id: await freshRun("teamB") }), otherCode: Code.NotFound },

@@ -75,15 +75,17 @@ beforeAll(async () => {
     prefix: server.config.natsPrefix,
     queue: QUEUE,
     workerId: "debug-worker",
-    handler: async (run): Promise<JsonObject> => {
+    handler: async (run, ctx): Promise<JsonObject> => {
       switch (run.payload.mode) {
         case "flaky":
+          ctx.log.info(`reading rows, attempt ${run.attempt}`, { attempt: run.attempt });
           if (run.attempt === 1) throw new Error("flaky: the first attempt fails");
           return { rows: 42 };
         case "fail":
           throw new Error(`disk full (attempt ${run.attempt})`);
         case "slow":
           await slowGate;
+          ctx.log.warn("export took long");
           return { slow: true };
         default:
           return { ok: true };
@@ -135,6 +137,10 @@ describe("dashboard for debugging", () => {
     expect(await attempts.nth(1).textContent()).toContain("debug-worker");
     expect(JSON.parse((await page.getByTestId("run-output").textContent())!)).toEqual({ rows: 42 });
     expect(await page.locator(".crumbs").textContent()).toContain("flaky-report");
+    const logs = page.getByTestId("run-logs").locator("div");
+    await expect.poll(() => logs.count()).toBe(2);
+    expect(await logs.nth(0).textContent()).toMatch(/INFO +\[attempt 1\] reading rows, attempt 1 \{"attempt":1\}$/);
+    expect(await logs.nth(1).textContent()).toMatch(/INFO +\[attempt 2\] reading rows, attempt 2/);
     await shoot("run-succeeded");
 
     await page.goto(`${server.httpUrl}/#/runs/${failedRun}`);
@@ -167,6 +173,8 @@ describe("dashboard for debugging", () => {
     releaseSlow();
     await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 10_000 }).toBe("succeeded");
     expect(await page.getByTestId("run-live").count()).toBe(0);
+    // The log panel opened while the run ran: its follow stream brought the line in.
+    await expect.poll(() => page.getByTestId("run-logs").textContent(), { timeout: 10_000 }).toContain("WARN    [attempt 1] export took long");
     slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
   });
 

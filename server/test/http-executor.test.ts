@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createChimeClient, RunState, type ChimeClient, type JobSpec } from "@chime/sdk";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createChimeClient, RunLogLevel, RunState, type ChimeClient, type JobSpec } from "@chime/sdk";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 import { startHttpTarget, type HttpTarget } from "./helpers/worker-http-target.js";
 import { onlyRunOf, terminalRun } from "./helpers/worker-runs.js";
@@ -99,5 +100,36 @@ describe("built-in http job type", () => {
     const run = await runHttp({ method: "GET", url: `${base}/redirect?to=/ok` });
     expect(run.state).toBe(RunState.SUCCEEDED);
     expect(run.output).toMatchObject({ status: 200, redirects: 1, url: `${base}/ok` });
+  });
+});
+
+describe("the http executor's run log", () => {
+  it("records the status, the headers the job keeps and a bounded body excerpt", async () => {
+    const run = await runHttp({ method: "GET", url: `${base}/ok`, keepHeaders: ["Content-Type", "X-Not-Sent"] });
+    expect(run.state).toBe(RunState.SUCCEEDED);
+    const { lines } = await chime.jobService.getRunLogs({ runId: run.id });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ attempt: 1, seq: 1, level: RunLogLevel.INFO, message: `HTTP 200 from ${base}/ok` });
+    expect(lines[0].fields).toEqual({ status: 200, headers: { "content-type": "application/json" }, body: '{"ok":true,"method":"GET"}', bodyTruncated: false });
+
+    const big = await runHttp({ method: "GET", url: `${base}/big` });
+    const [bigLine] = (await chime.jobService.getRunLogs({ runId: big.id })).lines;
+    expect((bigLine.fields!.body as string).length).toBe(4096);
+    expect(bigLine.fields).toMatchObject({ status: 200, headers: {}, bodyTruncated: true });
+  });
+
+  it("records a failed response at error level", async () => {
+    const run = await runHttp({ method: "GET", url: `${base}/status/500` }, { retry: { maxAttempts: 1 } });
+    expect(run.state).toBe(RunState.FAILED);
+    const { lines } = await chime.jobService.getRunLogs({ runId: run.id });
+    expect(lines.map((l) => [l.level, l.fields?.status])).toEqual([[RunLogLevel.ERROR, 500]]);
+  });
+
+  it("refuses a keep_headers entry that is not a header name, naming it", async () => {
+    const error = ConnectError.from(
+      await chime.createJob({ name: "bad-keep", queue: "http", schedule: "immediate", http: { url: `${base}/ok`, keepHeaders: ["ok", "no spaces"] } }).catch((e: unknown) => e),
+    );
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toContain("job.http.keep_headers[1]");
   });
 });

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { RunState, type Run, type RunAttempt } from "@chime/sdk/gen/run_pb";
 import { errorMessage, jobs } from "../api";
+import { RunLogs } from "../components/run-logs";
 import { Empty, ErrorNote, RunStateBadge, TimeCell } from "../components/bits";
 import { TableHead } from "../components/table-head";
 import { TERMINAL_RUN_STATES, TRIGGER_NAMES, durationMs, formatMs, toDate } from "../format";
@@ -62,6 +63,10 @@ export function RunDetailPage({ id }: { id: string }) {
       <div className="panel">
         <h2 id="attempts-title">Attempts</h2>
         <Attempts attempts={r.attempts} now={now} />
+      </div>
+      <div className="panel">
+        <h2 id="logs-title">Logs</h2>
+        <RunLogs runId={r.id} live={!TERMINAL_RUN_STATES.has(r.state)} />
       </div>
     </section>
   );

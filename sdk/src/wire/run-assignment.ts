@@ -71,6 +71,7 @@ function writeHttp(w: Writer, h: HttpRequest): void {
   if (h.url !== "") w.tag(HTTP.url, WireType.LengthDelimited).string(h.url);
   writeStringMap(w, HTTP.headers, h.headers);
   if (h.body !== "") w.tag(HTTP.body, WireType.LengthDelimited).string(h.body);
+  for (const name of h.keepHeaders) w.tag(HTTP.keepHeaders, WireType.LengthDelimited).string(name);
   writeUnknown(w, unknownOf(h));
   w.join();
 }
@@ -150,7 +151,7 @@ function readRetryPolicy(r: BinaryReader, into: RetryPolicy | undefined): RetryP
 }
 
 function readHttp(r: BinaryReader, into: HttpRequest | undefined): HttpRequest {
-  const h: HttpRequest = into ?? { $typeName: "chime.v1.HttpRequest", method: "", url: "", headers: {}, body: "" };
+  const h: HttpRequest = into ?? { $typeName: "chime.v1.HttpRequest", method: "", url: "", headers: {}, body: "", keepHeaders: [] };
   const end = r.uint32() + r.pos;
   while (r.pos < end) {
     const [no, wireType] = r.tag();
@@ -166,6 +167,9 @@ function readHttp(r: BinaryReader, into: HttpRequest | undefined): HttpRequest {
         break;
       case HTTP.body:
         h.body = r.string(UTF8);
+        break;
+      case HTTP.keepHeaders:
+        h.keepHeaders.push(r.string(UTF8));
         break;
       default:
         readUnknown(r, no, wireType, 2, h);

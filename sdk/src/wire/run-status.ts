@@ -3,7 +3,9 @@
  * state change and the api role decodes every batch. Writes exactly toBinary's bytes and reads
  * exactly fromBinary's object (wire.test.ts checks both on generated messages).
  */
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { WireType, BinaryReader } from "@bufbuild/protobuf/wire";
+import { RunLogLineSchema } from "../gen/chime/v1/run_pb.js";
 import { Writer } from "./writer.js";
 import { RunStatusBatchSchema, RunStatusUpdateSchema, type RunStatusBatch, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
 import {
@@ -55,6 +57,11 @@ function writeUpdateFields(w: Writer, u: RunStatusUpdate): Writer {
   if (u.attemptState !== 0) w.tag(F.attemptState, WireType.Varint).int32(u.attemptState);
   if (u.startTime !== undefined) writeSecondsNanos(w, F.startTime, u.startTime);
   if (u.dispatchTime !== undefined) writeSecondsNanos(w, F.dispatchTime, u.dispatchTime);
+  // Rare (only handlers that log) and not on the hot path: the generated codec is used for them.
+  for (const line of u.logLines) {
+    const bytes = toBinary(RunLogLineSchema, line);
+    w.tag(F.logLines, WireType.LengthDelimited).uint32(bytes.length).raw(bytes);
+  }
   writeUnknown(w, (u as Unknown).$unknown);
   return w;
 }
@@ -86,6 +93,7 @@ function readUpdate(r: BinaryReader, end: number, depth: number): RunStatusUpdat
     error: "",
     workerId: "",
     attemptState: 0,
+    logLines: [],
   };
   while (r.pos < end) {
     const [no, wireType] = r.tag();
@@ -125,6 +133,9 @@ function readUpdate(r: BinaryReader, end: number, depth: number): RunStatusUpdat
         break;
       case F.dispatchTime:
         u.dispatchTime = readSecondsNanos(r, depth + 1, u.dispatchTime ?? newTimestamp());
+        break;
+      case F.logLines:
+        u.logLines.push(fromBinary(RunLogLineSchema, r.bytes()));
         break;
       default:
         readUnknown(r, no, wireType, depth, u);

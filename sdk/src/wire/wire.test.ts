@@ -4,6 +4,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { HttpRequest, RetryPolicy } from "../gen/chime/v1/job_pb.js";
+import type { RunLogLine } from "../gen/chime/v1/run_pb.js";
 import { RunAssignmentSchema, RunStatusBatchSchema, RunStatusUpdateSchema, type RunAssignment, type RunStatusBatch, type RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
 import type { UnknownField } from "./fields.js";
 import { decodeRunAssignment, encodeRunAssignment } from "./run-assignment.js";
@@ -71,7 +72,7 @@ const retryPolicy = withUnknown(
     .map((p): RetryPolicy => defined({ $typeName: "chime.v1.RetryPolicy", ...p })),
 );
 const http = withUnknown(
-  fc.record({ method: text, url: text, headers: stringMap, body: text }).map((h): HttpRequest => ({ $typeName: "chime.v1.HttpRequest", ...h })),
+  fc.record({ method: text, url: text, headers: stringMap, body: text, keepHeaders: fc.array(text, { maxLength: 2 }) }).map((h): HttpRequest => ({ $typeName: "chime.v1.HttpRequest", ...h })),
 );
 const assignmentFields = {
   runId: text,
@@ -103,6 +104,14 @@ const updateFields = {
   attemptState: state,
   startTime: optional(timestamp),
   dispatchTime: optional(timestamp),
+  logLines: fc.array(
+    withUnknown(
+      fc
+        .record({ attempt: int32, seq: int32, level: state, time: optional(timestamp), message: text, fields: optional(json) })
+        .map((l): RunLogLine => defined({ $typeName: "chime.v1.RunLogLine", ...l })),
+    ),
+    { maxLength: 2 },
+  ),
 };
 const update: fc.Arbitrary<RunStatusUpdate> = withUnknown(
   fc.record(updateFields).map((u): RunStatusUpdate => defined({ $typeName: "chime.v1.RunStatusUpdate", ...u })),

@@ -1,4 +1,7 @@
+import type { RunLogLine } from "../gen/chime/v1/run_pb.js";
+import type { RunLogLimits } from "../run-log-bounds.js";
 import type { LazyAbort } from "./lazy-abort.js";
+import { AttemptLog, type RunLog } from "./run-log.js";
 import type { WorkerContext, WorkerLogger } from "./worker.js";
 
 /**
@@ -7,13 +10,25 @@ import type { WorkerContext, WorkerLogger } from "./worker.js";
  */
 export class RunContext implements WorkerContext {
   private own?: WorkerLogger;
+  private runLog?: AttemptLog;
 
   constructor(
     private readonly base: WorkerLogger,
     private readonly fields: { runId: string; attempt: number; queue: string },
     private readonly abort: LazyAbort,
     readonly heartbeat: () => void,
+    private readonly logLimits: RunLogLimits,
   ) {}
+
+  /** The run's own log, made on first use like `logger`: a handler that never logs costs nothing. */
+  get log(): RunLog {
+    return (this.runLog ??= new AttemptLog(this.fields.attempt, this.logLimits));
+  }
+
+  /** The lines logged onto the run, if any; undefined when the handler never used `log`. */
+  takeLogLines(): RunLogLine[] | undefined {
+    return this.runLog?.take();
+  }
 
   get signal(): AbortSignal {
     return this.abort.signal;

@@ -17,15 +17,17 @@ import { connect, nanos, type NatsConnection, type NodeConnectionOptions, type Q
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { HttpRequest } from "../gen/chime/v1/job_pb.js";
-import { RunState } from "../gen/chime/v1/run_pb.js";
+import { RunState, type RunLogLine } from "../gen/chime/v1/run_pb.js";
 import type { RunAssignment, RunStatusUpdate } from "../gen/chime/v1/worker_pb.js";
 import { natsLayout, type NatsLayout } from "../nats-layout.js";
+import { DEFAULT_RUN_LOG_LIMITS, type RunLogLimits } from "../run-log-bounds.js";
 import { decodeRunAssignment } from "../wire/run-assignment.js";
 import { backoffOf, retryDelayMs, type Backoff } from "./backoff.js";
 import { AttemptTimeoutError, DeliverySupersededError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
 import { Heartbeats } from "./heartbeats.js";
 import { LazyAbort } from "./lazy-abort.js";
 import { RunContext } from "./run-context.js";
+import type { RunLog } from "./run-log.js";
 import { StallWatch } from "./stall-watch.js";
 import { createStatusPublisher, type StatusPublisher } from "./status-publisher.js";
 
@@ -61,6 +63,11 @@ export interface WorkerContext {
   /** Tells JetStream the attempt is alive (the worker also does this on its own while the handler runs). */
   heartbeat(): void;
   logger: WorkerLogger;
+  /**
+   * Lines logged here are stored with the run (per attempt) and read with GetRunLogs; they
+   * travel on the update that ends the attempt. Bounded by `runLogLimits`.
+   */
+  log: RunLog;
 }
 
 /**
@@ -122,6 +129,8 @@ export interface WorkerOptions {
   abortGraceMs?: number;
   /** Largest accepted handler result, as JSON bytes. */
   maxOutputBytes?: number;
+  /** Bounds of one attempt's `ctx.log` lines (the server bounds the run's lines again). */
+  runLogLimits?: RunLogLimits;
 }
 
 interface Held {
@@ -137,6 +146,8 @@ interface Attempt {
   attempt: number;
   backoff: Backoff;
   started: Timestamp;
+  /** The handler's context, for the lines it logged. */
+  context: RunContext;
 }
 
 type Outcome =
@@ -154,7 +165,9 @@ const consoleLogger: WorkerLogger = {
 };
 
 /** The fields of a RunStatusUpdate that depend on how the attempt went. */
-type UpdateFields = Pick<Partial<RunStatusUpdate>, "error" | "output" | "retryTime" | "attemptState" | "startTime">;
+type UpdateFields = Pick<Partial<RunStatusUpdate>, "error" | "output" | "retryTime" | "attemptState" | "startTime" | "logLines">;
+/** The log lines of an update whose handler logged nothing: shared, never written to. */
+const NO_LOG_LINES: RunLogLine[] = [];
 
 /**
  * Runs a handler for each run of a queue: pulls RunAssignments from the queue's durable
@@ -232,6 +245,7 @@ export class Worker {
       statusBatchSize: init.statusBatchSize ?? 200,
       abortGraceMs: init.abortGraceMs ?? 5_000,
       maxOutputBytes: init.maxOutputBytes ?? 64 * 1024,
+      runLogLimits: init.runLogLimits ?? DEFAULT_RUN_LOG_LIMITS,
     };
     this.logger = init.logger ?? consoleLogger;
     this.workerId = init.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
@@ -478,6 +492,7 @@ export class Worker {
       error: "",
       workerId: this.workerId,
       attemptState: RunState.UNSPECIFIED,
+      logLines: NO_LOG_LINES,
       // When JetStream stored the run's message: the server records it as the run's dispatch
       // time if the leader has not yet (it records dispatches late, for runs nobody took).
       dispatchTime: timestampOfNanos(msg.timestampNanos),
@@ -525,12 +540,12 @@ export class Worker {
         await this.finish(msg, this.update(msg, assignment, attempt, RunState.FAILED, { error }), "ack");
         return;
       }
-      const { outcome, started, settled } = await this.execute(msg, assignment, attempt, held);
+      const { outcome, started, settled, context } = await this.execute(msg, assignment, attempt, held);
       if (outcome.kind === "aborted") {
         // A handler that ignores its aborted signal keeps its slot a little longer, not for ever.
         freeAfter = Promise.race([settled, sleep(this.options.abortGraceMs)]);
       } else free();
-      await this.report({ msg, assignment, attempt, backoff, started }, outcome);
+      await this.report({ msg, assignment, attempt, backoff, started, context }, outcome);
     } catch (error) {
       this.logger.error({ err: String(error), runId: held.runId, attempt }, "cannot report run status; the run will be redelivered");
       msg.nak(1000);
@@ -584,7 +599,7 @@ export class Worker {
     assignment: RunAssignment,
     attempt: number,
     held: Held,
-  ): Promise<{ outcome: Outcome; started: Timestamp; settled: Promise<unknown> }> {
+  ): Promise<{ outcome: Outcome; started: Timestamp; settled: Promise<unknown>; context: RunContext }> {
     const { abort } = held;
     const runId = assignment.runId;
     const run: WorkerRun = {
@@ -610,7 +625,7 @@ export class Worker {
       this.logger.warn({ runId, attempt, queue: this.options.queue, err: String(error) }, "cannot report RUNNING"),
     );
     const timeout = timeoutMs > 0 ? setTimeout(() => abort.abort(new AttemptTimeoutError(timeoutMs)), timeoutMs) : undefined;
-    const context = new RunContext(this.logger, { runId, attempt, queue: this.options.queue }, abort, () => this.heartbeats.touch(msg));
+    const context = new RunContext(this.logger, { runId, attempt, queue: this.options.queue }, abort, () => this.heartbeats.touch(msg), this.options.runLogLimits);
     let settled!: Promise<unknown>;
     const outcome = await new Promise<Outcome>((resolve) => {
       abort.onAbort((reason) => resolve({ kind: "aborted", reason }));
@@ -622,7 +637,7 @@ export class Worker {
         );
     });
     if (timeout) clearTimeout(timeout);
-    return { outcome, started: running.time!, settled };
+    return { outcome, started: running.time!, settled, context };
   }
 
   /** Reports how the attempt ended, then acks or naks its message (heartbeats go on meanwhile). */
@@ -637,7 +652,7 @@ export class Worker {
     // Each update that ends the attempt carries its start: if the RUNNING update is still
     // waiting for its batch, it is left out (status-publisher.ts).
     const ended = (state: RunState, fields: UpdateFields = {}): RunStatusUpdate =>
-      this.update(msg, assignment, attempt, state, { ...fields, startTime: a.started });
+      this.update(msg, assignment, attempt, state, { ...fields, startTime: a.started, logLines: a.context.takeLogLines() ?? NO_LOG_LINES });
     const retryOrEnd = async (error: string, attemptState: RunState.FAILED | RunState.TIMED_OUT, retryable: boolean) => {
       if (retryable && attempt < backoff.maxAttempts) {
         const delay = retryDelayMs(backoff, attempt);

@@ -9,6 +9,7 @@ import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
 import { checkNamespaceFilter, validateJob, validateScheduleInput } from "../jobs/job-validation.js";
 import { previewFireTimes } from "../jobs/schedule.js";
 import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, createRunStore, type RunPageKey } from "../runs/run-store.js";
+import { readRunLogs, runLogKeyOf, runLogToken } from "../runs/run-log-store.js";
 import { msToDuration, toDate, toTimestamp } from "../util/time.js";
 import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
 import { admitFires, resumeNext } from "../scheduler/fire-plan.js";
@@ -214,6 +215,19 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async getRun(request) {
       return { run: await runs.get(requireId("id", request.id)) };
+    },
+
+    async getRunLogs(request) {
+      const runId = requireId("run_id", request.runId);
+      const limit = pageSize(request.pageSize);
+      const after = runLogKeyOf(request.pageToken, runId);
+      await runs.get(runId); // NOT_FOUND for a run that does not exist
+      const lines = await readRunLogs(pool, runId, after, limit + 1);
+      const more = lines.length > limit;
+      const page = more ? lines.slice(0, limit) : lines;
+      const last = page[page.length - 1];
+      // A last page's token too (when it has lines): a running run's next lines start after it.
+      return { lines: page, nextPageToken: last ? runLogToken(runId, last) : request.pageToken };
     },
 
     async listRuns(request) {

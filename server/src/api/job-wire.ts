@@ -255,6 +255,11 @@ function httpField(w: Writer, field: number, http: HttpRequest | undefined): voi
   stringField(w, 2, http.url);
   stringMapField(w, 3, http.headers);
   stringField(w, 4, http.body);
+  // Repeated: every element, empty ones too (stringField leaves out the default).
+  for (const name of http.keepHeaders) {
+    w.tag(5, 2);
+    w.string(name);
+  }
   unknownFields(w, http);
   w.close(start);
 }

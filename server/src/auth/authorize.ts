@@ -85,6 +85,7 @@ export function authorizeJobService(impl: ServiceImpl<typeof JobService>, pool: 
     resumeJob: as(ApiKeyRole.WRITER, "resumeJob", (p, request) => owns.job(p, request.id)),
     triggerJob: as(ApiKeyRole.WRITER, "triggerJob", (p, request) => owns.job(p, request.id)),
     getRun: as(ApiKeyRole.READER, "getRun", (p, request) => owns.run(p, request.id)),
+    getRunLogs: as(ApiKeyRole.READER, "getRunLogs", (p, request) => owns.run(p, request.runId, "run_id")),
     listRuns: as(ApiKeyRole.READER, "listRuns", async (p, request) => {
       request.namespace = scopeNamespace(p, request.namespace);
       if (request.jobId) await owns.job(p, request.jobId, "job_id");
@@ -103,6 +104,12 @@ export function authorizeWatchService(impl: ServiceImpl<typeof WatchService>, po
       requireRole(principal, ApiKeyRole.READER, "watchRuns");
       request.namespace = scopeNamespace(principal, request.namespace);
       yield* impl.watchRuns(request, context);
+    },
+    async *watchRunLogs(request, context) {
+      const principal = callerOf(context);
+      requireRole(principal, ApiKeyRole.READER, "watchRunLogs");
+      await owns.run(principal, request.runId, "run_id");
+      yield* impl.watchRunLogs(request, context);
     },
     async *watchJob(request, context) {
       const principal = callerOf(context);

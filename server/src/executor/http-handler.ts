@@ -67,6 +67,14 @@ export function createHttpHandler(options: HttpHandlerOptions): WorkerHandler & 
         continue;
       }
       const { excerpt, truncated } = await readExcerpt(response.body, BODY_EXCERPT_BYTES);
+      // The response goes in the run's log too, with the headers the job asked to keep.
+      const level = response.statusCode >= 200 && response.statusCode <= 299 ? "info" : "error";
+      context.log[level](`HTTP ${response.statusCode} from ${url.toString()}`, {
+        status: response.statusCode,
+        headers: keptHeaders(response.headers, spec.keepHeaders),
+        body: excerpt,
+        bodyTruncated: truncated,
+      });
       if (response.statusCode < 200 || response.statusCode > 299) throw new HttpStatusError(response.statusCode, url.toString(), excerpt);
       const contentType = response.headers["content-type"];
       return {
@@ -80,6 +88,16 @@ export function createHttpHandler(options: HttpHandlerOptions): WorkerHandler & 
     }
   };
   return Object.assign(handler, { close: () => agent.close() });
+}
+
+/** The response's values of the named headers (any case); a repeated header's values joined by ", ". */
+function keptHeaders(headers: Record<string, string | string[] | undefined>, names: readonly string[]): JsonObject {
+  const kept: JsonObject = {};
+  for (const name of names) {
+    const value = headers[name.toLowerCase()];
+    if (value !== undefined) kept[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return kept;
 }
 
 function parseUrl(text: string, base?: URL): URL {

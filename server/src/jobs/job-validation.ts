@@ -14,6 +14,8 @@ import { durationToMs, msToDuration, toDate } from "../util/time.js";
 import { isKnownTimeZone, parseCron } from "./schedule.js";
 
 export const HTTP_QUEUE = "http";
+/** Response headers an http job may keep in its run's log, at most. */
+const MAX_KEPT_HEADERS = 20;
 export const DEFAULT_NAMESPACE = "default";
 
 export const JOB_DEFAULTS = {
@@ -281,6 +283,10 @@ function validateHttp(job: Job, options: ValidationOptions, field: string, viola
     // CR or LF would end the header line (request splitting); fetch refuses them too, but at run time.
     else if (hasControlCharacter(value)) violations.add(header, "the value contains CR, LF, NUL or another control character");
   }
+  if (http.keepHeaders.length > MAX_KEPT_HEADERS) violations.add(`${field}.keep_headers`, `at most ${MAX_KEPT_HEADERS} names`);
+  http.keepHeaders.forEach((name, i) => {
+    if (!HEADER_NAME_PATTERN.test(name)) violations.add(`${field}.keep_headers[${i}]`, "is not a valid header name");
+  });
   if (Buffer.byteLength(http.body) > options.maxPayloadBytes) {
     violations.add(`${field}.body`, `exceeds the limit of ${options.maxPayloadBytes} bytes`);
   }

@@ -73,6 +73,7 @@ function httpJson(http: HttpRequest): JsonObject {
   if (http.url) json.url = http.url;
   if (Object.keys(http.headers).length > 0) json.headers = { ...http.headers };
   if (http.body) json.body = http.body;
+  if (http.keepHeaders.length > 0) json.keepHeaders = [...http.keepHeaders];
   return json;
 }
 

@@ -1,11 +1,12 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { decodeRunStatusBatch, natsLayout, RunState, type NatsLayout, type RunStatusUpdate } from "@chime/sdk";
+import { decodeRunStatusBatch, DEFAULT_RUN_LOG_LIMITS, natsLayout, RunState, type NatsLayout, type RunLogLimits, type RunStatusUpdate } from "@chime/sdk";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { REPORTABLE_STATES } from "./run-lifecycle.js";
+import { appendRunLogs } from "./run-log-store.js";
 import { applyReports, type ReportOutcome } from "./run-store.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -35,10 +36,17 @@ function decode(messages: JsMsg[], logger: Logger): { good: JsMsg[]; decoded: De
   return { good, decoded: { updates, invalid } };
 }
 
-/** Applies a list of workers' updates (in order) in one transaction; see run-store applyReports. */
-export function ingestUpdates(pool: pg.Pool, updates: RunStatusUpdate[]): Promise<ReportOutcome> {
+/**
+ * Applies a list of workers' updates (in order) in one transaction; see run-store applyReports.
+ * The log lines of the accepted ones are stored in the same transaction (none: no statement).
+ */
+export function ingestUpdates(pool: pg.Pool, updates: RunStatusUpdate[], logLimits: RunLogLimits = DEFAULT_RUN_LOG_LIMITS): Promise<ReportOutcome> {
   if (updates.length === 0) return Promise.resolve({ accepted: [], rejected: new Map() });
-  return inTransaction(pool, (client) => applyReports(client, updates));
+  return inTransaction(pool, async (client) => {
+    const outcome = await applyReports(client, updates);
+    await appendRunLogs(client, outcome.accepted, logLimits);
+    return outcome;
+  });
 }
 
 export interface StatusIngestOptions {

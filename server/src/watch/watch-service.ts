@@ -17,6 +17,8 @@ import type pg from "pg";
 import { notFound, requireId } from "../api/errors.js";
 import { JOB_COLUMNS, jobFromRow, type JobRow } from "../jobs/job-store.js";
 import { activeRunsOfJob } from "../runs/run-store.js";
+import { followRunLogs } from "../runs/run-log-follow.js";
+import { runLogKeyOf } from "../runs/run-log-store.js";
 import { readRunEvents, type WatchEvent } from "./event-source.js";
 import { decodeResumeToken, encodeResumeToken } from "./resume-token.js";
 import { matchesRunFilter, parseRunFilter, runFilterSql } from "./watch-filter.js";
@@ -203,6 +205,12 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
       } finally {
         hub.unsubscribe(sub);
       }
+    },
+
+    async *watchRunLogs(request, context) {
+      const runId = requireId("run_id", request.runId);
+      yield* followRunLogs(pool, runId, runLogKeyOf(request.pageToken, runId), AbortSignal.any([context.signal, deps.shutdownSignal]));
+      if (deps.shutdownSignal.aborted && !context.signal.aborted) throw shuttingDown();
     },
 
     async *watchJob(request, context) {

@@ -79,7 +79,7 @@ export function jobArbitrary({ jsonSafe }: { jsonSafe: boolean }): fc.Arbitrary<
       maxConcurrentRuns: int32,
       misfirePolicy: fc.integer({ min: 0, max: 3 }),
       misfireWindow: duration,
-      http: fc.record({ method: text, url: text, headers: stringMap, body: text }, { requiredKeys: [] }),
+      http: fc.record({ method: text, url: text, headers: stringMap, body: text, keepHeaders: fc.array(text, { maxLength: 2 }) }, { requiredKeys: [] }),
       pauseAfterFailures: int32,
       state: fc.integer({ min: 0, max: 3 }),
       nextRunTime: time,

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Job, JobJson, JobState, JobStateJson } from "./job_pb.js";
 import { file_chime_v1_job } from "./job_pb.js";
-import type { Run, RunJson, RunState, RunStateJson } from "./run_pb.js";
+import type { Run, RunJson, RunLogLine, RunLogLineJson, RunState, RunStateJson } from "./run_pb.js";
 import { file_chime_v1_run } from "./run_pb.js";
 import type { Schedule, ScheduleJson } from "./schedule_pb.js";
 import { file_chime_v1_schedule } from "./schedule_pb.js";
@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/job_service.proto.
  */
 export const file_chime_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiQgoWQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBIoCgRqb2JzGAEgAygLMhouY2hpbWUudjEuQ3JlYXRlSm9iUmVxdWVzdCJLChdCYXRjaENyZWF0ZUpvYnNSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8uY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzdWx0IpEBChVCYXRjaENyZWF0ZUpvYnNSZXN1bHQSIAoHY3JlYXRlZBgBIAEoCzINLmNoaW1lLnYxLkpvYkgAEiEKCGV4aXN0aW5nGAIgASgLMg0uY2hpbWUudjEuSm9iSAASKQoFZXJyb3IYAyABKAsyGC5jaGltZS52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCIvCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4i6gEKD0xpc3RSdW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZqb2JfaWQYAyABKAkSIgoGc3RhdGVzGAQgAygOMhIuY2hpbWUudjEuUnVuU3RhdGUSMwoPc2NoZWR1bGVkX2FmdGVyGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzY2hlZHVsZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgluYW1lc3BhY2UYByABKAkiSAoQTGlzdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uY2hpbWUudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxSdW5SZXF1ZXN0EgoKAmlkGAEgASgJIi8KEUNhbmNlbFJ1blJlc3BvbnNlEhoKA3J1bhgBIAEoCzINLmNoaW1lLnYxLlJ1biJ4ChZQcmV2aWV3U2NoZWR1bGVSZXF1ZXN0EiQKCHNjaGVkdWxlGAEgASgLMhIuY2hpbWUudjEuU2NoZWR1bGUSDQoFY291bnQYAiABKAUSKQoFYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKF1ByZXZpZXdTY2hlZHVsZVJlc3BvbnNlEi4KCmZpcmVfdGltZXMYASADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhsKGUdldFNjaGVkdWxlclN0YXR1c1JlcXVlc3Qi9wEKGkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlEhEKCWxlYWRlcl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoAxIwCgxsZWFkZXJfc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmhlYXJ0YmVhdF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChFsZWFkZXJfY2xvY2tfc2tldxgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIbChNsZWFkZXJfY2xvY2tfc2tld2VkGAYgASgIMqUICgpKb2JTZXJ2aWNlEkQKCUNyZWF0ZUpvYhIaLmNoaW1lLnYxLkNyZWF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5DcmVhdGVKb2JSZXNwb25zZRJWCg9CYXRjaENyZWF0ZUpvYnMSIC5jaGltZS52MS5CYXRjaENyZWF0ZUpvYnNSZXF1ZXN0GiEuY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzcG9uc2USQAoGR2V0Sm9iEhcuY2hpbWUudjEuR2V0Sm9iUmVxdWVzdBoYLmNoaW1lLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESRgoITGlzdEpvYnMSGS5jaGltZS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5jaGltZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESRAoJVXBkYXRlSm9iEhouY2hpbWUudjEuVXBkYXRlSm9iUmVxdWVzdBobLmNoaW1lLnYxLlVwZGF0ZUpvYlJlc3BvbnNlEkQKCURlbGV0ZUpvYhIaLmNoaW1lLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5EZWxldGVKb2JSZXNwb25zZRJBCghQYXVzZUpvYhIZLmNoaW1lLnYxLlBhdXNlSm9iUmVxdWVzdBoaLmNoaW1lLnYxLlBhdXNlSm9iUmVzcG9uc2USRAoJUmVzdW1lSm9iEhouY2hpbWUudjEuUmVzdW1lSm9iUmVxdWVzdBobLmNoaW1lLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkcKClRyaWdnZXJKb2ISGy5jaGltZS52MS5UcmlnZ2VySm9iUmVxdWVzdBocLmNoaW1lLnYxLlRyaWdnZXJKb2JSZXNwb25zZRJACgZHZXRSdW4SFy5jaGltZS52MS5HZXRSdW5SZXF1ZXN0GhguY2hpbWUudjEuR2V0UnVuUmVzcG9uc2UiA5ACARJGCghMaXN0UnVucxIZLmNoaW1lLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmNoaW1lLnYxLkxpc3RSdW5zUmVzcG9uc2UiA5ACARJECglDYW5jZWxSdW4SGi5jaGltZS52MS5DYW5jZWxSdW5SZXF1ZXN0GhsuY2hpbWUudjEuQ2FuY2VsUnVuUmVzcG9uc2USWwoPUHJldmlld1NjaGVkdWxlEiAuY2hpbWUudjEuUHJldmlld1NjaGVkdWxlUmVxdWVzdBohLmNoaW1lLnYxLlByZXZpZXdTY2hlZHVsZVJlc3BvbnNlIgOQAgESZAoSR2V0U2NoZWR1bGVyU3RhdHVzEiMuY2hpbWUudjEuR2V0U2NoZWR1bGVyU3RhdHVzUmVxdWVzdBokLmNoaW1lLnYxLkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiQgoWQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBIoCgRqb2JzGAEgAygLMhouY2hpbWUudjEuQ3JlYXRlSm9iUmVxdWVzdCJLChdCYXRjaENyZWF0ZUpvYnNSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8uY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzdWx0IpEBChVCYXRjaENyZWF0ZUpvYnNSZXN1bHQSIAoHY3JlYXRlZBgBIAEoCzINLmNoaW1lLnYxLkpvYkgAEiEKCGV4aXN0aW5nGAIgASgLMg0uY2hpbWUudjEuSm9iSAASKQoFZXJyb3IYAyABKAsyGC5jaGltZS52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCIvCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iSgoRR2V0UnVuTG9nc1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlIKEkdldFJ1bkxvZ3NSZXNwb25zZRIjCgVsaW5lcxgBIAMoCzIULmNoaW1lLnYxLlJ1bkxvZ0xpbmUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuoBCg9MaXN0UnVuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDgoGam9iX2lkGAMgASgJEiIKBnN0YXRlcxgEIAMoDjISLmNoaW1lLnYxLlJ1blN0YXRlEjMKD3NjaGVkdWxlZF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc2NoZWR1bGVkX2JlZm9yZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJbmFtZXNwYWNlGAcgASgJIkgKEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmNoaW1lLnYxLlJ1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHgoQQ2FuY2VsUnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFDYW5jZWxSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4ieAoWUHJldmlld1NjaGVkdWxlUmVxdWVzdBIkCghzY2hlZHVsZRgBIAEoCzISLmNoaW1lLnYxLlNjaGVkdWxlEg0KBWNvdW50GAIgASgFEikKBWFmdGVyGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChdQcmV2aWV3U2NoZWR1bGVSZXNwb25zZRIuCgpmaXJlX3RpbWVzGAEgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIbChlHZXRTY2hlZHVsZXJTdGF0dXNSZXF1ZXN0IvcBChpHZXRTY2hlZHVsZXJTdGF0dXNSZXNwb25zZRIRCglsZWFkZXJfaWQYASABKAkSDQoFZXBvY2gYAiABKAMSMAoMbGVhZGVyX3NpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5oZWFydGJlYXRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoRbGVhZGVyX2Nsb2NrX3NrZXcYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGwoTbGVhZGVyX2Nsb2NrX3NrZXdlZBgGIAEoCDLzCAoKSm9iU2VydmljZRJECglDcmVhdGVKb2ISGi5jaGltZS52MS5DcmVhdGVKb2JSZXF1ZXN0GhsuY2hpbWUudjEuQ3JlYXRlSm9iUmVzcG9uc2USVgoPQmF0Y2hDcmVhdGVKb2JzEiAuY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBohLmNoaW1lLnYxLkJhdGNoQ3JlYXRlSm9ic1Jlc3BvbnNlEkAKBkdldEpvYhIXLmNoaW1lLnYxLkdldEpvYlJlcXVlc3QaGC5jaGltZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkYKCExpc3RKb2JzEhkuY2hpbWUudjEuTGlzdEpvYnNSZXF1ZXN0GhouY2hpbWUudjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEkQKCVVwZGF0ZUpvYhIaLmNoaW1lLnYxLlVwZGF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5VcGRhdGVKb2JSZXNwb25zZRJECglEZWxldGVKb2ISGi5jaGltZS52MS5EZWxldGVKb2JSZXF1ZXN0GhsuY2hpbWUudjEuRGVsZXRlSm9iUmVzcG9uc2USQQoIUGF1c2VKb2ISGS5jaGltZS52MS5QYXVzZUpvYlJlcXVlc3QaGi5jaGltZS52MS5QYXVzZUpvYlJlc3BvbnNlEkQKCVJlc3VtZUpvYhIaLmNoaW1lLnYxLlJlc3VtZUpvYlJlcXVlc3QaGy5jaGltZS52MS5SZXN1bWVKb2JSZXNwb25zZRJHCgpUcmlnZ2VySm9iEhsuY2hpbWUudjEuVHJpZ2dlckpvYlJlcXVlc3QaHC5jaGltZS52MS5UcmlnZ2VySm9iUmVzcG9uc2USQAoGR2V0UnVuEhcuY2hpbWUudjEuR2V0UnVuUmVxdWVzdBoYLmNoaW1lLnYxLkdldFJ1blJlc3BvbnNlIgOQAgESRgoITGlzdFJ1bnMSGS5jaGltZS52MS5MaXN0UnVuc1JlcXVlc3QaGi5jaGltZS52MS5MaXN0UnVuc1Jlc3BvbnNlIgOQAgESRAoJQ2FuY2VsUnVuEhouY2hpbWUudjEuQ2FuY2VsUnVuUmVxdWVzdBobLmNoaW1lLnYxLkNhbmNlbFJ1blJlc3BvbnNlEkwKCkdldFJ1bkxvZ3MSGy5jaGltZS52MS5HZXRSdW5Mb2dzUmVxdWVzdBocLmNoaW1lLnYxLkdldFJ1bkxvZ3NSZXNwb25zZSIDkAIBElsKD1ByZXZpZXdTY2hlZHVsZRIgLmNoaW1lLnYxLlByZXZpZXdTY2hlZHVsZVJlcXVlc3QaIS5jaGltZS52MS5QcmV2aWV3U2NoZWR1bGVSZXNwb25zZSIDkAIBEmQKEkdldFNjaGVkdWxlclN0YXR1cxIjLmNoaW1lLnYxLkdldFNjaGVkdWxlclN0YXR1c1JlcXVlc3QaJC5jaGltZS52MS5HZXRTY2hlZHVsZXJTdGF0dXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * The job to create.
@@ -983,6 +983,122 @@ export const GetRunResponseSchema: GenMessage<GetRunResponse, {jsonType: GetRunR
   messageDesc(file_chime_v1_job_service, 21);
 
 /**
+ * Which run's logs to get, and which page.
+ *
+ * @generated from message chime.v1.GetRunLogsRequest
+ */
+export type GetRunLogsRequest = Message<"chime.v1.GetRunLogsRequest"> & {
+  /**
+   * The run's id. Required.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Lines per page, at most 1000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response's next_page_token.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Which run's logs to get, and which page.
+ *
+ * @generated from message chime.v1.GetRunLogsRequest
+ */
+export type GetRunLogsRequestJson = {
+  /**
+   * The run's id. Required.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId?: string;
+
+  /**
+   * Lines per page, at most 1000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize?: number;
+
+  /**
+   * From a previous response's next_page_token.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.GetRunLogsRequest.
+ * Use `create(GetRunLogsRequestSchema)` to create a new message.
+ */
+export const GetRunLogsRequestSchema: GenMessage<GetRunLogsRequest, {jsonType: GetRunLogsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 22);
+
+/**
+ * A page of a run's log lines.
+ *
+ * @generated from message chime.v1.GetRunLogsResponse
+ */
+export type GetRunLogsResponse = Message<"chime.v1.GetRunLogsResponse"> & {
+  /**
+   * The lines, by attempt and then by line number.
+   *
+   * @generated from field: repeated chime.v1.RunLogLine lines = 1;
+   */
+  lines: RunLogLine[];
+
+  /**
+   * Where the next page starts: after this page's last line (the request's own token when
+   * the page is empty). A page shorter than page_size was the last one so far; a run still
+   * running may log more, read later with this token.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * A page of a run's log lines.
+ *
+ * @generated from message chime.v1.GetRunLogsResponse
+ */
+export type GetRunLogsResponseJson = {
+  /**
+   * The lines, by attempt and then by line number.
+   *
+   * @generated from field: repeated chime.v1.RunLogLine lines = 1;
+   */
+  lines?: RunLogLineJson[];
+
+  /**
+   * Where the next page starts: after this page's last line (the request's own token when
+   * the page is empty). A page shorter than page_size was the last one so far; a run still
+   * running may log more, read later with this token.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.GetRunLogsResponse.
+ * Use `create(GetRunLogsResponseSchema)` to create a new message.
+ */
+export const GetRunLogsResponseSchema: GenMessage<GetRunLogsResponse, {jsonType: GetRunLogsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 23);
+
+/**
  * Which runs to list, and which page.
  *
  * @generated from message chime.v1.ListRunsRequest
@@ -1101,7 +1217,7 @@ export type ListRunsRequestJson = {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest, {jsonType: ListRunsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 22);
+  messageDesc(file_chime_v1_job_service, 24);
 
 /**
  * One page of runs.
@@ -1150,7 +1266,7 @@ export type ListRunsResponseJson = {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse, {jsonType: ListRunsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 23);
+  messageDesc(file_chime_v1_job_service, 25);
 
 /**
  * Which run to cancel.
@@ -1185,7 +1301,7 @@ export type CancelRunRequestJson = {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest, {jsonType: CancelRunRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 24);
+  messageDesc(file_chime_v1_job_service, 26);
 
 /**
  * The cancelled run.
@@ -1220,7 +1336,7 @@ export type CancelRunResponseJson = {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse, {jsonType: CancelRunResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 25);
+  messageDesc(file_chime_v1_job_service, 27);
 
 /**
  * A schedule to preview.
@@ -1283,7 +1399,7 @@ export type PreviewScheduleRequestJson = {
  * Use `create(PreviewScheduleRequestSchema)` to create a new message.
  */
 export const PreviewScheduleRequestSchema: GenMessage<PreviewScheduleRequest, {jsonType: PreviewScheduleRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 26);
+  messageDesc(file_chime_v1_job_service, 28);
 
 /**
  * The next fire times of the schedule.
@@ -1318,7 +1434,7 @@ export type PreviewScheduleResponseJson = {
  * Use `create(PreviewScheduleResponseSchema)` to create a new message.
  */
 export const PreviewScheduleResponseSchema: GenMessage<PreviewScheduleResponse, {jsonType: PreviewScheduleResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 27);
+  messageDesc(file_chime_v1_job_service, 29);
 
 /**
  * No parameters.
@@ -1341,7 +1457,7 @@ export type GetSchedulerStatusRequestJson = {
  * Use `create(GetSchedulerStatusRequestSchema)` to create a new message.
  */
 export const GetSchedulerStatusRequestSchema: GenMessage<GetSchedulerStatusRequest, {jsonType: GetSchedulerStatusRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 28);
+  messageDesc(file_chime_v1_job_service, 30);
 
 /**
  * The scheduler's leader, as Postgres records it.
@@ -1448,7 +1564,7 @@ export type GetSchedulerStatusResponseJson = {
  * Use `create(GetSchedulerStatusResponseSchema)` to create a new message.
  */
 export const GetSchedulerStatusResponseSchema: GenMessage<GetSchedulerStatusResponse, {jsonType: GetSchedulerStatusResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 29);
+  messageDesc(file_chime_v1_job_service, 31);
 
 /**
  * Jobs and their runs.
@@ -1585,6 +1701,16 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof CancelRunRequestSchema;
     output: typeof CancelRunResponseSchema;
+  },
+  /**
+   * A run's log lines, oldest attempt and line first, paged.
+   *
+   * @generated from rpc chime.v1.JobService.GetRunLogs
+   */
+  getRunLogs: {
+    methodKind: "unary";
+    input: typeof GetRunLogsRequestSchema;
+    output: typeof GetRunLogsResponseSchema;
   },
   /**
    * The next fire times of a schedule, without creating anything.

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/run.proto.
  */
 export const file_chime_v1_run: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGltZS92MS9ydW4ucHJvdG8SCGNoaW1lLnYxIsMECgNSdW4SCgoCaWQYASABKAkSDgoGam9iX2lkGAIgASgJEg0KBXF1ZXVlGAMgASgJEiEKBXN0YXRlGAQgASgOMhIuY2hpbWUudjEuUnVuU3RhdGUSJQoHdHJpZ2dlchgFIAEoDjIULmNoaW1lLnYxLlJ1blRyaWdnZXISDwoHYXR0ZW1wdBgGIAEoBRIyCg5zY2hlZHVsZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNZGlzcGF0Y2hfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoMZGlzcGF0Y2hfbGFnGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KCnN0YXJ0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgZvdXRwdXQYDCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg0KBWVycm9yGA0gASgJEiYKCGF0dGVtcHRzGA4gAygLMhQuY2hpbWUudjEuUnVuQXR0ZW1wdBIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsABCgpSdW5BdHRlbXB0Eg8KB2F0dGVtcHQYASABKAUSIQoFc3RhdGUYAiABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYBSABKAkSEQoJd29ya2VyX2lkGAYgASgJKs0BCghSdW5TdGF0ZRIZChVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIUChBSVU5fU1RBVEVfUVVFVUVEEAESFQoRUlVOX1NUQVRFX1JVTk5JTkcQAhIYChRSVU5fU1RBVEVfUkVUUllfV0FJVBADEhcKE1JVTl9TVEFURV9TVUNDRUVERUQQBBIUChBSVU5fU1RBVEVfRkFJTEVEEAUSFwoTUlVOX1NUQVRFX0NBTkNFTExFRBAGEhcKE1JVTl9TVEFURV9USU1FRF9PVVQQBypbCgpSdW5UcmlnZ2VyEhsKF1JVTl9UUklHR0VSX1VOU1BFQ0lGSUVEEAASGAoUUlVOX1RSSUdHRVJfU0NIRURVTEUQARIWChJSVU5fVFJJR0dFUl9NQU5VQUwQAmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGltZS92MS9ydW4ucHJvdG8SCGNoaW1lLnYxIsMECgNSdW4SCgoCaWQYASABKAkSDgoGam9iX2lkGAIgASgJEg0KBXF1ZXVlGAMgASgJEiEKBXN0YXRlGAQgASgOMhIuY2hpbWUudjEuUnVuU3RhdGUSJQoHdHJpZ2dlchgFIAEoDjIULmNoaW1lLnYxLlJ1blRyaWdnZXISDwoHYXR0ZW1wdBgGIAEoBRIyCg5zY2hlZHVsZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNZGlzcGF0Y2hfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoMZGlzcGF0Y2hfbGFnGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KCnN0YXJ0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgZvdXRwdXQYDCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg0KBWVycm9yGA0gASgJEiYKCGF0dGVtcHRzGA4gAygLMhQuY2hpbWUudjEuUnVuQXR0ZW1wdBIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsABCgpSdW5BdHRlbXB0Eg8KB2F0dGVtcHQYASABKAUSIQoFc3RhdGUYAiABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYBSABKAkSEQoJd29ya2VyX2lkGAYgASgJIrQBCgpSdW5Mb2dMaW5lEg8KB2F0dGVtcHQYASABKAUSCwoDc2VxGAIgASgFEiQKBWxldmVsGAMgASgOMhUuY2hpbWUudjEuUnVuTG9nTGV2ZWwSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHbWVzc2FnZRgFIAEoCRInCgZmaWVsZHMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ks0BCghSdW5TdGF0ZRIZChVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIUChBSVU5fU1RBVEVfUVVFVUVEEAESFQoRUlVOX1NUQVRFX1JVTk5JTkcQAhIYChRSVU5fU1RBVEVfUkVUUllfV0FJVBADEhcKE1JVTl9TVEFURV9TVUNDRUVERUQQBBIUChBSVU5fU1RBVEVfRkFJTEVEEAUSFwoTUlVOX1NUQVRFX0NBTkNFTExFRBAGEhcKE1JVTl9TVEFURV9USU1FRF9PVVQQBypbCgpSdW5UcmlnZ2VyEhsKF1JVTl9UUklHR0VSX1VOU1BFQ0lGSUVEEAASGAoUUlVOX1RSSUdHRVJfU0NIRURVTEUQARIWChJSVU5fVFJJR0dFUl9NQU5VQUwQAiqpAQoLUnVuTG9nTGV2ZWwSHQoZUlVOX0xPR19MRVZFTF9VTlNQRUNJRklFRBAAEhcKE1JVTl9MT0dfTEVWRUxfREVCVUcQARIWChJSVU5fTE9HX0xFVkVMX0lORk8QAhIWChJSVU5fTE9HX0xFVkVMX1dBUk4QAxIXChNSVU5fTE9HX0xFVkVMX0VSUk9SEAQSGQoVUlVOX0xPR19MRVZFTF9EUk9QUEVEEAViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One execution of a job for one scheduled time (with its retries as attempts).
@@ -365,6 +365,113 @@ export const RunAttemptSchema: GenMessage<RunAttempt, {jsonType: RunAttemptJson}
   messageDesc(file_chime_v1_run, 1);
 
 /**
+ * One line a handler logged onto its run (or the http executor recorded), stored per attempt.
+ *
+ * @generated from message chime.v1.RunLogLine
+ */
+export type RunLogLine = Message<"chime.v1.RunLogLine"> & {
+  /**
+   * The attempt that logged the line, from 1.
+   *
+   * @generated from field: int32 attempt = 1;
+   */
+  attempt: number;
+
+  /**
+   * The line's number within its attempt, from 1; a gap never occurs (dropped lines are
+   * counted by a RUN_LOG_LEVEL_DROPPED line instead).
+   *
+   * @generated from field: int32 seq = 2;
+   */
+  seq: number;
+
+  /**
+   * How severe the line is.
+   *
+   * @generated from field: chime.v1.RunLogLevel level = 3;
+   */
+  level: RunLogLevel;
+
+  /**
+   * When the line was logged, by the worker's clock.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 4;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * The message.
+   *
+   * @generated from field: string message = 5;
+   */
+  message: string;
+
+  /**
+   * Structured fields given with the message.
+   *
+   * @generated from field: google.protobuf.Struct fields = 6;
+   */
+  fields?: JsonObject | undefined;
+};
+
+/**
+ * One line a handler logged onto its run (or the http executor recorded), stored per attempt.
+ *
+ * @generated from message chime.v1.RunLogLine
+ */
+export type RunLogLineJson = {
+  /**
+   * The attempt that logged the line, from 1.
+   *
+   * @generated from field: int32 attempt = 1;
+   */
+  attempt?: number;
+
+  /**
+   * The line's number within its attempt, from 1; a gap never occurs (dropped lines are
+   * counted by a RUN_LOG_LEVEL_DROPPED line instead).
+   *
+   * @generated from field: int32 seq = 2;
+   */
+  seq?: number;
+
+  /**
+   * How severe the line is.
+   *
+   * @generated from field: chime.v1.RunLogLevel level = 3;
+   */
+  level?: RunLogLevelJson;
+
+  /**
+   * When the line was logged, by the worker's clock.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 4;
+   */
+  time?: TimestampJson;
+
+  /**
+   * The message.
+   *
+   * @generated from field: string message = 5;
+   */
+  message?: string;
+
+  /**
+   * Structured fields given with the message.
+   *
+   * @generated from field: google.protobuf.Struct fields = 6;
+   */
+  fields?: StructJson;
+};
+
+/**
+ * Describes the message chime.v1.RunLogLine.
+ * Use `create(RunLogLineSchema)` to create a new message.
+ */
+export const RunLogLineSchema: GenMessage<RunLogLine, {jsonType: RunLogLineJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_run, 2);
+
+/**
  * Where a run is in its life. SUCCEEDED, FAILED, CANCELLED and TIMED_OUT are final.
  *
  * @generated from enum chime.v1.RunState
@@ -481,4 +588,66 @@ export type RunTriggerJson = "RUN_TRIGGER_UNSPECIFIED" | "RUN_TRIGGER_SCHEDULE" 
  */
 export const RunTriggerSchema: GenEnum<RunTrigger, RunTriggerJson> = /*@__PURE__*/
   enumDesc(file_chime_v1_run, 1);
+
+/**
+ * How severe a run log line is.
+ *
+ * @generated from enum chime.v1.RunLogLevel
+ */
+export enum RunLogLevel {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: RUN_LOG_LEVEL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Detail for debugging.
+   *
+   * @generated from enum value: RUN_LOG_LEVEL_DEBUG = 1;
+   */
+  DEBUG = 1,
+
+  /**
+   * Routine progress.
+   *
+   * @generated from enum value: RUN_LOG_LEVEL_INFO = 2;
+   */
+  INFO = 2,
+
+  /**
+   * Something unexpected the handler went on from.
+   *
+   * @generated from enum value: RUN_LOG_LEVEL_WARN = 3;
+   */
+  WARN = 3,
+
+  /**
+   * A failure.
+   *
+   * @generated from enum value: RUN_LOG_LEVEL_ERROR = 4;
+   */
+  ERROR = 4,
+
+  /**
+   * A marker where lines were dropped for the run's log bounds; its fields say how many.
+   *
+   * @generated from enum value: RUN_LOG_LEVEL_DROPPED = 5;
+   */
+  DROPPED = 5,
+}
+
+/**
+ * How severe a run log line is.
+ *
+ * @generated from enum chime.v1.RunLogLevel
+ */
+export type RunLogLevelJson = "RUN_LOG_LEVEL_UNSPECIFIED" | "RUN_LOG_LEVEL_DEBUG" | "RUN_LOG_LEVEL_INFO" | "RUN_LOG_LEVEL_WARN" | "RUN_LOG_LEVEL_ERROR" | "RUN_LOG_LEVEL_DROPPED";
+
+/**
+ * Describes the enum chime.v1.RunLogLevel.
+ */
+export const RunLogLevelSchema: GenEnum<RunLogLevel, RunLogLevelJson> = /*@__PURE__*/
+  enumDesc(file_chime_v1_run, 2);
 

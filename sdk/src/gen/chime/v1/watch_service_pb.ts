@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Job, JobJson } from "./job_pb.js";
 import { file_chime_v1_job } from "./job_pb.js";
-import type { Run, RunJson, RunState, RunStateJson } from "./run_pb.js";
+import type { Run, RunJson, RunLogLine, RunLogLineJson, RunState, RunStateJson } from "./run_pb.js";
 import { file_chime_v1_run } from "./run_pb.js";
 import type { Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +16,105 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/watch_service.proto.
  */
 export const file_chime_v1_watch_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSKYAQoQV2F0Y2hSdW5zUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg4KBnF1ZXVlcxgCIAMoCRIiCgZzdGF0ZXMYAyADKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIWCg5sYWJlbF9zZWxlY3RvchgEIAEoCRIRCgluYW1lc3BhY2UYBSABKAkSFAoMcmVzdW1lX3Rva2VuGAYgASgJImoKEVdhdGNoUnVuc1Jlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYAiABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIAEIGCgRraW5kIucBCghSdW5FdmVudBIOCgZydW5faWQYASABKAkSDgoGam9iX2lkGAIgASgJEiEKBXN0YXRlGAMgASgOMhIuY2hpbWUudjEuUnVuU3RhdGUSDwoHYXR0ZW1wdBgEIAEoBRIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgGIAEoCRIUCgxyZXN1bWVfdG9rZW4YByABKAkSDQoFcXVldWUYCCABKAkSEQoJbmFtZXNwYWNlGAkgASgJEhYKDm91dHB1dF9leGNlcnB0GAogASgJIksKCUtlZXBhbGl2ZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YAiABKAkiHQoPV2F0Y2hKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIsMBChBXYXRjaEpvYlJlc3BvbnNlEikKCHNuYXBzaG90GAEgASgLMhUuY2hpbWUudjEuSm9iU25hcHNob3RIABIpCgpqb2JfY2hhbmdlGAIgASgLMhMuY2hpbWUudjEuSm9iQ2hhbmdlSAASJwoJcnVuX2V2ZW50GAMgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYBCABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIAEIGCgRraW5kIk0KC0pvYlNuYXBzaG90EhoKA2pvYhgBIAEoCzINLmNoaW1lLnYxLkpvYhIiCgthY3RpdmVfcnVucxgCIAMoCzINLmNoaW1lLnYxLlJ1biKOAQoJSm9iQ2hhbmdlEiUKBGtpbmQYASABKA4yFy5jaGltZS52MS5Kb2JDaGFuZ2VLaW5kEhoKA2pvYhgCIAEoCzINLmNoaW1lLnYxLkpvYhIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YBCABKAkq4wEKDUpvYkNoYW5nZUtpbmQSHwobSk9CX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXSk9CX0NIQU5HRV9LSU5EX1VQREFURUQQARIaChZKT0JfQ0hBTkdFX0tJTkRfUEFVU0VEEAISGwoXSk9CX0NIQU5HRV9LSU5EX1JFU1VNRUQQAxIdChlKT0JfQ0hBTkdFX0tJTkRfQ09NUExFVEVEEAQSGwoXSk9CX0NIQU5HRV9LSU5EX0RFTEVURUQQBRIfChtKT0JfQ0hBTkdFX0tJTkRfQVVUT19QQVVTRUQQBjKbAQoMV2F0Y2hTZXJ2aWNlEkYKCVdhdGNoUnVucxIaLmNoaW1lLnYxLldhdGNoUnVuc1JlcXVlc3QaGy5jaGltZS52MS5XYXRjaFJ1bnNSZXNwb25zZTABEkMKCFdhdGNoSm9iEhkuY2hpbWUudjEuV2F0Y2hKb2JSZXF1ZXN0GhouY2hpbWUudjEuV2F0Y2hKb2JSZXNwb25zZTABYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSI5ChNXYXRjaFJ1bkxvZ3NSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRISCgpwYWdlX3Rva2VuGAIgASgJIk8KFFdhdGNoUnVuTG9nc1Jlc3BvbnNlEiMKBWxpbmVzGAEgAygLMhQuY2hpbWUudjEuUnVuTG9nTGluZRISCgpwYWdlX3Rva2VuGAIgASgJIpgBChBXYXRjaFJ1bnNSZXF1ZXN0Eg8KB2pvYl9pZHMYASADKAkSDgoGcXVldWVzGAIgAygJEiIKBnN0YXRlcxgDIAMoDjISLmNoaW1lLnYxLlJ1blN0YXRlEhYKDmxhYmVsX3NlbGVjdG9yGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIUCgxyZXN1bWVfdG9rZW4YBiABKAkiagoRV2F0Y2hSdW5zUmVzcG9uc2USIwoFZXZlbnQYASABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgCIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAQgYKBGtpbmQi5wEKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIPCgdhdHRlbXB0GAQgASgFEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEhQKDHJlc3VtZV90b2tlbhgHIAEoCRINCgVxdWV1ZRgIIAEoCRIRCgluYW1lc3BhY2UYCSABKAkSFgoOb3V0cHV0X2V4Y2VycHQYCiABKAkiSwoJS2VlcGFsaXZlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgCIAEoCSIdCg9XYXRjaEpvYlJlcXVlc3QSCgoCaWQYASABKAkiwwEKEFdhdGNoSm9iUmVzcG9uc2USKQoIc25hcHNob3QYASABKAsyFS5jaGltZS52MS5Kb2JTbmFwc2hvdEgAEikKCmpvYl9jaGFuZ2UYAiABKAsyEy5jaGltZS52MS5Kb2JDaGFuZ2VIABInCglydW5fZXZlbnQYAyABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgEIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAQgYKBGtpbmQiTQoLSm9iU25hcHNob3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEiIKC2FjdGl2ZV9ydW5zGAIgAygLMg0uY2hpbWUudjEuUnVuIo4BCglKb2JDaGFuZ2USJQoEa2luZBgBIAEoDjIXLmNoaW1lLnYxLkpvYkNoYW5nZUtpbmQSGgoDam9iGAIgASgLMg0uY2hpbWUudjEuSm9iEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgEIAEoCSrjAQoNSm9iQ2hhbmdlS2luZBIfChtKT0JfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdKT0JfQ0hBTkdFX0tJTkRfVVBEQVRFRBABEhoKFkpPQl9DSEFOR0VfS0lORF9QQVVTRUQQAhIbChdKT0JfQ0hBTkdFX0tJTkRfUkVTVU1FRBADEh0KGUpPQl9DSEFOR0VfS0lORF9DT01QTEVURUQQBBIbChdKT0JfQ0hBTkdFX0tJTkRfREVMRVRFRBAFEh8KG0pPQl9DSEFOR0VfS0lORF9BVVRPX1BBVVNFRBAGMuwBCgxXYXRjaFNlcnZpY2USRgoJV2F0Y2hSdW5zEhouY2hpbWUudjEuV2F0Y2hSdW5zUmVxdWVzdBobLmNoaW1lLnYxLldhdGNoUnVuc1Jlc3BvbnNlMAESQwoIV2F0Y2hKb2ISGS5jaGltZS52MS5XYXRjaEpvYlJlcXVlc3QaGi5jaGltZS52MS5XYXRjaEpvYlJlc3BvbnNlMAESTwoMV2F0Y2hSdW5Mb2dzEh0uY2hpbWUudjEuV2F0Y2hSdW5Mb2dzUmVxdWVzdBoeLmNoaW1lLnYxLldhdGNoUnVuTG9nc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
+
+/**
+ * Which run's log to follow.
+ *
+ * @generated from message chime.v1.WatchRunLogsRequest
+ */
+export type WatchRunLogsRequest = Message<"chime.v1.WatchRunLogsRequest"> & {
+  /**
+   * The run's id. Required.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * A GetRunLogs or WatchRunLogs token: only lines after it are sent.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Which run's log to follow.
+ *
+ * @generated from message chime.v1.WatchRunLogsRequest
+ */
+export type WatchRunLogsRequestJson = {
+  /**
+   * The run's id. Required.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId?: string;
+
+  /**
+   * A GetRunLogs or WatchRunLogs token: only lines after it are sent.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.WatchRunLogsRequest.
+ * Use `create(WatchRunLogsRequestSchema)` to create a new message.
+ */
+export const WatchRunLogsRequestSchema: GenMessage<WatchRunLogsRequest, {jsonType: WatchRunLogsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_watch_service, 0);
+
+/**
+ * Lines of the followed run, in order.
+ *
+ * @generated from message chime.v1.WatchRunLogsResponse
+ */
+export type WatchRunLogsResponse = Message<"chime.v1.WatchRunLogsResponse"> & {
+  /**
+   * The lines, by attempt and then by line number.
+   *
+   * @generated from field: repeated chime.v1.RunLogLine lines = 1;
+   */
+  lines: RunLogLine[];
+
+  /**
+   * Names the place after this message's last line (for GetRunLogs or a new WatchRunLogs).
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Lines of the followed run, in order.
+ *
+ * @generated from message chime.v1.WatchRunLogsResponse
+ */
+export type WatchRunLogsResponseJson = {
+  /**
+   * The lines, by attempt and then by line number.
+   *
+   * @generated from field: repeated chime.v1.RunLogLine lines = 1;
+   */
+  lines?: RunLogLineJson[];
+
+  /**
+   * Names the place after this message's last line (for GetRunLogs or a new WatchRunLogs).
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.WatchRunLogsResponse.
+ * Use `create(WatchRunLogsResponseSchema)` to create a new message.
+ */
+export const WatchRunLogsResponseSchema: GenMessage<WatchRunLogsResponse, {jsonType: WatchRunLogsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_watch_service, 1);
 
 /**
  * Filters combine with AND; a repeated field matches any of its values; empty matches all.
@@ -121,7 +219,7 @@ export type WatchRunsRequestJson = {
  * Use `create(WatchRunsRequestSchema)` to create a new message.
  */
 export const WatchRunsRequestSchema: GenMessage<WatchRunsRequest, {jsonType: WatchRunsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_watch_service, 0);
+  messageDesc(file_chime_v1_watch_service, 2);
 
 /**
  * One message of a WatchRuns stream.
@@ -179,7 +277,7 @@ export type WatchRunsResponseJson = {
  * Use `create(WatchRunsResponseSchema)` to create a new message.
  */
 export const WatchRunsResponseSchema: GenMessage<WatchRunsResponse, {jsonType: WatchRunsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_watch_service, 1);
+  messageDesc(file_chime_v1_watch_service, 3);
 
 /**
  * One state change of a run.
@@ -340,7 +438,7 @@ export type RunEventJson = {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent, {jsonType: RunEventJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_watch_service, 2);
+  messageDesc(file_chime_v1_watch_service, 4);
 
 /**
  * Sent on an idle stream: the stream is alive, and caught up to resume_token.
@@ -391,7 +489,7 @@ export type KeepaliveJson = {
  * Use `create(KeepaliveSchema)` to create a new message.
  */
 export const KeepaliveSchema: GenMessage<Keepalive, {jsonType: KeepaliveJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_watch_service, 3);
+  messageDesc(file_chime_v1_watch_service, 5);
 
 /**
  * Which job to watch.
@@ -426,7 +524,7 @@ export type WatchJobRequestJson = {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest, {jsonType: WatchJobRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_watch_service, 4);
+  messageDesc(file_chime_v1_watch_service, 6);
 
 /**
  * One message of a WatchJob stream.
@@ -514,7 +612,7 @@ export type WatchJobResponseJson = {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse, {jsonType: WatchJobResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_watch_service, 5);
+  messageDesc(file_chime_v1_watch_service, 7);
 
 /**
  * The job and its active runs as the stream started.
@@ -563,7 +661,7 @@ export type JobSnapshotJson = {
  * Use `create(JobSnapshotSchema)` to create a new message.
  */
 export const JobSnapshotSchema: GenMessage<JobSnapshot, {jsonType: JobSnapshotJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_watch_service, 6);
+  messageDesc(file_chime_v1_watch_service, 8);
 
 /**
  * A change of the watched job.
@@ -640,7 +738,7 @@ export type JobChangeJson = {
  * Use `create(JobChangeSchema)` to create a new message.
  */
 export const JobChangeSchema: GenMessage<JobChange, {jsonType: JobChangeJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_watch_service, 7);
+  messageDesc(file_chime_v1_watch_service, 9);
 
 /**
  * What changed about a job.
@@ -750,6 +848,17 @@ export const WatchService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchJobRequestSchema;
     output: typeof WatchJobResponseSchema;
+  },
+  /**
+   * One run's log lines: those already stored (after page_token, if given), then new ones
+   * as the run's attempts store them. Ends once the run has ended and every line is sent.
+   *
+   * @generated from rpc chime.v1.WatchService.WatchRunLogs
+   */
+  watchRunLogs: {
+    methodKind: "server_streaming";
+    input: typeof WatchRunLogsRequestSchema;
+    output: typeof WatchRunLogsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chime_v1_watch_service, 0);

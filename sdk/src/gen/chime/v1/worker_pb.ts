@@ -6,7 +6,7 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { HttpRequest, HttpRequestJson, RetryPolicy, RetryPolicyJson } from "./job_pb.js";
 import { file_chime_v1_job } from "./job_pb.js";
-import type { RunState, RunStateJson } from "./run_pb.js";
+import type { RunLogLine, RunLogLineJson, RunState, RunStateJson } from "./run_pb.js";
 import { file_chime_v1_run } from "./run_pb.js";
 import type { Duration, DurationJson, StructJson, Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/worker.proto.
  */
 export const file_chime_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("ChVjaGltZS92MS93b3JrZXIucHJvdG8SCGNoaW1lLnYxIqsDCg1SdW5Bc3NpZ25tZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSEAoIam9iX25hbWUYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJEg0KBXF1ZXVlGAUgASgJEjIKDnNjaGVkdWxlZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgdwYXlsb2FkGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIzCgZsYWJlbHMYCCADKAsyIy5jaGltZS52MS5SdW5Bc3NpZ25tZW50LkxhYmVsc0VudHJ5EisKDHJldHJ5X3BvbGljeRgJIAEoCzIVLmNoaW1lLnYxLlJldHJ5UG9saWN5EjIKD2F0dGVtcHRfdGltZW91dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIjCgRodHRwGAsgASgLMhUuY2hpbWUudjEuSHR0cFJlcXVlc3QaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKYAwoPUnVuU3RhdHVzVXBkYXRlEg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoBRIhCgVzdGF0ZRgEIAEoDjISLmNoaW1lLnYxLlJ1blN0YXRlEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEicKBm91dHB1dBgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJd29ya2VyX2lkGAggASgJEi4KCnJldHJ5X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKDWF0dGVtcHRfc3RhdGUYCiABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIuCgpzdGFydF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1kaXNwYXRjaF90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI8Cg5SdW5TdGF0dXNCYXRjaBIqCgd1cGRhdGVzGAEgAygLMhkuY2hpbWUudjEuUnVuU3RhdHVzVXBkYXRlYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVjaGltZS92MS93b3JrZXIucHJvdG8SCGNoaW1lLnYxIqsDCg1SdW5Bc3NpZ25tZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSEAoIam9iX25hbWUYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJEg0KBXF1ZXVlGAUgASgJEjIKDnNjaGVkdWxlZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgdwYXlsb2FkGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIzCgZsYWJlbHMYCCADKAsyIy5jaGltZS52MS5SdW5Bc3NpZ25tZW50LkxhYmVsc0VudHJ5EisKDHJldHJ5X3BvbGljeRgJIAEoCzIVLmNoaW1lLnYxLlJldHJ5UG9saWN5EjIKD2F0dGVtcHRfdGltZW91dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIjCgRodHRwGAsgASgLMhUuY2hpbWUudjEuSHR0cFJlcXVlc3QaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLBAwoPUnVuU3RhdHVzVXBkYXRlEg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoBRIhCgVzdGF0ZRgEIAEoDjISLmNoaW1lLnYxLlJ1blN0YXRlEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEicKBm91dHB1dBgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJd29ya2VyX2lkGAggASgJEi4KCnJldHJ5X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKDWF0dGVtcHRfc3RhdGUYCiABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIuCgpzdGFydF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1kaXNwYXRjaF90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCglsb2dfbGluZXMYDSADKAsyFC5jaGltZS52MS5SdW5Mb2dMaW5lIjwKDlJ1blN0YXR1c0JhdGNoEioKB3VwZGF0ZXMYASADKAsyGS5jaGltZS52MS5SdW5TdGF0dXNVcGRhdGViBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * What the scheduler publishes for each run (one message per run; Nats-Msg-Id = run_id).
@@ -288,6 +288,15 @@ export type RunStatusUpdate = Message<"chime.v1.RunStatusUpdate"> & {
    * @generated from field: google.protobuf.Timestamp dispatch_time = 12;
    */
   dispatchTime?: Timestamp | undefined;
+
+  /**
+   * The lines the handler logged in this attempt, on the update that ends it; empty (and
+   * absent from the wire) when the handler logged nothing. Bounded by the worker and again
+   * by the server.
+   *
+   * @generated from field: repeated chime.v1.RunLogLine log_lines = 13;
+   */
+  logLines: RunLogLine[];
 };
 
 /**
@@ -383,6 +392,15 @@ export type RunStatusUpdateJson = {
    * @generated from field: google.protobuf.Timestamp dispatch_time = 12;
    */
   dispatchTime?: TimestampJson;
+
+  /**
+   * The lines the handler logged in this attempt, on the update that ends it; empty (and
+   * absent from the wire) when the handler logged nothing. Bounded by the worker and again
+   * by the server.
+   *
+   * @generated from field: repeated chime.v1.RunLogLine log_lines = 13;
+   */
+  logLines?: RunLogLineJson[];
 };
 
 /**
