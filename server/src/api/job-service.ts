@@ -32,6 +32,7 @@ const UPDATABLE_FIELDS = {
   misfire_policy: "misfirePolicy",
   misfire_window: "misfireWindow",
   http: "http",
+  max_lag: "maxLag",
 } as const satisfies Record<string, keyof Job>;
 
 const MAX_PREVIEW = 100;

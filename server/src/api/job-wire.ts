@@ -280,6 +280,7 @@ function jobField(w: Writer, field: number, job: Job | undefined): void {
   int32Field(w, 12, job.misfirePolicy);
   timeField(w, 13, job.misfireWindow);
   httpField(w, 14, job.http);
+  timeField(w, 15, job.maxLag);
   int32Field(w, 20, job.state);
   timeField(w, 21, job.nextRunTime);
   int64Field(w, 22, job.runCount);

@@ -22,6 +22,7 @@ export function specJson(job: Job): JsonObject {
   if (job.misfirePolicy !== 0) spec.misfirePolicy = MisfirePolicySchema.value[job.misfirePolicy].name;
   if (job.misfireWindow) spec.misfireWindow = durationJson(job.misfireWindow);
   if (job.http) spec.http = httpJson(job.http);
+  if (job.maxLag) spec.maxLag = durationJson(job.maxLag);
   return spec;
 }
 

@@ -6,8 +6,10 @@ import type { Run } from "@chime/sdk/gen/run_pb";
 import {
   JobChangeKind,
   RunEventSchema,
+  ScheduleEventSchema,
   WatchService,
   type RunEvent,
+  type ScheduleEvent,
   type WatchJobResponse,
   type WatchRunsResponse,
 } from "@chime/sdk/gen/watch_service_pb";
@@ -60,6 +62,20 @@ function runEventOf(event: WatchEvent): RunEvent {
     messages.set(event, message);
   }
   return message;
+}
+
+/** A schedule event as WatchJob sends it. */
+function scheduleEventOf(event: WatchEvent): ScheduleEvent {
+  const decision = event.schedule!;
+  return create(ScheduleEventSchema, {
+    jobId: event.jobId,
+    reason: decision.reason,
+    count: decision.count,
+    firstScheduledTime: timestampFromDate(decision.firstScheduledTime),
+    lastScheduledTime: timestampFromDate(decision.lastScheduledTime),
+    time: timestampFromDate(event.time),
+    resumeToken: encodeResumeToken(event.cursor),
+  });
 }
 
 export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof WatchService> {
@@ -224,6 +240,7 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
             // Already part of the snapshot.
             if (snapshot.seen.has(event.cursor)) return undefined;
             if (event.change === 0) return { kind: { case: "runEvent", value: runEventOf(event) } };
+            if (event.schedule) return { kind: { case: "scheduleEvent", value: scheduleEventOf(event) } };
             const job = await readJob(pool, id);
             if (event.change === JobChangeKind.DELETED) deleted = true;
             return {
@@ -267,7 +284,8 @@ async function readJobSnapshot(pool: pg.Pool, id: string, after: number): Promis
     const runs = await activeRunsOfJob(client, id);
     const seen = await client.query<{ cursor: number }>(
       `SELECT cursor FROM run_event_log WHERE job_id = $1 AND cursor > $2
-       UNION ALL SELECT cursor FROM job_event_log WHERE job_id = $1 AND cursor > $2`,
+       UNION ALL SELECT cursor FROM job_event_log WHERE job_id = $1 AND cursor > $2
+       UNION ALL SELECT cursor FROM schedule_events WHERE job_id = $1 AND cursor > $2`,
       [id, after],
     );
     await client.query("COMMIT");

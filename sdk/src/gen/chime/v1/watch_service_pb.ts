@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/watch_service.proto.
  */
 export const file_chime_v1_watch_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSKYAQoQV2F0Y2hSdW5zUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg4KBnF1ZXVlcxgCIAMoCRIiCgZzdGF0ZXMYAyADKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIWCg5sYWJlbF9zZWxlY3RvchgEIAEoCRIRCgluYW1lc3BhY2UYBSABKAkSFAoMcmVzdW1lX3Rva2VuGAYgASgJImoKEVdhdGNoUnVuc1Jlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYAiABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIAEIGCgRraW5kIucBCghSdW5FdmVudBIOCgZydW5faWQYASABKAkSDgoGam9iX2lkGAIgASgJEiEKBXN0YXRlGAMgASgOMhIuY2hpbWUudjEuUnVuU3RhdGUSDwoHYXR0ZW1wdBgEIAEoBRIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgGIAEoCRIUCgxyZXN1bWVfdG9rZW4YByABKAkSDQoFcXVldWUYCCABKAkSEQoJbmFtZXNwYWNlGAkgASgJEhYKDm91dHB1dF9leGNlcnB0GAogASgJIksKCUtlZXBhbGl2ZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YAiABKAkiHQoPV2F0Y2hKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIsMBChBXYXRjaEpvYlJlc3BvbnNlEikKCHNuYXBzaG90GAEgASgLMhUuY2hpbWUudjEuSm9iU25hcHNob3RIABIpCgpqb2JfY2hhbmdlGAIgASgLMhMuY2hpbWUudjEuSm9iQ2hhbmdlSAASJwoJcnVuX2V2ZW50GAMgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYBCABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIAEIGCgRraW5kIk0KC0pvYlNuYXBzaG90EhoKA2pvYhgBIAEoCzINLmNoaW1lLnYxLkpvYhIiCgthY3RpdmVfcnVucxgCIAMoCzINLmNoaW1lLnYxLlJ1biKOAQoJSm9iQ2hhbmdlEiUKBGtpbmQYASABKA4yFy5jaGltZS52MS5Kb2JDaGFuZ2VLaW5kEhoKA2pvYhgCIAEoCzINLmNoaW1lLnYxLkpvYhIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YBCABKAkqwgEKDUpvYkNoYW5nZUtpbmQSHwobSk9CX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXSk9CX0NIQU5HRV9LSU5EX1VQREFURUQQARIaChZKT0JfQ0hBTkdFX0tJTkRfUEFVU0VEEAISGwoXSk9CX0NIQU5HRV9LSU5EX1JFU1VNRUQQAxIdChlKT0JfQ0hBTkdFX0tJTkRfQ09NUExFVEVEEAQSGwoXSk9CX0NIQU5HRV9LSU5EX0RFTEVURUQQBTKbAQoMV2F0Y2hTZXJ2aWNlEkYKCVdhdGNoUnVucxIaLmNoaW1lLnYxLldhdGNoUnVuc1JlcXVlc3QaGy5jaGltZS52MS5XYXRjaFJ1bnNSZXNwb25zZTABEkMKCFdhdGNoSm9iEhkuY2hpbWUudjEuV2F0Y2hKb2JSZXF1ZXN0GhouY2hpbWUudjEuV2F0Y2hKb2JSZXNwb25zZTABYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSKYAQoQV2F0Y2hSdW5zUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg4KBnF1ZXVlcxgCIAMoCRIiCgZzdGF0ZXMYAyADKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIWCg5sYWJlbF9zZWxlY3RvchgEIAEoCRIRCgluYW1lc3BhY2UYBSABKAkSFAoMcmVzdW1lX3Rva2VuGAYgASgJImoKEVdhdGNoUnVuc1Jlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYAiABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIAEIGCgRraW5kIucBCghSdW5FdmVudBIOCgZydW5faWQYASABKAkSDgoGam9iX2lkGAIgASgJEiEKBXN0YXRlGAMgASgOMhIuY2hpbWUudjEuUnVuU3RhdGUSDwoHYXR0ZW1wdBgEIAEoBRIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgGIAEoCRIUCgxyZXN1bWVfdG9rZW4YByABKAkSDQoFcXVldWUYCCABKAkSEQoJbmFtZXNwYWNlGAkgASgJEhYKDm91dHB1dF9leGNlcnB0GAogASgJIksKCUtlZXBhbGl2ZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YAiABKAkiHQoPV2F0Y2hKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIvYBChBXYXRjaEpvYlJlc3BvbnNlEikKCHNuYXBzaG90GAEgASgLMhUuY2hpbWUudjEuSm9iU25hcHNob3RIABIpCgpqb2JfY2hhbmdlGAIgASgLMhMuY2hpbWUudjEuSm9iQ2hhbmdlSAASJwoJcnVuX2V2ZW50GAMgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYBCABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIABIxCg5zY2hlZHVsZV9ldmVudBgFIAEoCzIXLmNoaW1lLnYxLlNjaGVkdWxlRXZlbnRIAEIGCgRraW5kIk0KC0pvYlNuYXBzaG90EhoKA2pvYhgBIAEoCzINLmNoaW1lLnYxLkpvYhIiCgthY3RpdmVfcnVucxgCIAMoCzINLmNoaW1lLnYxLlJ1biKOAQoJSm9iQ2hhbmdlEiUKBGtpbmQYASABKA4yFy5jaGltZS52MS5Kb2JDaGFuZ2VLaW5kEhoKA2pvYhgCIAEoCzINLmNoaW1lLnYxLkpvYhIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YBCABKAkikAIKDVNjaGVkdWxlRXZlbnQSDgoGam9iX2lkGAEgASgJEi0KBnJlYXNvbhgCIAEoDjIdLmNoaW1lLnYxLlNjaGVkdWxlRXZlbnRSZWFzb24SDQoFY291bnQYAyABKAUSOAoUZmlyc3Rfc2NoZWR1bGVkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKE2xhc3Rfc2NoZWR1bGVkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgHIAEoCSrCAQoNSm9iQ2hhbmdlS2luZBIfChtKT0JfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdKT0JfQ0hBTkdFX0tJTkRfVVBEQVRFRBABEhoKFkpPQl9DSEFOR0VfS0lORF9QQVVTRUQQAhIbChdKT0JfQ0hBTkdFX0tJTkRfUkVTVU1FRBADEh0KGUpPQl9DSEFOR0VfS0lORF9DT01QTEVURUQQBBIbChdKT0JfQ0hBTkdFX0tJTkRfREVMRVRFRBAFKrsCChNTY2hlZHVsZUV2ZW50UmVhc29uEiUKIVNDSEVEVUxFX0VWRU5UX1JFQVNPTl9VTlNQRUNJRklFRBAAEikKJVNDSEVEVUxFX0VWRU5UX1JFQVNPTl9PVkVSTEFQX1NLSVBQRUQQARIiCh5TQ0hFRFVMRV9FVkVOVF9SRUFTT05fQlVGRkVSRUQQAhIgChxTQ0hFRFVMRV9FVkVOVF9SRUFTT05fTUlTU0VEEAMSIwofU0NIRURVTEVfRVZFTlRfUkVBU09OX0NBVUdIVF9VUBAEEh4KGlNDSEVEVUxFX0VWRU5UX1JFQVNPTl9MQVRFEAUSJQohU0NIRURVTEVfRVZFTlRfUkVBU09OX0RTVF9TS0lQUEVEEAYSIAocU0NIRURVTEVfRVZFTlRfUkVBU09OX1BBVVNFRBAHMpsBCgxXYXRjaFNlcnZpY2USRgoJV2F0Y2hSdW5zEhouY2hpbWUudjEuV2F0Y2hSdW5zUmVxdWVzdBobLmNoaW1lLnYxLldhdGNoUnVuc1Jlc3BvbnNlMAESQwoIV2F0Y2hKb2ISGS5jaGltZS52MS5XYXRjaEpvYlJlcXVlc3QaGi5jaGltZS52MS5XYXRjaEpvYlJlc3BvbnNlMAFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
 
 /**
  * Filters combine with AND; a repeated field matches any of its values; empty matches all.
@@ -471,6 +471,14 @@ export type WatchJobResponse = Message<"chime.v1.WatchJobResponse"> & {
      */
     value: Keepalive;
     case: "keepalive";
+  } | {
+    /**
+     * A fire decision of the scheduler that did not produce an on-time run.
+     *
+     * @generated from field: chime.v1.ScheduleEvent schedule_event = 5;
+     */
+    value: ScheduleEvent;
+    case: "scheduleEvent";
   } | { case: undefined; value?: undefined };
 };
 
@@ -507,6 +515,13 @@ export type WatchJobResponseJson = {
    * @generated from field: chime.v1.Keepalive keepalive = 4;
    */
   keepalive?: KeepaliveJson;
+
+  /**
+   * A fire decision of the scheduler that did not produce an on-time run.
+   *
+   * @generated from field: chime.v1.ScheduleEvent schedule_event = 5;
+   */
+  scheduleEvent?: ScheduleEventJson;
 };
 
 /**
@@ -643,6 +658,129 @@ export const JobChangeSchema: GenMessage<JobChange, {jsonType: JobChangeJson}> =
   messageDesc(file_chime_v1_watch_service, 7);
 
 /**
+ * Why a job did not run on time: one fire decision of the scheduler (or a resume) that
+ * did not produce an on-time run. Fire times dropped or caught up together in one pass
+ * are one event, with their count and the first and last of them.
+ *
+ * @generated from message chime.v1.ScheduleEvent
+ */
+export type ScheduleEvent = Message<"chime.v1.ScheduleEvent"> & {
+  /**
+   * The job the decision was about.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * What was decided.
+   *
+   * @generated from field: chime.v1.ScheduleEventReason reason = 2;
+   */
+  reason: ScheduleEventReason;
+
+  /**
+   * How many fire times the decision covers (at least 1).
+   *
+   * @generated from field: int32 count = 3;
+   */
+  count: number;
+
+  /**
+   * The earliest scheduled time the decision covers.
+   *
+   * @generated from field: google.protobuf.Timestamp first_scheduled_time = 4;
+   */
+  firstScheduledTime?: Timestamp | undefined;
+
+  /**
+   * The latest scheduled time the decision covers (equal to the first when count is 1).
+   *
+   * @generated from field: google.protobuf.Timestamp last_scheduled_time = 5;
+   */
+  lastScheduledTime?: Timestamp | undefined;
+
+  /**
+   * When the decision was made (the scheduler's clock, which is Postgres').
+   *
+   * @generated from field: google.protobuf.Timestamp time = 6;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Resume a stream from just after this event.
+   *
+   * @generated from field: string resume_token = 7;
+   */
+  resumeToken: string;
+};
+
+/**
+ * Why a job did not run on time: one fire decision of the scheduler (or a resume) that
+ * did not produce an on-time run. Fire times dropped or caught up together in one pass
+ * are one event, with their count and the first and last of them.
+ *
+ * @generated from message chime.v1.ScheduleEvent
+ */
+export type ScheduleEventJson = {
+  /**
+   * The job the decision was about.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId?: string;
+
+  /**
+   * What was decided.
+   *
+   * @generated from field: chime.v1.ScheduleEventReason reason = 2;
+   */
+  reason?: ScheduleEventReasonJson;
+
+  /**
+   * How many fire times the decision covers (at least 1).
+   *
+   * @generated from field: int32 count = 3;
+   */
+  count?: number;
+
+  /**
+   * The earliest scheduled time the decision covers.
+   *
+   * @generated from field: google.protobuf.Timestamp first_scheduled_time = 4;
+   */
+  firstScheduledTime?: TimestampJson;
+
+  /**
+   * The latest scheduled time the decision covers (equal to the first when count is 1).
+   *
+   * @generated from field: google.protobuf.Timestamp last_scheduled_time = 5;
+   */
+  lastScheduledTime?: TimestampJson;
+
+  /**
+   * When the decision was made (the scheduler's clock, which is Postgres').
+   *
+   * @generated from field: google.protobuf.Timestamp time = 6;
+   */
+  time?: TimestampJson;
+
+  /**
+   * Resume a stream from just after this event.
+   *
+   * @generated from field: string resume_token = 7;
+   */
+  resumeToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.ScheduleEvent.
+ * Use `create(ScheduleEventSchema)` to create a new message.
+ */
+export const ScheduleEventSchema: GenMessage<ScheduleEvent, {jsonType: ScheduleEventJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_watch_service, 8);
+
+/**
  * What changed about a job.
  *
  * @generated from enum chime.v1.JobChangeKind
@@ -703,6 +841,83 @@ export type JobChangeKindJson = "JOB_CHANGE_KIND_UNSPECIFIED" | "JOB_CHANGE_KIND
  */
 export const JobChangeKindSchema: GenEnum<JobChangeKind, JobChangeKindJson> = /*@__PURE__*/
   enumDesc(file_chime_v1_watch_service, 0);
+
+/**
+ * Why a fire time did not produce an on-time run.
+ *
+ * @generated from enum chime.v1.ScheduleEventReason
+ */
+export enum ScheduleEventReason {
+  /**
+   * Not a reason.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Dropped by overlap policy SKIP (or the max_concurrent_runs bound): a run was still active.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_OVERLAP_SKIPPED = 1;
+   */
+  OVERLAP_SKIPPED = 1,
+
+  /**
+   * Held back by overlap policy BUFFER_ONE until the active run ends.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_BUFFERED = 2;
+   */
+  BUFFERED = 2,
+
+  /**
+   * Missed (the scheduler was down longer than the misfire threshold) and dropped by the
+   * misfire policy: SKIP, the older times of RUN_ONCE, the times before RUN_ALL's window.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_MISSED = 3;
+   */
+  MISSED = 3,
+
+  /**
+   * Missed and fired late as a catch-up run (RUN_ONCE, RUN_ALL).
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_CAUGHT_UP = 4;
+   */
+  CAUGHT_UP = 4,
+
+  /**
+   * Dispatched more than the job's max_lag after its scheduled time.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_LATE = 5;
+   */
+  LATE = 5,
+
+  /**
+   * Skipped by the schedule's daylight saving time policy (a time in a spring-forward gap).
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_DST_SKIPPED = 6;
+   */
+  DST_SKIPPED = 6,
+
+  /**
+   * Not fired because the job was paused at the time; recorded when it resumes.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_PAUSED = 7;
+   */
+  PAUSED = 7,
+}
+
+/**
+ * Why a fire time did not produce an on-time run.
+ *
+ * @generated from enum chime.v1.ScheduleEventReason
+ */
+export type ScheduleEventReasonJson = "SCHEDULE_EVENT_REASON_UNSPECIFIED" | "SCHEDULE_EVENT_REASON_OVERLAP_SKIPPED" | "SCHEDULE_EVENT_REASON_BUFFERED" | "SCHEDULE_EVENT_REASON_MISSED" | "SCHEDULE_EVENT_REASON_CAUGHT_UP" | "SCHEDULE_EVENT_REASON_LATE" | "SCHEDULE_EVENT_REASON_DST_SKIPPED" | "SCHEDULE_EVENT_REASON_PAUSED";
+
+/**
+ * Describes the enum chime.v1.ScheduleEventReason.
+ */
+export const ScheduleEventReasonSchema: GenEnum<ScheduleEventReason, ScheduleEventReasonJson> = /*@__PURE__*/
+  enumDesc(file_chime_v1_watch_service, 1);
 
 /**
  * Live, resumable streams of run status.

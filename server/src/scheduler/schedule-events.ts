@@ -1,0 +1,79 @@
+import { ScheduleEventReason, ScheduleEventReasonSchema, type Job } from "@chime/sdk";
+import type pg from "pg";
+import { durationToMs } from "../util/time.js";
+import type { FirePlan, FireSpan } from "./fire-plan.js";
+
+/** One fire decision that did not produce an on-time run (a schedule_events row). */
+export interface ScheduleEventRecord {
+  jobId: string;
+  reason: ScheduleEventReason;
+  count: number;
+  firstScheduledTime: Date;
+  lastScheduledTime: Date;
+}
+
+/**
+ * The schedule events of one job's fire plan made at `now`: every time the plan did not fire
+ * on time, coalesced by reason (one event per reason and pass, with the count and the first
+ * and last time). A plan whose times all fire on time yields none, so an on-time pass writes
+ * nothing. Pure.
+ */
+export function scheduleEventsOf(job: Job, plan: FirePlan, now: Date): ScheduleEventRecord[] {
+  // The common case, checked without allocating: every candidate fires on time.
+  if (!plan.missed && plan.catchUps === 0 && plan.fires.length === plan.candidates.length && !job.maxLag && !plan.fires.some((f) => f.held)) {
+    return NO_EVENTS;
+  }
+  const events: ScheduleEventRecord[] = [];
+  const add = (reason: ScheduleEventReason, span: FireSpan | undefined) => {
+    if (span) events.push({ jobId: job.id, reason, count: span.count, firstScheduledTime: span.first, lastScheduledTime: span.last });
+  };
+  add(ScheduleEventReason.MISSED, plan.missed);
+  const fired = new Set(plan.fires.map((f) => f.scheduledTime.getTime()));
+  const catchUps = plan.candidates.slice(0, plan.catchUps);
+  add(ScheduleEventReason.CAUGHT_UP, spanOf(catchUps.filter((t) => fired.has(t.getTime()))));
+  add(ScheduleEventReason.OVERLAP_SKIPPED, spanOf(plan.candidates.filter((t) => !fired.has(t.getTime()))));
+  add(ScheduleEventReason.BUFFERED, spanOf(plan.fires.filter((f) => f.held).map((f) => f.scheduledTime)));
+  if (job.maxLag) {
+    // A catch-up run is late by design (it has its own reason); a buffered one waits on purpose.
+    const lateBefore = now.getTime() - durationToMs(job.maxLag);
+    const caughtUp = new Set(catchUps.map((t) => t.getTime()));
+    const late = plan.fires.filter((f) => !f.held && f.scheduledTime.getTime() < lateBefore && !caughtUp.has(f.scheduledTime.getTime()));
+    add(ScheduleEventReason.LATE, spanOf(late.map((f) => f.scheduledTime)));
+  }
+  return events;
+}
+
+const NO_EVENTS: ScheduleEventRecord[] = [];
+
+/** A reason as a metric label: "overlap_skipped", "missed", ... */
+export function scheduleEventReasonName(reason: ScheduleEventReason): string {
+  return ScheduleEventReasonSchema.value[reason].name.slice("SCHEDULE_EVENT_REASON_".length).toLowerCase();
+}
+
+/** The span of some times, oldest first; undefined when there are none. */
+function spanOf(times: Date[]): FireSpan | undefined {
+  if (times.length === 0) return undefined;
+  return { first: times[0], last: times[times.length - 1], count: times.length };
+}
+
+/**
+ * Writes schedule events in the caller's transaction (the one that made the decisions), one
+ * statement for all of them; nothing when there are none. `time` is the decision's time.
+ */
+export async function insertScheduleEvents(client: pg.PoolClient, events: ScheduleEventRecord[], time: Date): Promise<void> {
+  if (events.length === 0) return;
+  await client.query(
+    `INSERT INTO schedule_events (job_id, reason, count, first_scheduled_time, last_scheduled_time, time)
+     SELECT job_id, reason, count, first_time, last_time, $6
+     FROM unnest($1::uuid[], $2::smallint[], $3::int[], $4::timestamptz[], $5::timestamptz[])
+       AS e(job_id, reason, count, first_time, last_time)`,
+    [
+      events.map((e) => e.jobId),
+      events.map((e) => e.reason),
+      events.map((e) => e.count),
+      events.map((e) => e.firstScheduledTime),
+      events.map((e) => e.lastScheduledTime),
+      time,
+    ],
+  );
+}
