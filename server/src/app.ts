@@ -23,6 +23,7 @@ import { natsLayout } from "@chime/sdk";
 import { prepareJetStream } from "./nats/jetstream.js";
 import { createRunPublisher } from "./scheduler/run-publisher.js";
 import { startScheduler, type Scheduler } from "./scheduler/scheduler.js";
+import { countScheduleEvents } from "./scheduler/schedule-events.js";
 import { createWakeupSender } from "./scheduler/wakeup.js";
 import { createCancelSignal, startCancelSweep } from "./runs/cancel-signal.js";
 import { startMaxDeliveriesWatch } from "./runs/max-deliveries.js";
@@ -143,6 +144,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
       onJobsChanged: jobsChanged,
       dispatch: (runs) => publisher.publish(runs, "trigger"),
       signalCancel,
+      onScheduleEvents: (events) => countScheduleEvents(metrics, events),
     });
     serve(JobService, auth.jobService(jobService));
     serve(AlertService, auth.operatorService(AlertService, createAlertService(pool)));

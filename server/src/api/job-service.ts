@@ -3,6 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { JobSchema, JobState, OverlapPolicy, type Job } from "@chime/sdk/gen/job_pb";
 import { RunState, type Run } from "@chime/sdk/gen/run_pb";
+import { ScheduleEventReason } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
@@ -11,7 +12,8 @@ import { previewFireTimes } from "../jobs/schedule.js";
 import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, createRunStore, type RunPageKey } from "../runs/run-store.js";
 import { msToDuration, toDate, toTimestamp } from "../util/time.js";
 import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
-import { admitFires, resumeNext } from "../scheduler/fire-plan.js";
+import { admitFires, missedWhilePaused, resumeNext } from "../scheduler/fire-plan.js";
+import { insertScheduleEvents, type ScheduleEventRecord } from "../scheduler/schedule-events.js";
 import type { PendingRun } from "../scheduler/run-publisher.js";
 import { batchCreateJobs } from "./batch-create-jobs.js";
 import { validateRequestId } from "./request-id.js";
@@ -48,6 +50,8 @@ export interface JobServiceDeps {
   dispatch?: (runs: PendingRun[]) => Promise<unknown>;
   /** Tells workers, after commit, that runs were cancelled (the cancel KV bucket). */
   signalCancel?: (runIds: string[]) => Promise<void>;
+  /** Called after commit with the schedule events a call recorded (ResumeJob: times not fired while paused). */
+  onScheduleEvents?: (events: ScheduleEventRecord[]) => void;
 }
 
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
@@ -158,18 +162,28 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async resumeJob(request) {
       const id = requireId("id", request.id);
-      const job = await inTransaction(pool, (client) =>
-        jobs.modify(client, id, (current) => {
+      let events: ScheduleEventRecord[] = [];
+      const job = await inTransaction(pool, async (client) => {
+        const at = now();
+        const resumed = await jobs.modify(client, id, (current) => {
           requireState(current, JobState.PAUSED, "resumed");
-          const at = now();
           const context = { createTime: toDate(current.createTime!), runCount: Number(current.runCount) };
+          const kept = current.nextRunTime ? toDate(current.nextRunTime) : null;
           // The times missed while paused, by the misfire policy (fire-plan.ts); the scheduler fires what is kept.
-          const next = resumeNext(current, current.nextRunTime ? toDate(current.nextRunTime) : null, at, context);
+          const next = resumeNext(current, kept, at, context);
+          // Those it drops are recorded as not fired because paused, in this transaction.
+          const paused = missedWhilePaused(current, kept, next, at, context);
+          events = paused
+            ? [{ jobId: id, reason: ScheduleEventReason.PAUSED, count: paused.count, firstScheduledTime: paused.first, lastScheduledTime: paused.last }]
+            : [];
           if (next) return { job: current, state: JobState.ACTIVE, next };
           const plan = planNext(current, at, context.createTime, context.runCount);
           return { job: current, ...plan };
-        }),
-      );
+        });
+        await insertScheduleEvents(client, events, at);
+        return resumed;
+      });
+      deps.onScheduleEvents?.(events);
       mayFire(job);
       return { job };
     },

@@ -5,7 +5,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { activeRunCounts, cancelActiveRunsOfJob, insertRuns, markDispatched, type AckedRuns, type NewRun } from "../runs/run-store.js";
 import { planFires, type PlanOptions } from "./fire-plan.js";
-import { insertScheduleEvents, scheduleEventReasonName, scheduleEventsOf, type ScheduleEventRecord } from "./schedule-events.js";
+import { countScheduleEvents, insertScheduleEvents, scheduleEventsOf, type ScheduleEventRecord } from "./schedule-events.js";
 import { createJobDefinitions, type VersionedJobRow } from "./job-definitions.js";
 import { fencedTransaction } from "./leader-elector.js";
 import { createDeferredDispatchRecorder, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
@@ -143,7 +143,7 @@ export function createDispatcher(options: DispatcherOptions) {
         await advanceJobs(client, advances);
         await insertScheduleEvents(client, scheduleEvents, now);
         if (skipped) options.metrics.firesSkipped.inc(skipped);
-        for (const event of scheduleEvents) options.metrics.scheduleEvents.inc({ reason: scheduleEventReasonName(event.reason) });
+        countScheduleEvents(options.metrics, scheduleEvents);
         const byId = new Map(jobs.map(({ job }) => [job.id, job]));
         const pending = inserted
           .filter((r) => !r.held)

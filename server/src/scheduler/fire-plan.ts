@@ -26,7 +26,7 @@ export interface FireSpan {
 }
 
 /** Fire times of one missed span counted at most: enough to tell a storm, cheap to count. */
-export const MAX_COUNTED_FIRES = 10_000;
+export const MAX_COUNTED_FIRES = 1000;
 
 export interface FirePlan {
   fires: Fire[];
@@ -171,6 +171,16 @@ export function isMisfire(fireTime: Date, now: Date, thresholdMs: number): boole
 
 function misfireWindowMs(job: Job): number {
   return job.misfireWindow ? durationToMs(job.misfireWindow) : JOB_DEFAULTS.misfireWindowMs;
+}
+
+/**
+ * The fire times a job resuming at `now` did not fire because it was paused: from the one it
+ * kept when paused up to `now`, but for those it resumes with (`resumed`, its catch-up runs).
+ */
+export function missedWhilePaused(job: Job, kept: Date | null, resumed: Date | undefined, now: Date, context: ScheduleContext): FireSpan | undefined {
+  if (!kept || kept.getTime() > now.getTime()) return undefined;
+  const end = resumed && resumed.getTime() <= now.getTime() ? resumed.getTime() - 1 : now.getTime();
+  return fireSpan(job.schedule!, kept, end, context);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ScheduleEventReason, ScheduleEventReasonSchema, type Job } from "@chime/sdk";
 import type pg from "pg";
+import type { Metrics } from "../metrics.js";
 import { durationToMs } from "../util/time.js";
 import type { FirePlan, FireSpan } from "./fire-plan.js";
 
@@ -41,6 +42,11 @@ export function scheduleEventsOf(job: Job, plan: FirePlan, now: Date): ScheduleE
     add(ScheduleEventReason.LATE, spanOf(late.map((f) => f.scheduledTime)));
   }
   return events;
+}
+
+/** Counts recorded events in chime_schedule_events_total, by reason. */
+export function countScheduleEvents(metrics: Metrics, events: ScheduleEventRecord[]): void {
+  for (const event of events) metrics.scheduleEvents.inc({ reason: scheduleEventReasonName(event.reason) });
 }
 
 const NO_EVENTS: ScheduleEventRecord[] = [];
