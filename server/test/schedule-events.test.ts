@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createChimeClient, ScheduleEventReason, type ScheduleEvent, type WatchJobMessage } from "@chime/sdk";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { readMetric } from "./helpers/metrics.js";
@@ -84,6 +85,39 @@ describe("schedule events through a real server", () => {
     expect(await readMetric(target.httpUrl, "chime_schedule_events_total", { reason: "paused" })).toBe(1);
   });
 
+  it("ListScheduleEvents names a bad field (INVALID_ARGUMENT) and an unknown job (NOT_FOUND)", async () => {
+    const target = await server();
+    const chime = createChimeClient({ baseUrl: target.grpcUrl });
+    const codeOf = (call: Promise<unknown>) => call.then(() => undefined, (e: unknown) => ConnectError.from(e));
+    const badId = await codeOf(chime.jobService.listScheduleEvents({ jobId: "nope" }));
+    expect([badId?.code, badId?.rawMessage]).toEqual([Code.InvalidArgument, expect.stringContaining("job_id")]);
+    const job = await chime.createJob({ name: "listed", queue: "l", schedule: { cron: "0 0 0 1 1 *" } });
+    const badToken = await codeOf(chime.jobService.listScheduleEvents({ jobId: job.id, pageToken: "x" }));
+    expect([badToken?.code, badToken?.rawMessage]).toEqual([Code.InvalidArgument, expect.stringContaining("page_token")]);
+    const badSize = await codeOf(chime.jobService.listScheduleEvents({ jobId: job.id, pageSize: -1 }));
+    expect([badSize?.code, badSize?.rawMessage]).toEqual([Code.InvalidArgument, expect.stringContaining("page_size")]);
+    const missing = await codeOf(chime.jobService.listScheduleEvents({ jobId: "00000000-0000-4000-8000-000000000000" }));
+    expect(missing?.code).toBe(Code.NotFound);
+    expect((await chime.jobService.listScheduleEvents({ jobId: job.id })).events).toEqual([]);
+  });
+
+  it("max_lag is validated (INVALID_ARGUMENT naming it, nothing written) and stored", async () => {
+    const target = await server();
+    const chime = createChimeClient({ baseUrl: target.grpcUrl });
+    const spec = { name: "lagged", queue: "l", schedule: { kind: { case: "cron" as const, value: { expression: "0 0 0 1 1 *" } } } };
+    for (const [maxLag, message] of [
+      [{ seconds: -1n }, "must not be negative"],
+      [{ seconds: 86_401n }, "must be at most"],
+    ] as const) {
+      const refused = await chime.jobService.createJob({ job: { ...spec, maxLag } }).then(() => undefined, (e: unknown) => ConnectError.from(e));
+      expect([refused?.code, refused?.rawMessage]).toEqual([Code.InvalidArgument, expect.stringMatching(new RegExp(`job.max_lag.*${message}`))]);
+    }
+    expect((await target.pool.query("SELECT 1 FROM jobs")).rowCount).toBe(0);
+    const { job } = await chime.jobService.createJob({ job: { ...spec, maxLag: { seconds: 2n } } });
+    expect(job?.maxLag?.seconds).toBe(2n);
+    expect((await chime.jobService.getJob({ id: job!.id })).job?.maxLag?.seconds).toBe(2n);
+  });
+
   it("an outage of the only server: SKIP records one MISSED event for the span, RUN_ONCE MISSED and one CAUGHT_UP", async () => {
     const db = await createTestDatabase();
     cleanups.push(() => db.drop());
@@ -113,6 +147,18 @@ describe("schedule events through a real server", () => {
     expect(caughtUp.first_scheduled_time.getTime()).toBe(missed.last_scheduled_time.getTime() + 1000);
     const runs = await second.pool.query("SELECT 1 FROM runs WHERE job_id = $1 AND scheduled_time = $2", [once.id, caughtUp.first_scheduled_time]);
     expect(runs.rowCount).toBe(1);
+    // ListScheduleEvents reads them back after the fact, a page at a time, as stored.
+    const listed = [];
+    let pageToken = "";
+    do {
+      const page = await again.jobService.listScheduleEvents({ jobId: once.id, pageSize: 1, pageToken });
+      expect(page.events.length).toBeLessThanOrEqual(1);
+      listed.push(...page.events);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    expect(listed.map((e) => [e.reason, e.count, timestampDate(e.firstScheduledTime!).getTime(), timestampDate(e.lastScheduledTime!).getTime()])).toEqual(
+      onceEvents.map((e) => [e.reason, e.count, e.first_scheduled_time.getTime(), e.last_scheduled_time.getTime()]),
+    );
     expect(await readMetric(second.httpUrl, "chime_schedule_events_total", { reason: "missed" })).toBe(2);
     expect(await readMetric(second.httpUrl, "chime_schedule_events_total", { reason: "caught_up" })).toBe(1);
   });

@@ -13,7 +13,7 @@ import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, cr
 import { msToDuration, toDate, toTimestamp } from "../util/time.js";
 import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
 import { admitFires, missedWhilePaused, resumeNext } from "../scheduler/fire-plan.js";
-import { insertScheduleEvents, type ScheduleEventRecord } from "../scheduler/schedule-events.js";
+import { insertScheduleEvents, readScheduleEvents, type ScheduleEventRecord } from "../scheduler/schedule-events.js";
 import type { PendingRun } from "../scheduler/run-publisher.js";
 import { batchCreateJobs } from "./batch-create-jobs.js";
 import { validateRequestId } from "./request-id.js";
@@ -255,6 +255,22 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       return {
         runs: result,
         nextPageToken: more ? encodePageToken([toDate(last.scheduledTime!).getTime(), last.id], filter) : "",
+      };
+    },
+
+    async listScheduleEvents(request) {
+      const jobId = requireId("job_id", request.jobId);
+      const limit = pageSize(request.pageSize);
+      const key = decodePageToken(request.pageToken, { jobId });
+      if (key && typeof key[0] !== "number") throw invalidArgument("page_token: not a token this server issued");
+      const found = await pool.query("SELECT 1 FROM jobs WHERE id = $1 AND deleted_time IS NULL", [jobId]);
+      if (found.rowCount === 0) throw notFound("job", jobId);
+      const page = await readScheduleEvents(pool, jobId, key ? (key[0] as number) : 0, limit + 1);
+      const more = page.length > limit;
+      const events = page.slice(0, limit);
+      return {
+        events: events.map((e) => e.message),
+        nextPageToken: more ? encodePageToken([events[events.length - 1].cursor], { jobId }) : "",
       };
     },
 

@@ -1,7 +1,10 @@
-import { ScheduleEventReason, ScheduleEventReasonSchema, type Job } from "@chime/sdk";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { ScheduleEventReason, ScheduleEventReasonSchema, ScheduleEventSchema, type Job, type ScheduleEvent } from "@chime/sdk";
 import type pg from "pg";
 import type { Metrics } from "../metrics.js";
 import { durationToMs } from "../util/time.js";
+import { encodeResumeToken } from "../watch/resume-token.js";
 import type { FirePlan, FireSpan } from "./fire-plan.js";
 
 /** One fire decision that did not produce an on-time run (a schedule_events row). */
@@ -82,4 +85,31 @@ export async function insertScheduleEvents(client: pg.PoolClient, events: Schedu
       time,
     ],
   );
+}
+
+/** A stored schedule event as the API sends it (WatchJob, ListScheduleEvents). */
+export function scheduleEventMessage(event: ScheduleEventRecord, time: Date, cursor: number): ScheduleEvent {
+  return create(ScheduleEventSchema, {
+    jobId: event.jobId,
+    reason: event.reason,
+    count: event.count,
+    firstScheduledTime: timestampFromDate(event.firstScheduledTime),
+    lastScheduledTime: timestampFromDate(event.lastScheduledTime),
+    time: timestampFromDate(time),
+    resumeToken: encodeResumeToken(cursor),
+  });
+}
+
+/** One job's schedule events after `afterCursor`, oldest first, at most `limit`. */
+export async function readScheduleEvents(pool: pg.Pool, jobId: string, afterCursor: number, limit: number): Promise<{ cursor: number; message: ScheduleEvent }[]> {
+  const { rows } = await pool.query<{ cursor: string; reason: number; count: number; first_scheduled_time: Date; last_scheduled_time: Date; time: Date }>(
+    `SELECT cursor, reason, count, first_scheduled_time, last_scheduled_time, time FROM schedule_events
+     WHERE job_id = $1 AND cursor > $2 ORDER BY cursor LIMIT $3`,
+    [jobId, afterCursor, limit],
+  );
+  return rows.map((row) => {
+    const cursor = Number(row.cursor);
+    const record = { jobId, reason: row.reason, count: row.count, firstScheduledTime: row.first_scheduled_time, lastScheduledTime: row.last_scheduled_time };
+    return { cursor, message: scheduleEventMessage(record, row.time, cursor) };
+  });
 }

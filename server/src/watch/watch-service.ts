@@ -6,10 +6,8 @@ import type { Run } from "@chime/sdk/gen/run_pb";
 import {
   JobChangeKind,
   RunEventSchema,
-  ScheduleEventSchema,
   WatchService,
   type RunEvent,
-  type ScheduleEvent,
   type WatchJobResponse,
   type WatchRunsResponse,
 } from "@chime/sdk/gen/watch_service_pb";
@@ -19,6 +17,7 @@ import type pg from "pg";
 import { notFound, requireId } from "../api/errors.js";
 import { jobFromRow, type JobRow } from "../jobs/job-store.js";
 import { activeRunsOfJob } from "../runs/run-store.js";
+import { scheduleEventMessage } from "../scheduler/schedule-events.js";
 import { readRunEvents, type WatchEvent } from "./event-source.js";
 import { decodeResumeToken, encodeResumeToken } from "./resume-token.js";
 import { matchesRunFilter, parseRunFilter, runFilterSql } from "./watch-filter.js";
@@ -62,20 +61,6 @@ function runEventOf(event: WatchEvent): RunEvent {
     messages.set(event, message);
   }
   return message;
-}
-
-/** A schedule event as WatchJob sends it. */
-function scheduleEventOf(event: WatchEvent): ScheduleEvent {
-  const decision = event.schedule!;
-  return create(ScheduleEventSchema, {
-    jobId: event.jobId,
-    reason: decision.reason,
-    count: decision.count,
-    firstScheduledTime: timestampFromDate(decision.firstScheduledTime),
-    lastScheduledTime: timestampFromDate(decision.lastScheduledTime),
-    time: timestampFromDate(event.time),
-    resumeToken: encodeResumeToken(event.cursor),
-  });
 }
 
 export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof WatchService> {
@@ -240,7 +225,10 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
             // Already part of the snapshot.
             if (snapshot.seen.has(event.cursor)) return undefined;
             if (event.change === 0) return { kind: { case: "runEvent", value: runEventOf(event) } };
-            if (event.schedule) return { kind: { case: "scheduleEvent", value: scheduleEventOf(event) } };
+            if (event.schedule) {
+              const record = { jobId: event.jobId, ...event.schedule };
+              return { kind: { case: "scheduleEvent", value: scheduleEventMessage(record, event.time, event.cursor) } };
+            }
             const job = await readJob(pool, id);
             if (event.change === JobChangeKind.DELETED) deleted = true;
             return {

@@ -10,6 +10,8 @@ import type { Run, RunJson, RunState, RunStateJson } from "./run_pb.js";
 import { file_chime_v1_run } from "./run_pb.js";
 import type { Schedule, ScheduleJson } from "./schedule_pb.js";
 import { file_chime_v1_schedule } from "./schedule_pb.js";
+import type { ScheduleEvent, ScheduleEventJson } from "./watch_service_pb.js";
+import { file_chime_v1_watch_service } from "./watch_service_pb.js";
 import type { Duration, DurationJson, FieldMask, FieldMaskJson, Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -18,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/job_service.proto.
  */
 export const file_chime_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiQgoWQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBIoCgRqb2JzGAEgAygLMhouY2hpbWUudjEuQ3JlYXRlSm9iUmVxdWVzdCJLChdCYXRjaENyZWF0ZUpvYnNSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8uY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzdWx0IpEBChVCYXRjaENyZWF0ZUpvYnNSZXN1bHQSIAoHY3JlYXRlZBgBIAEoCzINLmNoaW1lLnYxLkpvYkgAEiEKCGV4aXN0aW5nGAIgASgLMg0uY2hpbWUudjEuSm9iSAASKQoFZXJyb3IYAyABKAsyGC5jaGltZS52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCIvCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4i6gEKD0xpc3RSdW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZqb2JfaWQYAyABKAkSIgoGc3RhdGVzGAQgAygOMhIuY2hpbWUudjEuUnVuU3RhdGUSMwoPc2NoZWR1bGVkX2FmdGVyGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzY2hlZHVsZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgluYW1lc3BhY2UYByABKAkiSAoQTGlzdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uY2hpbWUudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxSdW5SZXF1ZXN0EgoKAmlkGAEgASgJIi8KEUNhbmNlbFJ1blJlc3BvbnNlEhoKA3J1bhgBIAEoCzINLmNoaW1lLnYxLlJ1biJ4ChZQcmV2aWV3U2NoZWR1bGVSZXF1ZXN0EiQKCHNjaGVkdWxlGAEgASgLMhIuY2hpbWUudjEuU2NoZWR1bGUSDQoFY291bnQYAiABKAUSKQoFYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKF1ByZXZpZXdTY2hlZHVsZVJlc3BvbnNlEi4KCmZpcmVfdGltZXMYASADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhsKGUdldFNjaGVkdWxlclN0YXR1c1JlcXVlc3Qi9wEKGkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlEhEKCWxlYWRlcl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoAxIwCgxsZWFkZXJfc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmhlYXJ0YmVhdF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChFsZWFkZXJfY2xvY2tfc2tldxgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIbChNsZWFkZXJfY2xvY2tfc2tld2VkGAYgASgIMqUICgpKb2JTZXJ2aWNlEkQKCUNyZWF0ZUpvYhIaLmNoaW1lLnYxLkNyZWF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5DcmVhdGVKb2JSZXNwb25zZRJWCg9CYXRjaENyZWF0ZUpvYnMSIC5jaGltZS52MS5CYXRjaENyZWF0ZUpvYnNSZXF1ZXN0GiEuY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzcG9uc2USQAoGR2V0Sm9iEhcuY2hpbWUudjEuR2V0Sm9iUmVxdWVzdBoYLmNoaW1lLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESRgoITGlzdEpvYnMSGS5jaGltZS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5jaGltZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESRAoJVXBkYXRlSm9iEhouY2hpbWUudjEuVXBkYXRlSm9iUmVxdWVzdBobLmNoaW1lLnYxLlVwZGF0ZUpvYlJlc3BvbnNlEkQKCURlbGV0ZUpvYhIaLmNoaW1lLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5EZWxldGVKb2JSZXNwb25zZRJBCghQYXVzZUpvYhIZLmNoaW1lLnYxLlBhdXNlSm9iUmVxdWVzdBoaLmNoaW1lLnYxLlBhdXNlSm9iUmVzcG9uc2USRAoJUmVzdW1lSm9iEhouY2hpbWUudjEuUmVzdW1lSm9iUmVxdWVzdBobLmNoaW1lLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkcKClRyaWdnZXJKb2ISGy5jaGltZS52MS5UcmlnZ2VySm9iUmVxdWVzdBocLmNoaW1lLnYxLlRyaWdnZXJKb2JSZXNwb25zZRJACgZHZXRSdW4SFy5jaGltZS52MS5HZXRSdW5SZXF1ZXN0GhguY2hpbWUudjEuR2V0UnVuUmVzcG9uc2UiA5ACARJGCghMaXN0UnVucxIZLmNoaW1lLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmNoaW1lLnYxLkxpc3RSdW5zUmVzcG9uc2UiA5ACARJECglDYW5jZWxSdW4SGi5jaGltZS52MS5DYW5jZWxSdW5SZXF1ZXN0GhsuY2hpbWUudjEuQ2FuY2VsUnVuUmVzcG9uc2USWwoPUHJldmlld1NjaGVkdWxlEiAuY2hpbWUudjEuUHJldmlld1NjaGVkdWxlUmVxdWVzdBohLmNoaW1lLnYxLlByZXZpZXdTY2hlZHVsZVJlc3BvbnNlIgOQAgESZAoSR2V0U2NoZWR1bGVyU3RhdHVzEiMuY2hpbWUudjEuR2V0U2NoZWR1bGVyU3RhdHVzUmVxdWVzdBokLmNoaW1lLnYxLkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiQgoWQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBIoCgRqb2JzGAEgAygLMhouY2hpbWUudjEuQ3JlYXRlSm9iUmVxdWVzdCJLChdCYXRjaENyZWF0ZUpvYnNSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8uY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzdWx0IpEBChVCYXRjaENyZWF0ZUpvYnNSZXN1bHQSIAoHY3JlYXRlZBgBIAEoCzINLmNoaW1lLnYxLkpvYkgAEiEKCGV4aXN0aW5nGAIgASgLMg0uY2hpbWUudjEuSm9iSAASKQoFZXJyb3IYAyABKAsyGC5jaGltZS52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCIvCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4i6gEKD0xpc3RSdW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZqb2JfaWQYAyABKAkSIgoGc3RhdGVzGAQgAygOMhIuY2hpbWUudjEuUnVuU3RhdGUSMwoPc2NoZWR1bGVkX2FmdGVyGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzY2hlZHVsZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgluYW1lc3BhY2UYByABKAkiUgoZTGlzdFNjaGVkdWxlRXZlbnRzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiXgoaTGlzdFNjaGVkdWxlRXZlbnRzUmVzcG9uc2USJwoGZXZlbnRzGAEgAygLMhcuY2hpbWUudjEuU2NoZWR1bGVFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSAoQTGlzdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uY2hpbWUudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxSdW5SZXF1ZXN0EgoKAmlkGAEgASgJIi8KEUNhbmNlbFJ1blJlc3BvbnNlEhoKA3J1bhgBIAEoCzINLmNoaW1lLnYxLlJ1biJ4ChZQcmV2aWV3U2NoZWR1bGVSZXF1ZXN0EiQKCHNjaGVkdWxlGAEgASgLMhIuY2hpbWUudjEuU2NoZWR1bGUSDQoFY291bnQYAiABKAUSKQoFYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKF1ByZXZpZXdTY2hlZHVsZVJlc3BvbnNlEi4KCmZpcmVfdGltZXMYASADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhsKGUdldFNjaGVkdWxlclN0YXR1c1JlcXVlc3Qi9wEKGkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlEhEKCWxlYWRlcl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoAxIwCgxsZWFkZXJfc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmhlYXJ0YmVhdF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChFsZWFkZXJfY2xvY2tfc2tldxgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIbChNsZWFkZXJfY2xvY2tfc2tld2VkGAYgASgIMosJCgpKb2JTZXJ2aWNlEkQKCUNyZWF0ZUpvYhIaLmNoaW1lLnYxLkNyZWF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5DcmVhdGVKb2JSZXNwb25zZRJWCg9CYXRjaENyZWF0ZUpvYnMSIC5jaGltZS52MS5CYXRjaENyZWF0ZUpvYnNSZXF1ZXN0GiEuY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzcG9uc2USQAoGR2V0Sm9iEhcuY2hpbWUudjEuR2V0Sm9iUmVxdWVzdBoYLmNoaW1lLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESRgoITGlzdEpvYnMSGS5jaGltZS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5jaGltZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESRAoJVXBkYXRlSm9iEhouY2hpbWUudjEuVXBkYXRlSm9iUmVxdWVzdBobLmNoaW1lLnYxLlVwZGF0ZUpvYlJlc3BvbnNlEkQKCURlbGV0ZUpvYhIaLmNoaW1lLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5EZWxldGVKb2JSZXNwb25zZRJBCghQYXVzZUpvYhIZLmNoaW1lLnYxLlBhdXNlSm9iUmVxdWVzdBoaLmNoaW1lLnYxLlBhdXNlSm9iUmVzcG9uc2USRAoJUmVzdW1lSm9iEhouY2hpbWUudjEuUmVzdW1lSm9iUmVxdWVzdBobLmNoaW1lLnYxLlJlc3VtZUpvYlJlc3BvbnNlEkcKClRyaWdnZXJKb2ISGy5jaGltZS52MS5UcmlnZ2VySm9iUmVxdWVzdBocLmNoaW1lLnYxLlRyaWdnZXJKb2JSZXNwb25zZRJACgZHZXRSdW4SFy5jaGltZS52MS5HZXRSdW5SZXF1ZXN0GhguY2hpbWUudjEuR2V0UnVuUmVzcG9uc2UiA5ACARJGCghMaXN0UnVucxIZLmNoaW1lLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmNoaW1lLnYxLkxpc3RSdW5zUmVzcG9uc2UiA5ACARJkChJMaXN0U2NoZWR1bGVFdmVudHMSIy5jaGltZS52MS5MaXN0U2NoZWR1bGVFdmVudHNSZXF1ZXN0GiQuY2hpbWUudjEuTGlzdFNjaGVkdWxlRXZlbnRzUmVzcG9uc2UiA5ACARJECglDYW5jZWxSdW4SGi5jaGltZS52MS5DYW5jZWxSdW5SZXF1ZXN0GhsuY2hpbWUudjEuQ2FuY2VsUnVuUmVzcG9uc2USWwoPUHJldmlld1NjaGVkdWxlEiAuY2hpbWUudjEuUHJldmlld1NjaGVkdWxlUmVxdWVzdBohLmNoaW1lLnYxLlByZXZpZXdTY2hlZHVsZVJlc3BvbnNlIgOQAgESZAoSR2V0U2NoZWR1bGVyU3RhdHVzEiMuY2hpbWUudjEuR2V0U2NoZWR1bGVyU3RhdHVzUmVxdWVzdBokLmNoaW1lLnYxLkdldFNjaGVkdWxlclN0YXR1c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_chime_v1_watch_service, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * The job to create.
@@ -1104,6 +1106,118 @@ export const ListRunsRequestSchema: GenMessage<ListRunsRequest, {jsonType: ListR
   messageDesc(file_chime_v1_job_service, 22);
 
 /**
+ * Which job's schedule events, and which page.
+ *
+ * @generated from message chime.v1.ListScheduleEventsRequest
+ */
+export type ListScheduleEventsRequest = Message<"chime.v1.ListScheduleEventsRequest"> & {
+  /**
+   * The job's id. Required; NOT_FOUND when there is none.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response's next_page_token for the same job.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Which job's schedule events, and which page.
+ *
+ * @generated from message chime.v1.ListScheduleEventsRequest
+ */
+export type ListScheduleEventsRequestJson = {
+  /**
+   * The job's id. Required; NOT_FOUND when there is none.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId?: string;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize?: number;
+
+  /**
+   * From a previous response's next_page_token for the same job.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.ListScheduleEventsRequest.
+ * Use `create(ListScheduleEventsRequestSchema)` to create a new message.
+ */
+export const ListScheduleEventsRequestSchema: GenMessage<ListScheduleEventsRequest, {jsonType: ListScheduleEventsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 23);
+
+/**
+ * One page of a job's schedule events.
+ *
+ * @generated from message chime.v1.ListScheduleEventsResponse
+ */
+export type ListScheduleEventsResponse = Message<"chime.v1.ListScheduleEventsResponse"> & {
+  /**
+   * Oldest first.
+   *
+   * @generated from field: repeated chime.v1.ScheduleEvent events = 1;
+   */
+  events: ScheduleEvent[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * One page of a job's schedule events.
+ *
+ * @generated from message chime.v1.ListScheduleEventsResponse
+ */
+export type ListScheduleEventsResponseJson = {
+  /**
+   * Oldest first.
+   *
+   * @generated from field: repeated chime.v1.ScheduleEvent events = 1;
+   */
+  events?: ScheduleEventJson[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.ListScheduleEventsResponse.
+ * Use `create(ListScheduleEventsResponseSchema)` to create a new message.
+ */
+export const ListScheduleEventsResponseSchema: GenMessage<ListScheduleEventsResponse, {jsonType: ListScheduleEventsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 24);
+
+/**
  * One page of runs.
  *
  * @generated from message chime.v1.ListRunsResponse
@@ -1150,7 +1264,7 @@ export type ListRunsResponseJson = {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse, {jsonType: ListRunsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 23);
+  messageDesc(file_chime_v1_job_service, 25);
 
 /**
  * Which run to cancel.
@@ -1185,7 +1299,7 @@ export type CancelRunRequestJson = {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest, {jsonType: CancelRunRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 24);
+  messageDesc(file_chime_v1_job_service, 26);
 
 /**
  * The cancelled run.
@@ -1220,7 +1334,7 @@ export type CancelRunResponseJson = {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse, {jsonType: CancelRunResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 25);
+  messageDesc(file_chime_v1_job_service, 27);
 
 /**
  * A schedule to preview.
@@ -1283,7 +1397,7 @@ export type PreviewScheduleRequestJson = {
  * Use `create(PreviewScheduleRequestSchema)` to create a new message.
  */
 export const PreviewScheduleRequestSchema: GenMessage<PreviewScheduleRequest, {jsonType: PreviewScheduleRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 26);
+  messageDesc(file_chime_v1_job_service, 28);
 
 /**
  * The next fire times of the schedule.
@@ -1318,7 +1432,7 @@ export type PreviewScheduleResponseJson = {
  * Use `create(PreviewScheduleResponseSchema)` to create a new message.
  */
 export const PreviewScheduleResponseSchema: GenMessage<PreviewScheduleResponse, {jsonType: PreviewScheduleResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 27);
+  messageDesc(file_chime_v1_job_service, 29);
 
 /**
  * No parameters.
@@ -1341,7 +1455,7 @@ export type GetSchedulerStatusRequestJson = {
  * Use `create(GetSchedulerStatusRequestSchema)` to create a new message.
  */
 export const GetSchedulerStatusRequestSchema: GenMessage<GetSchedulerStatusRequest, {jsonType: GetSchedulerStatusRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 28);
+  messageDesc(file_chime_v1_job_service, 30);
 
 /**
  * The scheduler's leader, as Postgres records it.
@@ -1448,7 +1562,7 @@ export type GetSchedulerStatusResponseJson = {
  * Use `create(GetSchedulerStatusResponseSchema)` to create a new message.
  */
 export const GetSchedulerStatusResponseSchema: GenMessage<GetSchedulerStatusResponse, {jsonType: GetSchedulerStatusResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 29);
+  messageDesc(file_chime_v1_job_service, 31);
 
 /**
  * Jobs and their runs.
@@ -1574,6 +1688,17 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof ListRunsRequestSchema;
     output: typeof ListRunsResponseSchema;
+  },
+  /**
+   * One job's schedule events (why it did not run on time), oldest first, a page at a time:
+   * the events WatchJob streams, read after the fact (kept as long as run events).
+   *
+   * @generated from rpc chime.v1.JobService.ListScheduleEvents
+   */
+  listScheduleEvents: {
+    methodKind: "unary";
+    input: typeof ListScheduleEventsRequestSchema;
+    output: typeof ListScheduleEventsResponseSchema;
   },
   /**
    * Cancels an active run (FAILED_PRECONDITION once it has ended); a worker running it
