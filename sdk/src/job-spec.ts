@@ -32,6 +32,8 @@ export interface JobSpec {
   maxConcurrentRuns?: number;
   misfire?: "skip" | "run_once" | "run_all";
   misfireWindow?: DurationSpec;
+  /** A run dispatched this long after its time is recorded as a LATE schedule event (unset: not recorded). */
+  maxLag?: DurationSpec;
   /** keepHeaders: response headers recorded in the run's log with the status and a body excerpt. */
   http?: { method?: string; url: string; headers?: Record<string, string>; body?: string; keepHeaders?: string[] };
   /** Pause the job after this many consecutive failed runs (0 or unset: never). */
@@ -65,6 +67,7 @@ export const SPEC_FIELD_PATHS: Record<keyof JobSpec, string> = {
   maxConcurrentRuns: "max_concurrent_runs",
   misfire: "misfire_policy",
   misfireWindow: "misfire_window",
+  maxLag: "max_lag",
   http: "http",
   pauseAfterFailures: "pause_after_failures",
 };
@@ -94,6 +97,7 @@ export function toJob(spec: Partial<JobSpec>, id = ""): Job {
     maxConcurrentRuns: spec.maxConcurrentRuns ?? 0,
     misfirePolicy: spec.misfire ? MISFIRE[spec.misfire] : MisfirePolicy.UNSPECIFIED,
     misfireWindow: optionalDuration(spec.misfireWindow),
+    maxLag: optionalDuration(spec.maxLag),
     pauseAfterFailures: spec.pauseAfterFailures ?? 0,
     http: spec.http ? create(HttpRequestSchema, { ...spec.http, method: spec.http.method ?? "", headers: spec.http.headers ?? {}, body: spec.http.body ?? "", keepHeaders: spec.http.keepHeaders ?? [] }) : undefined,
   });

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { JobSchema, JobState, MisfirePolicy, OverlapPolicy } from "./gen/chime/v1/job_pb.js";
 import { RunSchema, RunState, RunTrigger } from "./gen/chime/v1/run_pb.js";
-import { JobChangeKind } from "./gen/chime/v1/watch_service_pb.js";
+import { JobChangeKind, ScheduleEventReason, ScheduleEventSchema } from "./gen/chime/v1/watch_service_pb.js";
 import { toJob, type JobSpec } from "./job-spec.js";
 import { durationFromMs } from "./schedule-spec.js";
 import { enumName, msOf, plainJob, plainRun, plainWatchJobMessage, scheduleSpecOf } from "./plain-values.js";
@@ -26,6 +26,11 @@ const ENUMS = [
     [JobChangeKind.UNSPECIFIED, undefined], [JobChangeKind.UPDATED, "updated"], [JobChangeKind.PAUSED, "paused"],
     [JobChangeKind.RESUMED, "resumed"], [JobChangeKind.COMPLETED, "completed"], [JobChangeKind.DELETED, "deleted"],
     [JobChangeKind.AUTO_PAUSED, "auto_paused"],
+  ]],
+  ["ScheduleEventReason", ScheduleEventReason, [
+    [ScheduleEventReason.UNSPECIFIED, undefined], [ScheduleEventReason.OVERLAP_SKIPPED, "overlap_skipped"], [ScheduleEventReason.BUFFERED, "buffered"],
+    [ScheduleEventReason.MISSED, "missed"], [ScheduleEventReason.CAUGHT_UP, "caught_up"], [ScheduleEventReason.LATE, "late"],
+    [ScheduleEventReason.DST_SKIPPED, "dst_skipped"], [ScheduleEventReason.PAUSED, "paused"],
   ]],
 ] as const;
 
@@ -81,6 +86,7 @@ describe("plainJob", () => {
         misfire: "run_all",
         misfireWindow: 120_000,
         pauseAfterFailures: 3,
+        maxLag: 5000,
         http: { method: "POST", url: "https://example.com/hook", headers: { "x-a": "1" }, body: "{}", keepHeaders: ["x-request-id"] },
       },
     ],
@@ -131,6 +137,17 @@ describe("plainRun", () => {
 });
 
 describe("plainWatchJobMessage", () => {
+  it("converts a schedule event: its reason named, its times as Dates", () => {
+    const first = new Date("2026-05-01T10:00:00Z");
+    const last = new Date("2026-05-01T10:00:09Z");
+    const event = create(ScheduleEventSchema, {
+      jobId: "j", reason: ScheduleEventReason.MISSED, count: 10, firstScheduledTime: timestampFromDate(first), lastScheduledTime: timestampFromDate(last), resumeToken: "t",
+    });
+    expect(plainWatchJobMessage({ kind: "scheduleEvent", event })).toEqual({
+      kind: "scheduleEvent",
+      event: { jobId: "j", reason: "missed", count: 10, firstScheduledTime: first, lastScheduledTime: last, time: undefined, resumeToken: "t" },
+    });
+  });
   it("names the change kind and converts its job", () => {
     const job = toJob({ name: "n", queue: "q", schedule: "immediate" }, "j");
     const message = plainWatchJobMessage({ kind: "jobChange", change: { $typeName: "chime.v1.JobChange", kind: JobChangeKind.PAUSED, job, resumeToken: "t" } });

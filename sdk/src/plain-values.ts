@@ -3,7 +3,7 @@ import { timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf
 import { JobState, MisfirePolicy, OverlapPolicy, type Job } from "./gen/chime/v1/job_pb.js";
 import { RunState, RunTrigger, type Run } from "./gen/chime/v1/run_pb.js";
 import type { Schedule } from "./gen/chime/v1/schedule_pb.js";
-import { JobChangeKind, type RunEvent } from "./gen/chime/v1/watch_service_pb.js";
+import { JobChangeKind, ScheduleEventReason, type RunEvent, type ScheduleEvent } from "./gen/chime/v1/watch_service_pb.js";
 import type { JobSpec } from "./job-spec.js";
 import type { ScheduleBounds, ScheduleSpec } from "./schedule-spec.js";
 import type { WatchJobMessage } from "./watch.js";
@@ -18,6 +18,7 @@ export type JobStateName = EnumName<typeof JobState>;
 export type RunStateName = EnumName<typeof RunState>;
 export type RunTriggerName = EnumName<typeof RunTrigger>;
 export type JobChangeKindName = EnumName<typeof JobChangeKind>;
+export type ScheduleEventReasonName = EnumName<typeof ScheduleEventReason>;
 
 /** The name of an enum value, or undefined for UNSPECIFIED and numbers this SDK does not know. */
 export function enumName<E extends Record<string, string | number>>(enumObject: E, value: number): EnumName<E> | undefined {
@@ -88,10 +89,22 @@ export interface PlainRunEvent {
   resumeToken: string;
 }
 
+/** A fire time (or several, coalesced) that gave no on-time run, and why. */
+export interface PlainScheduleEvent {
+  jobId: string;
+  reason: ScheduleEventReasonName | undefined;
+  count: number;
+  firstScheduledTime: Date | undefined;
+  lastScheduledTime: Date | undefined;
+  time: Date | undefined;
+  resumeToken: string;
+}
+
 export type PlainWatchJobMessage =
   | { kind: "snapshot"; job: PlainJob | undefined; activeRuns: PlainRun[] }
   | { kind: "jobChange"; change: JobChangeKindName | undefined; job: PlainJob | undefined; time: Date | undefined; resumeToken: string }
-  | { kind: "runEvent"; event: PlainRunEvent };
+  | { kind: "runEvent"; event: PlainRunEvent }
+  | { kind: "scheduleEvent"; event: PlainScheduleEvent };
 
 /** The ScheduleSpec of a schedule message; undefined when it has no kind. */
 export function scheduleSpecOf(schedule: Schedule | undefined): ScheduleSpec | undefined {
@@ -156,6 +169,7 @@ export function plainJob(job: Job): PlainJob {
   if (job.maxConcurrentRuns) plain.maxConcurrentRuns = job.maxConcurrentRuns;
   put(plain, "misfire", enumName(MisfirePolicy, job.misfirePolicy));
   put(plain, "misfireWindow", msOf(job.misfireWindow));
+  put(plain, "maxLag", msOf(job.maxLag));
   if (job.http) {
     const { method, url, headers, body, keepHeaders } = job.http;
     plain.http = {
@@ -224,5 +238,19 @@ export function plainWatchJobMessage(message: WatchJobMessage): PlainWatchJobMes
     }
     case "runEvent":
       return { kind: "runEvent", event: plainRunEvent(message.event) };
+    case "scheduleEvent":
+      return { kind: "scheduleEvent", event: plainScheduleEvent(message.event) };
   }
+}
+
+export function plainScheduleEvent(event: ScheduleEvent): PlainScheduleEvent {
+  return {
+    jobId: event.jobId,
+    reason: enumName(ScheduleEventReason, event.reason),
+    count: event.count,
+    firstScheduledTime: dateOf(event.firstScheduledTime),
+    lastScheduledTime: dateOf(event.lastScheduledTime),
+    time: dateOf(event.time),
+    resumeToken: event.resumeToken,
+  };
 }

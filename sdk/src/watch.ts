@@ -7,6 +7,7 @@ import {
   type JobSnapshot,
   type Keepalive,
   type RunEvent,
+  type ScheduleEvent,
 } from "./gen/chime/v1/watch_service_pb.js";
 
 /** Which run events a watch delivers; fields combine with AND, values of one field with OR. */
@@ -45,7 +46,9 @@ export interface WatchOptions {
 export type WatchJobMessage =
   | { kind: "snapshot"; snapshot: JobSnapshot }
   | { kind: "jobChange"; change: JobChange }
-  | { kind: "runEvent"; event: RunEvent };
+  | { kind: "runEvent"; event: RunEvent }
+  /** Why the job did not run on time: a fire decision of the scheduler (skipped, missed, late, ...). */
+  | { kind: "scheduleEvent"; event: ScheduleEvent };
 
 /** Codes that a reconnect cannot fix: the request itself is wrong or refused. */
 const FINAL_CODES = new Set([
@@ -211,6 +214,9 @@ export async function* watchJob(targets: WatchTargets, id: string, options: Watc
         break;
       case "runEvent":
         yield { kind: "runEvent", event: message.kind.value };
+        break;
+      case "scheduleEvent":
+        yield { kind: "scheduleEvent", event: message.kind.value };
         break;
     }
   }

@@ -59,6 +59,12 @@ export function createMetrics() {
       help: "Fire times dropped by a misfire or overlap policy.",
       registers: [registry],
     }),
+    scheduleEvents: new Counter({
+      name: "chime_schedule_events_total",
+      help: "Schedule events recorded (fire decisions that did not produce an on-time run), by reason.",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
     dispatchPasses: new Counter({
       name: "chime_dispatch_passes_total",
       help: "Dispatch passes the leader ran (claims of due jobs), whether or not anything was due.",

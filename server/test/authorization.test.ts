@@ -94,6 +94,7 @@ const cells: Cell[] = [
   { rpc: "GetRunLogs", role: ApiKeyRole.READER, own: async (c) => c.jobs.getRunLogs({ runId: await freshRun("teamA") }), other: (c) => c.jobs.getRunLogs({ runId: runB }), otherCode: Code.NotFound },
   { rpc: "ListRuns", role: ApiKeyRole.READER, own: (c) => c.jobs.listRuns({ jobId: jobA }), other: (c) => c.jobs.listRuns({ jobId: jobB }), otherCode: Code.NotFound },
   { rpc: "ListRuns(namespace)", role: ApiKeyRole.READER, own: (c) => c.jobs.listRuns({}), other: (c) => c.jobs.listRuns({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
+  { rpc: "ListScheduleEvents", role: ApiKeyRole.READER, own: (c) => c.jobs.listScheduleEvents({ jobId: jobA }), other: (c) => c.jobs.listScheduleEvents({ jobId: jobB }), otherCode: Code.NotFound },
   { rpc: "CancelRun", role: ApiKeyRole.WRITER, own: async (c) => c.jobs.cancelRun({ id: await freshRun("teamA") }), other: async (c) => c.jobs.cancelRun({ id: await freshRun("teamB") }), otherCode: Code.NotFound },
   { rpc: "PreviewSchedule", role: ApiKeyRole.READER, own: (c) => c.jobs.previewSchedule({ schedule: JOB.schedule, count: 1 }), other: (c) => c.jobs.previewSchedule({ schedule: JOB.schedule, count: 1 }), otherCode: OK },
   { rpc: "GetSchedulerStatus", role: ApiKeyRole.READER, own: (c) => c.jobs.getSchedulerStatus({}), other: (c) => c.jobs.getSchedulerStatus({}), otherCode: OK },

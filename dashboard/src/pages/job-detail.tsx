@@ -22,6 +22,7 @@ import { href, navigate } from "../router";
 import { Labels } from "./jobs";
 import { ownError } from "../run-outcome";
 import { JobStatsPanel } from "../components/job-stats";
+import { ScheduleEventsPanel } from "../components/schedule-events";
 
 const RUNS_PAGE = 20;
 
@@ -127,6 +128,7 @@ export function JobDetailPage({ id }: { id: string }) {
         </div>
       </div>
       <JobStatsPanel jobId={j.id} />
+      <ScheduleEventsPanel jobId={j.id} now={now} />
       <RunHistory key={runsVersion} jobId={j.id} now={now} />
     </section>
   );

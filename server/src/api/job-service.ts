@@ -3,6 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { JobSchema, JobState, OverlapPolicy, type Job } from "@chime/sdk/gen/job_pb";
 import { RunState, type Run } from "@chime/sdk/gen/run_pb";
+import { ScheduleEventReason } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
@@ -12,7 +13,8 @@ import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, cr
 import { readRunLogs, runLogKeyOf, runLogToken } from "../runs/run-log-store.js";
 import { msToDuration, toDate, toTimestamp } from "../util/time.js";
 import { failedPrecondition, invalidArgument, notFound, requireId } from "./errors.js";
-import { admitFires, resumeNext } from "../scheduler/fire-plan.js";
+import { admitFires, missedWhilePaused, resumeNext } from "../scheduler/fire-plan.js";
+import { insertScheduleEvents, readScheduleEvents, type ScheduleEventRecord } from "../scheduler/schedule-events.js";
 import type { PendingRun } from "../scheduler/run-publisher.js";
 import { batchCreateJobs } from "./batch-create-jobs.js";
 import { validateRequestId } from "./request-id.js";
@@ -34,6 +36,7 @@ const UPDATABLE_FIELDS = {
   misfire_window: "misfireWindow",
   http: "http",
   pause_after_failures: "pauseAfterFailures",
+  max_lag: "maxLag",
 } as const satisfies Record<string, keyof Job>;
 
 const MAX_PREVIEW = 100;
@@ -49,6 +52,8 @@ export interface JobServiceDeps {
   dispatch?: (runs: PendingRun[]) => Promise<unknown>;
   /** Tells workers, after commit, that runs were cancelled (the cancel KV bucket). */
   signalCancel?: (runIds: string[]) => Promise<void>;
+  /** Called after commit with the schedule events a call recorded (ResumeJob: times not fired while paused). */
+  onScheduleEvents?: (events: ScheduleEventRecord[]) => void;
 }
 
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
@@ -159,20 +164,30 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async resumeJob(request) {
       const id = requireId("id", request.id);
+      let events: ScheduleEventRecord[] = [];
       const job = await inTransaction(pool, async (client) => {
+        const at = now();
         // A new failure streak starts here (jobs/auto-pause.ts), and an auto-pause's reason goes.
         await client.query("UPDATE jobs SET auto_pause = NULL, streak_since = now() WHERE id = $1 AND state = $2", [id, JobState.PAUSED]);
-        return jobs.modify(client, id, (current) => {
+        const resumed = await jobs.modify(client, id, (current) => {
           requireState(current, JobState.PAUSED, "resumed");
-          const at = now();
           const context = { createTime: toDate(current.createTime!), runCount: Number(current.runCount) };
+          const kept = current.nextRunTime ? toDate(current.nextRunTime) : null;
           // The times missed while paused, by the misfire policy (fire-plan.ts); the scheduler fires what is kept.
-          const next = resumeNext(current, current.nextRunTime ? toDate(current.nextRunTime) : null, at, context);
+          const next = resumeNext(current, kept, at, context);
+          // Those it drops are recorded as not fired because paused, in this transaction.
+          const paused = missedWhilePaused(current, kept, next, at, context);
+          events = paused
+            ? [{ jobId: id, reason: ScheduleEventReason.PAUSED, count: paused.count, firstScheduledTime: paused.first, lastScheduledTime: paused.last }]
+            : [];
           if (next) return { job: current, state: JobState.ACTIVE, next };
           const plan = planNext(current, at, context.createTime, context.runCount);
           return { job: current, ...plan };
         });
+        await insertScheduleEvents(client, events, at);
+        return resumed;
       });
+      deps.onScheduleEvents?.(events);
       mayFire(job);
       return { job };
     },
@@ -257,6 +272,22 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       return {
         runs: result,
         nextPageToken: more ? encodePageToken([toDate(last.scheduledTime!).getTime(), last.id], filter) : "",
+      };
+    },
+
+    async listScheduleEvents(request) {
+      const jobId = requireId("job_id", request.jobId);
+      const limit = pageSize(request.pageSize);
+      const key = decodePageToken(request.pageToken, { jobId });
+      if (key && typeof key[0] !== "number") throw invalidArgument("page_token: not a token this server issued");
+      const found = await pool.query("SELECT 1 FROM jobs WHERE id = $1 AND deleted_time IS NULL", [jobId]);
+      if (found.rowCount === 0) throw notFound("job", jobId);
+      const page = await readScheduleEvents(pool, jobId, key ? (key[0] as number) : 0, limit + 1);
+      const more = page.length > limit;
+      const events = page.slice(0, limit);
+      return {
+        events: events.map((e) => e.message),
+        nextPageToken: more ? encodePageToken([events[events.length - 1].cursor], { jobId }) : "",
       };
     },
 

@@ -296,6 +296,7 @@ function jobField(w: Writer, field: number, job: Job | undefined): void {
   timeField(w, 13, job.misfireWindow);
   httpField(w, 14, job.http);
   int32Field(w, 15, job.pauseAfterFailures);
+  timeField(w, 16, job.maxLag);
   int32Field(w, 20, job.state);
   timeField(w, 21, job.nextRunTime);
   int64Field(w, 22, job.runCount);

@@ -90,6 +90,7 @@ export function authorizeJobService(impl: ServiceImpl<typeof JobService>, pool: 
       request.namespace = scopeNamespace(p, request.namespace);
       if (request.jobId) await owns.job(p, request.jobId, "job_id");
     }),
+    listScheduleEvents: as(ApiKeyRole.READER, "listScheduleEvents", (p, request) => owns.job(p, request.jobId, "job_id")),
     cancelRun: as(ApiKeyRole.WRITER, "cancelRun", (p, request) => owns.run(p, request.id)),
     previewSchedule: as(ApiKeyRole.READER, "previewSchedule", none),
     getSchedulerStatus: as(ApiKeyRole.READER, "getSchedulerStatus", none),

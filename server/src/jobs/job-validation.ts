@@ -36,6 +36,7 @@ const LIMITS = {
   backoffMs: 86_400_000,
   attemptTimeoutMs: 86_400_000,
   misfireWindowMs: 7 * 86_400_000,
+  maxLagMs: 86_400_000,
   intervalMinMs: 1_000,
   intervalMaxMs: 366 * 86_400_000,
   maxConcurrentRuns: 10_000,
@@ -120,6 +121,11 @@ export function validateJob(input: Job | undefined, options: ValidationOptions, 
 
   job.attemptTimeout = durationOrDefault(job.attemptTimeout, JOB_DEFAULTS.attemptTimeoutMs, LIMITS.attemptTimeoutMs, `${field}.attempt_timeout`, violations);
   job.misfireWindow = durationOrDefault(job.misfireWindow, JOB_DEFAULTS.misfireWindowMs, LIMITS.misfireWindowMs, `${field}.misfire_window`, violations);
+  // Off unless set: a zero max_lag is no bound (lateness is not recorded), not "always late".
+  if (job.maxLag) {
+    job.maxLag = durationOrDefault(job.maxLag, 0, LIMITS.maxLagMs, `${field}.max_lag`, violations);
+    if (durationToMs(job.maxLag) === 0) job.maxLag = undefined;
+  }
 
   if (!(job.overlapPolicy in OverlapPolicy)) violations.add(`${field}.overlap_policy`, `unknown value ${job.overlapPolicy}`);
   else if (job.overlapPolicy === OverlapPolicy.UNSPECIFIED) job.overlapPolicy = OverlapPolicy.ALLOW;

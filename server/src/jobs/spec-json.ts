@@ -23,6 +23,7 @@ export function specJson(job: Job): JsonObject {
   if (job.misfireWindow) spec.misfireWindow = durationJson(job.misfireWindow);
   if (job.http) spec.http = httpJson(job.http);
   if (job.pauseAfterFailures !== 0) spec.pauseAfterFailures = job.pauseAfterFailures;
+  if (job.maxLag) spec.maxLag = durationJson(job.maxLag);
   return spec;
 }
 

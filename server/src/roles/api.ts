@@ -7,6 +7,7 @@ import { createAlertService } from "../alerts/alert-service.js";
 import { createJobService } from "../api/job-service.js";
 import { startCancelSweep } from "../runs/cancel-signal.js";
 import { registerScrapedMetrics } from "../scraped-metrics.js";
+import { countScheduleEvents } from "../scheduler/schedule-events.js";
 import { createWakeupSender } from "../scheduler/wakeup.js";
 import { createStatsService } from "../stats/stats-service.js";
 import { startWatchHub } from "../watch/watch-hub.js";
@@ -32,6 +33,7 @@ export const apiRole: ChimeService = {
       onJobsChanged: jobsChanged,
       dispatch: (runs) => publisher.publish(runs, "trigger"),
       signalCancel,
+      onScheduleEvents: (events) => countScheduleEvents(metrics, events),
     });
     serve(JobService, auth.jobService(jobService));
     serve(AlertService, auth.operatorService(AlertService, createAlertService(pool)));

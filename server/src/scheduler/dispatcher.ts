@@ -5,6 +5,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { activeRunCounts, cancelActiveRunsOfJob, insertRuns, markDispatched, type AckedRuns, type NewRun } from "../runs/run-store.js";
 import { planFires, type PlanOptions } from "./fire-plan.js";
+import { countScheduleEvents, insertScheduleEvents, scheduleEventsOf, type ScheduleEventRecord } from "./schedule-events.js";
 import { createJobDefinitions, type VersionedJobRow } from "./job-definitions.js";
 import { fencedTransaction } from "./leader-elector.js";
 import { createDeferredDispatchRecorder, type PendingRun, type RecordDispatch, type RunPublisher } from "./run-publisher.js";
@@ -118,6 +119,7 @@ export function createDispatcher(options: DispatcherOptions) {
         const newRuns: NewRun[] = [];
         const advances: JobAdvance[] = [];
         let skipped = 0;
+        const scheduleEvents: ScheduleEventRecord[] = [];
         for (const { row, job, dependsOnActive } of jobs) {
           const plan = planFires(
             { job, nextRunTime: row.next_run_time, runCount: row.run_count, createTime: row.create_time },
@@ -133,10 +135,15 @@ export function createDispatcher(options: DispatcherOptions) {
           }
           advances.push({ id: job.id, next: plan.next, state: plan.state, runCount: plan.runCount });
           skipped += plan.skipped;
+          // What did not fire on time is recorded in this transaction, with the decision.
+          const events = scheduleEventsOf(job, plan, now);
+          if (events.length) scheduleEvents.push(...events);
         }
         const inserted = await insertRuns(client, newRuns);
         await advanceJobs(client, advances);
+        await insertScheduleEvents(client, scheduleEvents, now);
         if (skipped) options.metrics.firesSkipped.inc(skipped);
+        countScheduleEvents(options.metrics, scheduleEvents);
         const byId = new Map(jobs.map(({ job }) => [job.id, job]));
         const pending = inserted
           .filter((r) => !r.held)

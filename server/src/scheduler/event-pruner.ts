@@ -30,7 +30,8 @@ export function createEventPruner(options: { pool: pg.Pool; retentionMs: number 
         await client.query("UPDATE event_retention SET pruned_through = greatest(pruned_through, $1)", [through]);
         const runEvents = await client.query("DELETE FROM run_events WHERE cursor <= $1", [through]);
         const jobEvents = await client.query("DELETE FROM job_events WHERE cursor <= $1", [through]);
-        return (runEvents.rowCount ?? 0) + (jobEvents.rowCount ?? 0);
+        const scheduleEvents = await client.query("DELETE FROM schedule_events WHERE cursor <= $1", [through]);
+        return (runEvents.rowCount ?? 0) + (jobEvents.rowCount ?? 0) + (scheduleEvents.rowCount ?? 0);
       });
     },
   };

@@ -17,8 +17,25 @@ export interface Fire {
   held: boolean;
 }
 
+/** Fire times decided together: how many, the first and the last. */
+export interface FireSpan {
+  first: Date;
+  last: Date;
+  /** At most MAX_COUNTED_FIRES: a longer span is counted that far, not enumerated to its end. */
+  count: number;
+}
+
+/** Fire times of one missed span counted at most: enough to tell a storm, cheap to count. */
+export const MAX_COUNTED_FIRES = 1000;
+
 export interface FirePlan {
   fires: Fire[];
+  /** The times considered for firing, oldest first (`fires` are some of them). */
+  candidates: Date[];
+  /** How many of the first candidates are catch-up runs of missed times (RUN_ONCE, RUN_ALL). */
+  catchUps: number;
+  /** Times due up to now that the misfire policy dropped. */
+  missed?: FireSpan;
   /** Cancel the job's active runs first (CANCEL_PREVIOUS). */
   cancelActive: boolean;
   /** Fire times dropped by the misfire or overlap policy. */
@@ -82,20 +99,31 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
     candidates.push(time);
     last = time;
   };
+  let missed: FireSpan | undefined;
+  let catchUps = 0;
+  const span = (to: number) => fireSpan(schedule, due.nextRunTime, to, context(due.runCount));
   if (isMisfire(due.nextRunTime, now, options.misfireThresholdMs)) {
     switch (job.misfirePolicy) {
       case MisfirePolicy.RUN_ALL: {
         const windowStart = now.getTime() - misfireWindowMs(job);
         if (due.nextRunTime.getTime() >= windowStart) take(due.nextRunTime);
-        else last = new Date(windowStart - 1);
+        else {
+          missed = span(windowStart - 1);
+          last = new Date(windowStart - 1);
+        }
         collect(last, now.getTime());
         break;
       }
       case MisfirePolicy.SKIP:
+        missed = span(now.getTime());
         break;
-      default:
-        take(lastFireTimeBetween(schedule, due.nextRunTime, now, context(due.runCount)) ?? due.nextRunTime);
+      default: {
+        const latest = lastFireTimeBetween(schedule, due.nextRunTime, now, context(due.runCount)) ?? due.nextRunTime;
+        if (latest.getTime() > due.nextRunTime.getTime()) missed = span(latest.getTime() - 1);
+        take(latest);
+      }
     }
+    catchUps = candidates.length;
     // Every time due up to now is decided; what follows is on time.
     if (!truncated) last = now;
   } else {
@@ -109,12 +137,31 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
   const hasNext = next !== undefined && next.getTime() > last.getTime();
   return {
     fires,
+    candidates,
+    catchUps,
+    missed,
     cancelActive,
     skipped: candidates.length - fires.length,
     next: hasNext ? next : null,
     state: hasNext ? JobState.ACTIVE : JobState.COMPLETED,
     runCount,
   };
+}
+
+/** The fire times from `first` (itself one) up to `to` (ms, inclusive); undefined when none. */
+function fireSpan(schedule: Job["schedule"] & object, first: Date, to: number, context: ScheduleContext): FireSpan | undefined {
+  if (first.getTime() > to) return undefined;
+  let last = first;
+  let count = 1;
+  while (count < MAX_COUNTED_FIRES) {
+    const next = nextFireTime(schedule, last, context);
+    if (!next || next.getTime() > to || next.getTime() <= last.getTime()) break;
+    last = next;
+    count++;
+  }
+  // Counted no further, but the last time is still the true last one.
+  if (count === MAX_COUNTED_FIRES) last = lastFireTimeBetween(schedule, first, new Date(to), context) ?? last;
+  return { first, last, count };
 }
 
 /** A fire time more than the threshold old at `now` has been missed (at the threshold it is on time). */
@@ -124,6 +171,16 @@ export function isMisfire(fireTime: Date, now: Date, thresholdMs: number): boole
 
 function misfireWindowMs(job: Job): number {
   return job.misfireWindow ? durationToMs(job.misfireWindow) : JOB_DEFAULTS.misfireWindowMs;
+}
+
+/**
+ * The fire times a job resuming at `now` did not fire because it was paused: from the one it
+ * kept when paused up to `now`, but for those it resumes with (`resumed`, its catch-up runs).
+ */
+export function missedWhilePaused(job: Job, kept: Date | null, resumed: Date | undefined, now: Date, context: ScheduleContext): FireSpan | undefined {
+  if (!kept || kept.getTime() > now.getTime()) return undefined;
+  const end = resumed && resumed.getTime() <= now.getTime() ? resumed.getTime() - 1 : now.getTime();
+  return fireSpan(job.schedule!, kept, end, context);
 }
 
 /**

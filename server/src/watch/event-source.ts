@@ -40,7 +40,7 @@ export async function readEventWriters(pool: pg.Pool): Promise<Set<string>> {
     `SELECT virtualtransaction AS vxid FROM pg_locks
      WHERE locktype = 'relation' AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()
        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND relation IN ('run_events'::regclass, 'job_events'::regclass, 'runs'::regclass, 'jobs'::regclass)`,
+       AND relation IN ('run_events'::regclass, 'job_events'::regclass, 'schedule_events'::regclass, 'runs'::regclass, 'jobs'::regclass)`,
   );
   return new Set(rows.map((r) => r.vxid));
 }
@@ -93,8 +93,10 @@ export class HorizonTracker {
 /** One event as the hub fans it out. */
 export interface WatchEvent {
   cursor: number;
-  /** 0 for a run event; a JobChangeKind for a job event. */
+  /** 0 for a run event; a JobChangeKind for a job event; SCHEDULE_EVENT_CHANGE for a schedule event. */
   change: number;
+  /** A schedule event's decision (schedule_events), with `time` the decision's time. */
+  schedule?: { reason: number; count: number; firstScheduledTime: Date; lastScheduledTime: Date };
   runId: string;
   jobId: string;
   state: number;
@@ -120,14 +122,25 @@ interface EventRow {
   namespace: string;
   labels: Record<string, string>;
   output_excerpt: string | null;
+  reason?: number | null;
+  count?: number | null;
+  first_scheduled_time?: Date | null;
+  last_scheduled_time?: Date | null;
 }
 
+/** WatchEvent.change of a schedule event: not a run event (0) nor a JobChangeKind (1-5). */
+export const SCHEDULE_EVENT_CHANGE = -1;
+
 export const OUTPUT_EXCERPT_CHARS = 1024;
+
+/** The schedule event columns of a run or job event (schedule events fill them). */
+const NO_SCHEDULE_COLUMNS = "NULL::smallint AS reason, NULL::int AS count, NULL::timestamptz AS first_scheduled_time, NULL::timestamptz AS last_scheduled_time";
 
 const RUN_EVENT_SELECT = `
   SELECT e.cursor, 0 AS change, e.run_id, e.job_id, e.state, e.attempt, e.time, e.error,
          r.queue, j.namespace, j.labels,
-         CASE WHEN e.state = 4 AND r.output IS NOT NULL THEN left(r.output::text, ${OUTPUT_EXCERPT_CHARS}) END AS output_excerpt
+         CASE WHEN e.state = 4 AND r.output IS NOT NULL THEN left(r.output::text, ${OUTPUT_EXCERPT_CHARS}) END AS output_excerpt,
+         ${NO_SCHEDULE_COLUMNS}
   FROM run_event_log e JOIN runs r ON r.id = e.run_id JOIN jobs j ON j.id = e.job_id`;
 
 function toEvent(row: EventRow): WatchEvent {
@@ -144,6 +157,9 @@ function toEvent(row: EventRow): WatchEvent {
     namespace: row.namespace,
     labels: row.labels,
     outputExcerpt: row.output_excerpt ?? "",
+    schedule: row.reason
+      ? { reason: row.reason, count: row.count!, firstScheduledTime: row.first_scheduled_time!, lastScheduledTime: row.last_scheduled_time! }
+      : undefined,
   };
 }
 
@@ -152,9 +168,14 @@ export async function readEvents(pool: pg.Pool, after: number, upTo: number, lim
   const { rows } = await pool.query<EventRow>(
     `${RUN_EVENT_SELECT} WHERE e.cursor > $1 AND e.cursor <= $2
      UNION ALL
-     SELECT je.cursor, je.kind AS change, NULL, je.job_id, 0, 0, je.time, '', j.queue, j.namespace, j.labels, NULL
+     SELECT je.cursor, je.kind AS change, NULL, je.job_id, 0, 0, je.time, '', j.queue, j.namespace, j.labels, NULL, ${NO_SCHEDULE_COLUMNS}
      FROM job_event_log je JOIN jobs j ON j.id = je.job_id
      WHERE je.cursor > $1 AND je.cursor <= $2
+     UNION ALL
+     SELECT se.cursor, ${SCHEDULE_EVENT_CHANGE}, NULL, se.job_id, 0, 0, se.time, '', j.queue, j.namespace, j.labels, NULL,
+            se.reason, se.count, se.first_scheduled_time, se.last_scheduled_time
+     FROM schedule_events se JOIN jobs j ON j.id = se.job_id
+     WHERE se.cursor > $1 AND se.cursor <= $2
      ORDER BY cursor LIMIT $3`,
     [after, upTo, limit],
   );

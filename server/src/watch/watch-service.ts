@@ -19,6 +19,7 @@ import { JOB_COLUMNS, jobFromRow, type JobRow } from "../jobs/job-store.js";
 import { activeRunsOfJob } from "../runs/run-store.js";
 import { followRunLogs } from "../runs/run-log-follow.js";
 import { runLogKeyOf } from "../runs/run-log-store.js";
+import { scheduleEventMessage } from "../scheduler/schedule-events.js";
 import { readRunEvents, type WatchEvent } from "./event-source.js";
 import { decodeResumeToken, encodeResumeToken } from "./resume-token.js";
 import { matchesRunFilter, parseRunFilter, runFilterSql } from "./watch-filter.js";
@@ -231,6 +232,10 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
             // Already part of the snapshot.
             if (snapshot.seen.has(event.cursor)) return undefined;
             if (event.change === 0) return { kind: { case: "runEvent", value: runEventOf(event) } };
+            if (event.schedule) {
+              const record = { jobId: event.jobId, ...event.schedule };
+              return { kind: { case: "scheduleEvent", value: scheduleEventMessage(record, event.time, event.cursor) } };
+            }
             const job = await readJob(pool, id);
             if (event.change === JobChangeKind.DELETED) deleted = true;
             return {
@@ -274,7 +279,8 @@ async function readJobSnapshot(pool: pg.Pool, id: string, after: number): Promis
     const runs = await activeRunsOfJob(client, id);
     const seen = await client.query<{ cursor: number }>(
       `SELECT cursor FROM run_event_log WHERE job_id = $1 AND cursor > $2
-       UNION ALL SELECT cursor FROM job_event_log WHERE job_id = $1 AND cursor > $2`,
+       UNION ALL SELECT cursor FROM job_event_log WHERE job_id = $1 AND cursor > $2
+       UNION ALL SELECT cursor FROM schedule_events WHERE job_id = $1 AND cursor > $2`,
       [id, after],
     );
     await client.query("COMMIT");

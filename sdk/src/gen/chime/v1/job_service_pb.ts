@@ -10,6 +10,8 @@ import type { Run, RunJson, RunLogLine, RunLogLineJson, RunState, RunStateJson }
 import { file_chime_v1_run } from "./run_pb.js";
 import type { Schedule, ScheduleJson } from "./schedule_pb.js";
 import { file_chime_v1_schedule } from "./schedule_pb.js";
+import type { ScheduleEvent, ScheduleEventJson } from "./watch_service_pb.js";
+import { file_chime_v1_watch_service } from "./watch_service_pb.js";
 import type { Duration, DurationJson, FieldMask, FieldMaskJson, Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -18,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/job_service.proto.
  */
 export const file_chime_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiQgoWQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBIoCgRqb2JzGAEgAygLMhouY2hpbWUudjEuQ3JlYXRlSm9iUmVxdWVzdCJLChdCYXRjaENyZWF0ZUpvYnNSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8uY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzdWx0IpEBChVCYXRjaENyZWF0ZUpvYnNSZXN1bHQSIAoHY3JlYXRlZBgBIAEoCzINLmNoaW1lLnYxLkpvYkgAEiEKCGV4aXN0aW5nGAIgASgLMg0uY2hpbWUudjEuSm9iSAASKQoFZXJyb3IYAyABKAsyGC5jaGltZS52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCIvCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iSgoRR2V0UnVuTG9nc1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlIKEkdldFJ1bkxvZ3NSZXNwb25zZRIjCgVsaW5lcxgBIAMoCzIULmNoaW1lLnYxLlJ1bkxvZ0xpbmUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuoBCg9MaXN0UnVuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDgoGam9iX2lkGAMgASgJEiIKBnN0YXRlcxgEIAMoDjISLmNoaW1lLnYxLlJ1blN0YXRlEjMKD3NjaGVkdWxlZF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc2NoZWR1bGVkX2JlZm9yZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJbmFtZXNwYWNlGAcgASgJIkgKEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmNoaW1lLnYxLlJ1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHgoQQ2FuY2VsUnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFDYW5jZWxSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4ieAoWUHJldmlld1NjaGVkdWxlUmVxdWVzdBIkCghzY2hlZHVsZRgBIAEoCzISLmNoaW1lLnYxLlNjaGVkdWxlEg0KBWNvdW50GAIgASgFEikKBWFmdGVyGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChdQcmV2aWV3U2NoZWR1bGVSZXNwb25zZRIuCgpmaXJlX3RpbWVzGAEgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIbChlHZXRTY2hlZHVsZXJTdGF0dXNSZXF1ZXN0IvcBChpHZXRTY2hlZHVsZXJTdGF0dXNSZXNwb25zZRIRCglsZWFkZXJfaWQYASABKAkSDQoFZXBvY2gYAiABKAMSMAoMbGVhZGVyX3NpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5oZWFydGJlYXRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoRbGVhZGVyX2Nsb2NrX3NrZXcYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGwoTbGVhZGVyX2Nsb2NrX3NrZXdlZBgGIAEoCDLzCAoKSm9iU2VydmljZRJECglDcmVhdGVKb2ISGi5jaGltZS52MS5DcmVhdGVKb2JSZXF1ZXN0GhsuY2hpbWUudjEuQ3JlYXRlSm9iUmVzcG9uc2USVgoPQmF0Y2hDcmVhdGVKb2JzEiAuY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBohLmNoaW1lLnYxLkJhdGNoQ3JlYXRlSm9ic1Jlc3BvbnNlEkAKBkdldEpvYhIXLmNoaW1lLnYxLkdldEpvYlJlcXVlc3QaGC5jaGltZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkYKCExpc3RKb2JzEhkuY2hpbWUudjEuTGlzdEpvYnNSZXF1ZXN0GhouY2hpbWUudjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEkQKCVVwZGF0ZUpvYhIaLmNoaW1lLnYxLlVwZGF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5VcGRhdGVKb2JSZXNwb25zZRJECglEZWxldGVKb2ISGi5jaGltZS52MS5EZWxldGVKb2JSZXF1ZXN0GhsuY2hpbWUudjEuRGVsZXRlSm9iUmVzcG9uc2USQQoIUGF1c2VKb2ISGS5jaGltZS52MS5QYXVzZUpvYlJlcXVlc3QaGi5jaGltZS52MS5QYXVzZUpvYlJlc3BvbnNlEkQKCVJlc3VtZUpvYhIaLmNoaW1lLnYxLlJlc3VtZUpvYlJlcXVlc3QaGy5jaGltZS52MS5SZXN1bWVKb2JSZXNwb25zZRJHCgpUcmlnZ2VySm9iEhsuY2hpbWUudjEuVHJpZ2dlckpvYlJlcXVlc3QaHC5jaGltZS52MS5UcmlnZ2VySm9iUmVzcG9uc2USQAoGR2V0UnVuEhcuY2hpbWUudjEuR2V0UnVuUmVxdWVzdBoYLmNoaW1lLnYxLkdldFJ1blJlc3BvbnNlIgOQAgESRgoITGlzdFJ1bnMSGS5jaGltZS52MS5MaXN0UnVuc1JlcXVlc3QaGi5jaGltZS52MS5MaXN0UnVuc1Jlc3BvbnNlIgOQAgESRAoJQ2FuY2VsUnVuEhouY2hpbWUudjEuQ2FuY2VsUnVuUmVxdWVzdBobLmNoaW1lLnYxLkNhbmNlbFJ1blJlc3BvbnNlEkwKCkdldFJ1bkxvZ3MSGy5jaGltZS52MS5HZXRSdW5Mb2dzUmVxdWVzdBocLmNoaW1lLnYxLkdldFJ1bkxvZ3NSZXNwb25zZSIDkAIBElsKD1ByZXZpZXdTY2hlZHVsZRIgLmNoaW1lLnYxLlByZXZpZXdTY2hlZHVsZVJlcXVlc3QaIS5jaGltZS52MS5QcmV2aWV3U2NoZWR1bGVSZXNwb25zZSIDkAIBEmQKEkdldFNjaGVkdWxlclN0YXR1cxIjLmNoaW1lLnYxLkdldFNjaGVkdWxlclN0YXR1c1JlcXVlc3QaJC5jaGltZS52MS5HZXRTY2hlZHVsZXJTdGF0dXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChpjaGltZS92MS9qb2Jfc2VydmljZS5wcm90bxIIY2hpbWUudjEiQgoQQ3JlYXRlSm9iUmVxdWVzdBIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2ISEgoKcmVxdWVzdF9pZBgCIAEoCSIvChFDcmVhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiQgoWQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBIoCgRqb2JzGAEgAygLMhouY2hpbWUudjEuQ3JlYXRlSm9iUmVxdWVzdCJLChdCYXRjaENyZWF0ZUpvYnNSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8uY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVzdWx0IpEBChVCYXRjaENyZWF0ZUpvYnNSZXN1bHQSIAoHY3JlYXRlZBgBIAEoCzINLmNoaW1lLnYxLkpvYkgAEiEKCGV4aXN0aW5nGAIgASgLMg0uY2hpbWUudjEuSm9iSAASKQoFZXJyb3IYAyABKAsyGC5jaGltZS52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCIvCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiqgEKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmNoaW1lLnYxLkpvYlN0YXRlEg0KBXF1ZXVlGAQgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAUgASgJEhMKC25hbWVfcHJlZml4GAYgASgJEhEKCW5hbWVzcGFjZRgHIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5jaGltZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl8KEFVwZGF0ZUpvYlJlcXVlc3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIvChFVcGRhdGVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQRGVsZXRlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIdCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoQUGF1c2VKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFSZXN1bWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5jaGltZS52MS5Kb2IiPgoRVHJpZ2dlckpvYlJlcXVlc3QSCgoCaWQYASABKAkSHQoVaWdub3JlX292ZXJsYXBfcG9saWN5GAIgASgIIjAKElRyaWdnZXJKb2JSZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4iSgoRR2V0UnVuTG9nc1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlIKEkdldFJ1bkxvZ3NSZXNwb25zZRIjCgVsaW5lcxgBIAMoCzIULmNoaW1lLnYxLlJ1bkxvZ0xpbmUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuoBCg9MaXN0UnVuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDgoGam9iX2lkGAMgASgJEiIKBnN0YXRlcxgEIAMoDjISLmNoaW1lLnYxLlJ1blN0YXRlEjMKD3NjaGVkdWxlZF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc2NoZWR1bGVkX2JlZm9yZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJbmFtZXNwYWNlGAcgASgJIlIKGUxpc3RTY2hlZHVsZUV2ZW50c1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIl4KGkxpc3RTY2hlZHVsZUV2ZW50c1Jlc3BvbnNlEicKBmV2ZW50cxgBIAMoCzIXLmNoaW1lLnYxLlNjaGVkdWxlRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkgKEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmNoaW1lLnYxLlJ1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHgoQQ2FuY2VsUnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFDYW5jZWxSdW5SZXNwb25zZRIaCgNydW4YASABKAsyDS5jaGltZS52MS5SdW4ieAoWUHJldmlld1NjaGVkdWxlUmVxdWVzdBIkCghzY2hlZHVsZRgBIAEoCzISLmNoaW1lLnYxLlNjaGVkdWxlEg0KBWNvdW50GAIgASgFEikKBWFmdGVyGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChdQcmV2aWV3U2NoZWR1bGVSZXNwb25zZRIuCgpmaXJlX3RpbWVzGAEgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIbChlHZXRTY2hlZHVsZXJTdGF0dXNSZXF1ZXN0IvcBChpHZXRTY2hlZHVsZXJTdGF0dXNSZXNwb25zZRIRCglsZWFkZXJfaWQYASABKAkSDQoFZXBvY2gYAiABKAMSMAoMbGVhZGVyX3NpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5oZWFydGJlYXRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoRbGVhZGVyX2Nsb2NrX3NrZXcYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGwoTbGVhZGVyX2Nsb2NrX3NrZXdlZBgGIAEoCDLZCQoKSm9iU2VydmljZRJECglDcmVhdGVKb2ISGi5jaGltZS52MS5DcmVhdGVKb2JSZXF1ZXN0GhsuY2hpbWUudjEuQ3JlYXRlSm9iUmVzcG9uc2USVgoPQmF0Y2hDcmVhdGVKb2JzEiAuY2hpbWUudjEuQmF0Y2hDcmVhdGVKb2JzUmVxdWVzdBohLmNoaW1lLnYxLkJhdGNoQ3JlYXRlSm9ic1Jlc3BvbnNlEkAKBkdldEpvYhIXLmNoaW1lLnYxLkdldEpvYlJlcXVlc3QaGC5jaGltZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkYKCExpc3RKb2JzEhkuY2hpbWUudjEuTGlzdEpvYnNSZXF1ZXN0GhouY2hpbWUudjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEkQKCVVwZGF0ZUpvYhIaLmNoaW1lLnYxLlVwZGF0ZUpvYlJlcXVlc3QaGy5jaGltZS52MS5VcGRhdGVKb2JSZXNwb25zZRJECglEZWxldGVKb2ISGi5jaGltZS52MS5EZWxldGVKb2JSZXF1ZXN0GhsuY2hpbWUudjEuRGVsZXRlSm9iUmVzcG9uc2USQQoIUGF1c2VKb2ISGS5jaGltZS52MS5QYXVzZUpvYlJlcXVlc3QaGi5jaGltZS52MS5QYXVzZUpvYlJlc3BvbnNlEkQKCVJlc3VtZUpvYhIaLmNoaW1lLnYxLlJlc3VtZUpvYlJlcXVlc3QaGy5jaGltZS52MS5SZXN1bWVKb2JSZXNwb25zZRJHCgpUcmlnZ2VySm9iEhsuY2hpbWUudjEuVHJpZ2dlckpvYlJlcXVlc3QaHC5jaGltZS52MS5UcmlnZ2VySm9iUmVzcG9uc2USQAoGR2V0UnVuEhcuY2hpbWUudjEuR2V0UnVuUmVxdWVzdBoYLmNoaW1lLnYxLkdldFJ1blJlc3BvbnNlIgOQAgESRgoITGlzdFJ1bnMSGS5jaGltZS52MS5MaXN0UnVuc1JlcXVlc3QaGi5jaGltZS52MS5MaXN0UnVuc1Jlc3BvbnNlIgOQAgESZAoSTGlzdFNjaGVkdWxlRXZlbnRzEiMuY2hpbWUudjEuTGlzdFNjaGVkdWxlRXZlbnRzUmVxdWVzdBokLmNoaW1lLnYxLkxpc3RTY2hlZHVsZUV2ZW50c1Jlc3BvbnNlIgOQAgESRAoJQ2FuY2VsUnVuEhouY2hpbWUudjEuQ2FuY2VsUnVuUmVxdWVzdBobLmNoaW1lLnYxLkNhbmNlbFJ1blJlc3BvbnNlEkwKCkdldFJ1bkxvZ3MSGy5jaGltZS52MS5HZXRSdW5Mb2dzUmVxdWVzdBocLmNoaW1lLnYxLkdldFJ1bkxvZ3NSZXNwb25zZSIDkAIBElsKD1ByZXZpZXdTY2hlZHVsZRIgLmNoaW1lLnYxLlByZXZpZXdTY2hlZHVsZVJlcXVlc3QaIS5jaGltZS52MS5QcmV2aWV3U2NoZWR1bGVSZXNwb25zZSIDkAIBEmQKEkdldFNjaGVkdWxlclN0YXR1cxIjLmNoaW1lLnYxLkdldFNjaGVkdWxlclN0YXR1c1JlcXVlc3QaJC5jaGltZS52MS5HZXRTY2hlZHVsZXJTdGF0dXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_chime_v1_job, file_chime_v1_run, file_chime_v1_schedule, file_chime_v1_watch_service, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * The job to create.
@@ -1220,6 +1222,118 @@ export const ListRunsRequestSchema: GenMessage<ListRunsRequest, {jsonType: ListR
   messageDesc(file_chime_v1_job_service, 24);
 
 /**
+ * Which job's schedule events, and which page.
+ *
+ * @generated from message chime.v1.ListScheduleEventsRequest
+ */
+export type ListScheduleEventsRequest = Message<"chime.v1.ListScheduleEventsRequest"> & {
+  /**
+   * The job's id. Required; NOT_FOUND when there is none.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response's next_page_token for the same job.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Which job's schedule events, and which page.
+ *
+ * @generated from message chime.v1.ListScheduleEventsRequest
+ */
+export type ListScheduleEventsRequestJson = {
+  /**
+   * The job's id. Required; NOT_FOUND when there is none.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId?: string;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize?: number;
+
+  /**
+   * From a previous response's next_page_token for the same job.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.ListScheduleEventsRequest.
+ * Use `create(ListScheduleEventsRequestSchema)` to create a new message.
+ */
+export const ListScheduleEventsRequestSchema: GenMessage<ListScheduleEventsRequest, {jsonType: ListScheduleEventsRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 25);
+
+/**
+ * One page of a job's schedule events.
+ *
+ * @generated from message chime.v1.ListScheduleEventsResponse
+ */
+export type ListScheduleEventsResponse = Message<"chime.v1.ListScheduleEventsResponse"> & {
+  /**
+   * Oldest first.
+   *
+   * @generated from field: repeated chime.v1.ScheduleEvent events = 1;
+   */
+  events: ScheduleEvent[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * One page of a job's schedule events.
+ *
+ * @generated from message chime.v1.ListScheduleEventsResponse
+ */
+export type ListScheduleEventsResponseJson = {
+  /**
+   * Oldest first.
+   *
+   * @generated from field: repeated chime.v1.ScheduleEvent events = 1;
+   */
+  events?: ScheduleEventJson[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.ListScheduleEventsResponse.
+ * Use `create(ListScheduleEventsResponseSchema)` to create a new message.
+ */
+export const ListScheduleEventsResponseSchema: GenMessage<ListScheduleEventsResponse, {jsonType: ListScheduleEventsResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_job_service, 26);
+
+/**
  * One page of runs.
  *
  * @generated from message chime.v1.ListRunsResponse
@@ -1266,7 +1380,7 @@ export type ListRunsResponseJson = {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse, {jsonType: ListRunsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 25);
+  messageDesc(file_chime_v1_job_service, 27);
 
 /**
  * Which run to cancel.
@@ -1301,7 +1415,7 @@ export type CancelRunRequestJson = {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest, {jsonType: CancelRunRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 26);
+  messageDesc(file_chime_v1_job_service, 28);
 
 /**
  * The cancelled run.
@@ -1336,7 +1450,7 @@ export type CancelRunResponseJson = {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse, {jsonType: CancelRunResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 27);
+  messageDesc(file_chime_v1_job_service, 29);
 
 /**
  * A schedule to preview.
@@ -1399,7 +1513,7 @@ export type PreviewScheduleRequestJson = {
  * Use `create(PreviewScheduleRequestSchema)` to create a new message.
  */
 export const PreviewScheduleRequestSchema: GenMessage<PreviewScheduleRequest, {jsonType: PreviewScheduleRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 28);
+  messageDesc(file_chime_v1_job_service, 30);
 
 /**
  * The next fire times of the schedule.
@@ -1434,7 +1548,7 @@ export type PreviewScheduleResponseJson = {
  * Use `create(PreviewScheduleResponseSchema)` to create a new message.
  */
 export const PreviewScheduleResponseSchema: GenMessage<PreviewScheduleResponse, {jsonType: PreviewScheduleResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 29);
+  messageDesc(file_chime_v1_job_service, 31);
 
 /**
  * No parameters.
@@ -1457,7 +1571,7 @@ export type GetSchedulerStatusRequestJson = {
  * Use `create(GetSchedulerStatusRequestSchema)` to create a new message.
  */
 export const GetSchedulerStatusRequestSchema: GenMessage<GetSchedulerStatusRequest, {jsonType: GetSchedulerStatusRequestJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 30);
+  messageDesc(file_chime_v1_job_service, 32);
 
 /**
  * The scheduler's leader, as Postgres records it.
@@ -1564,7 +1678,7 @@ export type GetSchedulerStatusResponseJson = {
  * Use `create(GetSchedulerStatusResponseSchema)` to create a new message.
  */
 export const GetSchedulerStatusResponseSchema: GenMessage<GetSchedulerStatusResponse, {jsonType: GetSchedulerStatusResponseJson}> = /*@__PURE__*/
-  messageDesc(file_chime_v1_job_service, 31);
+  messageDesc(file_chime_v1_job_service, 33);
 
 /**
  * Jobs and their runs.
@@ -1690,6 +1804,17 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof ListRunsRequestSchema;
     output: typeof ListRunsResponseSchema;
+  },
+  /**
+   * One job's schedule events (why it did not run on time), oldest first, a page at a time:
+   * the events WatchJob streams, read after the fact (kept as long as run events).
+   *
+   * @generated from rpc chime.v1.JobService.ListScheduleEvents
+   */
+  listScheduleEvents: {
+    methodKind: "unary";
+    input: typeof ListScheduleEventsRequestSchema;
+    output: typeof ListScheduleEventsResponseSchema;
   },
   /**
    * Cancels an active run (FAILED_PRECONDITION once it has ended); a worker running it

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/watch_service.proto.
  */
 export const file_chime_v1_watch_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSI5ChNXYXRjaFJ1bkxvZ3NSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRISCgpwYWdlX3Rva2VuGAIgASgJIk8KFFdhdGNoUnVuTG9nc1Jlc3BvbnNlEiMKBWxpbmVzGAEgAygLMhQuY2hpbWUudjEuUnVuTG9nTGluZRISCgpwYWdlX3Rva2VuGAIgASgJIpgBChBXYXRjaFJ1bnNSZXF1ZXN0Eg8KB2pvYl9pZHMYASADKAkSDgoGcXVldWVzGAIgAygJEiIKBnN0YXRlcxgDIAMoDjISLmNoaW1lLnYxLlJ1blN0YXRlEhYKDmxhYmVsX3NlbGVjdG9yGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIUCgxyZXN1bWVfdG9rZW4YBiABKAkiagoRV2F0Y2hSdW5zUmVzcG9uc2USIwoFZXZlbnQYASABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgCIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAQgYKBGtpbmQi5wEKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIPCgdhdHRlbXB0GAQgASgFEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEhQKDHJlc3VtZV90b2tlbhgHIAEoCRINCgVxdWV1ZRgIIAEoCRIRCgluYW1lc3BhY2UYCSABKAkSFgoOb3V0cHV0X2V4Y2VycHQYCiABKAkiSwoJS2VlcGFsaXZlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgCIAEoCSIdCg9XYXRjaEpvYlJlcXVlc3QSCgoCaWQYASABKAkiwwEKEFdhdGNoSm9iUmVzcG9uc2USKQoIc25hcHNob3QYASABKAsyFS5jaGltZS52MS5Kb2JTbmFwc2hvdEgAEikKCmpvYl9jaGFuZ2UYAiABKAsyEy5jaGltZS52MS5Kb2JDaGFuZ2VIABInCglydW5fZXZlbnQYAyABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgEIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAQgYKBGtpbmQiTQoLSm9iU25hcHNob3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEiIKC2FjdGl2ZV9ydW5zGAIgAygLMg0uY2hpbWUudjEuUnVuIo4BCglKb2JDaGFuZ2USJQoEa2luZBgBIAEoDjIXLmNoaW1lLnYxLkpvYkNoYW5nZUtpbmQSGgoDam9iGAIgASgLMg0uY2hpbWUudjEuSm9iEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgEIAEoCSrjAQoNSm9iQ2hhbmdlS2luZBIfChtKT0JfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdKT0JfQ0hBTkdFX0tJTkRfVVBEQVRFRBABEhoKFkpPQl9DSEFOR0VfS0lORF9QQVVTRUQQAhIbChdKT0JfQ0hBTkdFX0tJTkRfUkVTVU1FRBADEh0KGUpPQl9DSEFOR0VfS0lORF9DT01QTEVURUQQBBIbChdKT0JfQ0hBTkdFX0tJTkRfREVMRVRFRBAFEh8KG0pPQl9DSEFOR0VfS0lORF9BVVRPX1BBVVNFRBAGMuwBCgxXYXRjaFNlcnZpY2USRgoJV2F0Y2hSdW5zEhouY2hpbWUudjEuV2F0Y2hSdW5zUmVxdWVzdBobLmNoaW1lLnYxLldhdGNoUnVuc1Jlc3BvbnNlMAESQwoIV2F0Y2hKb2ISGS5jaGltZS52MS5XYXRjaEpvYlJlcXVlc3QaGi5jaGltZS52MS5XYXRjaEpvYlJlc3BvbnNlMAESTwoMV2F0Y2hSdW5Mb2dzEh0uY2hpbWUudjEuV2F0Y2hSdW5Mb2dzUmVxdWVzdBoeLmNoaW1lLnYxLldhdGNoUnVuTG9nc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSI5ChNXYXRjaFJ1bkxvZ3NSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRISCgpwYWdlX3Rva2VuGAIgASgJIk8KFFdhdGNoUnVuTG9nc1Jlc3BvbnNlEiMKBWxpbmVzGAEgAygLMhQuY2hpbWUudjEuUnVuTG9nTGluZRISCgpwYWdlX3Rva2VuGAIgASgJIpgBChBXYXRjaFJ1bnNSZXF1ZXN0Eg8KB2pvYl9pZHMYASADKAkSDgoGcXVldWVzGAIgAygJEiIKBnN0YXRlcxgDIAMoDjISLmNoaW1lLnYxLlJ1blN0YXRlEhYKDmxhYmVsX3NlbGVjdG9yGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIUCgxyZXN1bWVfdG9rZW4YBiABKAkiagoRV2F0Y2hSdW5zUmVzcG9uc2USIwoFZXZlbnQYASABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgCIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAQgYKBGtpbmQi5wEKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIPCgdhdHRlbXB0GAQgASgFEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEhQKDHJlc3VtZV90b2tlbhgHIAEoCRINCgVxdWV1ZRgIIAEoCRIRCgluYW1lc3BhY2UYCSABKAkSFgoOb3V0cHV0X2V4Y2VycHQYCiABKAkiSwoJS2VlcGFsaXZlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgCIAEoCSIdCg9XYXRjaEpvYlJlcXVlc3QSCgoCaWQYASABKAki9gEKEFdhdGNoSm9iUmVzcG9uc2USKQoIc25hcHNob3QYASABKAsyFS5jaGltZS52MS5Kb2JTbmFwc2hvdEgAEikKCmpvYl9jaGFuZ2UYAiABKAsyEy5jaGltZS52MS5Kb2JDaGFuZ2VIABInCglydW5fZXZlbnQYAyABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgEIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAEjEKDnNjaGVkdWxlX2V2ZW50GAUgASgLMhcuY2hpbWUudjEuU2NoZWR1bGVFdmVudEgAQgYKBGtpbmQiTQoLSm9iU25hcHNob3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEiIKC2FjdGl2ZV9ydW5zGAIgAygLMg0uY2hpbWUudjEuUnVuIo4BCglKb2JDaGFuZ2USJQoEa2luZBgBIAEoDjIXLmNoaW1lLnYxLkpvYkNoYW5nZUtpbmQSGgoDam9iGAIgASgLMg0uY2hpbWUudjEuSm9iEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgEIAEoCSKQAgoNU2NoZWR1bGVFdmVudBIOCgZqb2JfaWQYASABKAkSLQoGcmVhc29uGAIgASgOMh0uY2hpbWUudjEuU2NoZWR1bGVFdmVudFJlYXNvbhINCgVjb3VudBgDIAEoBRI4ChRmaXJzdF9zY2hlZHVsZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoTbGFzdF9zY2hlZHVsZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcmVzdW1lX3Rva2VuGAcgASgJKuMBCg1Kb2JDaGFuZ2VLaW5kEh8KG0pPQl9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhsKF0pPQl9DSEFOR0VfS0lORF9VUERBVEVEEAESGgoWSk9CX0NIQU5HRV9LSU5EX1BBVVNFRBACEhsKF0pPQl9DSEFOR0VfS0lORF9SRVNVTUVEEAMSHQoZSk9CX0NIQU5HRV9LSU5EX0NPTVBMRVRFRBAEEhsKF0pPQl9DSEFOR0VfS0lORF9ERUxFVEVEEAUSHwobSk9CX0NIQU5HRV9LSU5EX0FVVE9fUEFVU0VEEAYquwIKE1NjaGVkdWxlRXZlbnRSZWFzb24SJQohU0NIRURVTEVfRVZFTlRfUkVBU09OX1VOU1BFQ0lGSUVEEAASKQolU0NIRURVTEVfRVZFTlRfUkVBU09OX09WRVJMQVBfU0tJUFBFRBABEiIKHlNDSEVEVUxFX0VWRU5UX1JFQVNPTl9CVUZGRVJFRBACEiAKHFNDSEVEVUxFX0VWRU5UX1JFQVNPTl9NSVNTRUQQAxIjCh9TQ0hFRFVMRV9FVkVOVF9SRUFTT05fQ0FVR0hUX1VQEAQSHgoaU0NIRURVTEVfRVZFTlRfUkVBU09OX0xBVEUQBRIlCiFTQ0hFRFVMRV9FVkVOVF9SRUFTT05fRFNUX1NLSVBQRUQQBhIgChxTQ0hFRFVMRV9FVkVOVF9SRUFTT05fUEFVU0VEEAcy7AEKDFdhdGNoU2VydmljZRJGCglXYXRjaFJ1bnMSGi5jaGltZS52MS5XYXRjaFJ1bnNSZXF1ZXN0GhsuY2hpbWUudjEuV2F0Y2hSdW5zUmVzcG9uc2UwARJDCghXYXRjaEpvYhIZLmNoaW1lLnYxLldhdGNoSm9iUmVxdWVzdBoaLmNoaW1lLnYxLldhdGNoSm9iUmVzcG9uc2UwARJPCgxXYXRjaFJ1bkxvZ3MSHS5jaGltZS52MS5XYXRjaFJ1bkxvZ3NSZXF1ZXN0Gh4uY2hpbWUudjEuV2F0Y2hSdW5Mb2dzUmVzcG9uc2UwAWIGcHJvdG8z", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
 
 /**
  * Which run's log to follow.
@@ -569,6 +569,14 @@ export type WatchJobResponse = Message<"chime.v1.WatchJobResponse"> & {
      */
     value: Keepalive;
     case: "keepalive";
+  } | {
+    /**
+     * A fire decision of the scheduler that did not produce an on-time run.
+     *
+     * @generated from field: chime.v1.ScheduleEvent schedule_event = 5;
+     */
+    value: ScheduleEvent;
+    case: "scheduleEvent";
   } | { case: undefined; value?: undefined };
 };
 
@@ -605,6 +613,13 @@ export type WatchJobResponseJson = {
    * @generated from field: chime.v1.Keepalive keepalive = 4;
    */
   keepalive?: KeepaliveJson;
+
+  /**
+   * A fire decision of the scheduler that did not produce an on-time run.
+   *
+   * @generated from field: chime.v1.ScheduleEvent schedule_event = 5;
+   */
+  scheduleEvent?: ScheduleEventJson;
 };
 
 /**
@@ -741,6 +756,129 @@ export const JobChangeSchema: GenMessage<JobChange, {jsonType: JobChangeJson}> =
   messageDesc(file_chime_v1_watch_service, 9);
 
 /**
+ * Why a job did not run on time: one fire decision of the scheduler (or a resume) that
+ * did not produce an on-time run. Fire times dropped or caught up together in one pass
+ * are one event, with their count and the first and last of them.
+ *
+ * @generated from message chime.v1.ScheduleEvent
+ */
+export type ScheduleEvent = Message<"chime.v1.ScheduleEvent"> & {
+  /**
+   * The job the decision was about.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * What was decided.
+   *
+   * @generated from field: chime.v1.ScheduleEventReason reason = 2;
+   */
+  reason: ScheduleEventReason;
+
+  /**
+   * How many fire times the decision covers (at least 1).
+   *
+   * @generated from field: int32 count = 3;
+   */
+  count: number;
+
+  /**
+   * The earliest scheduled time the decision covers.
+   *
+   * @generated from field: google.protobuf.Timestamp first_scheduled_time = 4;
+   */
+  firstScheduledTime?: Timestamp | undefined;
+
+  /**
+   * The latest scheduled time the decision covers (equal to the first when count is 1).
+   *
+   * @generated from field: google.protobuf.Timestamp last_scheduled_time = 5;
+   */
+  lastScheduledTime?: Timestamp | undefined;
+
+  /**
+   * When the decision was made (the scheduler's clock, which is Postgres').
+   *
+   * @generated from field: google.protobuf.Timestamp time = 6;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Resume a stream from just after this event.
+   *
+   * @generated from field: string resume_token = 7;
+   */
+  resumeToken: string;
+};
+
+/**
+ * Why a job did not run on time: one fire decision of the scheduler (or a resume) that
+ * did not produce an on-time run. Fire times dropped or caught up together in one pass
+ * are one event, with their count and the first and last of them.
+ *
+ * @generated from message chime.v1.ScheduleEvent
+ */
+export type ScheduleEventJson = {
+  /**
+   * The job the decision was about.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId?: string;
+
+  /**
+   * What was decided.
+   *
+   * @generated from field: chime.v1.ScheduleEventReason reason = 2;
+   */
+  reason?: ScheduleEventReasonJson;
+
+  /**
+   * How many fire times the decision covers (at least 1).
+   *
+   * @generated from field: int32 count = 3;
+   */
+  count?: number;
+
+  /**
+   * The earliest scheduled time the decision covers.
+   *
+   * @generated from field: google.protobuf.Timestamp first_scheduled_time = 4;
+   */
+  firstScheduledTime?: TimestampJson;
+
+  /**
+   * The latest scheduled time the decision covers (equal to the first when count is 1).
+   *
+   * @generated from field: google.protobuf.Timestamp last_scheduled_time = 5;
+   */
+  lastScheduledTime?: TimestampJson;
+
+  /**
+   * When the decision was made (the scheduler's clock, which is Postgres').
+   *
+   * @generated from field: google.protobuf.Timestamp time = 6;
+   */
+  time?: TimestampJson;
+
+  /**
+   * Resume a stream from just after this event.
+   *
+   * @generated from field: string resume_token = 7;
+   */
+  resumeToken?: string;
+};
+
+/**
+ * Describes the message chime.v1.ScheduleEvent.
+ * Use `create(ScheduleEventSchema)` to create a new message.
+ */
+export const ScheduleEventSchema: GenMessage<ScheduleEvent, {jsonType: ScheduleEventJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_watch_service, 10);
+
+/**
  * What changed about a job.
  *
  * @generated from enum chime.v1.JobChangeKind
@@ -809,6 +947,83 @@ export type JobChangeKindJson = "JOB_CHANGE_KIND_UNSPECIFIED" | "JOB_CHANGE_KIND
  */
 export const JobChangeKindSchema: GenEnum<JobChangeKind, JobChangeKindJson> = /*@__PURE__*/
   enumDesc(file_chime_v1_watch_service, 0);
+
+/**
+ * Why a fire time did not produce an on-time run.
+ *
+ * @generated from enum chime.v1.ScheduleEventReason
+ */
+export enum ScheduleEventReason {
+  /**
+   * Not a reason.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Dropped by overlap policy SKIP (or the max_concurrent_runs bound): a run was still active.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_OVERLAP_SKIPPED = 1;
+   */
+  OVERLAP_SKIPPED = 1,
+
+  /**
+   * Held back by overlap policy BUFFER_ONE until the active run ends.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_BUFFERED = 2;
+   */
+  BUFFERED = 2,
+
+  /**
+   * Missed (the scheduler was down longer than the misfire threshold) and dropped by the
+   * misfire policy: SKIP, the older times of RUN_ONCE, the times before RUN_ALL's window.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_MISSED = 3;
+   */
+  MISSED = 3,
+
+  /**
+   * Missed and fired late as a catch-up run (RUN_ONCE, RUN_ALL).
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_CAUGHT_UP = 4;
+   */
+  CAUGHT_UP = 4,
+
+  /**
+   * Dispatched more than the job's max_lag after its scheduled time.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_LATE = 5;
+   */
+  LATE = 5,
+
+  /**
+   * Skipped by the schedule's daylight saving time policy (a time in a spring-forward gap).
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_DST_SKIPPED = 6;
+   */
+  DST_SKIPPED = 6,
+
+  /**
+   * Not fired because the job was paused at the time; recorded when it resumes.
+   *
+   * @generated from enum value: SCHEDULE_EVENT_REASON_PAUSED = 7;
+   */
+  PAUSED = 7,
+}
+
+/**
+ * Why a fire time did not produce an on-time run.
+ *
+ * @generated from enum chime.v1.ScheduleEventReason
+ */
+export type ScheduleEventReasonJson = "SCHEDULE_EVENT_REASON_UNSPECIFIED" | "SCHEDULE_EVENT_REASON_OVERLAP_SKIPPED" | "SCHEDULE_EVENT_REASON_BUFFERED" | "SCHEDULE_EVENT_REASON_MISSED" | "SCHEDULE_EVENT_REASON_CAUGHT_UP" | "SCHEDULE_EVENT_REASON_LATE" | "SCHEDULE_EVENT_REASON_DST_SKIPPED" | "SCHEDULE_EVENT_REASON_PAUSED";
+
+/**
+ * Describes the enum chime.v1.ScheduleEventReason.
+ */
+export const ScheduleEventReasonSchema: GenEnum<ScheduleEventReason, ScheduleEventReasonJson> = /*@__PURE__*/
+  enumDesc(file_chime_v1_watch_service, 1);
 
 /**
  * Live, resumable streams of run status.
