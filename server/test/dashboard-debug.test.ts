@@ -165,7 +165,7 @@ describe("dashboard for debugging", () => {
     const slowJob = await chime.createJob({ name: "slow-export", queue: QUEUE, schedule: { every: "1h" }, payload: { mode: "slow" } });
     const run = await chime.triggerJob(slowJob.id);
     await page.goto(`${server.httpUrl}/#/runs/${run.id}`);
-    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 10_000 }).toBe("running");
+    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 30_000 }).toBe("running");
     await expect.poll(() => page.getByTestId("run-live").getAttribute("data-connection"), { timeout: 5000 }).toBe("live");
     expect(await page.getByTestId("run-outcome").textContent()).toMatch(/^Running attempt 1 on debug-worker/);
     expect(await page.getByRole("button", { name: "Retry as a new run" }).count()).toBe(0);
