@@ -138,7 +138,8 @@ export function cronStep(cron: Cron, bound: Date, forward: boolean): CronStep {
     }
   }
   const dropped = [...skipped.values()]
-    .filter((time) => best === undefined || nearer(time.time.getTime(), best.time.getTime()))
+    // A skipped time may coincide with the fire (02:00 skipped, 03:00 fires): it is reported with it.
+    .filter((time) => best === undefined || !nearer(best.time.getTime(), time.time.getTime()))
     .sort((a, b) => (forward ? 1 : -1) * (a.time.getTime() - b.time.getTime()));
   return { fire: best, skipped: dropped };
 }
