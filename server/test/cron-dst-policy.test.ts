@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConnectError, Code } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { BadRequestSchema, JobSchema, toSchedule, type ScheduleSpec } from "@chime/sdk";
+import { BadRequestSchema, JobSchema, toSchedule, type PreviewedTime, type ScheduleSpec } from "@chime/sdk";
 import { DstAdjustment, DstGapPolicy, DstRepeatPolicy, type Schedule } from "@chime/sdk/gen/schedule_pb";
 import { useTestServer } from "./helpers/test-server.js";
 
@@ -29,7 +29,7 @@ describe("DST policy of cron schedules through the server", () => {
   it("PreviewSchedule marks each time a DST rule moved, skipped or doubled", async () => {
     const preview = (spec: ScheduleSpec, after: string, count: number) =>
       fixture.chime.jobService.previewSchedule({ schedule: toSchedule(spec), count, after: timestampFromDate(new Date(after)) });
-    const iso = (times: { time?: { seconds: bigint; nanos: number }; dstAdjustment: DstAdjustment }[]) =>
+    const iso = (times: PreviewedTime[]) =>
       times.map((t) => [timestampDate(t.time!).toISOString(), t.dstAdjustment]);
 
     // 2026-03-08: 02:00 EST → 03:00 EDT.

@@ -262,7 +262,7 @@ describe("cron DST policies (America/New_York, 2026: spring forward 03-08 02:00 
       lastFireTimeBetween(policy(expression, gap, repeat), d(from), d(to), fresh())?.toISOString();
     expect(at("30 2 * * *", SHIFT, FIRST, "2026-03-08T00:00:00Z", "2026-03-08T12:00:00Z")).toBe("2026-03-08T07:30:00.000Z");
     expect(at("30 2 * * *", SKIP, FIRST, "2026-03-08T00:00:00Z", "2026-03-08T12:00:00Z")).toBeUndefined();
-    expect(at("30 1 * * *", FIRST, FIRST, "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z")).toBe("2026-11-01T05:30:00.000Z");
+    expect(at("30 1 * * *", SHIFT, FIRST, "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z")).toBe("2026-11-01T05:30:00.000Z");
     expect(at("30 1 * * *", SHIFT, BOTH, "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z")).toBe("2026-11-01T06:30:00.000Z");
     expect(at("30 1 * * *", SHIFT, BOTH, "2026-11-01T00:00:00Z", "2026-11-01T06:29:59Z")).toBe("2026-11-01T05:30:00.000Z");
   });
