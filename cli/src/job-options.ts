@@ -1,5 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { parseDuration, type JobSpec, type ScheduleSpec } from "@chime/sdk/web";
+import { parseDuration, type DstSpec, type JobSpec, type ScheduleSpec } from "@chime/sdk/web";
 import type { Command } from "commander";
 import { ArgumentError } from "./exit-codes.js";
 
@@ -10,6 +10,8 @@ export interface JobFlags {
   namespace?: string;
   cron?: string;
   tz?: string;
+  dstGap?: string;
+  dstRepeat?: string;
   every?: string;
   at?: string;
   immediate?: boolean;
@@ -26,9 +28,26 @@ export interface JobFlags {
 
 const OVERLAP = ["allow", "skip", "buffer_one", "cancel_previous"] as const;
 const MISFIRE = ["skip", "run_once", "run_all"] as const;
+const DST_GAP = ["shift", "skip"] as const;
+const DST_REPEAT = ["first", "both"] as const;
+
+/** Adds --dst-gap and --dst-repeat, the DST policy of a cron schedule. */
+export function addDstFlags(command: Command): Command {
+  return command
+    .option("--dst-gap <policy>", `a cron time in a spring-forward gap: ${DST_GAP.join(", ")} (default shift)`)
+    .option("--dst-repeat <policy>", `a cron time in a fall-back repeat: ${DST_REPEAT.join(", ")} (default first)`);
+}
+
+/** The DST policy the flags give (only the ones given). */
+export function dstOf(flags: Pick<JobFlags, "dstGap" | "dstRepeat">): DstSpec {
+  const dst: DstSpec = {};
+  if (flags.dstGap !== undefined) dst.dstGap = oneOf("--dst-gap", flags.dstGap, DST_GAP);
+  if (flags.dstRepeat !== undefined) dst.dstRepeat = oneOf("--dst-repeat", flags.dstRepeat, DST_REPEAT);
+  return dst;
+}
 
 export function addJobFlags(command: Command): Command {
-  return command
+  return addDstFlags(command)
     .option("--name <name>", "job name, unique in its namespace")
     .option("--queue <queue>", "queue the job's runs go to")
     .option("--namespace <namespace>", "namespace (default: the server's)")
@@ -65,8 +84,10 @@ function checkedDuration(flag: string, value: string): string {
 function scheduleOf(flags: JobFlags): ScheduleSpec | undefined {
   const given = (["cron", "every", "at", "immediate"] as const).filter((key) => flags[key] !== undefined);
   if (given.length > 1) throw new ArgumentError(`--${given.join(", --")}: give one schedule`);
-  if (flags.tz !== undefined && flags.cron === undefined) throw new ArgumentError("--tz: applies to --cron only");
-  if (flags.cron !== undefined) return flags.tz === undefined ? { cron: flags.cron } : { cron: flags.cron, timeZone: flags.tz };
+  for (const [flag, value] of [["--tz", flags.tz], ["--dst-gap", flags.dstGap], ["--dst-repeat", flags.dstRepeat]] as const) {
+    if (value !== undefined && flags.cron === undefined) throw new ArgumentError(`${flag}: applies to --cron only`);
+  }
+  if (flags.cron !== undefined) return { cron: flags.cron, ...(flags.tz === undefined ? {} : { timeZone: flags.tz }), ...dstOf(flags) };
   if (flags.every !== undefined) return { every: checkedDuration("--every", flags.every) };
   if (flags.at !== undefined) {
     const at = new Date(flags.at);

@@ -1,8 +1,8 @@
-import { GetSchedulerStatusResponseSchema, JobState, RunState, createChimeClient, type ChimeClient } from "@chime/sdk";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { DstAdjustment, GetSchedulerStatusResponseSchema, JobState, RunState, createChimeClient, toSchedule, type ChimeClient } from "@chime/sdk";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Command, Option } from "commander";
 import { ArgumentError } from "./exit-codes.js";
-import { addJobFlags, jobChanges, newJobSpec, positiveInteger, repeatable, type JobFlags } from "./job-options.js";
+import { addDstFlags, addJobFlags, dstOf, jobChanges, newJobSpec, positiveInteger, repeatable, type JobFlags } from "./job-options.js";
 import { messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
 import { printJob, printJobs, printRun, printRunLogLines, printRuns } from "./render.js";
 import { watchCommand } from "./watch-command.js";
@@ -37,6 +37,14 @@ async function take<T>(items: AsyncIterable<T>, limit: number): Promise<T[]> {
 }
 
 /** The `chime` command tree; `connect` makes the SDK client from the global flags. */
+/** The preview's DST column: what a rule did to the time (empty: nothing). */
+const DST_TEXT: Record<DstAdjustment, string> = {
+  [DstAdjustment.UNSPECIFIED]: "",
+  [DstAdjustment.SHIFTED]: "shifted past the gap",
+  [DstAdjustment.SKIPPED]: "skipped (in the gap, not fired)",
+  [DstAdjustment.DOUBLED]: "doubled (second occurrence)",
+};
+
 export function createProgram(): Command {
   const program = new Command("chime")
     .description("Command line of the Chime job scheduler")
@@ -138,27 +146,32 @@ export function createProgram(): Command {
 
   program.addCommand(watchCommand(() => connect({ stream: true }), output));
 
-  program
-    .command("preview <cron>")
-    .description("the next fire times of a cron expression")
-    .option("--tz <zone>", "IANA time zone, e.g. Europe/Berlin")
-    .option("-n, --count <n>", "how many", "10")
-    .option("--after <time>", "from this ISO 8601 time on (default: now)")
-    .action(async (cron: string, flags: { tz?: string; count: string; after?: string }) => {
-      const after = flags.after === undefined ? undefined : new Date(flags.after);
-      if (after && Number.isNaN(after.getTime())) throw new ArgumentError(`--after: ${JSON.stringify(flags.after)} is not an ISO 8601 time`);
-      const schedule = flags.tz === undefined ? { cron } : { cron, timeZone: flags.tz };
-      const times = await connect().previewSchedule(schedule, positiveInteger("--count", flags.count), after);
-      if (output() === "json") return printJson(times.map((time) => time.toISOString()));
-      const zone = flags.tz ?? "UTC";
-      const local = new Intl.DateTimeFormat("sv-SE", {
-        timeZone: zone,
-        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-        hourCycle: "h23",
-        timeZoneName: "short",
-      });
-      printTable(["UTC", zone], times.map((time) => [time.toISOString(), local.format(time)]));
+  addDstFlags(
+    program
+      .command("preview <cron>")
+      .description("the next fire times of a cron expression, with what a DST rule did to each")
+      .option("--tz <zone>", "IANA time zone, e.g. Europe/Berlin")
+      .option("-n, --count <n>", "how many", "10")
+      .option("--after <time>", "from this ISO 8601 time on (default: now)"),
+  ).action(async (cron: string, flags: { tz?: string; count: string; after?: string; dstGap?: string; dstRepeat?: string }) => {
+    const after = flags.after === undefined ? undefined : new Date(flags.after);
+    if (after && Number.isNaN(after.getTime())) throw new ArgumentError(`--after: ${JSON.stringify(flags.after)} is not an ISO 8601 time`);
+    const schedule = toSchedule({ cron, ...(flags.tz === undefined ? {} : { timeZone: flags.tz }), ...dstOf(flags) });
+    const count = positiveInteger("--count", flags.count);
+    const { fireTimes, times } = await connect().jobService.previewSchedule({ schedule, count, after: after && timestampFromDate(after) });
+    if (output() === "json") return printJson(fireTimes.map((time) => timestampDate(time).toISOString()));
+    const zone = flags.tz ?? "UTC";
+    const local = new Intl.DateTimeFormat("sv-SE", {
+      timeZone: zone,
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+      hourCycle: "h23",
+      timeZoneName: "short",
     });
+    const rows = times.map(({ time, dstAdjustment }) => [timestampDate(time!).toISOString(), local.format(timestampDate(time!)), DST_TEXT[dstAdjustment]]);
+    // The DST column only when a rule changed a time: most previews have none.
+    if (rows.some((row) => row[2])) printTable(["UTC", zone, "DST"], rows);
+    else printTable(["UTC", zone], rows.map((row) => row.slice(0, 2)));
+  });
 
   program
     .command("status")

@@ -1,13 +1,18 @@
-import { JobSchema, JobState, RunLogLevel, RunLogLineSchema, RunSchema, RunState, type Job, type Run, type RunLogLine } from "@chime/sdk";
+import { DstGapPolicy, DstRepeatPolicy, JobSchema, JobState, RunLogLevel, RunLogLineSchema, RunSchema, RunState, type Cron, type Job, type Run, type RunLogLine } from "@chime/sdk";
 import { enumText, messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
 
 /** How jobs and runs are shown: one table row each, or their proto JSON. */
+
+/** The DST policies that differ from the default: ", skipped in a DST gap, both occurrences of a repeated hour". */
+function dstText(cron: Cron): string {
+  return (cron.dstGap === DstGapPolicy.SKIP ? ", skipped in a DST gap" : "") + (cron.dstRepeat === DstRepeatPolicy.BOTH ? ", both occurrences of a repeated hour" : "");
+}
 
 function scheduleText(job: Job): string {
   const kind = job.schedule?.kind;
   switch (kind?.case) {
     case "cron":
-      return `cron ${kind.value.expression}${kind.value.timeZone ? ` (${kind.value.timeZone})` : ""}`;
+      return `cron ${kind.value.expression}${kind.value.timeZone ? ` (${kind.value.timeZone})` : ""}${dstText(kind.value)}`;
     case "interval":
       return `every ${Number(kind.value.every?.seconds ?? 0n)}s`;
     case "at":

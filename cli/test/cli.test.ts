@@ -54,11 +54,12 @@ describe("chime job and chime run", () => {
     expect(listed.stdout).toContain("cli-job");
     expect(((await json(["job", "list", "--state", "active"])) as unknown as unknown[]).map((j) => (j as { id: string }).id)).toContain(id);
 
-    expect(await json(["job", "update", id, "--label", "team=platform", "--cron", "0 0 3 * * *", "--tz", "Europe/Berlin"])).toMatchObject({
+    expect(await json(["job", "update", id, "--label", "team=platform", "--cron", "0 0 3 * * *", "--tz", "Europe/Berlin", "--dst-repeat", "both"])).toMatchObject({
       labels: { team: "platform" },
       name: "cli-job",
-      schedule: { cron: { expression: "0 0 3 * * *", timeZone: "Europe/Berlin" } },
+      schedule: { cron: { expression: "0 0 3 * * *", timeZone: "Europe/Berlin", dstGap: "DST_GAP_POLICY_SHIFT", dstRepeat: "DST_REPEAT_POLICY_BOTH" } },
     });
+    expect((await chime(["job", "get", id])).stdout).toMatch(/^schedule:\s+cron 0 0 3 \* \* \* \(Europe\/Berlin\), both occurrences of a repeated hour$/m);
     expect(await json(["job", "pause", id])).toMatchObject({ state: "JOB_STATE_PAUSED" });
     expect(await json(["job", "resume", id])).toMatchObject({ state: "JOB_STATE_ACTIVE" });
     expect(await json(["job", "update", id, "--pause-after-failures", "3"])).toMatchObject({ pauseAfterFailures: 3 });
@@ -113,6 +114,19 @@ describe("chime preview and chime status", () => {
     const table = await chime(["preview", "0 0 12 * * *", "--tz", "Europe/Berlin", "-n", "2", "--after", "2026-03-28T00:00:00Z"]);
     expect(table.stdout.split("\n")[0]).toMatch(/^UTC\s+Europe\/Berlin$/);
     expect(table.stdout).toContain("2026-03-29 12:00:00");
+  });
+
+  it("previews with --dst-gap and --dst-repeat, marking the times a DST rule changed", async () => {
+    const args = ["preview", "30 2 * * *", "--tz", "America/New_York", "-n", "2", "--after", "2026-03-07T12:00:00Z"];
+    // 2026-03-08: 02:30 does not exist in New York. Skipped, it is not a fire time.
+    expect(await json([...args, "--dst-gap", "skip"])).toEqual(["2026-03-09T06:30:00.000Z", "2026-03-10T06:30:00.000Z"]);
+    const table = await chime([...args, "--dst-gap", "skip"]);
+    expect(table.stdout.split("\n")[0]).toMatch(/^UTC\s+America\/New_York\s+DST$/);
+    expect(table.stdout).toMatch(/2026-03-08T07:30:00.000Z .* skipped/);
+    expect((await chime([...args])).stdout).toMatch(/2026-03-08T07:30:00.000Z .* shifted past the gap/);
+    const repeat = await chime(["preview", "30 1 * * *", "--tz", "America/New_York", "-n", "2", "--after", "2026-11-01T00:00:00Z", "--dst-repeat", "both"]);
+    expect(repeat.stdout).toMatch(/2026-11-01T06:30:00.000Z .* doubled/);
+    expect((await chime([...args, "--dst-gap", "sometimes"])).stderr).toContain('--dst-gap: "sometimes" is not one of shift, skip');
   });
 
   it("shows the scheduler leader and epoch", async () => {

@@ -2,7 +2,7 @@ import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { JobState, MisfirePolicy, OverlapPolicy } from "@chime/sdk/gen/job_pb";
 import { RunState, RunTrigger } from "@chime/sdk/gen/run_pb";
-import type { Schedule } from "@chime/sdk/gen/schedule_pb";
+import { DstGapPolicy, DstRepeatPolicy, type Cron, type Schedule } from "@chime/sdk/gen/schedule_pb";
 import { cronInWords } from "./cron-words";
 import { parseDuration } from "@chime/sdk/web";
 
@@ -105,6 +105,11 @@ function cronScheduleInWords(expression: string, timeZone: string): string {
   return words ? `${words} (cron ${expression}, ${timeZone})` : `cron ${expression} (${timeZone})`;
 }
 
+/** The DST policies that differ from the default, in words: ", skipped in a DST gap, twice when the hour repeats". */
+function dstInWords(cron: Cron): string {
+  return (cron.dstGap === DstGapPolicy.SKIP ? ", skipped in a DST gap" : "") + (cron.dstRepeat === DstRepeatPolicy.BOTH ? ", twice when the hour repeats" : "");
+}
+
 /** The schedule in words: "every 5 seconds", "every second (cron * * * * * *, UTC)", "at 2026-…". */
 export function scheduleInWords(schedule: Schedule | undefined): string {
   if (!schedule) return "no schedule";
@@ -117,7 +122,7 @@ export function scheduleInWords(schedule: Schedule | undefined): string {
       words = `at ${formatTime(toDate(schedule.kind.value.time))}`;
       break;
     case "cron":
-      words = cronScheduleInWords(schedule.kind.value.expression, schedule.kind.value.timeZone || "UTC");
+      words = cronScheduleInWords(schedule.kind.value.expression, schedule.kind.value.timeZone || "UTC") + dstInWords(schedule.kind.value);
       break;
     case "interval": {
       const ms = durationMs(schedule.kind.value.every) ?? 0;

@@ -10,7 +10,7 @@ export {
 } from "./client.js";
 export { watchRuns, watchJob, isFinalWatchError, type WatchRunsFilter, type WatchOptions, type WatchJobMessage, type WatchTargets } from "./watch.js";
 export { toJob, SPEC_FIELD_PATHS, type JobSpec, type RetrySpec } from "./job-spec.js";
-export { toSchedule, parseDuration, durationFromMs, type ScheduleSpec, type DurationSpec, type ScheduleBounds } from "./schedule-spec.js";
+export { toSchedule, parseDuration, durationFromMs, type ScheduleSpec, type DurationSpec, type ScheduleBounds, type DstSpec } from "./schedule-spec.js";
 export * from "./gen/chime/v1/job_pb.js";
 export * from "./gen/chime/v1/run_pb.js";
 export * from "./gen/chime/v1/schedule_pb.js";

@@ -60,6 +60,7 @@ describe("scheduleSpecOf reverses toSchedule", () => {
     ["at", { at: new Date("2026-03-01T12:00:00.250Z") }],
     ["cron", { cron: "0 * * * *" }],
     ["cron in a time zone with bounds", { cron: "0 9 * * *", timeZone: "Europe/Paris", startTime: start, endTime: new Date("2027-01-01T00:00:00Z") }],
+    ["cron with DST policies", { cron: "30 2 * * *", timeZone: "America/New_York", dstGap: "skip", dstRepeat: "both" }],
     ["interval", { every: 90_000 }],
     ["interval with anchor", { every: 5000, anchor: start }],
   ];

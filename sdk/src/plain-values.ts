@@ -2,7 +2,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { JobState, MisfirePolicy, OverlapPolicy, type Job } from "./gen/chime/v1/job_pb.js";
 import { RunState, RunTrigger, type Run } from "./gen/chime/v1/run_pb.js";
-import type { Schedule } from "./gen/chime/v1/schedule_pb.js";
+import { DstGapPolicy, DstRepeatPolicy, type Schedule } from "./gen/chime/v1/schedule_pb.js";
 import { JobChangeKind, ScheduleEventReason, type RunEvent, type ScheduleEvent } from "./gen/chime/v1/watch_service_pb.js";
 import type { JobSpec } from "./job-spec.js";
 import type { ScheduleBounds, ScheduleSpec } from "./schedule-spec.js";
@@ -120,7 +120,13 @@ export function scheduleSpecOf(schedule: Schedule | undefined): ScheduleSpec | u
     case "at":
       return kind.value.time ? { at: timestampDate(kind.value.time), ...bounds } : undefined;
     case "cron":
-      return { cron: kind.value.expression, ...(kind.value.timeZone ? { timeZone: kind.value.timeZone } : {}), ...bounds };
+      return {
+        cron: kind.value.expression,
+        ...(kind.value.timeZone ? { timeZone: kind.value.timeZone } : {}),
+        ...(kind.value.dstGap ? { dstGap: enumName(DstGapPolicy, kind.value.dstGap) } : {}),
+        ...(kind.value.dstRepeat ? { dstRepeat: enumName(DstRepeatPolicy, kind.value.dstRepeat) } : {}),
+        ...bounds,
+      };
     case "interval": {
       const anchor = dateOf(kind.value.anchor);
       return { every: msOf(kind.value.every) ?? 0, ...(anchor ? { anchor } : {}), ...bounds };

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
-import { ScheduleSchema, type Schedule } from "./gen/chime/v1/schedule_pb.js";
+import { DstGapPolicy, DstRepeatPolicy, ScheduleSchema, type Schedule } from "./gen/chime/v1/schedule_pb.js";
 
 /** Bounds shared by every schedule kind. */
 export interface ScheduleBounds {
@@ -10,16 +10,29 @@ export interface ScheduleBounds {
   maxRuns?: number;
 }
 
-/** A schedule as plain values: `"immediate"`, `{ at }`, `{ cron, timeZone? }` or `{ every, anchor? }`. */
+/**
+ * What a cron time does on daylight-saving changes (chime.v1.DstGapPolicy and DstRepeatPolicy):
+ * in a spring-forward gap, fire shifted by the gap (default) or skip it; in a fall-back repeat,
+ * fire at the first occurrence (default) or at both.
+ */
+export interface DstSpec {
+  dstGap?: "shift" | "skip";
+  dstRepeat?: "first" | "both";
+}
+
+/** A schedule as plain values: `"immediate"`, `{ at }`, `{ cron, timeZone?, dstGap?, dstRepeat? }` or `{ every, anchor? }`. */
 export type ScheduleSpec =
   | "immediate"
   | ({ immediate: true } & ScheduleBounds)
   | ({ at: Date } & ScheduleBounds)
-  | ({ cron: string; timeZone?: string } & ScheduleBounds)
+  | ({ cron: string; timeZone?: string } & DstSpec & ScheduleBounds)
   | ({ every: DurationSpec; anchor?: Date } & ScheduleBounds);
 
 /** Milliseconds, or a string such as "250ms", "5s", "1m30s", "2h", "1d". */
 export type DurationSpec = number | string;
+
+const DST_GAP = { shift: DstGapPolicy.SHIFT, skip: DstGapPolicy.SKIP } as const;
+const DST_REPEAT = { first: DstRepeatPolicy.FIRST, both: DstRepeatPolicy.BOTH } as const;
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -47,7 +60,16 @@ export function toSchedule(spec: ScheduleSpec): Schedule {
   if ("immediate" in spec) schedule.kind = { case: "immediate", value: { $typeName: "chime.v1.Immediate" } };
   else if ("at" in spec) schedule.kind = { case: "at", value: { $typeName: "chime.v1.At", time: timestampFromDate(spec.at) } };
   else if ("cron" in spec) {
-    schedule.kind = { case: "cron", value: { $typeName: "chime.v1.Cron", expression: spec.cron, timeZone: spec.timeZone ?? "" } };
+    schedule.kind = {
+      case: "cron",
+      value: {
+        $typeName: "chime.v1.Cron",
+        expression: spec.cron,
+        timeZone: spec.timeZone ?? "",
+        dstGap: spec.dstGap ? DST_GAP[spec.dstGap] : DstGapPolicy.UNSPECIFIED,
+        dstRepeat: spec.dstRepeat ? DST_REPEAT[spec.dstRepeat] : DstRepeatPolicy.UNSPECIFIED,
+      },
+    };
   } else if ("every" in spec) {
     schedule.kind = {
       case: "interval",

@@ -7,7 +7,7 @@ import { createChimeClientOn, type ChimeClient, type ChimeClientOptions } from "
 export type { ChimeClient, JobFilter, RunFilter, BatchJobSpec, BatchCreateResult } from "./client.js";
 export { watchRuns, watchJob, isFinalWatchError, type WatchRunsFilter, type WatchOptions, type WatchJobMessage, type WatchTargets } from "./watch.js";
 export { toJob, SPEC_FIELD_PATHS, type JobSpec, type RetrySpec } from "./job-spec.js";
-export { toSchedule, parseDuration, durationFromMs, type ScheduleSpec, type DurationSpec, type ScheduleBounds } from "./schedule-spec.js";
+export { toSchedule, parseDuration, durationFromMs, type ScheduleSpec, type DurationSpec, type ScheduleBounds, type DstSpec } from "./schedule-spec.js";
 
 export { ChimeError, toChimeError, codeNameOf, type ChimeErrorCode, type FieldViolation } from "./errors.js";
 export {

@@ -229,11 +229,15 @@ describe("dashboard", () => {
     await expect.poll(() => cron.inputValue()).toBe("* * * * * *");
     await cron.fill("*/5 * * * * *");
     await page.getByLabel("Time zone").fill("Europe/Paris");
+    await page.getByLabel("Time skipped by DST").selectOption({ label: "skip that day" });
     await page.getByRole("button", { name: "Save changes" }).click();
     await page.waitForURL(new RegExp(`#/jobs/${jobId}$`));
-    await expect.poll(() => page.getByTestId("schedule-words").textContent()).toBe("every 5 seconds (cron */5 * * * * *, Europe/Paris)");
+    await expect
+      .poll(() => page.getByTestId("schedule-words").textContent())
+      .toBe("every 5 seconds (cron */5 * * * * *, Europe/Paris), skipped in a DST gap");
     const { spec, labels } = (await server.pool.query("SELECT spec, labels FROM jobs WHERE id = $1", [jobId])).rows[0];
     expect(spec.payload).toEqual({ report: "daily" });
+    expect(spec.schedule.cron).toMatchObject({ dstGap: "DST_GAP_POLICY_SKIP", dstRepeat: "DST_REPEAT_POLICY_FIRST" });
     expect(labels).toEqual({ suite: "dashboard" });
   });
 

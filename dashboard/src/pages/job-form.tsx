@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } 
 import { create, toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { HttpRequestSchema, JobSchema, MisfirePolicy, OverlapPolicy, RetryPolicySchema, type Job } from "@chime/sdk/gen/job_pb";
-import { ScheduleSchema, type Schedule } from "@chime/sdk/gen/schedule_pb";
+import { DstAdjustment, DstGapPolicy, DstRepeatPolicy, ScheduleSchema, type Schedule } from "@chime/sdk/gen/schedule_pb";
 import { durationFromMs } from "@chime/sdk/web";
 import { errorMessage, fieldErrors, jobs } from "../api";
 import { ErrorNote } from "../components/bits";
@@ -21,6 +21,8 @@ interface FormValues {
   kind: Kind;
   cronExpression: string;
   cronTimeZone: string;
+  dstGap: DstGapPolicy;
+  dstRepeat: DstRepeatPolicy;
   every: string;
   anchor: string;
   at: string;
@@ -52,6 +54,8 @@ const BLANK: FormValues = {
   kind: "cron",
   cronExpression: "",
   cronTimeZone: "",
+  dstGap: DstGapPolicy.UNSPECIFIED,
+  dstRepeat: DstRepeatPolicy.UNSPECIFIED,
   every: "",
   anchor: "",
   at: "",
@@ -167,7 +171,14 @@ function scheduleOf(v: FormValues, problems: Problems): Schedule {
       else if (fields.length !== 5 && fields.length !== 6 && !v.cronExpression.trim().startsWith("@")) {
         (problems["schedule.cron.expression"] ??= []).push(`has ${fields.length} field${fields.length === 1 ? "" : "s"}: expected 5 (minute hour day month weekday) or 6 (seconds first)`);
       }
-      schedule.kind = { case: "cron", value: { $typeName: "chime.v1.Cron", expression: v.cronExpression.trim(), timeZone: v.cronTimeZone.trim() } };
+      schedule.kind = { case: "cron", value: {
+          $typeName: "chime.v1.Cron",
+          expression: v.cronExpression.trim(),
+          timeZone: v.cronTimeZone.trim(),
+          dstGap: v.dstGap,
+          dstRepeat: v.dstRepeat,
+        },
+      };
       break;
     }
     case "interval": {
@@ -264,6 +275,8 @@ function valuesOf(job: Job): FormValues {
       v.kind = "cron";
       v.cronExpression = s.kind.value.expression;
       v.cronTimeZone = s.kind.value.timeZone;
+      v.dstGap = s.kind.value.dstGap;
+      v.dstRepeat = s.kind.value.dstRepeat;
     } else if (s.kind.case === "interval") {
       v.kind = "interval";
       v.every = durationText(durationMs(s.kind.value.every));
@@ -303,6 +316,14 @@ function formKey(path: string): string {
     .replace(/^http\.headers\[.*$/, "http.headers");
 }
 
+/** What the preview says of a time a DST rule changed. */
+const DST_MARK: Record<DstAdjustment, string | undefined> = {
+  [DstAdjustment.UNSPECIFIED]: undefined,
+  [DstAdjustment.SHIFTED]: "shifted past the DST gap",
+  [DstAdjustment.SKIPPED]: "skipped: in the DST gap",
+  [DstAdjustment.DOUBLED]: "again: the hour repeats",
+};
+
 const TIME_ZONES: string[] = (() => {
   try {
     return (Intl as unknown as { supportedValuesOf(key: string): string[] }).supportedValuesOf("timeZone");
@@ -320,6 +341,8 @@ const SHOWN = new Set([
   "schedule",
   "schedule.cron.expression",
   "schedule.cron.time_zone",
+  "schedule.cron.dst_gap",
+  "schedule.cron.dst_repeat",
   "schedule.interval.every",
   "schedule.interval.anchor",
   "schedule.at.time",
@@ -379,7 +402,7 @@ export function JobFormPage({ id }: { id?: string }) {
     async (signal) => {
       if (!debouncedSchedule) return undefined;
       const schedule = scheduleOf(values, {});
-      return (await jobs.previewSchedule({ schedule, count: 5 }, { signal, timeoutMs: 10_000 })).fireTimes;
+      return (await jobs.previewSchedule({ schedule, count: 5 }, { signal, timeoutMs: 10_000 })).times;
     },
     [debouncedSchedule],
   );
@@ -537,6 +560,26 @@ export function JobFormPage({ id }: { id?: string }) {
                 "6 fields with seconds first (*/5 * * * * *), or 5 (0 9 * * MON-FRI)",
               )}
               {field("schedule.cron.time_zone", "Time zone", text("schedule.cron.time_zone", "cronTimeZone", { list: "time-zones", placeholder: "UTC" }))}
+              {field(
+                "schedule.cron.dst_gap",
+                "Time skipped by DST",
+                <select id={inputId("schedule.cron.dst_gap")} value={values.dstGap} onChange={(e) => set("dstGap", Number(e.target.value) as DstGapPolicy)}>
+                  <option value={DstGapPolicy.UNSPECIFIED}>shift past the gap (default)</option>
+                  <option value={DstGapPolicy.SHIFT}>shift past the gap</option>
+                  <option value={DstGapPolicy.SKIP}>skip that day</option>
+                </select>,
+                "spring forward: 02:30 fires at 03:30, or not at all",
+              )}
+              {field(
+                "schedule.cron.dst_repeat",
+                "Time repeated by DST",
+                <select id={inputId("schedule.cron.dst_repeat")} value={values.dstRepeat} onChange={(e) => set("dstRepeat", Number(e.target.value) as DstRepeatPolicy)}>
+                  <option value={DstRepeatPolicy.UNSPECIFIED}>first occurrence (default)</option>
+                  <option value={DstRepeatPolicy.FIRST}>first occurrence</option>
+                  <option value={DstRepeatPolicy.BOTH}>both occurrences</option>
+                </select>,
+                "fall back: 01:30 fires once, or twice",
+              )}
               <datalist id="time-zones">
                 {TIME_ZONES.map((z) => (
                   <option key={z} value={z} />
@@ -573,11 +616,13 @@ export function JobFormPage({ id }: { id?: string }) {
                 <span className="muted">never: the schedule has no fire time left</span>
               ) : (
                 <ol>
-                  {preview.data.map((t) => {
-                    const d = toDate(t)!;
+                  {preview.data.map((t, i) => {
+                    const d = toDate(t.time)!;
+                    const dst = DST_MARK[t.dstAdjustment];
                     return (
-                      <li key={d.toISOString()}>
+                      <li key={`${i}-${d.toISOString()}`} className={t.dstAdjustment === DstAdjustment.SKIPPED ? "muted" : undefined}>
                         <time dateTime={d.toISOString()}>{formatTime(d)}</time> <span className="muted small">{relativeTime(d)}</span>
+                        {dst && <span className="small"> · {dst}</span>}
                       </li>
                     );
                   })}

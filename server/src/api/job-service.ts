@@ -4,11 +4,12 @@ import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { JobSchema, JobState, OverlapPolicy, type Job } from "@chime/sdk/gen/job_pb";
 import { RunState, type Run } from "@chime/sdk/gen/run_pb";
 import { ScheduleEventReason } from "@chime/sdk/gen/watch_service_pb";
+import { DstAdjustment } from "@chime/sdk/gen/schedule_pb";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
 import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
 import { checkNamespaceFilter, validateJob, validateScheduleInput } from "../jobs/job-validation.js";
-import { previewFireTimes } from "../jobs/schedule.js";
+import { previewSchedule } from "../jobs/schedule.js";
 import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, createRunStore, type RunPageKey } from "../runs/run-store.js";
 import { readRunLogs, runLogKeyOf, runLogToken } from "../runs/run-log-store.js";
 import { msToDuration, toDate, toTimestamp } from "../util/time.js";
@@ -318,8 +319,11 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       if (request.count < 0 || request.count > MAX_PREVIEW) throw invalidArgument(`count: expected 0 (default 10) to ${MAX_PREVIEW}`);
       const schedule = validateScheduleInput(request.schedule, validation(false));
       const after = request.after ? toDate(request.after) : now();
-      const times = previewFireTimes(schedule, after, request.count || 10, { createTime: after, runCount: 0 });
-      return { fireTimes: times.map(toTimestamp) };
+      const times = previewSchedule(schedule, after, request.count || 10, { createTime: after, runCount: 0 });
+      return {
+        fireTimes: times.filter((time) => time.adjustment !== DstAdjustment.SKIPPED).map((time) => toTimestamp(time.time)),
+        times: times.map((time) => ({ time: toTimestamp(time.time), dstAdjustment: time.adjustment })),
+      };
     },
   };
 }

@@ -213,6 +213,8 @@ function scheduleField(w: Writer, field: number, schedule: Schedule | undefined)
       case "cron":
         stringField(w, 1, kind.value.expression);
         stringField(w, 2, kind.value.timeZone);
+        int32Field(w, 3, kind.value.dstGap);
+        int32Field(w, 4, kind.value.dstRepeat);
         break;
       case "interval":
         timeField(w, 1, kind.value.every);

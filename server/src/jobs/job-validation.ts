@@ -8,7 +8,7 @@ import {
   RetryPolicySchema,
   type Job,
 } from "@chime/sdk/gen/job_pb";
-import type { Schedule } from "@chime/sdk/gen/schedule_pb";
+import { DstGapPolicy, DstRepeatPolicy, type Schedule } from "@chime/sdk/gen/schedule_pb";
 import { FieldViolations, invalidArgument } from "../api/errors.js";
 import { durationToMs, msToDuration, toDate } from "../util/time.js";
 import { isKnownTimeZone, parseCron } from "./schedule.js";
@@ -208,6 +208,10 @@ function validateSchedule(job: Job, options: ValidationOptions, field: string, v
       kind.value.timeZone ||= "UTC";
       const timeZoneKnown = isKnownTimeZone(kind.value.timeZone);
       if (!timeZoneKnown) violations.add(`${field}.cron.time_zone`, `unknown time zone ${JSON.stringify(kind.value.timeZone.slice(0, 64))}`);
+      if (!(kind.value.dstGap in DstGapPolicy)) violations.add(`${field}.cron.dst_gap`, `unknown value ${kind.value.dstGap}`);
+      else if (kind.value.dstGap === DstGapPolicy.UNSPECIFIED) kind.value.dstGap = DstGapPolicy.SHIFT;
+      if (!(kind.value.dstRepeat in DstRepeatPolicy)) violations.add(`${field}.cron.dst_repeat`, `unknown value ${kind.value.dstRepeat}`);
+      else if (kind.value.dstRepeat === DstRepeatPolicy.UNSPECIFIED) kind.value.dstRepeat = DstRepeatPolicy.FIRST;
       if (!kind.value.expression.trim()) violations.add(`${field}.cron.expression`, "is required");
       else {
         try {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ScheduleSchema, type Schedule } from "@chime/sdk/gen/schedule_pb";
-import { isKnownTimeZone, nextFireTime, parseCron, previewFireTimes } from "./schedule.js";
+import { DstAdjustment, DstGapPolicy, DstRepeatPolicy, ScheduleSchema, type Schedule } from "@chime/sdk/gen/schedule_pb";
+import { isKnownTimeZone, lastFireTimeBetween, nextFire, nextFireTime, parseCron, previewFireTimes, previewSchedule } from "./schedule.js";
 
 const d = (iso: string) => new Date(iso);
 const iso = (dates: Date[]) => dates.map((date) => date.toISOString());
@@ -189,6 +189,82 @@ describe("cron", () => {
       ]);
       for (let i = 1; i < times.length; i++) expect(times[i].getTime() - times[i - 1].getTime()).toBe(1_800_000);
     });
+  });
+});
+
+describe("cron DST policies (America/New_York, 2026: spring forward 03-08 02:00 EST → 03:00 EDT, fall back 11-01 02:00 EDT → 01:00 EST)", () => {
+  const zone = "America/New_York";
+  const { SHIFT, SKIP } = DstGapPolicy;
+  const { FIRST, BOTH } = DstRepeatPolicy;
+  const policy = (expression: string, dstGap: DstGapPolicy, dstRepeat: DstRepeatPolicy, tz = zone) =>
+    create(ScheduleSchema, { kind: { case: "cron", value: { expression, timeZone: tz, dstGap, dstRepeat } } });
+  const MARK = { [DstAdjustment.UNSPECIFIED]: "", [DstAdjustment.SHIFTED]: " shifted", [DstAdjustment.SKIPPED]: " skipped", [DstAdjustment.DOUBLED]: " doubled" };
+  const annotated = (schedule: Schedule, after: string, count: number, tz = zone) =>
+    previewSchedule(schedule, d(after), count, fresh()).map((t) => local(t.time, tz) + MARK[t.adjustment]);
+
+  it.each([
+    ["30 2 * * *", SHIFT, FIRST, ["2026-03-07 02:30:00 EST", "2026-03-08 03:30:00 EDT shifted", "2026-03-09 02:30:00 EDT"]],
+    ["30 2 * * *", SKIP, FIRST, ["2026-03-07 02:30:00 EST", "2026-03-08 03:30:00 EDT skipped", "2026-03-09 02:30:00 EDT", "2026-03-10 02:30:00 EDT"]],
+    // Shifted times that land on times of their own fire once.
+    ["0,30 2,3 * * *", SHIFT, FIRST, ["2026-03-08 03:00:00 EDT shifted", "2026-03-08 03:30:00 EDT shifted", "2026-03-09 02:00:00 EDT"]],
+    ["0,30 2,3 * * *", SKIP, FIRST, ["2026-03-08 03:00:00 EDT skipped", "2026-03-08 03:00:00 EDT", "2026-03-08 03:30:00 EDT skipped", "2026-03-08 03:30:00 EDT", "2026-03-09 02:00:00 EDT"]],
+  ] as const)("spring forward: %s, gap %i, repeat %i", (expression, gap, repeat, expected) => {
+    const after = expression.startsWith("0,30") ? "2026-03-08T06:00:00Z" : "2026-03-06T12:00:00Z";
+    expect(annotated(policy(expression, gap, repeat), after, 3)).toEqual(expected);
+  });
+
+  it.each([
+    ["30 1 * * *", FIRST, ["2026-10-31 01:30:00 EDT", "2026-11-01 01:30:00 EDT", "2026-11-02 01:30:00 EST"]],
+    ["30 1 * * *", BOTH, ["2026-10-31 01:30:00 EDT", "2026-11-01 01:30:00 EDT", "2026-11-01 01:30:00 EST doubled", "2026-11-02 01:30:00 EST"]],
+    // Both occurrences in real-time order: the first hour's times, then the repeated hour's.
+    [
+      "0,30 1 * * *",
+      BOTH,
+      ["2026-10-31 01:00:00 EDT", "2026-10-31 01:30:00 EDT", "2026-11-01 01:00:00 EDT", "2026-11-01 01:30:00 EDT", "2026-11-01 01:00:00 EST doubled", "2026-11-01 01:30:00 EST doubled", "2026-11-02 01:00:00 EST"],
+    ],
+    ["0,30 1 * * *", FIRST, ["2026-10-31 01:00:00 EDT", "2026-10-31 01:30:00 EDT", "2026-11-01 01:00:00 EDT", "2026-11-01 01:30:00 EDT", "2026-11-02 01:00:00 EST", "2026-11-02 01:30:00 EST", "2026-11-03 01:00:00 EST"]],
+  ] as const)("fall back: %s, repeat %i", (expression, repeat, expected) => {
+    for (const gap of [SHIFT, SKIP]) expect(annotated(policy(expression, gap, repeat), "2026-10-30T12:00:00Z", expected.length)).toEqual(expected);
+  });
+
+  it("expressions matching every hour follow real time under every policy: no gap time, both repeated hours, nothing marked", () => {
+    for (const [gap, repeat] of [[SHIFT, FIRST], [SKIP, BOTH]] as const) {
+      expect(annotated(policy("30 * * * *", gap, repeat), "2026-03-08T06:00:00Z", 2)).toEqual(["2026-03-08 01:30:00 EST", "2026-03-08 03:30:00 EDT"]);
+      expect(annotated(policy("30 * * * *", gap, repeat), "2026-11-01T05:00:00Z", 3)).toEqual(["2026-11-01 01:30:00 EDT", "2026-11-01 01:30:00 EST", "2026-11-01 02:30:00 EST"]);
+      // Lord Howe's half-hour gap (2026-10-04 02:00 → 02:30): 02:15 does not exist, 03:15 comes an hour after 01:15 (real time).
+      expect(annotated(policy("15 * * * *", gap, repeat, "Australia/Lord_Howe"), "2026-10-03T14:00:00Z", 2, "Australia/Lord_Howe")).toEqual([
+        "2026-10-04 01:15:00 GMT+10:30",
+        "2026-10-04 03:15:00 GMT+11",
+      ]);
+    }
+  });
+
+  it("a per-second cron tied to the repeated hour fires each second of both occurrences under BOTH, in order, once each", () => {
+    const times = previewFireTimes(policy("* * 1 * * *", SHIFT, BOTH), d("2026-11-01T04:59:59Z"), 7201, fresh()).map((t) => t.getTime());
+    expect(times[0]).toBe(Date.parse("2026-11-01T05:00:00Z"));
+    expect(times[7199]).toBe(Date.parse("2026-11-01T06:59:59Z"));
+    expect(times[7200]).toBe(Date.parse("2026-11-02T06:00:00Z"));
+    for (let i = 1; i < 7200; i++) expect(times[i] - times[i - 1]).toBe(1000);
+    // Under FIRST, only the first hour.
+    const first = previewFireTimes(policy("* * 1 * * *", SHIFT, FIRST), d("2026-11-01T05:59:58Z"), 2, fresh());
+    expect(iso(first)).toEqual(["2026-11-01T05:59:59.000Z", "2026-11-02T06:00:00.000Z"]);
+  });
+
+  it("nextFire reports what it resolved, and the skipped times before it (for schedule events)", () => {
+    const step = nextFire(policy("30 2 * * *", SKIP, FIRST), d("2026-03-07T12:00:00Z"), fresh());
+    expect(step.fire?.time.toISOString()).toBe("2026-03-09T06:30:00.000Z");
+    expect(step.fire?.adjustment).toBe(DstAdjustment.UNSPECIFIED);
+    expect(step.skipped.map((t) => [t.time.toISOString(), t.adjustment])).toEqual([["2026-03-08T07:30:00.000Z", DstAdjustment.SKIPPED]]);
+  });
+
+  it("the catch-up search (lastFireTimeBetween) resolves times as the forward search does", () => {
+    const at = (expression: string, gap: DstGapPolicy, repeat: DstRepeatPolicy, from: string, to: string) =>
+      lastFireTimeBetween(policy(expression, gap, repeat), d(from), d(to), fresh())?.toISOString();
+    expect(at("30 2 * * *", SHIFT, FIRST, "2026-03-08T00:00:00Z", "2026-03-08T12:00:00Z")).toBe("2026-03-08T07:30:00.000Z");
+    expect(at("30 2 * * *", SKIP, FIRST, "2026-03-08T00:00:00Z", "2026-03-08T12:00:00Z")).toBeUndefined();
+    expect(at("30 1 * * *", SHIFT, FIRST, "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z")).toBe("2026-11-01T05:30:00.000Z");
+    expect(at("30 1 * * *", SHIFT, BOTH, "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z")).toBe("2026-11-01T06:30:00.000Z");
+    expect(at("30 1 * * *", SHIFT, BOTH, "2026-11-01T00:00:00Z", "2026-11-01T06:29:59Z")).toBe("2026-11-01T05:30:00.000Z");
   });
 });
 

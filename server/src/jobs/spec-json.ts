@@ -1,7 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { MisfirePolicySchema, OverlapPolicySchema, type HttpRequest, type Job, type RetryPolicy } from "@chime/sdk/gen/job_pb";
-import type { Schedule } from "@chime/sdk/gen/schedule_pb";
+import { DstGapPolicySchema, DstRepeatPolicySchema, type Schedule } from "@chime/sdk/gen/schedule_pb";
 
 /**
  * A validated job's definition in proto3 JSON (the `spec` column: everything but its
@@ -41,6 +41,8 @@ function scheduleJson(schedule: Schedule): JsonObject {
       const cron: JsonObject = {};
       if (kind.value.expression) cron.expression = kind.value.expression;
       if (kind.value.timeZone) cron.timeZone = kind.value.timeZone;
+      if (kind.value.dstGap !== 0) cron.dstGap = DstGapPolicySchema.value[kind.value.dstGap].name;
+      if (kind.value.dstRepeat !== 0) cron.dstRepeat = DstRepeatPolicySchema.value[kind.value.dstRepeat].name;
       json.cron = cron;
       break;
     }

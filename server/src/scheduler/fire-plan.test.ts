@@ -233,6 +233,23 @@ describe("planFires: daylight saving time (America/New_York)", () => {
     expect(first.next?.toISOString()).toBe("2026-11-02T06:30:00.000Z"); // not 06:30Z on Nov 1 (01:30 EST)
   });
 
+  it("spring forward with dstGap skip: the 02:30 job does not fire on the day 02:30 does not exist", () => {
+    const j = job({ cron: "0 30 2 * * *", timeZone: tz, dstGap: "skip" });
+    const p = plan(j, "2026-03-07T07:30:00Z", "2026-03-07T07:30:00.010Z"); // 02:30 EST
+    expect(p.fires).toHaveLength(1);
+    expect(p.next?.toISOString()).toBe("2026-03-09T06:30:00.000Z"); // 02:30 EDT on 03-09; nothing on 03-08
+  });
+
+  it("fall back with dstRepeat both: the 01:30 job fires at 01:30 EDT and again at 01:30 EST", () => {
+    const j = job({ cron: "0 30 1 * * *", timeZone: tz, dstRepeat: "both" });
+    const first = plan(j, "2026-11-01T05:30:00Z", "2026-11-01T05:30:00.010Z"); // 01:30 EDT
+    expect(first.next?.toISOString()).toBe("2026-11-01T06:30:00.000Z"); // 01:30 EST
+    // Down through both: a RUN_ALL job (two-hour window) catches up each occurrence, oldest first.
+    const caughtUp = plan({ ...j, misfirePolicy: MisfirePolicy.RUN_ALL, misfireWindow: durationFromMs(7_200_000) }, "2026-11-01T05:30:00Z", "2026-11-01T06:45:00Z");
+    expect(iso(caughtUp.fires.map((f) => f.scheduledTime))).toEqual(["2026-11-01T05:30:00.000Z", "2026-11-01T06:30:00.000Z"]);
+    expect(caughtUp.next?.toISOString()).toBe("2026-11-02T06:30:00.000Z");
+  });
+
   it("a per-second cron keeps one fire per real second through the fall-back hour", () => {
     const j = job({ cron: "* * * * * *", timeZone: tz });
     // 05:59:58Z is 01:59:58 EDT; 06:00:00Z is 01:00:00 EST.

@@ -45,7 +45,7 @@ export function jobArbitrary({ jsonSafe }: { jsonSafe: boolean }): fc.Arbitrary<
       kind: fc.oneof(
         fc.constant({ case: "immediate" as const, value: {} }),
         fc.record({ time: optional(time) }).map((value) => ({ case: "at" as const, value })),
-        fc.record({ expression: text, timeZone: text }).map((value) => ({ case: "cron" as const, value })),
+        fc.record({ expression: text, timeZone: text, dstGap: fc.integer({ min: 0, max: 2 }), dstRepeat: fc.integer({ min: 0, max: 2 }) }).map((value) => ({ case: "cron" as const, value })),
         fc.record({ every: optional(duration), anchor: optional(time) }).map((value) => ({ case: "interval" as const, value })),
         fc.constant({ case: undefined }),
       ),

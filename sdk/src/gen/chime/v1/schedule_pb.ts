@@ -2,8 +2,8 @@
 // @generated from file chime/v1/schedule.proto (package chime.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, DurationJson, Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/schedule.proto.
  */
 export const file_chime_v1_schedule: GenFile = /*@__PURE__*/
-  fileDesc("ChdjaGltZS92MS9zY2hlZHVsZS5wcm90bxIIY2hpbWUudjEikAIKCFNjaGVkdWxlEigKCWltbWVkaWF0ZRgBIAEoCzITLmNoaW1lLnYxLkltbWVkaWF0ZUgAEhoKAmF0GAIgASgLMgwuY2hpbWUudjEuQXRIABIeCgRjcm9uGAMgASgLMg4uY2hpbWUudjEuQ3JvbkgAEiYKCGludGVydmFsGAQgASgLMhIuY2hpbWUudjEuSW50ZXJ2YWxIABIuCgpzdGFydF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbWF4X3J1bnMYDCABKANCBgoEa2luZCILCglJbW1lZGlhdGUiLgoCQXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiLQoEQ3JvbhISCgpleHByZXNzaW9uGAEgASgJEhEKCXRpbWVfem9uZRgCIAEoCSJgCghJbnRlcnZhbBIoCgVldmVyeRgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgZhbmNob3IYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChdjaGltZS92MS9zY2hlZHVsZS5wcm90bxIIY2hpbWUudjEikAIKCFNjaGVkdWxlEigKCWltbWVkaWF0ZRgBIAEoCzITLmNoaW1lLnYxLkltbWVkaWF0ZUgAEhoKAmF0GAIgASgLMgwuY2hpbWUudjEuQXRIABIeCgRjcm9uGAMgASgLMg4uY2hpbWUudjEuQ3JvbkgAEiYKCGludGVydmFsGAQgASgLMhIuY2hpbWUudjEuSW50ZXJ2YWxIABIuCgpzdGFydF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbWF4X3J1bnMYDCABKANCBgoEa2luZCILCglJbW1lZGlhdGUiLgoCQXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAihQEKBENyb24SEgoKZXhwcmVzc2lvbhgBIAEoCRIRCgl0aW1lX3pvbmUYAiABKAkSJwoHZHN0X2dhcBgDIAEoDjIWLmNoaW1lLnYxLkRzdEdhcFBvbGljeRItCgpkc3RfcmVwZWF0GAQgASgOMhkuY2hpbWUudjEuRHN0UmVwZWF0UG9saWN5ImAKCEludGVydmFsEigKBWV2ZXJ5GAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKBmFuY2hvchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqYQoMRHN0R2FwUG9saWN5Eh4KGkRTVF9HQVBfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGAoURFNUX0dBUF9QT0xJQ1lfU0hJRlQQARIXChNEU1RfR0FQX1BPTElDWV9TS0lQEAIqbQoPRHN0UmVwZWF0UG9saWN5EiEKHURTVF9SRVBFQVRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGwoXRFNUX1JFUEVBVF9QT0xJQ1lfRklSU1QQARIaChZEU1RfUkVQRUFUX1BPTElDWV9CT1RIEAIqgwEKDURzdEFkanVzdG1lbnQSHgoaRFNUX0FESlVTVE1FTlRfVU5TUEVDSUZJRUQQABIaChZEU1RfQURKVVNUTUVOVF9TSElGVEVEEAESGgoWRFNUX0FESlVTVE1FTlRfU0tJUFBFRBACEhoKFkRTVF9BREpVU1RNRU5UX0RPVUJMRUQQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * When a job fires. Exactly one kind is set.
@@ -222,6 +222,22 @@ export type Cron = Message<"chime.v1.Cron"> & {
    * @generated from field: string time_zone = 2;
    */
   timeZone: string;
+
+  /**
+   * What a time in a spring-forward gap (a local time that does not exist) does.
+   * Applies to expressions tied to particular hours; see docs/scheduling.md.
+   *
+   * @generated from field: chime.v1.DstGapPolicy dst_gap = 3;
+   */
+  dstGap: DstGapPolicy;
+
+  /**
+   * What a time in a fall-back repeat (a local time that happens twice) does.
+   * Applies to expressions tied to particular hours; see docs/scheduling.md.
+   *
+   * @generated from field: chime.v1.DstRepeatPolicy dst_repeat = 4;
+   */
+  dstRepeat: DstRepeatPolicy;
 };
 
 /**
@@ -244,6 +260,22 @@ export type CronJson = {
    * @generated from field: string time_zone = 2;
    */
   timeZone?: string;
+
+  /**
+   * What a time in a spring-forward gap (a local time that does not exist) does.
+   * Applies to expressions tied to particular hours; see docs/scheduling.md.
+   *
+   * @generated from field: chime.v1.DstGapPolicy dst_gap = 3;
+   */
+  dstGap?: DstGapPolicyJson;
+
+  /**
+   * What a time in a fall-back repeat (a local time that happens twice) does.
+   * Applies to expressions tied to particular hours; see docs/scheduling.md.
+   *
+   * @generated from field: chime.v1.DstRepeatPolicy dst_repeat = 4;
+   */
+  dstRepeat?: DstRepeatPolicyJson;
 };
 
 /**
@@ -303,4 +335,135 @@ export type IntervalJson = {
  */
 export const IntervalSchema: GenMessage<Interval, {jsonType: IntervalJson}> = /*@__PURE__*/
   messageDesc(file_chime_v1_schedule, 4);
+
+/**
+ * What a cron time that falls in a spring-forward gap does.
+ *
+ * @generated from enum chime.v1.DstGapPolicy
+ */
+export enum DstGapPolicy {
+  /**
+   * Same as SHIFT.
+   *
+   * @generated from enum value: DST_GAP_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Fire once, moved forward by the length of the gap (02:30 becomes 03:30 after a one-hour gap).
+   *
+   * @generated from enum value: DST_GAP_POLICY_SHIFT = 1;
+   */
+  SHIFT = 1,
+
+  /**
+   * Do not fire that day; the next fire is the next time that exists.
+   *
+   * @generated from enum value: DST_GAP_POLICY_SKIP = 2;
+   */
+  SKIP = 2,
+}
+
+/**
+ * What a cron time that falls in a spring-forward gap does.
+ *
+ * @generated from enum chime.v1.DstGapPolicy
+ */
+export type DstGapPolicyJson = "DST_GAP_POLICY_UNSPECIFIED" | "DST_GAP_POLICY_SHIFT" | "DST_GAP_POLICY_SKIP";
+
+/**
+ * Describes the enum chime.v1.DstGapPolicy.
+ */
+export const DstGapPolicySchema: GenEnum<DstGapPolicy, DstGapPolicyJson> = /*@__PURE__*/
+  enumDesc(file_chime_v1_schedule, 0);
+
+/**
+ * What a cron time that falls in a fall-back repeat does.
+ *
+ * @generated from enum chime.v1.DstRepeatPolicy
+ */
+export enum DstRepeatPolicy {
+  /**
+   * Same as FIRST.
+   *
+   * @generated from enum value: DST_REPEAT_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Fire once, at the first occurrence (the one with the earlier, daylight-time offset).
+   *
+   * @generated from enum value: DST_REPEAT_POLICY_FIRST = 1;
+   */
+  FIRST = 1,
+
+  /**
+   * Fire at both occurrences.
+   *
+   * @generated from enum value: DST_REPEAT_POLICY_BOTH = 2;
+   */
+  BOTH = 2,
+}
+
+/**
+ * What a cron time that falls in a fall-back repeat does.
+ *
+ * @generated from enum chime.v1.DstRepeatPolicy
+ */
+export type DstRepeatPolicyJson = "DST_REPEAT_POLICY_UNSPECIFIED" | "DST_REPEAT_POLICY_FIRST" | "DST_REPEAT_POLICY_BOTH";
+
+/**
+ * Describes the enum chime.v1.DstRepeatPolicy.
+ */
+export const DstRepeatPolicySchema: GenEnum<DstRepeatPolicy, DstRepeatPolicyJson> = /*@__PURE__*/
+  enumDesc(file_chime_v1_schedule, 1);
+
+/**
+ * How a daylight-saving rule changed a resolved fire time.
+ *
+ * @generated from enum chime.v1.DstAdjustment
+ */
+export enum DstAdjustment {
+  /**
+   * No rule applied: the time fires at its wall-clock time.
+   *
+   * @generated from enum value: DST_ADJUSTMENT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The time fell in a spring-forward gap and was moved forward by the gap (DST_GAP_POLICY_SHIFT).
+   *
+   * @generated from enum value: DST_ADJUSTMENT_SHIFTED = 1;
+   */
+  SHIFTED = 1,
+
+  /**
+   * The time fell in a spring-forward gap and does not fire (DST_GAP_POLICY_SKIP); the instant
+   * given is the one SHIFT would have fired at.
+   *
+   * @generated from enum value: DST_ADJUSTMENT_SKIPPED = 2;
+   */
+  SKIPPED = 2,
+
+  /**
+   * The second occurrence of a repeated local time, fired as well (DST_REPEAT_POLICY_BOTH).
+   *
+   * @generated from enum value: DST_ADJUSTMENT_DOUBLED = 3;
+   */
+  DOUBLED = 3,
+}
+
+/**
+ * How a daylight-saving rule changed a resolved fire time.
+ *
+ * @generated from enum chime.v1.DstAdjustment
+ */
+export type DstAdjustmentJson = "DST_ADJUSTMENT_UNSPECIFIED" | "DST_ADJUSTMENT_SHIFTED" | "DST_ADJUSTMENT_SKIPPED" | "DST_ADJUSTMENT_DOUBLED";
+
+/**
+ * Describes the enum chime.v1.DstAdjustment.
+ */
+export const DstAdjustmentSchema: GenEnum<DstAdjustment, DstAdjustmentJson> = /*@__PURE__*/
+  enumDesc(file_chime_v1_schedule, 2);
 
