@@ -19,29 +19,7 @@ export * from "./gen/chime/v1/watch_service_pb.js";
 export * from "./gen/chime/v1/worker_pb.js";
 export * from "./gen/chime/v1/alert_service_pb.js";
 export * from "./gen/chime/v1/stats_service_pb.js";
-export { ChimeError, toChimeError, codeNameOf, type ChimeErrorCode, type FieldViolation } from "./errors.js";
-export {
-  plainJob,
-  plainRun,
-  plainRunEvent,
-  plainScheduleEvent,
-  plainWatchJobMessage,
-  scheduleSpecOf,
-  enumName,
-  type EnumName,
-  type PlainJob,
-  type PlainRun,
-  type PlainRunAttempt,
-  type PlainRunEvent,
-  type PlainScheduleEvent,
-  type ScheduleEventReasonName,
-  type PlainWatchJobMessage,
-  type JobStateName,
-  type RunStateName,
-  type RunTriggerName,
-  type JobChangeKindName,
-} from "./plain-values.js";
-export { type PlainJobFilter, type PlainRunFilter } from "./plain-facade.js";
+export * from "./plain-api.js";
 export { natsLayout, type NatsLayout } from "./nats-layout.js";
 export {
   encodeRunAssignment,

@@ -9,29 +9,7 @@ export { watchRuns, watchJob, isFinalWatchError, type WatchRunsFilter, type Watc
 export { toJob, SPEC_FIELD_PATHS, type JobSpec, type RetrySpec } from "./job-spec.js";
 export { toSchedule, parseDuration, durationFromMs, type ScheduleSpec, type DurationSpec, type ScheduleBounds, type DstSpec } from "./schedule-spec.js";
 
-export { ChimeError, toChimeError, codeNameOf, type ChimeErrorCode, type FieldViolation } from "./errors.js";
-export {
-  plainJob,
-  plainRun,
-  plainRunEvent,
-  plainScheduleEvent,
-  plainWatchJobMessage,
-  scheduleSpecOf,
-  enumName,
-  type EnumName,
-  type PlainJob,
-  type PlainRun,
-  type PlainRunAttempt,
-  type PlainRunEvent,
-  type PlainScheduleEvent,
-  type ScheduleEventReasonName,
-  type PlainWatchJobMessage,
-  type JobStateName,
-  type RunStateName,
-  type RunTriggerName,
-  type JobChangeKindName,
-} from "./plain-values.js";
-export { type PlainJobFilter, type PlainRunFilter } from "./plain-facade.js";
+export * from "./plain-api.js";
 
 export interface WebChimeClientOptions extends Omit<ChimeClientOptions, "transport" | "baseUrl"> {
   transport: Transport;
