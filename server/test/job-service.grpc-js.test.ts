@@ -56,7 +56,13 @@ describe("JobService over grpc-js with proto-loader", () => {
     expect(created.namespace).toBe("default");
     expect(created.state).toBe("JOB_STATE_ACTIVE");
     expect(created.schedule.kind).toBe("cron");
-    expect(created.schedule.cron).toEqual({ expression: "0 30 9 * * 1-5", time_zone: "Europe/Paris" });
+    expect(created.schedule.cron).toEqual({
+      expression: "0 30 9 * * 1-5",
+      time_zone: "Europe/Paris",
+      // The DST policies the server fills in: today's behaviour (shifted out of a gap, the first of a repeat).
+      dst_gap: "DST_GAP_POLICY_SHIFT",
+      dst_repeat: "DST_REPEAT_POLICY_FIRST",
+    });
     expect(fromStruct(created.payload)).toEqual({ to: "ops@example.com", n: 3, nested: { ok: true, list: [1, "a", null] } });
     expect(created.labels).toEqual({ team: "ops", env: "prod" });
     expect(created.run_count).toBe("0");

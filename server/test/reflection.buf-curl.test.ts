@@ -83,7 +83,7 @@ describe("buf curl through server reflection", () => {
     expect(job.state).toBe("JOB_STATE_ACTIVE");
     expect(job.payload).toEqual({ format: "pdf", pages: 3 });
     expect(job.attemptTimeout).toBe("45s");
-    expect(job.schedule.cron).toEqual({ expression: "0 0 6 * * MON", timeZone: "Asia/Tokyo" });
+    expect(job.schedule.cron).toEqual({ expression: "0 0 6 * * MON", timeZone: "Asia/Tokyo", dstGap: "DST_GAP_POLICY_SHIFT", dstRepeat: "DST_REPEAT_POLICY_FIRST" });
     // Mondays 06:00 in Tokyo are Sundays 21:00 UTC.
     expect(new Date(job.nextRunTime).getUTCDay()).toBe(0);
     expect(new Date(job.nextRunTime).getUTCHours()).toBe(21);
