@@ -1,4 +1,7 @@
 import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,6 +29,25 @@ function run(command: string, args: string[], env: Record<string, string> = {}):
   });
 }
 
+/** A long-running example as a child process, its stdout lines as they come. */
+function startExample(name: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [file(`dist/${name}`)], { env: { ...process.env, CHIME_URL: server.grpcUrl, ...env } });
+  const lines: string[] = [];
+  const waiters: Array<() => void> = [];
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    lines.push(line);
+    waiters.forEach((wake) => wake());
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const printed = (pattern: RegExp) =>
+    new Promise<void>((resolve) => {
+      const check = () => lines.some((l) => pattern.test(l)) && resolve();
+      waiters.push(check);
+      check();
+    });
+  return { child, lines, exited, printed };
+}
+
 describe("examples", () => {
   it("cron-dst-preview: 02:30 Berlin skips to 03:30 on the spring-forward night", async () => {
     const result = await run(process.execPath, [file("dist/cron-dst-preview.js")]);
@@ -51,22 +73,11 @@ describe("examples", () => {
   });
 
   it("worker-service: SIGTERM lets the running handler finish, then exits 0", async () => {
-    const child = spawn(process.execPath, [file("dist/worker-service.js")], {
-      env: { ...process.env, NATS_URL: TEST_NATS_URL, CHIME_NATS_PREFIX: server.config.natsPrefix, QUEUE: "example-worker" },
+    const { child, lines, exited, printed } = startExample("worker-service.js", {
+      NATS_URL: TEST_NATS_URL,
+      CHIME_NATS_PREFIX: server.config.natsPrefix,
+      QUEUE: "example-worker",
     });
-    const lines: string[] = [];
-    const waiters: Array<() => void> = [];
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      lines.push(line);
-      waiters.forEach((wake) => wake());
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-    const printed = (pattern: RegExp) =>
-      new Promise<void>((resolve) => {
-        const check = () => lines.some((l) => pattern.test(l)) && resolve();
-        waiters.push(check);
-        check();
-      });
     try {
       await printed(/^worker ready$/);
       const chime = createChimeClient({ baseUrl: server.grpcUrl });
@@ -87,6 +98,40 @@ describe("examples", () => {
       expect(finished.attempt).toBe(1);
     } finally {
       child.kill("SIGKILL");
+    }
+  });
+
+  it("watch-resume: after a restart it picks up after the saved cursor, nothing again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "chime-watch-example-"));
+    const env = { CURSOR_FILE: join(dir, "cursor"), QUEUE: "example-watch" };
+    const chime = createChimeClient({ baseUrl: server.grpcUrl });
+    const job = await chime.createJob({ name: "example-watch", queue: "example-watch", schedule: { every: "1h" } });
+    try {
+      const first = startExample("watch-resume.js", env);
+      await first.printed(/^no saved cursor/);
+      // Live from the start: trigger until the watch (subscribing meanwhile) shows a run.
+      for (let i = 0; i < 50 && !first.lines.some((l) => l.startsWith("run ")); i++) {
+        await chime.triggerJob(job.id);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      await first.printed(/^run \S+ QUEUED/);
+      first.child.kill("SIGINT");
+      expect(await first.exited).toBe(0);
+      expect(first.lines.at(-1)).toBe("stopped; cursor saved");
+      const seen = first.lines.filter((l) => l.startsWith("run "));
+
+      // While it is down, one run is cancelled; the restarted consumer gets that event.
+      const runId = /^run (\S+) /.exec(seen[0]!)![1]!;
+      await chime.cancelRun(runId);
+      const second = startExample("watch-resume.js", env);
+      await second.printed(new RegExp(`^run ${runId} CANCELLED`));
+      second.child.kill("SIGINT");
+      expect(await second.exited).toBe(0);
+      expect(second.lines[0]).toBe("resuming after the saved cursor");
+      // Nothing handled before the restart comes again.
+      expect(second.lines.filter((l) => seen.includes(l))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
