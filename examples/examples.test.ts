@@ -9,6 +9,7 @@ import { createChimeClient, RunState } from "@chime/sdk";
 import { startTestServer, type TestServer } from "../server/test/helpers/test-server.js";
 import { TEST_NATS_URL } from "../server/test/helpers/env.js";
 import { onlyRunOf, terminalRun } from "../server/test/helpers/worker-runs.js";
+import { startHttpTarget, type HttpTarget } from "../server/test/helpers/worker-http-target.js";
 import { CLI } from "../cli/test/run-cli.js";
 
 // Each example run as it is (the compiled examples/dist, built by vitest's global setup)
@@ -16,10 +17,16 @@ import { CLI } from "../cli/test/run-cli.js";
 const file = (name: string) => fileURLToPath(new URL(name, import.meta.url));
 
 let server: TestServer;
+let target: HttpTarget;
 beforeAll(async () => {
-  server = await startTestServer();
+  // The http example calls a local target, which the executor refuses unless allowed.
+  server = await startTestServer({ CHIME_HTTP_ALLOWLIST: "localhost" });
+  target = await startHttpTarget();
 });
-afterAll(async () => server?.close());
+afterAll(async () => {
+  await server?.close();
+  await target?.close();
+});
 
 function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -57,6 +64,20 @@ describe("examples", () => {
     // the run is at 03:30 CEST (01:30 UTC).
     expect(lines).toEqual(["2026-03-27T01:30:00.000Z", "2026-03-28T01:30:00.000Z", "2026-03-29T01:30:00.000Z", "2026-03-30T00:30:00.000Z"]);
     expect(result.stdout).toMatch(/created job \S+ \(paused\); deleting it again/);
+  });
+
+  it("http-retries: a 503 fails the first attempt, the retry with the same Idempotency-Key succeeds", async () => {
+    const result = await run(process.execPath, [file("dist/http-retries.js")], { TARGET_URL: `http://localhost:${target.port}/flaky` });
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    const runId = /^run (\S+): SUCCEEDED after 2 attempt\(s\)$/m.exec(result.stdout)?.[1];
+    expect(runId, result.stdout).toBeTruthy();
+    expect(result.stdout).toMatch(/^attempt 1: FAILED \(HTTP 503 from http:\/\/localhost:\d+\/flaky: try again/m);
+    expect(result.stdout).toMatch(/^attempt 2: SUCCEEDED$/m);
+    const requests = target.requests.filter((r) => r.path === "/flaky");
+    expect(requests.map((r) => [r.method, r.headers["idempotency-key"], r.body])).toEqual([
+      ["POST", runId, '{"report":"daily"}'],
+      ["POST", runId, '{"report":"daily"}'],
+    ]);
   });
 
   it("cli-session.sh: creates, triggers, lists and deletes a job, exit 4 after", async () => {
