@@ -13,6 +13,7 @@ export const EXIT = {
   invalidArgument: 3,
   notFound: 4,
   unavailable: 5,
+  /** Also a TLS handshake that failed (certificate refused, missing or not trusted). */
   denied: 6,
   conflict: 7,
 } as const;
@@ -33,6 +34,19 @@ const BY_CODE: Partial<Record<Code, number>> = {
   [Code.Aborted]: EXIT.conflict,
 };
 
+/**
+ * The code of a TLS failure somewhere in an error's cause chain (a refused or missing client
+ * certificate, a server certificate not trusted or for another name): connect reports those
+ * as INTERNAL or UNAVAILABLE, but for a user they are a matter of credentials.
+ */
+function tlsFailureCode(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && /^ERR_(SSL|TLS)_|CERT|SIGNATURE/.test(code)) return code;
+  }
+  return undefined;
+}
+
 /** The exit status and the one-line message for an error a command threw. */
 export function describeFailure(error: unknown): { exitCode: number; message: string } {
   if (error instanceof CommanderError) {
@@ -40,6 +54,8 @@ export function describeFailure(error: unknown): { exitCode: number; message: st
     return { exitCode: error.exitCode === 0 ? EXIT.ok : EXIT.usage, message: "" };
   }
   if (error instanceof ArgumentError) return { exitCode: EXIT.invalidArgument, message: error.message };
+  const tlsCode = tlsFailureCode(error);
+  if (tlsCode) return { exitCode: EXIT.denied, message: `TLS: ${tlsCode}: ${error instanceof ConnectError ? error.rawMessage : String(error)}` };
   if (error instanceof ConnectError) {
     return { exitCode: BY_CODE[error.code] ?? EXIT.other, message: `${Code[error.code]}: ${error.rawMessage}` };
   }

@@ -127,6 +127,16 @@ export function positiveInteger(flag: string, text: string): number {
   return n;
 }
 
+/** Values of an enum flag such as --state running, checked against the generated enum. */
+export function enumValues<E extends Record<string, string | number>>(flag: string, names: string[], values: E): Array<E[keyof E]> {
+  const allowed = Object.keys(values).filter((key) => Number.isNaN(Number(key)) && key !== "UNSPECIFIED");
+  return names.map((name) => {
+    const key = name.toUpperCase();
+    if (!allowed.includes(key)) throw new ArgumentError(`${flag}: ${JSON.stringify(name)} is not one of ${allowed.map((a) => a.toLowerCase()).join(", ")}`);
+    return values[key] as E[keyof E];
+  });
+}
+
 /** The JobSpec fields the flags set (only those: `job update` changes just them). */
 export function jobChanges(flags: JobFlags): Partial<JobSpec> {
   const spec: Partial<JobSpec> = {};

@@ -2,28 +2,19 @@ import { DstAdjustment, GetSchedulerStatusResponseSchema, JobState, RunState, cr
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Command, Option } from "commander";
 import { ArgumentError } from "./exit-codes.js";
-import { addDstFlags, addJobFlags, dstOf, jobChanges, newJobSpec, positiveInteger, repeatable, type JobFlags } from "./job-options.js";
+import { addDstFlags, addJobFlags, dstOf, enumValues, jobChanges, newJobSpec, positiveInteger, repeatable, type JobFlags } from "./job-options.js";
+import { addAuditCommand, addKeyCommand } from "./admin-commands.js";
+import { addTlsFlags, tlsConnection, type TlsFlags } from "./tls-options.js";
 import { messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
 import { printJob, printJobs, printRun, printRunLogLines, printRuns } from "./render.js";
 import { watchCommand } from "./watch-command.js";
 
-export interface GlobalFlags {
+export interface GlobalFlags extends TlsFlags {
   server: string;
   token?: string;
   output: OutputFormat;
   timeout: string;
 }
-
-/** Values of an enum flag such as --state running, checked against the generated enum. */
-function enumValues<E extends Record<string, string | number>>(flag: string, names: string[], values: E): Array<E[keyof E]> {
-  const allowed = Object.keys(values).filter((key) => Number.isNaN(Number(key)) && key !== "UNSPECIFIED");
-  return names.map((name) => {
-    const key = name.toUpperCase();
-    if (!allowed.includes(key)) throw new ArgumentError(`${flag}: ${JSON.stringify(name)} is not one of ${allowed.map((a) => a.toLowerCase()).join(", ")}`);
-    return values[key] as E[keyof E];
-  });
-}
-
 
 /** Takes at most `limit` items of a paging iterator. */
 async function take<T>(items: AsyncIterable<T>, limit: number): Promise<T[]> {
@@ -46,21 +37,22 @@ const DST_TEXT: Record<DstAdjustment, string> = {
 };
 
 export function createProgram(): Command {
-  const program = new Command("chime")
+  const program = addTlsFlags(new Command("chime")
     .description("Command line of the Chime job scheduler")
     .version("0.1.0")
     .addOption(new Option("-s, --server <url>", "server gRPC address").env("CHIME_SERVER").default("http://localhost:8080"))
     .addOption(new Option("--token <token>", "API token, sent as a bearer token").env("CHIME_TOKEN"))
     .addOption(new Option("-o, --output <format>", "output format").choices(["table", "json"]).env("CHIME_OUTPUT").default("table"))
-    .addOption(new Option("--timeout <ms>", "deadline of each call, in milliseconds").env("CHIME_TIMEOUT_MS").default("30000"))
+    .addOption(new Option("--timeout <ms>", "deadline of each call, in milliseconds").env("CHIME_TIMEOUT_MS").default("30000")))
     .showHelpAfterError()
     .exitOverride();
 
   const globals = () => program.opts<GlobalFlags>();
   const connect = (options: { stream?: boolean } = {}): ChimeClient => {
-    const { server, token, timeout } = globals();
+    const { server, token, timeout, ...tlsFlags } = globals();
     const timeoutMs = positiveInteger("--timeout", timeout);
-    return createChimeClient({ baseUrl: server, ...(token ? { token } : {}), ...(options.stream ? {} : { timeoutMs }) });
+    const { baseUrl, tls } = tlsConnection(server, tlsFlags);
+    return createChimeClient({ baseUrl, ...(tls ? { tls } : {}), ...(token ? { token } : {}), ...(options.stream ? {} : { timeoutMs }) });
   };
   const output = () => globals().output;
 
@@ -145,6 +137,8 @@ export function createProgram(): Command {
   run.command("cancel <id>").description("cancel a run (a running handler is aborted)").action(async (id: string) => printRun(await connect().cancelRun(id), output()));
 
   program.addCommand(watchCommand(() => connect({ stream: true }), output));
+  addKeyCommand(program, connect, output);
+  addAuditCommand(program, connect, output);
 
   addDstFlags(
     program

@@ -1,15 +1,11 @@
-import { execFile, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../server/test/helpers/test-server.js";
 import { createChimeClient, Worker } from "@chime/sdk";
 import { TEST_NATS_URL } from "../../server/test/helpers/env.js";
 import { onlyRunOf } from "../../server/test/helpers/worker-runs.js";
-
-// The built `chime` (cli/dist, compiled by vitest's global setup) run as a child process
-// against a real server, as a user or a script runs it.
-const CLI = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+import { CLI, runChime, type CliResult } from "./run-cli.js";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -17,18 +13,8 @@ beforeAll(async () => {
 });
 afterAll(async () => server?.close());
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function chime(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, CHIME_SERVER: server.grpcUrl, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function chime(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runChime(server.grpcUrl, args, env);
 }
 
 async function json(args: string[]): Promise<Record<string, unknown>> {

@@ -7,6 +7,7 @@ import { plainValueFacade } from "./plain-facade.js";
 import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
 import { JobService, type BatchCreateJobsResult } from "./gen/chime/v1/job_service_pb.js";
 import { AlertService } from "./gen/chime/v1/alert_service_pb.js";
+import { AdminService } from "./gen/chime/v1/admin_service_pb.js";
 import { StatsService } from "./gen/chime/v1/stats_service_pb.js";
 import type { Run, RunState } from "./gen/chime/v1/run_pb.js";
 import { WatchService, type RunEvent } from "./gen/chime/v1/watch_service_pb.js";
@@ -34,6 +35,8 @@ export interface ClientTlsOptions {
   ca?: string | Buffer;
   cert?: string | Buffer;
   key?: string | Buffer;
+  /** The name the server's certificate must carry, when it is not the baseUrl's host (e.g. through a tunnel). */
+  servername?: string;
 }
 
 /**
@@ -107,6 +110,8 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
     jobService,
     /** The generated AlertService client: alert channels, rules and delivery history. */
     alertService: createClient(AlertService, transport),
+    /** The generated AdminService client: API keys, namespace limits and the audit log. */
+    adminService: createClient(AdminService, transport),
     /** The generated StatsService client: run stats of a job or a queue over a window. */
     statsService: createClient(StatsService, transport),
     /** The generated WatchService client, e.g. for WatchRunLogs (watchRuns and watchJob below reconnect on their own). */

@@ -18,6 +18,7 @@ export * from "./gen/chime/v1/job_service_pb.js";
 export * from "./gen/chime/v1/watch_service_pb.js";
 export * from "./gen/chime/v1/worker_pb.js";
 export * from "./gen/chime/v1/alert_service_pb.js";
+export * from "./gen/chime/v1/admin_service_pb.js";
 export * from "./gen/chime/v1/stats_service_pb.js";
 export * from "./plain-api.js";
 export { natsLayout, type NatsLayout } from "./nats-layout.js";
