@@ -6,7 +6,7 @@ import { defineConfig, globalIgnores } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  globalIgnores(["sdk/src/gen/", "**/dist/", "**/node_modules/", ".chime/", "test-output/", "coverage/"]),
+  globalIgnores(["sdk/src/gen/", "server/src/gen/", "**/dist/", "**/node_modules/", ".chime/", "test-output/", "coverage/"]),
   js.configs.recommended,
   tseslint.configs.recommended,
   {

@@ -12,12 +12,12 @@ trap 'rm -rf "$tmp"' EXIT
 # The output folder prefixes the out: paths of buf.gen.yaml: $tmp/fresh/sdk/src/gen, $tmp/fresh/docs/api.md.
 bash scripts/generate.sh "$tmp/fresh" >/dev/null
 mkdir -p "$tmp/committed/docs"
-git archive HEAD sdk/src/gen | tar -x -C "$tmp/committed"
+git archive HEAD sdk/src/gen server/src/gen | tar -x -C "$tmp/committed"
 # Missing from HEAD: compared as an empty file, so it shows as stale.
 git show HEAD:docs/api.md >"$tmp/committed/docs/api.md" 2>/dev/null || : >"$tmp/committed/docs/api.md"
 
 stale=0
-for path in sdk/src/gen docs/api.md; do
+for path in sdk/src/gen server/src/gen docs/api.md; do
   # diff -r also reports files only on one side (added or removed messages/files).
   if ! diff -r -u "$tmp/committed/$path" "$tmp/fresh/$path" >"$tmp/diff"; then
     stale=1

@@ -13,3 +13,6 @@ trap 'rm -f "$image"' EXIT
 npx buf build -o "$image#format=binpb"
 mkdir -p "$out/docs"
 node --import tsx scripts/api-docs.ts "$image" "$out/docs/api.md"
+# The descriptors with their comments, for gRPC reflection (protoc-gen-es embeds them without).
+mkdir -p "$out/server/src/gen"
+node --import tsx scripts/reflection-descriptors.ts "$image" "$out/server/src/gen/reflection-descriptors.ts"

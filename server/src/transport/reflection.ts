@@ -1,9 +1,19 @@
-import { toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { fromBinary, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { ConnectError } from "@connectrpc/connect";
 import { ReflectionService } from "@grpc/reflection";
 import type { Authenticator } from "../auth/authenticate.js";
+import { CHIME_DESCRIPTORS_WITH_COMMENTS } from "../gen/reflection-descriptors.js";
+
+/**
+ * The chime.v1 files as `buf build` describes them, comments included (scripts/generate.sh);
+ * the generated code's embedded descriptors carry none. Other files (google.protobuf) are
+ * served from the generated code.
+ */
+const commentedFiles = new Map(
+  fromBinary(FileDescriptorSetSchema, Buffer.from(CHIME_DESCRIPTORS_WITH_COMMENTS, "base64")).file.map((f) => [f.name, f]),
+);
 
 /** A service served by other means (grpc.health.v1), described by its serialized FileDescriptorProtos. */
 export interface ExtraReflectedService {
@@ -12,15 +22,15 @@ export interface ExtraReflectedService {
 }
 
 /**
- * gRPC server reflection (v1 and v1alpha) built from the generated descriptors, so
- * grpcurl and buf curl work with no proto files at hand. `extra` adds services whose
+ * gRPC server reflection (v1 and v1alpha) built from the generated descriptors, with the
+ * proto comments, so grpcurl and buf curl work (and describe) with no proto files at hand. `extra` adds services whose
  * descriptors come from elsewhere (the health service), so they can be called too.
  */
 export function addReflection(server: grpc.Server, services: DescService[], extra: ExtraReflectedService[] = [], authenticate?: Authenticator): void {
   const files = new Map<string, Buffer>();
   const collect = (file: DescFile) => {
     if (files.has(file.proto.name)) return;
-    files.set(file.proto.name, Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)));
+    files.set(file.proto.name, Buffer.from(toBinary(FileDescriptorProtoSchema, commentedFiles.get(file.proto.name) ?? file.proto)));
     file.dependencies.forEach(collect);
   };
   services.forEach((service) => collect(service.file));
