@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate, FieldMaskSchema } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate, FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { withCallDefaults } from "./call-defaults.js";
 import { withChimeErrors } from "./errors.js";
@@ -180,7 +180,7 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
         count,
         after: after ? timestampFromDate(after) : undefined,
       });
-      return fireTimes.map((t) => new Date(Number(t.seconds) * 1000 + t.nanos / 1e6));
+      return fireTimes.map((t) => timestampDate(t));
     },
 
     /**

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { BadRequestSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { msOf } from "./plain-values.js";
 
 /** The gRPC code names ("NOT_FOUND", "INVALID_ARGUMENT", ...), derived from connect's Code enum. */
 export type ChimeErrorCode = Trim<ScreamingSnake<Exclude<keyof typeof Code, number>>>;
@@ -41,7 +42,7 @@ export class ChimeError extends ConnectError {
       detail.fieldViolations.map(({ field, description }) => ({ field, description })),
     );
     const delay = error.findDetails(RetryInfoSchema)[0]?.retryDelay;
-    this.retryDelayMs = delay ? Number(delay.seconds) * 1000 + delay.nanos / 1e6 : undefined;
+    this.retryDelayMs = msOf(delay);
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {

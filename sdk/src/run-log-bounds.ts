@@ -1,5 +1,5 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { RunLogLevel, RunLogLineSchema, type RunLogLine } from "./gen/chime/v1/run_pb.js";
 
 /**
@@ -67,7 +67,7 @@ export function boundRunLogLines(lines: readonly RunLogLine[], limits: RunLogLim
   if (dropped === 0 || lines.length === 0) return kept;
   const last = lines[lines.length - 1];
   const seq = (kept.length > 0 ? kept[kept.length - 1].seq : 0) + 1;
-  kept.push(droppedMarker(last.attempt, seq, dropped, last.time ? new Date(Number(last.time.seconds) * 1000 + last.time.nanos / 1e6) : new Date()));
+  kept.push(droppedMarker(last.attempt, seq, dropped, last.time ? timestampDate(last.time) : new Date()));
   return kept;
 }
 
