@@ -19,6 +19,8 @@ export function natsLayout(prefix: string) {
     ingestConsumer: `${prefix}_ingest`,
     /** KV bucket: key = run id, present when the run was cancelled. */
     cancelBucket: `${prefix}_cancels`,
+    /** KV bucket: key = run id, how many of its deliveries stopping workers handed back unstarted. */
+    handbackBucket: `${prefix}_handbacks`,
   };
 }
 

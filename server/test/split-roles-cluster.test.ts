@@ -149,7 +149,9 @@ it("loses and doubles no run when one NATS node and one process of each role are
   }
   const executedTimes = (run: Row) => (run.queue === "http" ? requests : executions).get(run.id) ?? 0;
   const neverRan = succeeded.filter((r) => executedTimes(r) === 0).length;
-  const ranTwice = runs.filter((r) => executedTimes(r) > 1).length;
+  const ranTwiceRuns = runs.filter((r) => executedTimes(r) > 1);
+  const ranTwice = ranTwiceRuns.length;
+  const httpRanTwice = ranTwiceRuns.filter((r) => r.queue === "http").length;
   const firesTwice = runs.length - new Set(runs.map((r) => `${r.job_id}@${r.scheduled_time.getTime()}`)).size;
   // Every per-second fire between a cron's first and last run has its run: no gap.
   let missedFires = 0;
@@ -166,7 +168,7 @@ it("loses and doubles no run when one NATS node and one process of each role are
       `killed at once: 1 NATS node, api-a, the scheduler leader (${leader.leader_id}), ingest-a, executor-a (ingest and executor replaced in ${replacedMs} ms, the executor's start retried ${executorRetries} times); ` +
       `${runs.length} runs (${oneOffRuns.length} one-off, ${runs.length - oneOffRuns.length} cron; ${httpRuns} http, ${runs.length - httpRuns} worker), ` +
       `${succeeded.length} succeeded, ${runs.length - succeeded.length} cancelled by the pause; ` +
-      `${neverRan} lost, ${ranTwice} executed twice, ${firesTwice} fires doubled, ${missedFires} cron fires missed`,
+      `${neverRan} lost, ${ranTwice} executed twice (${httpRanTwice} http), ${firesTwice} fires doubled, ${missedFires} cron fires missed`,
   );
   expect(oneOffRuns.filter((r) => r.state === RunState.SUCCEEDED)).toHaveLength(oneOffs.length);
   expect({ neverRan, ranTwice, firesTwice, missedFires }).toEqual({ neverRan: 0, ranTwice: 0, firesTwice: 0, missedFires: 0 });

@@ -23,6 +23,8 @@ import { natsLayout, type NatsLayout } from "../nats-layout.js";
 import { DEFAULT_RUN_LOG_LIMITS, type RunLogLimits } from "../run-log-bounds.js";
 import { decodeRunAssignment } from "../wire/run-assignment.js";
 import { backoffOf, retryDelayMs, type Backoff } from "./backoff.js";
+import { ACK, ackSubjectOf, confirmAck, nakPayload } from "./confirmed-ack.js";
+import { Handbacks } from "./handbacks.js";
 import { AttemptTimeoutError, DeliverySupersededError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
 import { Heartbeats } from "./heartbeats.js";
 import { LazyAbort } from "./lazy-abort.js";
@@ -196,6 +198,7 @@ export class Worker {
   private ownsConnection = false;
   private js?: JetStreamClient;
   private kv?: KV;
+  private handbacks?: Handbacks;
   private consumer?: Consumer;
   private status?: StatusPublisher;
   private watcher?: QueuedIterator<KvWatchEntry>;
@@ -285,6 +288,9 @@ export class Worker {
     void this.watchCancels(this.watcher);
     for await (const runId of await this.kv.keys()) if (!this.cancelled.has(runId)) this.cancelled.set(runId, Date.now());
     this.cancelTtlMs = (await this.kv.status()).ttl;
+    this.handbacks = await Handbacks.open(this.js, this.layout.handbackBucket, (error) =>
+      this.logger.warn({ err: String(error) }, "no hand-back bucket (a server older than this worker): a run handed back at a stop will have spent an attempt"),
+    );
     if (this.cancelTtlMs > 0) {
       this.pruneTimer = setInterval(() => this.pruneCancelled(), Math.min(this.cancelTtlMs, 600_000));
       this.pruneTimer.unref();
@@ -403,7 +409,7 @@ export class Worker {
         got++;
         this.requested--;
         if (this.graceOver) {
-          msg.nak(); // arrived after the stop's grace: hand it back at once
+          void this.handBack(msg); // arrived after the stop's grace: hand it back at once
           continue;
         }
         // Read just after a stall, a message may have waited in the socket since the request.
@@ -517,7 +523,8 @@ export class Worker {
       msg.term(); // no reason: "+TERM reason" needs NATS 2.11
       return;
     }
-    const attempt = msg.info.deliveryCount;
+    const deliveries = msg.info.deliveryCount;
+    const attempt = deliveries === 1 ? 1 : await this.handbacks!.attemptOf(assignment.runId, deliveries);
     const backoff = backoffOf(assignment.retryPolicy);
     const held: Held = { runId: assignment.runId, msg, abort: new LazyAbort() };
     // Registered before the cancel check, so a cancellation arriving meanwhile still reaches it.
@@ -572,6 +579,20 @@ export class Worker {
   }
 
   /**
+   * Hands an unstarted delivery back for another worker, recording it first so that it costs
+   * the run no attempt (handbacks.ts); if that cannot be recorded it goes back all the same.
+   */
+  private async handBack(msg: JsMsg): Promise<void> {
+    this.heartbeats.delete(msg);
+    try {
+      await this.handbacks?.record(decodeRunAssignment(msg.data).runId);
+    } catch (error) {
+      this.logger.warn({ err: String(error), seq: msg.seq }, "cannot record a hand-back; the run will count it as an attempt");
+    }
+    msg.nak();
+  }
+
+  /**
    * Whether the run is in the cancel bucket, as far as this worker's watch has seen: a
    * cancellation put while the run is being delivered may arrive just after the check,
    * and then aborts the handler it just started (as one put after the start does).
@@ -586,11 +607,20 @@ export class Worker {
     for (const [runId, putAt] of this.cancelled) if (putAt < horizon) this.cancelled.delete(runId);
   }
 
-  /** Publishes the update and, once JetStream stored it, acks or naks the run message. */
+  /**
+   * Publishes the update and, once JetStream stored it, acks or naks the run message and
+   * waits for JetStream to confirm it (confirmed-ack.ts): an ack lost while the consumer's
+   * leader moves would have the run executed again. Heartbeats go on meanwhile, so the
+   * delivery outlives a leader election. One unconfirmed past the ack wait is logged: the
+   * run may then be redelivered, and the server refuses that attempt's result.
+   */
   private async finish(msg: JsMsg, update: RunStatusUpdate, then: "ack" | { nakMs: number }): Promise<void> {
     await this.status!.publish(update);
-    if (then === "ack") msg.ack();
-    else msg.nak(then.nakMs);
+    const payload = then === "ack" ? ACK : nakPayload(then.nakMs);
+    const confirmed = await confirmAck(this.nc!, ackSubjectOf(msg), payload, { withinMs: this.options.ackWaitMs, tryTimeoutMs: Math.min(2000, this.options.ackWaitMs / 3) });
+    if (!confirmed && !this.nc!.isClosed()) {
+      this.logger.warn({ runId: update.runId, attempt: update.attempt, queue: this.options.queue }, `JetStream did not confirm the ${then === "ack" ? "ack" : "nak"} within the ack wait; the run may be redelivered`);
+    }
   }
 
   /** Runs the handler; resolves when it settled or its signal aborted, with the start of the attempt. */
@@ -705,8 +735,9 @@ export class Worker {
   /**
    * Stops pulling; for up to `graceMs` lets running handlers finish and starts the runs it
    * holds unstarted as slots free up (each has an attempt of its own only once); then hands
-   * back what is left (nak: another worker runs it, as a further attempt) and aborts the
-   * handlers still running; waits for every report (status stored, then ack or nak) and
+   * back what is left unstarted (nak: another worker runs it, at the same attempt, as the
+   * hand-back is recorded first: handbacks.ts) and aborts the handlers still running (their
+   * runs go back too, having spent that attempt); waits for every report (status stored, then ack or nak) and
    * closes, within `stopDeadlineMs` whatever NATS does.
    */
   stop(graceMs = this.options.stopGraceMs): Promise<void> {
@@ -745,10 +776,7 @@ export class Worker {
       await this.whenNoHandlers(graceMs);
       this.graceOver = true;
       // What the grace did not reach goes back, for another worker.
-      for (const msg of this.buffered.splice(0)) {
-        this.heartbeats.delete(msg);
-        msg.nak();
-      }
+      await Promise.all(this.buffered.splice(0).map((msg) => this.handBack(msg)));
       for (const held of this.held.values()) held.abort.abort(new WorkerStoppingError());
       await this.whenNoHandlers(2000);
       // Every report started goes on to its ack (or nak): nothing the handlers did is dropped.

@@ -9,6 +9,8 @@ export const DEDUP_WINDOW_MS = 10 * 60_000;
 export const EVENTS_MAX_AGE_MS = 24 * 3_600_000;
 /** How long a cancellation marker is kept. */
 export const CANCEL_TTL_MS = 7 * 24 * 3_600_000;
+/** How long a record of a run's handed-back deliveries is kept (a run waiting longer counts them as attempts). */
+export const HANDBACK_TTL_MS = 7 * 24 * 3_600_000;
 
 /**
  * Creates the streams and bucket of a prefix, or brings existing ones to this
@@ -35,13 +37,17 @@ export async function ensureStreams(nc: NatsConnection, prefix: string, replicas
     max_age: nanos(EVENTS_MAX_AGE_MS),
     num_replicas: replicas,
   });
-  const kvm = new Kvm(nc);
-  await kvm.create(layout.cancelBucket, { ttl: CANCEL_TTL_MS, history: 1, replicas });
+  await ensureBucket(nc, jsm, layout.cancelBucket, CANCEL_TTL_MS, replicas);
+  await ensureBucket(nc, jsm, layout.handbackBucket, HANDBACK_TTL_MS, replicas);
+  return jsm;
+}
+
+async function ensureBucket(nc: NatsConnection, jsm: JetStreamManager, name: string, ttlMs: number, replicas: number): Promise<void> {
+  await new Kvm(nc).create(name, { ttl: ttlMs, history: 1, replicas });
   // Kvm.create leaves an existing bucket's stream as it was: bring its replicas up to date.
-  const bucketStream = `KV_${layout.cancelBucket}`;
+  const bucketStream = `KV_${name}`;
   const bucket = await jsm.streams.info(bucketStream);
   if (bucket.config.num_replicas !== replicas) await jsm.streams.update(bucketStream, { ...bucket.config, num_replicas: replicas });
-  return jsm;
 }
 
 type StreamConfig = Parameters<JetStreamManager["streams"]["add"]>[0];
@@ -60,7 +66,7 @@ async function addOrUpdate(jsm: JetStreamManager, config: StreamConfig): Promise
 export async function deleteStreams(nc: NatsConnection, prefix: string): Promise<void> {
   const layout = natsLayout(prefix);
   const jsm = await jetstreamManager(nc);
-  for (const stream of [layout.runsStream, layout.eventsStream, `KV_${layout.cancelBucket}`]) {
+  for (const stream of [layout.runsStream, layout.eventsStream, `KV_${layout.cancelBucket}`, `KV_${layout.handbackBucket}`]) {
     await jsm.streams.delete(stream).catch(() => false);
   }
 }
