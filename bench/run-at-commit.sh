@@ -22,6 +22,11 @@ for entry in "$here"/node_modules/* "$here"/node_modules/.bin; do
   name="$(basename "$entry")"
   [[ "$name" == "@chime" ]] || ln -s "$entry" "$dir/node_modules/$name"
 done
+# Packages npm could not hoist (another version of one at the root) sit in a workspace's own node_modules.
+for modules in "$here"/*/node_modules; do
+  workspace="$(basename "$(dirname "$modules")")"
+  if [[ -d "$dir/$workspace" && ! -e "$dir/$workspace/node_modules" ]]; then ln -s "$modules" "$dir/$workspace/node_modules"; fi
+done
 for entry in "$here"/node_modules/@chime/*; do
   name="$(basename "$entry")"
   ln -s "$dir/$(basename "$(readlink -f "$entry")")" "$dir/node_modules/@chime/$name"

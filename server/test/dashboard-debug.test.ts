@@ -158,7 +158,7 @@ describe("dashboard for debugging", () => {
     const row = (await server.pool.query<{ job_id: string; trigger: number }>("SELECT job_id::text, trigger FROM runs WHERE id = $1", [retried])).rows[0];
     expect(row).toEqual({ job_id: failingJob, trigger: 2 });
     // The new run is followed live until it fails too.
-    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 10_000 }).toBe("failed");
+    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 30_000 }).toBe("failed");
   });
 
   it("follows a running run live until it ends", async () => {
@@ -171,10 +171,10 @@ describe("dashboard for debugging", () => {
     expect(await page.getByRole("button", { name: "Retry as a new run" }).count()).toBe(0);
     await shoot("run-running");
     releaseSlow();
-    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 10_000 }).toBe("succeeded");
+    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 30_000 }).toBe("succeeded");
     expect(await page.getByTestId("run-live").count()).toBe(0);
     // The log panel opened while the run ran: its follow stream brought the line in.
-    await expect.poll(() => page.getByTestId("run-logs").textContent(), { timeout: 10_000 }).toContain("WARN    [attempt 1] export took long");
+    await expect.poll(() => page.getByTestId("run-logs").textContent(), { timeout: 30_000 }).toContain("WARN    [attempt 1] export took long");
     slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
   });
 
@@ -305,7 +305,7 @@ describe("dashboard for debugging", () => {
       expect(await sent.locator('[data-col="last-error"]').textContent()).toBe("HTTP 500");
       expect(receiver.received).toHaveLength(1);
       const given = page.locator('table.deliveries-table tr[data-rule="everything-ended"]');
-      await expect.poll(() => given.locator(".badge").textContent(), { timeout: 10_000 }).toBe("failed");
+      await expect.poll(() => given.locator(".badge").textContent(), { timeout: 30_000 }).toBe("failed");
       expect(await given.locator('[data-col="attempts"]').textContent()).toBe("1");
       expect(await given.locator('[data-col="last-error"]').textContent()).toMatch(/10\.255\.255\.1|not allowed|refused/i);
       await shoot("alerts");
