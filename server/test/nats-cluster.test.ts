@@ -17,6 +17,8 @@ let server: TestServer;
 let chime: ChimeClient;
 let worker: Worker;
 const executions = new Map<string, number>();
+/** The attempt numbers each run was executed with, for the report. */
+const attempts = new Map<string, number[]>();
 
 beforeAll(async () => {
   cluster = await startNatsCluster(3);
@@ -27,7 +29,10 @@ beforeAll(async () => {
     prefix: server.config.natsPrefix,
     queue: "cluster-q",
     workerId: "c",
-    handler: async (run) => void executions.set(run.runId, (executions.get(run.runId) ?? 0) + 1),
+    handler: async (run) => {
+      executions.set(run.runId, (executions.get(run.runId) ?? 0) + 1);
+      attempts.set(run.runId, [...(attempts.get(run.runId) ?? []), run.attempt]);
+    },
   });
   await waitFor("the server's streams", async () => (await server.pool.query("SELECT 1")).rowCount === 1 && (await worker.start().then(() => true, () => false)), { timeoutMs: 30_000, intervalMs: 500 });
 }, 60_000);
@@ -84,7 +89,7 @@ it("replicates every stream three times and loses or doubles no run when a NATS 
   const oneOffRuns = runs.filter((r) => oneOffs.includes(r.job_id));
   console.log(
     `nats cluster: ${runs.length} runs (${oneOffRuns.length} one-off, ${runs.length - oneOffRuns.length} cron), ${succeeded.length} succeeded, ` +
-      `${executions.size} executed, ${doubled} executed twice, ${neverRan} never executed, ${missedFires} cron fires missed, one node of 3 killed`,
+      `${executions.size} executed, ${doubled} executed twice (attempts ${succeeded.filter((r) => (executions.get(r.id) ?? 0) > 1).map((r) => attempts.get(r.id)!.join("+")).join(", ") || "-"}), ${neverRan} never executed, ${missedFires} cron fires missed, one node of 3 killed`,
   );
   expect(oneOffRuns.filter((r) => r.state === RunState.SUCCEEDED)).toHaveLength(60);
   expect({ doubled, neverRan, missedFires }).toEqual({ doubled: 0, neverRan: 0, missedFires: 0 });

@@ -125,7 +125,7 @@ it("a run whose report takes longer than the ack wait is not redelivered: it is 
   const ids = await publishRuns(layout, 2);
   await waitFor("the handlers to end", () => started.length === 2);
   // JetStream would hand the runs out again after 1 s without a heartbeat; the reports keep
-  // retrying for about 3 s before they give up, so the path is restored in between.
+  // retrying for 10 s before they give up, so the path is restored in between.
   await new Promise((resolve) => setTimeout(resolve, 1800));
   const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(QUEUE));
   expect({ redelivered: info.num_redelivered, unacked: info.num_ack_pending }).toEqual({ redelivered: 0, unacked: 2 });
@@ -230,4 +230,24 @@ it("a handler that ignores its aborted signal keeps its slot for abortGraceMs, w
   } finally {
     release();
   }
+});
+
+it("a redelivery of a run the worker already ended is acked without running its handler again", async () => {
+  const prefix = testNatsPrefix();
+  prefixes.push(prefix);
+  const layout = natsLayout(prefix);
+  await ensureStreams(nc, prefix);
+  const started: string[] = [];
+  await startWorker(prefix, 2, (run) => started.push(run.runId));
+  const [id] = await publishRuns(layout, 1);
+  await waitFor("the run to end", async () => (await endsByRun(prefix)).has(id) && (await consumerState(layout)).unacked === 0, { timeoutMs: 10_000 });
+  // The same run delivered again, as JetStream does when an ack was lost with its consumer leader.
+  const assignment = create(RunAssignmentSchema, { runId: id, jobId: randomUUID(), jobName: "report", namespace: "default", queue: QUEUE });
+  await jetstream(nc).publish(layout.runSubject(QUEUE), encodeRunAssignment(assignment), { msgID: `${id}-again` });
+  await waitFor("the second delivery to be acked", async () => {
+    const state = await consumerState(layout);
+    return state.pending === 0 && state.unacked === 0;
+  }, { timeoutMs: 10_000 });
+  expect(started).toEqual([id]);
+  expect((await endsByRun(prefix)).get(id)).toEqual([{ state: RunState.SUCCEEDED, attempt: 1, workerId: "w" }]);
 });

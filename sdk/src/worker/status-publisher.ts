@@ -18,8 +18,13 @@ export interface StatusPublisherOptions {
   maxBatch: number;
   /** Bytes per batch at most (NATS messages are limited, 1 MiB by default). */
   maxBatchBytes?: number;
-  /** Publish attempts per batch before its updates are reported failed. */
-  publishAttempts?: number;
+  /**
+   * How long a batch is tried before its updates are reported failed (default 10 s). A failed
+   * report hands its run back to be run again, so this outlasts a JetStream leader election
+   * (a node lost: "jetstream is not enabled", timeouts); the worker heartbeats the run's
+   * delivery meanwhile, so it is not redelivered however long this takes.
+   */
+  publishWithinMs?: number;
 }
 
 interface Pending {
@@ -52,7 +57,7 @@ const runningBytesAtMost = (update: RunStatusUpdate) => 64 + 3 * (update.runId.l
  */
 export function createStatusPublisher(options: StatusPublisherOptions) {
   const maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
-  const publishAttempts = options.publishAttempts ?? 5;
+  const publishWithinMs = options.publishWithinMs ?? 10_000;
   let pending: Pending[] = [];
   let pendingBytes = 0;
   /** RUNNING updates waiting for their batch, by run and attempt. */
@@ -86,14 +91,16 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
     // The same message id on every try: a retry after a lost ack is dropped by JetStream's dedup.
     const msgID = `${batchPrefix}-${++batchCounter}`;
     let lastError: Error | undefined;
-    for (let attempt = 1; attempt <= publishAttempts; attempt++) {
+    const giveUpAt = Date.now() + publishWithinMs;
+    for (let pauseMs = 200; ; pauseMs = Math.min(1000, pauseMs * 2)) {
       try {
-        await options.js.publish(options.subject, data, { msgID, timeout: 5000 });
+        await options.js.publish(options.subject, data, { msgID, timeout: Math.max(1000, Math.min(5000, giveUpAt - Date.now())) });
         for (const p of batch) p.resolve();
         return;
       } catch (error) {
         lastError = error as Error;
-        if (attempt < publishAttempts) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+        if (Date.now() + pauseMs >= giveUpAt) break;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
       }
     }
     for (const p of batch) p.reject(new Error(`cannot publish run status: ${lastError?.message}`, { cause: lastError }));

@@ -24,6 +24,7 @@ import { DEFAULT_RUN_LOG_LIMITS, type RunLogLimits } from "../run-log-bounds.js"
 import { decodeRunAssignment } from "../wire/run-assignment.js";
 import { backoffOf, retryDelayMs, type Backoff } from "./backoff.js";
 import { ACK, ackSubjectOf, confirmAck, nakPayload } from "./confirmed-ack.js";
+import { EndedRuns } from "./ended-runs.js";
 import { Handbacks } from "./handbacks.js";
 import { AttemptTimeoutError, DeliverySupersededError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
 import { Heartbeats } from "./heartbeats.js";
@@ -211,6 +212,8 @@ export class Worker {
   /** Every delivered message until it is acked, naked or terminated. */
   private readonly heartbeats: Heartbeats<JsMsg>;
   private readonly stalls: StallWatch;
+  /** Runs this worker ended, so that a redelivery of one is acked, not run again. */
+  private readonly endedRuns: EndedRuns;
   /** Delivered runs waiting for a free slot, oldest first. */
   private readonly buffered: JsMsg[] = [];
   /** One per run from its slot's start to its report's end. */
@@ -262,6 +265,9 @@ export class Worker {
       staleAfterMs,
       (msg) => this.dropSuperseded(msg),
     );
+    // A redelivery of an ended run comes after an ack lost with a consumer leader, within
+    // about an ack wait or two; 100,000 ids are a few MB.
+    this.endedRuns = new EndedRuns(3 * this.options.ackWaitMs, 100_000);
     this.stalls = new StallWatch(Math.max(250, Math.floor(staleAfterMs / 4)));
   }
 
@@ -523,6 +529,12 @@ export class Worker {
       msg.term(); // no reason: "+TERM reason" needs NATS 2.11
       return;
     }
+    if (this.endedRuns.has(assignment.runId)) {
+      release();
+      this.logger.info({ runId: assignment.runId, seq: msg.seq, deliveryCount: msg.info.deliveryCount, queue: this.options.queue }, "redelivery of a run this worker ended; acked without running it");
+      await confirmAck(this.nc!, ackSubjectOf(msg), ACK, this.ackTiming());
+      return;
+    }
     const deliveries = msg.info.deliveryCount;
     const attempt = deliveries === 1 ? 1 : await this.handbacks!.attemptOf(assignment.runId, deliveries);
     const backoff = backoffOf(assignment.retryPolicy);
@@ -616,11 +628,17 @@ export class Worker {
    */
   private async finish(msg: JsMsg, update: RunStatusUpdate, then: "ack" | { nakMs: number }): Promise<void> {
     await this.status!.publish(update);
+    // Every ack here ends the run (a retry naks): it is over once its status is stored.
+    if (then === "ack") this.endedRuns.add(update.runId);
     const payload = then === "ack" ? ACK : nakPayload(then.nakMs);
-    const confirmed = await confirmAck(this.nc!, ackSubjectOf(msg), payload, { withinMs: this.options.ackWaitMs, tryTimeoutMs: Math.min(2000, this.options.ackWaitMs / 3) });
+    const confirmed = await confirmAck(this.nc!, ackSubjectOf(msg), payload, this.ackTiming());
     if (!confirmed && !this.nc!.isClosed()) {
       this.logger.warn({ runId: update.runId, attempt: update.attempt, queue: this.options.queue }, `JetStream did not confirm the ${then === "ack" ? "ack" : "nak"} within the ack wait; the run may be redelivered`);
     }
+  }
+
+  private ackTiming() {
+    return { withinMs: this.options.ackWaitMs, tryTimeoutMs: Math.min(2000, this.options.ackWaitMs / 3) };
   }
 
   /** Runs the handler; resolves when it settled or its signal aborted, with the start of the attempt. */
