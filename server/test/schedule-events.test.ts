@@ -66,6 +66,42 @@ describe("schedule events through a real server", () => {
     expect(await readMetric(target.httpUrl, "chime_schedule_events_total", { reason: "overlap_skipped" })).toBe(stored.length);
   });
 
+  it("fires a restart delays by less than the misfire threshold run late and are recorded LATE, past the job's max_lag", async () => {
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    // A 10 s threshold: the times the restart delays are late, not missed.
+    const env = { CHIME_MISFIRE_THRESHOLD_MS: "10000" };
+    const first = await server(env, db);
+    const prefix = first.config.natsPrefix;
+    cleanups.push(() => deleteNatsPrefix(prefix));
+    const chime = createChimeClient({ baseUrl: first.grpcUrl });
+    const job = await chime.createJob({ name: "late", queue: "late-q", schedule: { cron: "* * * * * *" }, maxLag: "200ms" });
+    await waitFor("a first run", async () => ((await first.pool.query("SELECT 1 FROM runs WHERE job_id = $1", [job.id])).rowCount! > 0 ? true : undefined));
+    await first.stop();
+    await sleep(1500);
+    const second = await server({ ...env, CHIME_NATS_PREFIX: prefix }, db);
+    const again = createChimeClient({ baseUrl: second.grpcUrl });
+    const late = await waitFor("a LATE event", async () => {
+      const { events } = await again.jobService.listScheduleEvents({ jobId: job.id });
+      const found = events.filter((e) => e.reason === ScheduleEventReason.LATE);
+      return found.length > 0 ? found : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 250 });
+    await again.pauseJob(job.id);
+
+    const { events } = await again.jobService.listScheduleEvents({ jobId: job.id });
+    expect(events.some((e) => e.reason === ScheduleEventReason.MISSED)).toBe(false);
+    const [event] = late;
+    expect(event.count).toBeGreaterThanOrEqual(1);
+    // Decided more than max_lag after its last time, and each time it names fired: its run exists.
+    expect(timestampDate(event.time!).getTime() - timestampDate(event.lastScheduledTime!).getTime()).toBeGreaterThan(200);
+    const { rows } = await second.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM runs WHERE job_id = $1 AND scheduled_time BETWEEN $2 AND $3",
+      [job.id, timestampDate(event.firstScheduledTime!), timestampDate(event.lastScheduledTime!)],
+    );
+    expect(rows[0].n).toBe(event.count);
+    expect(await readMetric(second.httpUrl, "chime_schedule_events_total", { reason: "late" })).toBeGreaterThanOrEqual(1);
+  });
+
   it("a paused job records the times it did not fire (PAUSED) when it resumes, in one event", async () => {
     const target = await server();
     const chime = createChimeClient({ baseUrl: target.grpcUrl });

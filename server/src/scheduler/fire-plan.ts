@@ -1,5 +1,5 @@
 import { JobState, MisfirePolicy, OverlapPolicy, type Job } from "@chime/sdk";
-import { lastFireTimeBetween, nextFireTime, type ScheduleContext } from "../jobs/schedule.js";
+import { lastFireTimeBetween, nextFire, nextFireTime, type ScheduleContext } from "../jobs/schedule.js";
 import { JOB_DEFAULTS } from "../jobs/job-validation.js";
 import { durationToMs } from "../util/time.js";
 
@@ -40,6 +40,11 @@ export interface FirePlan {
   cancelActive: boolean;
   /** Fire times dropped by the misfire or overlap policy. */
   skipped: number;
+  /**
+   * Cron times that DST_GAP_POLICY_SKIP dropped (they fell in a spring-forward gap) between the
+   * plan's times and its next one, each decided once: when the step over them is taken.
+   */
+  dstSkipped?: FireSpan;
   next: Date | null;
   state: JobState;
   runCount: number;
@@ -74,6 +79,7 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
   const schedule = job.schedule!;
   const context = (runCount: number) => ({ createTime: due.createTime, runCount });
   const candidates: Date[] = [];
+  const dstSkipped: Date[] = [];
   let last = new Date(due.nextRunTime.getTime() - 1);
   let truncated = false;
 
@@ -84,8 +90,11 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
         truncated = true;
         return;
       }
-      const next = nextFireTime(schedule, cursor, context(due.runCount + candidates.length));
+      const { fire, skipped } = nextFire(schedule, cursor, context(due.runCount + candidates.length));
+      const next = fire?.time;
       if (!next || next.getTime() > to || next.getTime() <= cursor.getTime()) return;
+      // Stepped over only with a fire taken: a step not taken is taken again by the final one.
+      for (const time of skipped) dstSkipped.push(time.time);
       candidates.push(next);
       cursor = next;
       last = next;
@@ -133,7 +142,9 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
 
   const { fires, cancelActive } = admitFires(job, active, candidates);
   const runCount = due.runCount + fires.length;
-  const next = nextFireTime(schedule, last, context(runCount));
+  const following = nextFire(schedule, last, context(runCount));
+  for (const time of following.skipped) dstSkipped.push(time.time);
+  const next = following.fire?.time;
   const hasNext = next !== undefined && next.getTime() > last.getTime();
   return {
     fires,
@@ -142,6 +153,7 @@ export function planFires(due: DueJobState, now: Date, active: ActiveRuns, optio
     missed,
     cancelActive,
     skipped: candidates.length - fires.length,
+    dstSkipped: dstSkipped.length > 0 ? { first: dstSkipped[0], last: dstSkipped[dstSkipped.length - 1], count: dstSkipped.length } : undefined,
     next: hasNext ? next : null,
     state: hasNext ? JobState.ACTIVE : JobState.COMPLETED,
     runCount,

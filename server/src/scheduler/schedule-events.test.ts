@@ -72,6 +72,31 @@ describe("scheduleEventsOf: which decision yields which event", () => {
     expect(events[0]).toMatchObject({ reason: R.MISSED, count: MAX_COUNTED_FIRES, lastScheduledTime: new Date("2026-03-02T10:00:00Z") });
   });
 
+  describe("a daily 02:30 New York job on the spring-forward day (2026-03-08: 02:00 EST jumps to 03:00 EDT)", () => {
+    const daily = (dstGap: "skip" | "shift") =>
+      perSecond({ schedule: toSchedule({ cron: "0 30 2 * * *", timeZone: "America/New_York", dstGap }) });
+    const fireAt = (job: Job, nextRunTime: string) => {
+      const now = new Date(Date.parse(nextRunTime) + 10);
+      const plan = planFires({ job, nextRunTime: new Date(nextRunTime), runCount: 0, createTime: new Date("2026-01-01T00:00:00Z") }, now, { active: 0, held: 0 }, OPTIONS);
+      return { plan, events: scheduleEventsOf(job, plan, now) };
+    };
+
+    it("SKIP: the fire before the gap steps over 02:30 and says so, once, with that instant", () => {
+      const { plan, events } = fireAt(daily("skip"), "2026-03-07T07:30:00Z"); // 02:30 EST on the 7th
+      expect(plan.next?.toISOString()).toBe("2026-03-09T06:30:00.000Z");
+      // 02:30 read with the old offset (EST) is 07:30Z, inside the gap.
+      expect(events.map((e) => [R[e.reason], e.count, e.firstScheduledTime.toISOString()])).toEqual([["DST_SKIPPED", 1, "2026-03-08T07:30:00.000Z"]]);
+      // The next pass, after the gap, reports nothing more.
+      expect(fireAt(daily("skip"), "2026-03-09T06:30:00Z").events).toEqual([]);
+    });
+
+    it("SHIFT: 02:30 fires at 03:30 EDT instead, and nothing is skipped", () => {
+      const { plan, events } = fireAt(daily("shift"), "2026-03-07T07:30:00Z");
+      expect(plan.next?.toISOString()).toBe("2026-03-08T07:30:00.000Z");
+      expect(events).toEqual([]);
+    });
+  });
+
   it("names each reason for the metric label", () => {
     expect([R.OVERLAP_SKIPPED, R.BUFFERED, R.MISSED, R.CAUGHT_UP, R.LATE, R.DST_SKIPPED, R.PAUSED].map(scheduleEventReasonName)).toEqual([
       "overlap_skipped",

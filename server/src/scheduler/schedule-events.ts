@@ -24,7 +24,7 @@ export interface ScheduleEventRecord {
  */
 export function scheduleEventsOf(job: Job, plan: FirePlan, now: Date): ScheduleEventRecord[] {
   // The common case, checked without allocating: every candidate fires on time.
-  if (!plan.missed && plan.catchUps === 0 && plan.fires.length === plan.candidates.length && !job.maxLag && !plan.fires.some((f) => f.held)) {
+  if (!plan.missed && !plan.dstSkipped && plan.catchUps === 0 && plan.fires.length === plan.candidates.length && !job.maxLag && !plan.fires.some((f) => f.held)) {
     return NO_EVENTS;
   }
   const events: ScheduleEventRecord[] = [];
@@ -37,6 +37,7 @@ export function scheduleEventsOf(job: Job, plan: FirePlan, now: Date): ScheduleE
   add(ScheduleEventReason.CAUGHT_UP, spanOf(catchUps.filter((t) => fired.has(t.getTime()))));
   add(ScheduleEventReason.OVERLAP_SKIPPED, spanOf(plan.candidates.filter((t) => !fired.has(t.getTime()))));
   add(ScheduleEventReason.BUFFERED, spanOf(plan.fires.filter((f) => f.held).map((f) => f.scheduledTime)));
+  add(ScheduleEventReason.DST_SKIPPED, plan.dstSkipped);
   if (job.maxLag) {
     // A catch-up run is late by design (it has its own reason); a buffered one waits on purpose.
     const lateBefore = now.getTime() - durationToMs(job.maxLag);
