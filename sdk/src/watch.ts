@@ -187,15 +187,26 @@ export async function* watchRuns(targets: WatchTargets, filter: WatchRunsFilter 
 }
 
 /**
- * One job: first a snapshot (the job and its active runs), then its changes and its runs'
- * events. After a reconnect it starts again with a fresh snapshot. Ends after the job is deleted.
+ * One job: first a snapshot (the job and its active runs), then its changes, its runs'
+ * events and its schedule events. A reconnect resumes after the last message received,
+ * with no gap and no duplicate (and no second snapshot); one before any message after the
+ * snapshot starts again with a fresh snapshot. With `options.resumeToken` it starts after
+ * that token, without a snapshot. Ends after the job is deleted.
  */
 export async function* watchJob(targets: WatchTargets, id: string, options: WatchOptions = {}): AsyncGenerator<WatchJobMessage> {
+  let token = options.resumeToken ?? "";
+  const reportReconnect = options.onReconnect;
+  const withToken: WatchOptions = {
+    ...options,
+    onReconnect: reportReconnect ? (info) => reportReconnect({ ...info, resumeToken: token }) : undefined,
+  };
   const stream = resilient(
     targets,
-    options,
-    (client, signal) => client.watchJob({ id }, { signal, timeoutMs: 0 }),
+    withToken,
+    (client, signal) => client.watchJob({ id, resumeToken: token }, { signal, timeoutMs: 0 }),
     (message) => {
+      if (message.kind.case === "snapshot") return "yield";
+      if (message.kind.value?.resumeToken) token = message.kind.value.resumeToken;
       if (message.kind.case === "keepalive") {
         options.onKeepalive?.(message.kind.value);
         return "skip";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createChimeClient, RunState, Worker, type RunEvent } from "@chime/sdk";
+import { createChimeClient, RunState, Worker, type RunEvent, type WatchJobMessage } from "@chime/sdk";
 import { TEST_NATS_URL } from "./helpers/env.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { createTestDatabase, type TestDatabase } from "./helpers/test-database.js";
@@ -147,5 +147,34 @@ describe("watch failover", () => {
         `with ${inFlightAtKill.rows[0].n} runs not yet ended; ${reconnects.length} reconnect(s) (${reconnects.map((r) => (r.code !== undefined ? Code[r.code] : "?")).join(", ")}); ` +
         `every event received exactly once, in cursor order`,
     );
+  });
+  it("SIGKILL of a WatchJob subscriber's replica: the SDK iterator resumes on the other replica after its last message, with no second snapshot, nothing missed or repeated", async () => {
+    const [c, d] = await Promise.all([startServer("watch-c"), startServer("watch-d")]);
+    const viaD = createChimeClient({ baseUrl: d.grpcUrl });
+    // Nobody takes queue "idle": every run triggered stays QUEUED, one run event each.
+    const job = await viaD.createJob({ name: "followed", queue: "idle", schedule: { at: new Date(Date.now() + 86_400_000) } });
+    const received: WatchJobMessage[] = [];
+    const reconnects: string[] = [];
+    const consuming = (async () => {
+      const messages = viaD.watchJob(job.id, { baseUrls: [c.grpcUrl, d.grpcUrl], retryDelayMs: 50, onReconnect: ({ resumeToken }) => reconnects.push(resumeToken) });
+      for await (const message of messages) received.push(message);
+    })();
+    await waitFor("the subscriber on replica c", async () => (await metric(c, "chime_watch_subscribers")) === 1);
+    const runIds: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      if (i === 50) {
+        await waitFor("the first half received", () => received.length >= 51);
+        await c.kill("SIGKILL");
+      }
+      runIds.push((await viaD.triggerJob(job.id)).id);
+    }
+    await viaD.deleteJob(job.id);
+    await consuming; // ends after the deletion
+    expect(received.filter((m) => m.kind === "snapshot")).toHaveLength(1);
+    const queued = received.filter((m) => m.kind === "runEvent" && m.event.state === RunState.QUEUED).map((m) => (m.kind === "runEvent" ? m.event.runId : ""));
+    expect(queued).toEqual(runIds);
+    expect(received.at(-1)?.kind).toBe("jobChange");
+    expect(reconnects.length).toBeGreaterThanOrEqual(1);
+    expect(reconnects[0]).not.toBe("");
   });
 });

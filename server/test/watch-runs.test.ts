@@ -370,6 +370,38 @@ describe("WatchJob", () => {
     await chime.deleteJob(recurring.id);
   });
 
+  it("resumes after any message's token with the job's changes, run events and schedule events after it: no gap, no duplicate, no snapshot", async () => {
+    // Overlap SKIP on a queue nobody takes: the first run stays QUEUED, so each later second
+    // records a schedule event (OVERLAP_SKIPPED) among the job's own changes and run events.
+    const job = await chime.createJob({ name: "wj-resume", queue: "nobody", schedule: { cron: "* * * * * *" }, overlap: "skip" });
+    const tokenOf = (m: WatchJobMessage) => (m.kind === "snapshot" ? "" : m.kind === "jobChange" ? m.change.resumeToken : m.event.resumeToken);
+    const keyOf = (m: WatchJobMessage) => `${m.kind}:${tokenOf(m)}`;
+    const first: WatchJobMessage[] = [];
+    const firstDone = (async () => {
+      for await (const message of chime.watchJob(job.id, { signal: AbortSignal.timeout(30_000) })) first.push(message);
+    })();
+    await waitFor("two schedule events", () => first.filter((m) => m.kind === "scheduleEvent").length >= 2, { timeoutMs: 10_000 });
+    await chime.updateJob(job.id, { labels: { step: "1" } });
+    await waitFor("a third schedule event", () => first.filter((m) => m.kind === "scheduleEvent").length >= 3, { timeoutMs: 10_000 });
+    await chime.pauseJob(job.id);
+    await chime.deleteJob(job.id);
+    await firstDone;
+    expect(first[0].kind).toBe("snapshot");
+    const kinds = new Set(first.map((m) => m.kind));
+    expect(kinds).toEqual(new Set(["snapshot", "runEvent", "scheduleEvent", "jobChange"]));
+
+    // From each message's token (the deletion's excepted), a new stream sends exactly the rest.
+    for (let i = 1; i < first.length - 1; i++) {
+      const rest: WatchJobMessage[] = [];
+      for await (const message of chime.watchJob(job.id, { resumeToken: tokenOf(first[i]), signal: AbortSignal.timeout(10_000) })) rest.push(message);
+      expect({ from: i, rest: rest.map(keyOf) }).toEqual({ from: i, rest: first.slice(i + 1).map(keyOf) });
+    }
+    // After the deletion there is nothing to follow.
+    await expect(async () => {
+      for await (const m of chime.watchJob(job.id, { resumeToken: tokenOf(first.at(-1)!) })) void m;
+    }).rejects.toMatchObject({ code: Code.NotFound });
+  });
+
   it("is NOT_FOUND for an unknown job", async () => {
     await expect(async () => {
       for await (const m of chime.watchJob("0190b5d2-3f47-7000-8000-000000000000")) void m;

@@ -163,21 +163,25 @@ function toEvent(row: EventRow): WatchEvent {
   };
 }
 
-/** Every run and job event with a cursor in (after, upTo], oldest first, at most `limit`. */
-export async function readEvents(pool: pg.Pool, after: number, upTo: number, limit: number): Promise<WatchEvent[]> {
+/**
+ * Every run, job and schedule event with a cursor in (after, upTo], oldest first, at most
+ * `limit`; only those of one job when `jobId` is given (WatchJob's replay).
+ */
+export async function readEvents(pool: pg.Pool, after: number, upTo: number, limit: number, jobId?: string): Promise<WatchEvent[]> {
+  const ofJob = (column: string) => (jobId ? ` AND ${column} = $4` : "");
   const { rows } = await pool.query<EventRow>(
-    `${RUN_EVENT_SELECT} WHERE e.cursor > $1 AND e.cursor <= $2
+    `${RUN_EVENT_SELECT} WHERE e.cursor > $1 AND e.cursor <= $2${ofJob("e.job_id")}
      UNION ALL
      SELECT je.cursor, je.kind AS change, NULL, je.job_id, 0, 0, je.time, '', j.queue, j.namespace, j.labels, NULL, ${NO_SCHEDULE_COLUMNS}
      FROM job_event_log je JOIN jobs j ON j.id = je.job_id
-     WHERE je.cursor > $1 AND je.cursor <= $2
+     WHERE je.cursor > $1 AND je.cursor <= $2${ofJob("je.job_id")}
      UNION ALL
      SELECT se.cursor, ${SCHEDULE_EVENT_CHANGE}, NULL, se.job_id, 0, 0, se.time, '', j.queue, j.namespace, j.labels, NULL,
             se.reason, se.count, se.first_scheduled_time, se.last_scheduled_time
      FROM schedule_events se JOIN jobs j ON j.id = se.job_id
-     WHERE se.cursor > $1 AND se.cursor <= $2
+     WHERE se.cursor > $1 AND se.cursor <= $2${ofJob("se.job_id")}
      ORDER BY cursor LIMIT $3`,
-    [after, upTo, limit],
+    jobId ? [after, upTo, limit, jobId] : [after, upTo, limit],
   );
   return rows.map(toEvent);
 }

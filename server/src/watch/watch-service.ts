@@ -20,7 +20,7 @@ import { activeRunsOfJob } from "../runs/run-store.js";
 import { followRunLogs } from "../runs/run-log-follow.js";
 import { runLogKeyOf } from "../runs/run-log-store.js";
 import { scheduleEventMessage } from "../scheduler/schedule-events.js";
-import { readRunEvents, type WatchEvent } from "./event-source.js";
+import { readEvents, readRunEvents, type WatchEvent } from "./event-source.js";
 import { decodeResumeToken, encodeResumeToken } from "./resume-token.js";
 import { matchesRunFilter, parseRunFilter, runFilterSql } from "./watch-filter.js";
 import type { Subscriber, WatchHub } from "./watch-hub.js";
@@ -115,7 +115,7 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
     context: HandlerContext,
     send: (event: WatchEvent) => T | undefined | Promise<T | undefined>,
     keepalive: (token: string) => T,
-    state: { sent: number; lastToken: string },
+    state: { sent: number },
   ): AsyncGenerator<T> {
     const signal = context.signal;
     let keepaliveAt = Date.now() + deps.keepaliveMs;
@@ -131,7 +131,7 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
       if (sub.overflowed) {
         throw new ConnectError(
           `this stream fell more than ${deps.bufferLimit} events behind its reader and was ended; ` +
-            `resume with the resume_token of the last message you received${state.lastToken ? ` (the last one sent was ${state.lastToken})` : ""}`,
+            `resume with the resume_token of the last message you received (this stream had sent every event up to ${encodeResumeToken(state.sent)})`,
           Code.ResourceExhausted,
         );
       }
@@ -152,10 +152,69 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
       }
       // Idle, queue empty: every matching event up to the hub's position was sent.
       state.sent = Math.max(state.sent, hub.position);
-      state.lastToken = encodeResumeToken(state.sent);
       keepaliveAt = Date.now() + deps.keepaliveMs;
-      yield keepalive(state.lastToken);
+      yield keepalive(encodeResumeToken(state.sent));
     }
+  }
+
+  /**
+   * Every matching event after `from`, read from Postgres (`read`, a page at a time), then
+   * the hub's live ones: the seam has no gap (the hub queues only cursors above where it
+   * joined) and no duplicate (the replay stops there).
+   */
+  async function* replayThenLive<T>(
+    from: number,
+    read: (after: number, upTo: number) => Promise<WatchEvent[]>,
+    subscribe: (after: number) => Subscriber,
+    send: (event: WatchEvent) => T | undefined | Promise<T | undefined>,
+    keepalive: (token: string) => T,
+    context: HandlerContext,
+  ): AsyncGenerator<T> {
+    const state = { sent: from };
+    const replay = async function* (upTo: number) {
+      while (state.sent < upTo && !context.signal.aborted) {
+        const page = await read(state.sent, upTo);
+        for (const event of page) {
+          const message = await send(event);
+          if (message !== undefined) yield message;
+        }
+        state.sent = page.length === pageSize ? page[page.length - 1].cursor : upTo;
+      }
+    };
+    // Far behind: catch up from Postgres first, without holding a live queue meanwhile.
+    while (hub.position - state.sent > pageSize && !context.signal.aborted) yield* replay(hub.position);
+    const sub = subscribe(state.sent);
+    try {
+      yield* replay(sub.joinedAt);
+      yield* live<T>(sub, context, send, keepalive, state);
+    } finally {
+      hub.unsubscribe(sub);
+    }
+  }
+
+  /** A job's events as WatchJob messages; `deleted` turns true once its deletion is sent. */
+  function jobMessages(id: string, skip: Set<number>) {
+    const out = {
+      deleted: false,
+      async send(event: WatchEvent): Promise<JobOut | undefined> {
+        if (skip.has(event.cursor)) return undefined;
+        if (event.change === 0) return { kind: { case: "runEvent", value: runEventOf(event) } };
+        if (event.schedule) {
+          const record = { jobId: event.jobId, ...event.schedule };
+          return { kind: { case: "scheduleEvent", value: scheduleEventMessage(record, event.time, event.cursor) } };
+        }
+        const job = await readJob(pool, id);
+        if (event.change === JobChangeKind.DELETED) out.deleted = true;
+        return {
+          kind: {
+            case: "jobChange",
+            value: { kind: event.change, job, time: timestampFromDate(event.time), resumeToken: encodeResumeToken(event.cursor) },
+          },
+        };
+      },
+      keepalive: (token: string): JobOut => ({ kind: { case: "keepalive", value: { time: timestampFromDate(new Date()), resumeToken: token } } }),
+    };
+    return out;
   }
 
   return {
@@ -166,46 +225,20 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
       if (context.signal.aborted) return;
       if (resumeFrom !== undefined) await checkTokenRange(resumeFrom);
       const sql = runFilterSql(filter, 4);
-      const state = { sent: resumeFrom ?? hub.position, lastToken: request.resumeToken };
-      const replay = async function* (upTo: number) {
-        while (state.sent < upTo && !context.signal.aborted) {
-          const page = await readRunEvents(pool, state.sent, upTo, pageSize, sql.conditions, sql.params);
-          for (const event of page) {
-            const message = runEventOf(event);
-            state.lastToken = message.resumeToken;
-            yield { kind: { case: "event" as const, value: message } };
-          }
-          state.sent = page.length === pageSize ? page[page.length - 1].cursor : upTo;
-        }
-      };
-      // Far behind: catch up from Postgres first, without holding a live queue meanwhile.
-      while (resumeFrom !== undefined && hub.position - state.sent > pageSize && !context.signal.aborted) {
-        yield* replay(hub.position);
-      }
-      const sub = hub.subscribe({
-        jobIds: filter.jobIds,
-        queues: filter.jobIds ? undefined : filter.queues,
-        matches: (event) => matchesRunFilter(filter, event),
-        after: state.sent,
-      });
-      try {
-        // The rest up to where the hub took over: the seam has no gap (the hub queues only
-        // cursors above joinedAt) and no duplicate (replay stops at joinedAt).
-        yield* replay(sub.joinedAt);
-        yield* live<RunsOut>(
-          sub,
-          context,
-          (event) => {
-            const message = runEventOf(event);
-            state.lastToken = message.resumeToken;
-            return { kind: { case: "event", value: message } };
-          },
-          (token) => ({ kind: { case: "keepalive", value: { time: timestampFromDate(new Date()), resumeToken: token } } }),
-          state,
-        );
-      } finally {
-        hub.unsubscribe(sub);
-      }
+      yield* replayThenLive<RunsOut>(
+        resumeFrom ?? hub.position,
+        (after, upTo) => readRunEvents(pool, after, upTo, pageSize, sql.conditions, sql.params),
+        (after) =>
+          hub.subscribe({
+            jobIds: filter.jobIds,
+            queues: filter.jobIds ? undefined : filter.queues,
+            matches: (event) => matchesRunFilter(filter, event),
+            after,
+          }),
+        (event) => ({ kind: { case: "event", value: runEventOf(event) } }),
+        (token) => ({ kind: { case: "keepalive", value: { time: timestampFromDate(new Date()), resumeToken: token } } }),
+        context,
+      );
     },
 
     async *watchRunLogs(request, context) {
@@ -216,46 +249,51 @@ export function createWatchService(deps: WatchServiceDeps): ServiceImpl<typeof W
 
     async *watchJob(request, context) {
       const id = requireId("id", request.id);
+      const resumeFrom = request.resumeToken ? decodeResumeToken(request.resumeToken) : undefined;
       await whenReady(context.signal);
       if (context.signal.aborted) return;
-      const sub = hub.subscribe({ jobIds: [id], jobChanges: true, matches: (event) => event.jobId === id });
+      const subscribe = (after?: number) => hub.subscribe({ jobIds: [id], jobChanges: true, matches: (event) => event.jobId === id, after });
+      if (resumeFrom !== undefined) {
+        await checkTokenRange(resumeFrom);
+        if (!(await watchableAfter(pool, id, resumeFrom))) throw notFound("job", id);
+        const messages = jobMessages(id, new Set());
+        const read = (after: number, upTo: number) => readEvents(pool, after, upTo, pageSize, id);
+        for await (const message of replayThenLive<JobOut>(resumeFrom, read, subscribe, messages.send, messages.keepalive, context)) {
+          yield message;
+          if (messages.deleted) return;
+        }
+        return;
+      }
+      const sub = subscribe();
       try {
         const snapshot = await readJobSnapshot(pool, id, sub.joinedAt);
         if (!snapshot) throw notFound("job", id);
         yield { kind: { case: "snapshot", value: { job: snapshot.job, activeRuns: snapshot.runs } } } as JobOut;
-        const state = { sent: sub.joinedAt, lastToken: "" };
-        let deleted = false;
-        for await (const message of live<JobOut>(
-          sub,
-          context,
-          async (event) => {
-            // Already part of the snapshot.
-            if (snapshot.seen.has(event.cursor)) return undefined;
-            if (event.change === 0) return { kind: { case: "runEvent", value: runEventOf(event) } };
-            if (event.schedule) {
-              const record = { jobId: event.jobId, ...event.schedule };
-              return { kind: { case: "scheduleEvent", value: scheduleEventMessage(record, event.time, event.cursor) } };
-            }
-            const job = await readJob(pool, id);
-            if (event.change === JobChangeKind.DELETED) deleted = true;
-            return {
-              kind: {
-                case: "jobChange",
-                value: { kind: event.change, job, time: timestampFromDate(event.time), resumeToken: encodeResumeToken(event.cursor) },
-              },
-            };
-          },
-          (token) => ({ kind: { case: "keepalive", value: { time: timestampFromDate(new Date()), resumeToken: token } } }),
-          state,
-        )) {
+        // The events the snapshot already reflects are not sent again.
+        const messages = jobMessages(id, snapshot.seen);
+        for await (const message of live<JobOut>(sub, context, messages.send, messages.keepalive, { sent: sub.joinedAt })) {
           yield message;
-          if (deleted) return;
+          if (messages.deleted) return;
         }
       } finally {
         hub.unsubscribe(sub);
       }
     },
   };
+}
+
+/**
+ * Whether a WatchJob resumed after `cursor` has something to follow: the job exists, or
+ * it was deleted after the cursor (the replay then sends the deletion and ends).
+ */
+async function watchableAfter(pool: pg.Pool, id: string, cursor: number): Promise<boolean> {
+  const { rows } = await pool.query<{ deleted: boolean | null; deleted_after: boolean }>(
+    `SELECT (SELECT deleted_time IS NOT NULL FROM jobs WHERE id = $1) AS deleted,
+            EXISTS (SELECT 1 FROM job_event_log WHERE job_id = $1 AND kind = $3 AND cursor > $2) AS deleted_after`,
+    [id, cursor, JobChangeKind.DELETED],
+  );
+  const { deleted, deleted_after } = rows[0];
+  return deleted === false || (deleted === true && deleted_after);
 }
 
 async function readJob(pool: pg.Pool, id: string): Promise<Job | undefined> {

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/watch_service.proto.
  */
 export const file_chime_v1_watch_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSI5ChNXYXRjaFJ1bkxvZ3NSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRISCgpwYWdlX3Rva2VuGAIgASgJIk8KFFdhdGNoUnVuTG9nc1Jlc3BvbnNlEiMKBWxpbmVzGAEgAygLMhQuY2hpbWUudjEuUnVuTG9nTGluZRISCgpwYWdlX3Rva2VuGAIgASgJIpgBChBXYXRjaFJ1bnNSZXF1ZXN0Eg8KB2pvYl9pZHMYASADKAkSDgoGcXVldWVzGAIgAygJEiIKBnN0YXRlcxgDIAMoDjISLmNoaW1lLnYxLlJ1blN0YXRlEhYKDmxhYmVsX3NlbGVjdG9yGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIUCgxyZXN1bWVfdG9rZW4YBiABKAkiagoRV2F0Y2hSdW5zUmVzcG9uc2USIwoFZXZlbnQYASABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgCIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAQgYKBGtpbmQi5wEKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIPCgdhdHRlbXB0GAQgASgFEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEhQKDHJlc3VtZV90b2tlbhgHIAEoCRINCgVxdWV1ZRgIIAEoCRIRCgluYW1lc3BhY2UYCSABKAkSFgoOb3V0cHV0X2V4Y2VycHQYCiABKAkiSwoJS2VlcGFsaXZlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgCIAEoCSIdCg9XYXRjaEpvYlJlcXVlc3QSCgoCaWQYASABKAki9gEKEFdhdGNoSm9iUmVzcG9uc2USKQoIc25hcHNob3QYASABKAsyFS5jaGltZS52MS5Kb2JTbmFwc2hvdEgAEikKCmpvYl9jaGFuZ2UYAiABKAsyEy5jaGltZS52MS5Kb2JDaGFuZ2VIABInCglydW5fZXZlbnQYAyABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgEIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAEjEKDnNjaGVkdWxlX2V2ZW50GAUgASgLMhcuY2hpbWUudjEuU2NoZWR1bGVFdmVudEgAQgYKBGtpbmQiTQoLSm9iU25hcHNob3QSGgoDam9iGAEgASgLMg0uY2hpbWUudjEuSm9iEiIKC2FjdGl2ZV9ydW5zGAIgAygLMg0uY2hpbWUudjEuUnVuIo4BCglKb2JDaGFuZ2USJQoEa2luZBgBIAEoDjIXLmNoaW1lLnYxLkpvYkNoYW5nZUtpbmQSGgoDam9iGAIgASgLMg0uY2hpbWUudjEuSm9iEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgEIAEoCSKQAgoNU2NoZWR1bGVFdmVudBIOCgZqb2JfaWQYASABKAkSLQoGcmVhc29uGAIgASgOMh0uY2hpbWUudjEuU2NoZWR1bGVFdmVudFJlYXNvbhINCgVjb3VudBgDIAEoBRI4ChRmaXJzdF9zY2hlZHVsZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoTbGFzdF9zY2hlZHVsZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcmVzdW1lX3Rva2VuGAcgASgJKuMBCg1Kb2JDaGFuZ2VLaW5kEh8KG0pPQl9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhsKF0pPQl9DSEFOR0VfS0lORF9VUERBVEVEEAESGgoWSk9CX0NIQU5HRV9LSU5EX1BBVVNFRBACEhsKF0pPQl9DSEFOR0VfS0lORF9SRVNVTUVEEAMSHQoZSk9CX0NIQU5HRV9LSU5EX0NPTVBMRVRFRBAEEhsKF0pPQl9DSEFOR0VfS0lORF9ERUxFVEVEEAUSHwobSk9CX0NIQU5HRV9LSU5EX0FVVE9fUEFVU0VEEAYquwIKE1NjaGVkdWxlRXZlbnRSZWFzb24SJQohU0NIRURVTEVfRVZFTlRfUkVBU09OX1VOU1BFQ0lGSUVEEAASKQolU0NIRURVTEVfRVZFTlRfUkVBU09OX09WRVJMQVBfU0tJUFBFRBABEiIKHlNDSEVEVUxFX0VWRU5UX1JFQVNPTl9CVUZGRVJFRBACEiAKHFNDSEVEVUxFX0VWRU5UX1JFQVNPTl9NSVNTRUQQAxIjCh9TQ0hFRFVMRV9FVkVOVF9SRUFTT05fQ0FVR0hUX1VQEAQSHgoaU0NIRURVTEVfRVZFTlRfUkVBU09OX0xBVEUQBRIlCiFTQ0hFRFVMRV9FVkVOVF9SRUFTT05fRFNUX1NLSVBQRUQQBhIgChxTQ0hFRFVMRV9FVkVOVF9SRUFTT05fUEFVU0VEEAcy7AEKDFdhdGNoU2VydmljZRJGCglXYXRjaFJ1bnMSGi5jaGltZS52MS5XYXRjaFJ1bnNSZXF1ZXN0GhsuY2hpbWUudjEuV2F0Y2hSdW5zUmVzcG9uc2UwARJDCghXYXRjaEpvYhIZLmNoaW1lLnYxLldhdGNoSm9iUmVxdWVzdBoaLmNoaW1lLnYxLldhdGNoSm9iUmVzcG9uc2UwARJPCgxXYXRjaFJ1bkxvZ3MSHS5jaGltZS52MS5XYXRjaFJ1bkxvZ3NSZXF1ZXN0Gh4uY2hpbWUudjEuV2F0Y2hSdW5Mb2dzUmVzcG9uc2UwAWIGcHJvdG8z", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGltZS92MS93YXRjaF9zZXJ2aWNlLnByb3RvEghjaGltZS52MSI5ChNXYXRjaFJ1bkxvZ3NSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRISCgpwYWdlX3Rva2VuGAIgASgJIk8KFFdhdGNoUnVuTG9nc1Jlc3BvbnNlEiMKBWxpbmVzGAEgAygLMhQuY2hpbWUudjEuUnVuTG9nTGluZRISCgpwYWdlX3Rva2VuGAIgASgJIpgBChBXYXRjaFJ1bnNSZXF1ZXN0Eg8KB2pvYl9pZHMYASADKAkSDgoGcXVldWVzGAIgAygJEiIKBnN0YXRlcxgDIAMoDjISLmNoaW1lLnYxLlJ1blN0YXRlEhYKDmxhYmVsX3NlbGVjdG9yGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIUCgxyZXN1bWVfdG9rZW4YBiABKAkiagoRV2F0Y2hSdW5zUmVzcG9uc2USIwoFZXZlbnQYASABKAsyEi5jaGltZS52MS5SdW5FdmVudEgAEigKCWtlZXBhbGl2ZRgCIAEoCzITLmNoaW1lLnYxLktlZXBhbGl2ZUgAQgYKBGtpbmQi5wEKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5jaGltZS52MS5SdW5TdGF0ZRIPCgdhdHRlbXB0GAQgASgFEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAYgASgJEhQKDHJlc3VtZV90b2tlbhgHIAEoCRINCgVxdWV1ZRgIIAEoCRIRCgluYW1lc3BhY2UYCSABKAkSFgoOb3V0cHV0X2V4Y2VycHQYCiABKAkiSwoJS2VlcGFsaXZlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgCIAEoCSIzCg9XYXRjaEpvYlJlcXVlc3QSCgoCaWQYASABKAkSFAoMcmVzdW1lX3Rva2VuGAIgASgJIvYBChBXYXRjaEpvYlJlc3BvbnNlEikKCHNuYXBzaG90GAEgASgLMhUuY2hpbWUudjEuSm9iU25hcHNob3RIABIpCgpqb2JfY2hhbmdlGAIgASgLMhMuY2hpbWUudjEuSm9iQ2hhbmdlSAASJwoJcnVuX2V2ZW50GAMgASgLMhIuY2hpbWUudjEuUnVuRXZlbnRIABIoCglrZWVwYWxpdmUYBCABKAsyEy5jaGltZS52MS5LZWVwYWxpdmVIABIxCg5zY2hlZHVsZV9ldmVudBgFIAEoCzIXLmNoaW1lLnYxLlNjaGVkdWxlRXZlbnRIAEIGCgRraW5kIk0KC0pvYlNuYXBzaG90EhoKA2pvYhgBIAEoCzINLmNoaW1lLnYxLkpvYhIiCgthY3RpdmVfcnVucxgCIAMoCzINLmNoaW1lLnYxLlJ1biKOAQoJSm9iQ2hhbmdlEiUKBGtpbmQYASABKA4yFy5jaGltZS52MS5Kb2JDaGFuZ2VLaW5kEhoKA2pvYhgCIAEoCzINLmNoaW1lLnYxLkpvYhIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YBCABKAkikAIKDVNjaGVkdWxlRXZlbnQSDgoGam9iX2lkGAEgASgJEi0KBnJlYXNvbhgCIAEoDjIdLmNoaW1lLnYxLlNjaGVkdWxlRXZlbnRSZWFzb24SDQoFY291bnQYAyABKAUSOAoUZmlyc3Rfc2NoZWR1bGVkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKE2xhc3Rfc2NoZWR1bGVkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgHIAEoCSrjAQoNSm9iQ2hhbmdlS2luZBIfChtKT0JfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdKT0JfQ0hBTkdFX0tJTkRfVVBEQVRFRBABEhoKFkpPQl9DSEFOR0VfS0lORF9QQVVTRUQQAhIbChdKT0JfQ0hBTkdFX0tJTkRfUkVTVU1FRBADEh0KGUpPQl9DSEFOR0VfS0lORF9DT01QTEVURUQQBBIbChdKT0JfQ0hBTkdFX0tJTkRfREVMRVRFRBAFEh8KG0pPQl9DSEFOR0VfS0lORF9BVVRPX1BBVVNFRBAGKrsCChNTY2hlZHVsZUV2ZW50UmVhc29uEiUKIVNDSEVEVUxFX0VWRU5UX1JFQVNPTl9VTlNQRUNJRklFRBAAEikKJVNDSEVEVUxFX0VWRU5UX1JFQVNPTl9PVkVSTEFQX1NLSVBQRUQQARIiCh5TQ0hFRFVMRV9FVkVOVF9SRUFTT05fQlVGRkVSRUQQAhIgChxTQ0hFRFVMRV9FVkVOVF9SRUFTT05fTUlTU0VEEAMSIwofU0NIRURVTEVfRVZFTlRfUkVBU09OX0NBVUdIVF9VUBAEEh4KGlNDSEVEVUxFX0VWRU5UX1JFQVNPTl9MQVRFEAUSJQohU0NIRURVTEVfRVZFTlRfUkVBU09OX0RTVF9TS0lQUEVEEAYSIAocU0NIRURVTEVfRVZFTlRfUkVBU09OX1BBVVNFRBAHMuwBCgxXYXRjaFNlcnZpY2USRgoJV2F0Y2hSdW5zEhouY2hpbWUudjEuV2F0Y2hSdW5zUmVxdWVzdBobLmNoaW1lLnYxLldhdGNoUnVuc1Jlc3BvbnNlMAESQwoIV2F0Y2hKb2ISGS5jaGltZS52MS5XYXRjaEpvYlJlcXVlc3QaGi5jaGltZS52MS5XYXRjaEpvYlJlc3BvbnNlMAESTwoMV2F0Y2hSdW5Mb2dzEh0uY2hpbWUudjEuV2F0Y2hSdW5Mb2dzUmVxdWVzdBoeLmNoaW1lLnYxLldhdGNoUnVuTG9nc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_chime_v1_job, file_chime_v1_run, file_google_protobuf_timestamp]);
 
 /**
  * Which run's log to follow.
@@ -498,11 +498,20 @@ export const KeepaliveSchema: GenMessage<Keepalive, {jsonType: KeepaliveJson}> =
  */
 export type WatchJobRequest = Message<"chime.v1.WatchJobRequest"> & {
   /**
-   * The job's id. Required; NOT_FOUND when there is none.
+   * The job's id. Required; NOT_FOUND when there is none (or it was deleted before the
+   * resume_token).
    *
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * The resume_token of the last message received from a WatchJob stream of this job (a
+   * run event, job change, schedule event or keepalive); empty starts with a snapshot.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken: string;
 };
 
 /**
@@ -512,11 +521,20 @@ export type WatchJobRequest = Message<"chime.v1.WatchJobRequest"> & {
  */
 export type WatchJobRequestJson = {
   /**
-   * The job's id. Required; NOT_FOUND when there is none.
+   * The job's id. Required; NOT_FOUND when there is none (or it was deleted before the
+   * resume_token).
    *
    * @generated from field: string id = 1;
    */
   id?: string;
+
+  /**
+   * The resume_token of the last message received from a WatchJob stream of this job (a
+   * run event, job change, schedule event or keepalive); empty starts with a snapshot.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken?: string;
 };
 
 /**
@@ -539,7 +557,7 @@ export type WatchJobResponse = Message<"chime.v1.WatchJobResponse"> & {
    */
   kind: {
     /**
-     * Always first.
+     * First, when the stream was opened without a resume_token.
      *
      * @generated from field: chime.v1.JobSnapshot snapshot = 1;
      */
@@ -587,7 +605,7 @@ export type WatchJobResponse = Message<"chime.v1.WatchJobResponse"> & {
  */
 export type WatchJobResponseJson = {
   /**
-   * Always first.
+   * First, when the stream was opened without a resume_token.
    *
    * @generated from field: chime.v1.JobSnapshot snapshot = 1;
    */
@@ -1055,7 +1073,9 @@ export const WatchService: GenService<{
   },
   /**
    * One job: a snapshot of the job and its active runs, then its changes (updated,
-   * paused, resumed, completed, deleted) and its runs' events. Ends after a deletion.
+   * paused, resumed, completed, deleted), its runs' events and its schedule events, in
+   * cursor order. Ends after a deletion. Opened with a resume_token it sends no snapshot:
+   * every event of the job after the token, then live ones.
    *
    * @generated from rpc chime.v1.WatchService.WatchJob
    */
