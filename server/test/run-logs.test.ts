@@ -23,12 +23,18 @@ afterAll(async () => {
 });
 
 let n = 0;
-/** A job on a queue of its own, run once by a Worker with the handler; resolves with its ended run. */
-async function runWith(handler: WorkerHandler, options: Partial<WorkerOptions> = {}, maxAttempts = 1) {
+/** A Worker with the handler on a queue of its own, started; resolves with the queue. */
+async function workerFor(handler: WorkerHandler, options: Partial<WorkerOptions> = {}): Promise<string> {
   const queue = `logs-${++n}`;
   const worker = new Worker({ natsUrl: TEST_NATS_URL, prefix: fixture.server.config.natsPrefix, queue, workerId: `w${n}`, logger: QUIET, handler, ...options });
   await worker.start();
   workers.push(worker);
+  return queue;
+}
+
+/** A job on a queue of its own, run once by a Worker with the handler; resolves with its ended run. */
+async function runWith(handler: WorkerHandler, options: Partial<WorkerOptions> = {}, maxAttempts = 1) {
+  const queue = await workerFor(handler, options);
   const job = await fixture.chime.createJob({ name: queue, queue, schedule: "immediate", retry: { maxAttempts, initialBackoff: "10ms" } });
   return terminalRun(fixture.chime, (await onlyRunOf(fixture.chime, job.id)).id);
 }
@@ -77,22 +83,12 @@ describe("run logs", () => {
   it("follows a run's lines live while it runs, and ends when it ends", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const queue = `logs-${++n}`;
-    const worker = new Worker({
-      natsUrl: TEST_NATS_URL,
-      prefix: fixture.server.config.natsPrefix,
-      queue,
-      workerId: `w${n}`,
-      logger: QUIET,
-      handler: async (r, ctx) => {
-        ctx.log.info(`attempt ${r.attempt}`);
-        if (r.attempt === 1) throw new Error("first try fails");
-        await gate;
-        ctx.log.info("done");
-      },
+    const queue = await workerFor(async (r, ctx) => {
+      ctx.log.info(`attempt ${r.attempt}`);
+      if (r.attempt === 1) throw new Error("first try fails");
+      await gate;
+      ctx.log.info("done");
     });
-    await worker.start();
-    workers.push(worker);
     const job = await fixture.chime.createJob({ name: queue, queue, schedule: "immediate", retry: { maxAttempts: 2, initialBackoff: "10ms" } });
     const run = await onlyRunOf(fixture.chime, job.id);
     const watch = createClient(WatchService, createGrpcTransport({ baseUrl: fixture.server.grpcUrl }));
@@ -109,6 +105,52 @@ describe("run logs", () => {
     // The first attempt's lines arrived while the run was still going (the second attempt waited for them).
     expect([RunState.RUNNING, RunState.RETRY_WAIT, RunState.QUEUED]).toContain(seen[0].runState);
     expect((await fixture.chime.getRun(run.id)).state).toBe(RunState.SUCCEEDED);
+  });
+
+  it("stores a long attempt's lines while it runs, each once, and a follower sees them before it ends", async () => {
+    const gate = () => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      return { promise, resolve };
+    };
+    const gates = [gate(), gate()];
+    const queue = await workerFor(
+      async (_r, ctx) => {
+        ctx.log.info("step 1");
+        await gates[0].promise;
+        ctx.log.info("step 2", { rows: 42 });
+        await gates[1].promise;
+        return { ok: true };
+      },
+      { logFlushMs: 100 },
+    );
+    const job = await fixture.chime.createJob({ name: queue, queue, schedule: "immediate" });
+    const run = await onlyRunOf(fixture.chime, job.id);
+    const watch = createClient(WatchService, createGrpcTransport({ baseUrl: fixture.server.grpcUrl }));
+    const followed: string[] = [];
+    const following = (async () => {
+      for await (const message of watch.watchRunLogs({ runId: run.id })) followed.push(...message.lines.map((l) => l.message));
+    })();
+    const stored = async () => (await fixture.chime.jobService.getRunLogs({ runId: run.id })).lines.map((l) => l.message);
+
+    await waitFor("step 1 stored while the handler runs", async () => (await stored()).join() === "step 1", { timeoutMs: 10_000 });
+    expect((await fixture.chime.getRun(run.id)).state).toBe(RunState.RUNNING);
+    await waitFor("the follower to see step 1", () => followed.length === 1);
+    gates[0].resolve();
+    await waitFor("step 2 stored while the handler runs", async () => (await stored()).join() === "step 1,step 2", { timeoutMs: 10_000 });
+    expect((await fixture.chime.getRun(run.id)).state).toBe(RunState.RUNNING);
+    await waitFor("the follower to see step 2", () => followed.length === 2);
+    gates[1].resolve();
+    expect((await terminalRun(fixture.chime, run.id)).state).toBe(RunState.SUCCEEDED);
+    await following;
+
+    // The end carried both lines again; each is stored once, and the run's events are its usual three.
+    const { lines } = await readAll(run.id, 100);
+    expect(lines.map(brief)).toEqual([[1, 1, "INFO", "step 1"], [1, 2, "INFO", "step 2"]]);
+    expect(lines[1].fields).toEqual({ rows: 42 });
+    expect(followed).toEqual(["step 1", "step 2"]);
+    const { rows } = await fixture.server.pool.query<{ state: number }>("SELECT state FROM run_event_log WHERE run_id = $1 ORDER BY cursor", [run.id]);
+    expect(rows.map((r) => r.state)).toEqual([RunState.QUEUED, RunState.RUNNING, RunState.SUCCEEDED]);
   });
 
   it("keeps no row for a run whose handler logged nothing", async () => {

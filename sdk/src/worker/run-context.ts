@@ -11,6 +11,8 @@ import type { WorkerContext, WorkerLogger } from "./worker.js";
 export class RunContext implements WorkerContext {
   private own?: WorkerLogger;
   private runLog?: AttemptLog;
+  private flushTimer?: NodeJS.Timeout;
+  private ended = false;
 
   constructor(
     private readonly base: WorkerLogger,
@@ -18,16 +20,36 @@ export class RunContext implements WorkerContext {
     private readonly abort: LazyAbort,
     readonly heartbeat: () => void,
     private readonly logLimits: RunLogLimits,
+    /** Sends the lines logged while the handler runs, at most once per `live.everyMs`. */
+    private readonly live?: { everyMs: number; send: (lines: RunLogLine[]) => void },
   ) {}
 
   /** The run's own log, made on first use like `logger`: a handler that never logs costs nothing. */
   get log(): RunLog {
-    return (this.runLog ??= new AttemptLog(this.fields.attempt, this.logLimits));
+    return (this.runLog ??= new AttemptLog(this.fields.attempt, this.logLimits, undefined, () => this.scheduleFlush()));
   }
 
-  /** The lines logged onto the run, if any; undefined when the handler never used `log`. */
+  /**
+   * The attempt's lines for the update that ends it, if the handler ever used `log` (every
+   * line, those sent already too: the server keeps each once). Nothing is sent live after it.
+   */
   takeLogLines(): RunLogLine[] | undefined {
+    this.ended = true;
+    clearTimeout(this.flushTimer);
     return this.runLog?.take();
+  }
+
+  /** A line was logged: its lines go out within `live.everyMs`, in one update with any that follow meanwhile. */
+  private scheduleFlush(): void {
+    if (!this.live || this.ended || this.flushTimer) return;
+    const { everyMs, send } = this.live;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      if (this.ended) return;
+      const lines = this.runLog!.takeNew();
+      if (lines.length > 0) send(lines);
+    }, everyMs);
+    this.flushTimer.unref();
   }
 
   get signal(): AbortSignal {

@@ -12,19 +12,25 @@ export interface RunLog {
 }
 
 /**
- * One attempt's log lines, kept in memory until the update that ends the attempt carries
- * them. Once a line does not fit in the limits, it and every later line are only counted;
- * `take` then ends the lines with a marker saying how many were dropped.
+ * One attempt's log lines, kept in memory for the attempt: `takeNew` hands out the lines
+ * logged since it was last called (the worker sends them while the handler runs), `take`
+ * all of them for the update that ends the attempt (the server keeps each line once). Once
+ * a line does not fit in the limits, it and every later line are only counted; `take` then
+ * ends the lines with a marker saying how many were dropped.
  */
 export class AttemptLog implements RunLog {
   private readonly lines: RunLogLine[] = [];
   private chars = 0;
   private dropped = 0;
+  /** Lines handed out by takeNew. */
+  private sent = 0;
 
   constructor(
     private readonly attempt: number,
     private readonly limits: RunLogLimits,
     private readonly now: () => Date = () => new Date(),
+    /** Called after each line kept. */
+    private readonly onLine: () => void = () => undefined,
   ) {}
 
   debug(message: string, fields?: JsonObject): void {
@@ -53,9 +59,17 @@ export class AttemptLog implements RunLog {
     this.lines.push(
       create(RunLogLineSchema, { attempt: this.attempt, seq: this.lines.length + 1, level, time: timestampFromDate(this.now()), message: text, fields: json }),
     );
+    this.onLine();
   }
 
-  /** The lines so far, a drop marker last if any were dropped. */
+  /** The lines logged since the last call (none dropped are marked yet: `take` does that). */
+  takeNew(): RunLogLine[] {
+    const lines = this.lines.slice(this.sent);
+    this.sent = this.lines.length;
+    return lines;
+  }
+
+  /** Every line of the attempt, a drop marker last if any were dropped. */
   take(): RunLogLine[] {
     if (this.dropped === 0) return this.lines;
     return [...this.lines, droppedMarker(this.attempt, this.lines.length + 1, this.dropped, this.now())];

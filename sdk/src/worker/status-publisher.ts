@@ -120,7 +120,8 @@ export function createStatusPublisher(options: StatusPublisherOptions) {
           resolve = () => (start.resolve(), own.resolve());
           reject = (error) => (start.reject(error), own.reject(error));
         }
-        const running = update.state === RunState.RUNNING;
+        // An attempt's start; a RUNNING update with log lines is the attempt's progress, sent as it is.
+        const running = update.state === RunState.RUNNING && update.logLines.length === 0;
         const encoded = running ? update : encodeRunStatusUpdate(update);
         const bytes = (encoded instanceof Uint8Array ? encoded.length : runningBytesAtMost(update)) + FRAME_BYTES;
         if (pending.length > 0 && pendingBytes + bytes > maxBatchBytes) flush();

@@ -67,8 +67,9 @@ export interface WorkerContext {
   heartbeat(): void;
   logger: WorkerLogger;
   /**
-   * Lines logged here are stored with the run (per attempt) and read with GetRunLogs; they
-   * travel on the update that ends the attempt. Bounded by `runLogLimits`.
+   * Lines logged here are stored with the run (per attempt) and read with GetRunLogs or
+   * followed with WatchRunLogs while the handler runs: sent within `logFlushMs` of being
+   * logged, and again with the update that ends the attempt. Bounded by `runLogLimits`.
    */
   log: RunLog;
 }
@@ -134,6 +135,8 @@ export interface WorkerOptions {
   maxOutputBytes?: number;
   /** Bounds of one attempt's `ctx.log` lines (the server bounds the run's lines again). */
   runLogLimits?: RunLogLimits;
+  /** How soon a `ctx.log` line is sent while the handler still runs (default 1000 ms; the lines of that span go together). */
+  logFlushMs?: number;
 }
 
 interface Held {
@@ -252,6 +255,7 @@ export class Worker {
       abortGraceMs: init.abortGraceMs ?? 5_000,
       maxOutputBytes: init.maxOutputBytes ?? 64 * 1024,
       runLogLimits: init.runLogLimits ?? DEFAULT_RUN_LOG_LIMITS,
+      logFlushMs: Math.max(10, init.logFlushMs ?? 1000),
     };
     this.logger = init.logger ?? consoleLogger;
     this.workerId = init.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
@@ -673,7 +677,20 @@ export class Worker {
       this.logger.warn({ runId, attempt, queue: this.options.queue, err: String(error) }, "cannot report RUNNING"),
     );
     const timeout = timeoutMs > 0 ? setTimeout(() => abort.abort(new AttemptTimeoutError(timeoutMs)), timeoutMs) : undefined;
-    const context = new RunContext(this.logger, { runId, attempt, queue: this.options.queue }, abort, () => this.heartbeats.touch(msg), this.options.runLogLimits);
+    // The lines logged while the handler runs, as RUNNING updates of the attempt (its
+    // progress), timed at its start: should one reach the server before the start itself,
+    // it starts the attempt when it did start.
+    const live = {
+      everyMs: this.options.logFlushMs,
+      send: (logLines: RunLogLine[]) => {
+        const progress = this.update(msg, assignment, attempt, RunState.RUNNING, { logLines });
+        progress.time = running.time;
+        this.status!.publish(progress).catch((error: unknown) =>
+          this.logger.warn({ runId, attempt, queue: this.options.queue, err: String(error) }, "cannot send log lines; the attempt's end carries them"),
+        );
+      },
+    };
+    const context = new RunContext(this.logger, { runId, attempt, queue: this.options.queue }, abort, () => this.heartbeats.touch(msg), this.options.runLogLimits, live);
     let settled!: Promise<unknown>;
     const outcome = await new Promise<Outcome>((resolve) => {
       abort.onAbort((reason) => resolve({ kind: "aborted", reason }));

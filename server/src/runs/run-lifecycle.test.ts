@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { RunState, RunStatusUpdateSchema } from "@chime/sdk";
+import { RunLogLevel, RunState, RunStatusUpdateSchema } from "@chime/sdk";
 import { describe, expect, it } from "vitest";
 import { transition, type RunRecord } from "./run-lifecycle.js";
 import { runRecord } from "./run-record-fixture.js";
@@ -22,6 +22,9 @@ const running = (a = 1) =>
     attempts: [{ attempt: a, state: "RUN_STATE_RUNNING", startTime: at(1), workerId: "w1" }],
   });
 
+/** A log line of attempt 1. */
+const line = (seq: number) => ({ attempt: 1, seq, level: RunLogLevel.INFO, message: `line ${seq}` });
+
 function report(state: RunState, attempt: number, fields: MessageInitShape<typeof RunStatusUpdateSchema> = {}) {
   return {
     kind: "report" as const,
@@ -35,6 +38,10 @@ describe("run lifecycle: which reports are accepted (attempt fencing)", () => {
     ["QUEUED + SUCCEEDED(1) implies the start", run(), report(SUCCEEDED, 1), SUCCEEDED],
     ["QUEUED + FAILED(1) implies the start", run(), report(FAILED, 1), FAILED],
     ["RUNNING(1) + RUNNING(1) again is refused", running(1), report(RUNNING, 1), "stale_attempt"],
+    ["RUNNING(1) + RUNNING(1) with log lines is accepted for them", running(1), report(RUNNING, 1, { logLines: [line(1)] }), RUNNING],
+    ["RUNNING(2) + RUNNING(1) with log lines is refused (a superseded attempt)", running(2), report(RUNNING, 1, { logLines: [line(1)] }), "stale_attempt"],
+    ["RETRY_WAIT(1) + RUNNING(1) with log lines is refused (the attempt ended)", run({ state: RETRY_WAIT, attempt: 1 }), report(RUNNING, 1, { logLines: [line(1)] }), "stale_attempt"],
+    ["SUCCEEDED + RUNNING(1) with log lines is refused", run({ state: SUCCEEDED, attempt: 1 }), report(RUNNING, 1, { logLines: [line(1)] }), "run_ended"],
     ["RUNNING(1) + SUCCEEDED(1) ends it", running(1), report(SUCCEEDED, 1), SUCCEEDED],
     ["RUNNING(1) + TIMED_OUT(1) ends it", running(1), report(TIMED_OUT, 1), TIMED_OUT],
     ["RUNNING(1) + CANCELLED(1) ends it", running(1), report(CANCELLED, 1), CANCELLED],
@@ -59,6 +66,13 @@ describe("run lifecycle: which reports are accepted (attempt fencing)", () => {
 });
 
 describe("run lifecycle: what an accepted report records", () => {
+  it("a running attempt's log lines change nothing: the same run, no event", () => {
+    const before = running(1);
+    const result = transition(before, report(RUNNING, 1, { logLines: [line(1), line(2)] }), date(9));
+    expect(result).toEqual({ ok: true, run: before, events: [] });
+    expect(result.ok && result.run).toBe(before);
+  });
+
   it("an implied start writes RUNNING at the report's start_time, then the end", () => {
     const result = transition(run(), report(SUCCEEDED, 1, { startTime: timestampFromDate(date(3)), output: { n: 1 } }), date(9));
     if (!result.ok) throw new Error(result.reason);

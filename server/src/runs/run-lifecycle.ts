@@ -141,6 +141,11 @@ function report(run: RunRecord, update: RunStatusUpdate, now: Date): Transition 
   const a = update.attempt;
   if (!isActive(run.state)) return { ok: false, reason: "run_ended" };
   if (a < run.attempt) return { ok: false, reason: "stale_attempt" };
+  if (update.state === RunState.RUNNING && a === run.attempt && run.state === RunState.RUNNING && update.logLines.length > 0) {
+    // The lines the running attempt's handler logged so far (the worker sends them while it
+    // runs): accepted for their lines, the run as it was.
+    return { ok: true, run, events: [] };
+  }
   if (update.state === RunState.RUNNING ? a === run.attempt : a === run.attempt && run.state !== RunState.RUNNING) {
     return { ok: false, reason: "stale_attempt" };
   }

@@ -18,18 +18,30 @@ export async function appendRunLogs(client: pg.PoolClient, updates: readonly Run
   if (logging.length === 0) return;
   const runIds = [...new Set(logging.map((u) => u.runId.toLowerCase()))];
   const usage = new Map<string, { lines: number; chars: number }>();
-  const used = await client.query<{ run_id: string; lines: number; chars: number }>(
-    `SELECT run_id, count(*)::int AS lines, coalesce(sum(chars), 0)::int AS chars
-       FROM run_logs WHERE run_id = ANY($1::uuid[]) AND level <> ${RunLogLevel.DROPPED} GROUP BY run_id`,
+  /** The last line stored of each attempt ("<run>/<attempt>"): a worker sends an attempt's lines in order, and again at its end. */
+  const lastSeq = new Map<string, number>();
+  const used = await client.query<{ run_id: string; attempt: number; lines: number; chars: number; last_seq: number }>(
+    `SELECT run_id, attempt, count(*) FILTER (WHERE level <> ${RunLogLevel.DROPPED})::int AS lines,
+            coalesce(sum(chars) FILTER (WHERE level <> ${RunLogLevel.DROPPED}), 0)::int AS chars, max(seq) AS last_seq
+       FROM run_logs WHERE run_id = ANY($1::uuid[]) GROUP BY run_id, attempt`,
     [runIds],
   );
-  for (const row of used.rows) usage.set(row.run_id, { lines: row.lines, chars: row.chars });
+  for (const row of used.rows) {
+    const total = usage.get(row.run_id) ?? { lines: 0, chars: 0 };
+    usage.set(row.run_id, { lines: total.lines + row.lines, chars: total.chars + row.chars });
+    lastSeq.set(`${row.run_id}/${row.attempt}`, row.last_seq);
+  }
   const rows: { runId: string; line: RunLogLine }[] = [];
   for (const update of logging) {
     const runId = update.runId.toLowerCase();
     const before = usage.get(runId) ?? { lines: 0, chars: 0 };
-    // The attempt's lines as the server numbers them: the update's attempt, whatever a line says.
-    const lines = update.logLines.map((line) => ({ ...line, attempt: update.attempt }));
+    const key = `${runId}/${update.attempt}`;
+    const stored = lastSeq.get(key) ?? 0;
+    // The attempt's lines as the server numbers them: the update's attempt, whatever a line
+    // says; those already stored (sent while the attempt ran) are left out, not counted twice.
+    const lines = update.logLines.filter((line) => line.seq > stored).map((line) => ({ ...line, attempt: update.attempt }));
+    if (lines.length === 0) continue;
+    lastSeq.set(key, Math.max(stored, ...lines.map((line) => line.seq)));
     const kept = boundRunLogLines(lines, limits, before);
     for (const line of kept) {
       rows.push({ runId, line });

@@ -286,6 +286,8 @@ async function applyInputs(
     if (!run) return "unknown_run" as const;
     const result = transition(run, input, now);
     if (!result.ok) return result.reason;
+    // Accepted and changing nothing (a running attempt's log lines): no row to write.
+    if (result.run === run && result.events.length === 0) return undefined;
     current.set(runId, result.run);
     const list = events.get(runId);
     if (list) list.push(...result.events);

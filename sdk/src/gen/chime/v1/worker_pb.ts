@@ -290,9 +290,11 @@ export type RunStatusUpdate = Message<"chime.v1.RunStatusUpdate"> & {
   dispatchTime?: Timestamp | undefined;
 
   /**
-   * The lines the handler logged in this attempt, on the update that ends it; empty (and
-   * absent from the wire) when the handler logged nothing. Bounded by the worker and again
-   * by the server.
+   * The lines the handler logged in this attempt: on a RUNNING update sent while the
+   * handler runs (the attempt's progress: the lines logged since the last such update; the
+   * server stores them and changes nothing else), and all of them on the update that ends
+   * the attempt (the server keeps each (attempt, seq) once). Empty (and absent from the
+   * wire) when the handler logged nothing. Bounded by the worker and again by the server.
    *
    * @generated from field: repeated chime.v1.RunLogLine log_lines = 13;
    */
@@ -394,9 +396,11 @@ export type RunStatusUpdateJson = {
   dispatchTime?: TimestampJson;
 
   /**
-   * The lines the handler logged in this attempt, on the update that ends it; empty (and
-   * absent from the wire) when the handler logged nothing. Bounded by the worker and again
-   * by the server.
+   * The lines the handler logged in this attempt: on a RUNNING update sent while the
+   * handler runs (the attempt's progress: the lines logged since the last such update; the
+   * server stores them and changes nothing else), and all of them on the update that ends
+   * the attempt (the server keeps each (attempt, seq) once). Empty (and absent from the
+   * wire) when the handler logged nothing. Bounded by the worker and again by the server.
    *
    * @generated from field: repeated chime.v1.RunLogLine log_lines = 13;
    */
