@@ -43,6 +43,10 @@ function conditionInWords(rule: AlertRule): string {
       return "a job paused itself after its failure streak (pause_after_failures)";
     case AlertCondition.QUEUE_STALLED:
       return `runs waited with no worker for over ${durationInWords(durationMs(rule.stallAfter) ?? 0)} (and when that ends)`;
+    case AlertCondition.FIRE_MISSED:
+      return "a job's schedule missed fire times (dropped by its misfire policy)";
+    case AlertCondition.FIRE_LATE:
+      return "a job fired later than its max_lag";
     default:
       return "—";
   }

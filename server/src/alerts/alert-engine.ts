@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
 import { parseLabelSelector } from "../api/label-selector.js";
-import { createLogConsumerPass, type EndedRun } from "../events/log-consumer.js";
+import { createLogConsumerPass, readEndedRuns, type EndedRun } from "../events/log-consumer.js";
 import { stateName, type NotifiedRun } from "./alert-notification.js";
 import { rulesFor, streakJustReached, type MatchableRule } from "./alert-rules.js";
 import { enqueue, latestOutcomes, listRules, ruleEvent, type RuleEvents, type RuleRow } from "./alert-store.js";
@@ -18,6 +18,7 @@ export function createAlertEngine(pool: pg.Pool): () => Promise<number> {
   let rules: RuleRow[] = [];
   return createLogConsumerPass(pool, {
     name: "alerts",
+    read: readEndedRuns,
     // Rules on run ends only: JOB_AUTO_PAUSED and QUEUE_STALLED are raised elsewhere (jobs/auto-pause.ts, queue-stall-watch.ts).
     active: async () => (rules = (await listRules(pool, "")).filter((rule) => RUN_END_CONDITIONS.has(rule.condition))).length > 0,
     prepare: (ended) => matchOutcomes(pool, ended, rules),
@@ -49,10 +50,10 @@ async function matchOutcomes(pool: pg.Pool, events: EndedRun[], rules: RuleRow[]
     const group = groups.get(rule.id);
     if (group) {
       group.count += 1;
-      group.last = run;
+      group.last = { key: "last_run", value: run };
       continue;
     }
-    groups.set(rule.id, ruleEvent(rule, { namespace: event.namespace, job: { id: event.jobId, name: event.jobName }, run }, run));
+    groups.set(rule.id, ruleEvent(rule, { namespace: event.namespace, job: { id: event.jobId, name: event.jobName }, run }, { key: "last_run", value: run }));
   }
   return groups;
 }

@@ -11,10 +11,23 @@ export interface NotifiedRun {
   time: string;
 }
 
+/** One schedule event in a notification (FIRE_MISSED, FIRE_LATE): which fire times, decided when. */
+export interface NotifiedScheduleEvent {
+  /** MISSED or LATE. */
+  reason: string;
+  /** How many fire times it covers. */
+  count: number;
+  first_scheduled_time: string;
+  last_scheduled_time: string;
+  /** When the scheduler decided (Postgres' clock). */
+  time: string;
+}
+
 /**
  * A notification's body, stored with its delivery and sent as is to webhooks (snake_case
  * JSON, the common webhook style). `count` is how many events it stands for; with more
- * than one, `run` is the first and `last_run` the latest.
+ * than one, `run` (or `schedule_event`) is the first and `last_run` (`last_schedule_event`)
+ * the latest.
  */
 export interface Notification {
   delivery_id: string;
@@ -30,6 +43,9 @@ export interface Notification {
   pause?: { failure_streak: number; last_run_id: string };
   /** QUEUE_STALLED: the queue, its waiting runs, how long it had no worker, and whether this is the recovery. */
   queue?: QueueStallNotice;
+  /** FIRE_MISSED, FIRE_LATE: the schedule event notified (no run). */
+  schedule_event?: NotifiedScheduleEvent;
+  last_schedule_event?: NotifiedScheduleEvent;
 }
 
 export interface QueueStallNotice {
@@ -71,6 +87,13 @@ export function slackText(n: Notification): string {
     return q.recovered
       ? `[chime] ${n.rule.name}: queue ${q.name} is consumed again after ${q.stalled_seconds}s without a worker`
       : `[chime] ${n.rule.name}: queue ${q.name} has ${q.waiting} run(s) waiting and no worker for ${q.stalled_seconds}s`;
+  }
+  if (n.schedule_event && n.job) {
+    const e = n.schedule_event;
+    const span = e.count > 1 ? `${e.count} fire times ${e.first_scheduled_time} to ${e.last_scheduled_time}` : `the fire time ${e.first_scheduled_time}`;
+    const what = e.reason === "LATE" ? "fired late (past its max_lag)" : "missed (dropped by its misfire policy)";
+    const more = n.count > 1 ? ` (${n.count - 1} more since, latest ${n.last_schedule_event?.last_scheduled_time ?? ""})` : "";
+    return `[chime] ${n.rule.name}: job ${n.namespace}/${n.job.name}: ${span} ${what}${more}`;
   }
   if (!n.run || !n.job) return `[chime] ${n.rule.name}`;
   if (n.pause) return `[chime] ${n.rule.name}: job ${n.namespace}/${n.job.name} paused after ${n.pause.failure_streak} failed runs in a row (last ${n.pause.last_run_id})`;

@@ -3,7 +3,8 @@ import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
 import { RunState } from "@chime/sdk/gen/run_pb";
 import { parseLabelSelector } from "../api/label-selector.js";
 import type { EndedRun } from "../events/log-consumer.js";
-import { rulesFor, streakJustReached, type MatchableRule } from "./alert-rules.js";
+import { ScheduleEventReason } from "@chime/sdk/gen/watch_service_pb";
+import { rulesFor, rulesForScheduleEvent, streakJustReached, type MatchableRule } from "./alert-rules.js";
 
 const JOB = "11111111-1111-4111-8111-111111111111";
 const OTHER_JOB = "22222222-2222-4222-8222-222222222222";
@@ -73,5 +74,30 @@ describe("streakJustReached", () => {
   ];
   it.each(cases)("%j with threshold %i: %s", (states, threshold, reached) => {
     expect(streakJustReached(states, threshold)).toBe(reached);
+  });
+});
+
+/** A schedule event of JOB, as the schedule alert engine reads it. */
+const scheduleEvent = (reason: ScheduleEventReason, over: { namespace?: string } = {}) => ({ reason, namespace: "team", jobId: JOB, labels: { env: "prod" }, ...over });
+
+describe("rulesForScheduleEvent", () => {
+  const { FIRE_MISSED, FIRE_LATE, RUN_FAILED } = AlertCondition;
+  const { MISSED, LATE, OVERLAP_SKIPPED, CAUGHT_UP } = ScheduleEventReason;
+  const cases: Array<[string, ReturnType<typeof scheduleEvent>, MatchableRule, boolean]> = [
+    ["MISSED, FIRE_MISSED", scheduleEvent(MISSED), rule(FIRE_MISSED), true],
+    ["LATE, FIRE_LATE", scheduleEvent(LATE), rule(FIRE_LATE), true],
+    ["LATE, FIRE_MISSED", scheduleEvent(LATE), rule(FIRE_MISSED), false],
+    ["MISSED, FIRE_LATE", scheduleEvent(MISSED), rule(FIRE_LATE), false],
+    ["OVERLAP_SKIPPED notifies neither", scheduleEvent(OVERLAP_SKIPPED), rule(FIRE_MISSED), false],
+    ["CAUGHT_UP notifies neither", scheduleEvent(CAUGHT_UP), rule(FIRE_LATE), false],
+    ["a run condition never", scheduleEvent(MISSED), rule(RUN_FAILED), false],
+    ["another namespace", scheduleEvent(MISSED), rule(FIRE_MISSED, { namespace: "other" }), false],
+    ["the rule's job", scheduleEvent(MISSED), rule(FIRE_MISSED, { jobId: JOB }), true],
+    ["another job", scheduleEvent(MISSED), rule(FIRE_MISSED, { jobId: OTHER_JOB }), false],
+    ["labels matched", scheduleEvent(LATE), rule(FIRE_LATE, { labelTerms: [{ kind: "equals", key: "env", value: "prod" }] }), true],
+    ["labels not matched", scheduleEvent(LATE), rule(FIRE_LATE, { labelTerms: [{ kind: "equals", key: "env", value: "dev" }] }), false],
+  ];
+  it.each(cases)("%s", (_name, e, r, expected) => {
+    expect(rulesForScheduleEvent(e, [r]).length === 1).toBe(expected);
   });
 });

@@ -1,5 +1,6 @@
 import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
 import { RunState } from "@chime/sdk/gen/run_pb";
+import { ScheduleEventReason } from "@chime/sdk/gen/watch_service_pb";
 import { labelsMatch, type LabelTerm } from "../api/label-selector.js";
 import type { EndedRun } from "../events/log-consumer.js";
 
@@ -37,6 +38,23 @@ export function rulesFor(outcome: Pick<EndedRun, "state" | "namespace" | "jobId"
         return false;
     }
   });
+}
+
+/** The schedule event reason each schedule condition notifies. */
+const SCHEDULE_REASONS = new Map<AlertCondition, ScheduleEventReason>([
+  [AlertCondition.FIRE_MISSED, ScheduleEventReason.MISSED],
+  [AlertCondition.FIRE_LATE, ScheduleEventReason.LATE],
+]);
+
+/** The conditions matched against schedule events (alerts/schedule-alert-engine.ts). */
+export const SCHEDULE_CONDITIONS: ReadonlySet<AlertCondition> = new Set(SCHEDULE_REASONS.keys());
+
+/** Which rules a schedule event concerns: FIRE_MISSED for MISSED, FIRE_LATE for LATE, in the rule's scope. */
+export function rulesForScheduleEvent(
+  event: { reason: ScheduleEventReason; namespace: string; jobId: string; labels: Record<string, string> },
+  rules: readonly MatchableRule[],
+): MatchableRule[] {
+  return rules.filter((rule) => SCHEDULE_REASONS.get(rule.condition) === event.reason && concernsJob(rule, event));
 }
 
 /** Whether a rule's scope (namespace, job, label selector) takes in a job. */

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type pg from "pg";
 import { AlertDeliveryState, type AlertCondition, type AlertChannelKind } from "@chime/sdk/gen/alert_service_pb";
-import { conditionName, type Notification, type NotifiedRun } from "./alert-notification.js";
+import { conditionName, type Notification, type NotifiedRun, type NotifiedScheduleEvent } from "./alert-notification.js";
 
 /** Every statement on the alert tables (migration 0016). */
 
@@ -121,19 +121,25 @@ export async function latestOutcomes(db: Queryable, jobId: string, runId: string
   return rows.map((r) => r.state);
 }
 
+/**
+ * The latest of the events a notification stands for, under the body's key for it: a run
+ * (`last_run`) or a schedule event (`last_schedule_event`).
+ */
+export type LatestEvent = { key: "last_run"; value: NotifiedRun } | { key: "last_schedule_event"; value: NotifiedScheduleEvent };
+
 /** Events of one rule in one pass, to notify as one delivery. */
 export interface RuleEvents {
   ruleId: string;
   channelId: string;
   minIntervalMs: number;
-  first: Omit<Notification, "delivery_id" | "count" | "last_run">;
-  /** The latest run of the events; undefined for a notification that is not about runs (never coalesced). */
-  last: NotifiedRun | undefined;
+  first: Omit<Notification, "delivery_id" | "count" | LatestEvent["key"]>;
+  /** The latest of the events; undefined for a notification that is never coalesced (one per pause, per stall). */
+  last: LatestEvent | undefined;
   count: number;
 }
 
 /** A rule's first event of a pass, as a group of one, for `enqueue`. */
-export function ruleEvent(rule: RuleRow, body: Omit<RuleEvents["first"], "rule">, last: NotifiedRun | undefined): RuleEvents {
+export function ruleEvent(rule: RuleRow, body: Omit<RuleEvents["first"], "rule">, last: LatestEvent | undefined): RuleEvents {
   return {
     ruleId: rule.id,
     channelId: rule.channel_id,
@@ -159,13 +165,17 @@ export async function enqueue(client: pg.PoolClient, events: RuleEvents): Promis
   if (events.last && latest && latest.state === AlertDeliveryState.PENDING && !latest.claimed) {
     await client.query(
       `UPDATE alert_deliveries SET event_count = event_count + $2,
-         payload = payload || jsonb_build_object('count', event_count + $2, 'last_run', $3::jsonb)
+         payload = payload || jsonb_build_object('count', event_count + $2, $4::text, $3::jsonb)
        WHERE id = $1`,
-      [latest.id, events.count, JSON.stringify(events.last)],
+      [latest.id, events.count, JSON.stringify(events.last.value), events.last.key],
     );
     return;
   }
-  const payload: Omit<Notification, "delivery_id"> = { ...events.first, count: events.count, ...(events.count > 1 ? { last_run: events.last } : {}) };
+  const payload: Omit<Notification, "delivery_id"> = {
+    ...events.first,
+    count: events.count,
+    ...(events.count > 1 && events.last ? { [events.last.key]: events.last.value } : {}),
+  };
   await client.query(
     `INSERT INTO alert_deliveries (rule_id, channel_id, state, event_count, payload, next_attempt_time)
      VALUES ($1, $2, 1, $3, $4, greatest(now(), $5::timestamptz + make_interval(secs => $6::float8 / 1000)))`,

@@ -14,6 +14,8 @@ const CONDITIONS = [
   AlertCondition.CONSECUTIVE_FAILURES,
   AlertCondition.JOB_AUTO_PAUSED,
   AlertCondition.QUEUE_STALLED,
+  AlertCondition.FIRE_MISSED,
+  AlertCondition.FIRE_LATE,
 ];
 const MAX_PAGE_SIZE = 1000;
 

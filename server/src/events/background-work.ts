@@ -7,6 +7,7 @@ import type { Metrics } from "../metrics.js";
 import { createAlertEngine } from "../alerts/alert-engine.js";
 import { createAlertSender } from "../alerts/alert-sender.js";
 import { createQueueStallWatch } from "../alerts/queue-stall-watch.js";
+import { createScheduleAlertEngine } from "../alerts/schedule-alert-engine.js";
 import { createAutoPause } from "../jobs/auto-pause.js";
 import { createQueueStatsRollup, pruneQueueStats } from "../stats/queue-stats-rollup.js";
 import { createRunPruner } from "../runs/run-retention.js";
@@ -16,7 +17,7 @@ const ROLLUP_PRUNE_EVERY_MS = 600_000;
 
 /**
  * The scheduler role's work behind the scheduler, every `intervalMs`: match new run ends
- * against the alert rules, pause jobs at the end of a failure streak, judge queue stalls,
+ * and missed or late fires against the alert rules, pause jobs at the end of a failure streak, judge queue stalls,
  * send due notifications, roll run ends up into the queue stats,
  * and now and then delete runs past their retention.
  * Safe in several processes at once (the consumers' cursors and the sender's claims are row
@@ -39,6 +40,7 @@ export function startBackgroundWork(options: {
   const sender = createAlertSender(pool, options.allowlist, (outcome) => options.metrics.alertDeliveries.inc({ outcome }));
   const steps: Array<[string, () => Promise<unknown>]> = [
     ["alert matching", createAlertEngine(pool)],
+    ["missed and late fire alerts", createScheduleAlertEngine(pool)],
     ["failure-streak auto-pause", createAutoPause(pool, logger)],
     ["queue stall alerts", createQueueStallWatch(pool, options.js, options.layout)],
     ["alert sending", sender.pass],

@@ -27,27 +27,32 @@ const EVENTS_PER_PAGE = 5000;
 /** So one pass keeps up with 50,000 run ends per second at the default 1 s interval. */
 const PAGES_PER_PASS = 10;
 
-export interface LogConsumer<P> {
+export interface LogConsumer<P, E extends { cursor: number }> {
   /** event_log_consumers.name. */
   name: string;
   /** Whether there is anything to consume for; when not, the cursor just follows the present. */
   active?: () => Promise<boolean>;
+  /**
+   * Reads the events it consumes with a cursor in (after, upTo], oldest first, at most
+   * `limit` (in the pass's transaction): run ends (`readEndedRuns`), schedule events, ...
+   */
+  read: (client: pg.PoolClient, after: number, upTo: number, limit: number) => Promise<E[]>;
   /** Reads what writing needs (in the pass's transaction, with the cursor locked). */
-  prepare: (ended: EndedRun[]) => Promise<P>;
+  prepare: (events: E[]) => Promise<P>;
   /** Writes the result, in the transaction that moves the cursor; returns how many rows it wrote. */
   write: (client: pg.PoolClient, prepared: P) => Promise<number>;
   /** Called once the write is committed, with the events it consumed (for metrics: counted once, by the process that consumed them). */
-  committed?: (ended: EndedRun[], prepared: P) => void;
+  committed?: (events: E[], prepared: P) => void;
 }
 
 /**
- * A reader of run ends from the event log that works behind the scheduler: it reads up to
+ * A reader of the event log (run ends, schedule events: what its `read` reads) that works behind the scheduler: it reads up to
  * the commit horizon (watch/event-source.ts: no event is skipped because its transaction
  * committed late) from a cursor kept in Postgres, and moves the cursor in the transaction
  * that writes what it made of the events. Each event is consumed exactly once, by whichever
  * process locks the cursor first (several scheduler processes may run the same consumer).
  */
-export function createLogConsumerPass<P>(pool: pg.Pool, consumer: LogConsumer<P>) {
+export function createLogConsumerPass<P, E extends { cursor: number }>(pool: pg.Pool, consumer: LogConsumer<P, E>) {
   let tracker: HorizonTracker | undefined;
   return async function pass(): Promise<number> {
     const lastCursor = await readLastCursor(pool);
@@ -70,14 +75,14 @@ export function createLogConsumerPass<P>(pool: pg.Pool, consumer: LogConsumer<P>
         // consumed) this range skips it rather than reading and preparing the same page.
         const from = await lockCursor(client, consumer.name);
         if (from === undefined || from >= horizon) return undefined;
-        const ended = await readEndedRuns(client, from, horizon, EVENTS_PER_PAGE);
-        const prepared = await consumer.prepare(ended);
+        const events = await consumer.read(client, from, horizon, EVENTS_PER_PAGE);
+        const prepared = await consumer.prepare(events);
         const rows = await consumer.write(client, prepared);
-        await saveCursor(client, consumer.name, ended.length === EVENTS_PER_PAGE ? ended[ended.length - 1].cursor : horizon);
-        return { rows, ended, prepared, full: ended.length === EVENTS_PER_PAGE };
+        await saveCursor(client, consumer.name, events.length === EVENTS_PER_PAGE ? events[events.length - 1].cursor : horizon);
+        return { rows, events, prepared, full: events.length === EVENTS_PER_PAGE };
       });
       if (consumed === undefined) break;
-      consumer.committed?.(consumed.ended, consumed.prepared);
+      consumer.committed?.(consumed.events, consumed.prepared);
       written += consumed.rows;
       if (!consumed.full) break;
     }
@@ -121,7 +126,7 @@ interface EndedRow {
 }
 
 /** Run ends (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT) with a cursor in (after, upTo], oldest first. */
-async function readEndedRuns(db: Queryable, after: number, upTo: number, limit: number): Promise<EndedRun[]> {
+export async function readEndedRuns(db: Queryable, after: number, upTo: number, limit: number): Promise<EndedRun[]> {
   const { rows } = await db.query<EndedRow>(
     `SELECT e.cursor, e.run_id, e.job_id, j.name AS job_name, r.queue, j.namespace, j.labels, e.state, e.attempt, e.time, e.error, r.scheduled_time, r.start_time
      FROM run_event_log e JOIN runs r ON r.id = e.run_id JOIN jobs j ON j.id = e.job_id

@@ -3,7 +3,7 @@ import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
 import { concernsJob, isFailure } from "../alerts/alert-rules.js";
 import { matchableRule, notifiedRun } from "../alerts/alert-engine.js";
 import { enqueue, latestOutcomes, listRules, ruleEvent, type RuleRow } from "../alerts/alert-store.js";
-import { createLogConsumerPass, type EndedRun } from "../events/log-consumer.js";
+import { createLogConsumerPass, readEndedRuns, type EndedRun } from "../events/log-consumer.js";
 import { cancelWrittenAheadRunsOfJob } from "../runs/run-store.js";
 import { autoPauseDue } from "./auto-pause-decision.js";
 import type { AutoPauseRow } from "./job-store.js";
@@ -35,6 +35,7 @@ interface StreakJobRow {
 export function createAutoPause(pool: pg.Pool, logger?: Logger): () => Promise<number> {
   return createLogConsumerPass(pool, {
     name: "auto_pause",
+    read: readEndedRuns,
     // While no job asks for it, the cursor just follows the present (a partial index keeps this cheap).
     active: async () => (await pool.query("SELECT 1 FROM jobs WHERE spec ? 'pauseAfterFailures' AND deleted_time IS NULL LIMIT 1")).rowCount! > 0,
     prepare: (ended) => findPauses(pool, ended),

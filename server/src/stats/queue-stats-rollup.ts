@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { RunState } from "@chime/sdk/gen/run_pb";
-import { createLogConsumerPass, type EndedRun } from "../events/log-consumer.js";
+import { createLogConsumerPass, readEndedRuns, type EndedRun } from "../events/log-consumer.js";
 import type { Metrics } from "../metrics.js";
 import { bucketOf, emptyBuckets } from "./histogram.js";
 
@@ -62,6 +62,7 @@ export function rollUp(ended: readonly EndedRun[]): MinuteRow[] {
 export function createQueueStatsRollup(pool: pg.Pool, metrics: Pick<Metrics, "runsEnded" | "runDuration" | "runStartLag">): () => Promise<number> {
   return createLogConsumerPass(pool, {
     name: "queue_stats",
+    read: readEndedRuns,
     prepare: async (ended) => rollUp(ended),
     // The same run ends, as metrics: each counted by the one process that consumed it.
     committed: (ended) => {
