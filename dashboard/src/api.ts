@@ -72,6 +72,7 @@ export const jobs = chime.jobService;
 export const watch = createClient(WatchService, transport);
 export const alerts = chime.alertService;
 export const stats = chime.statsService;
+export const admin = chime.adminService;
 
 /** A human message for any error a call throws. */
 export function errorMessage(error: unknown): string {

@@ -11,6 +11,7 @@ import { RunDetailPage } from "./pages/run-detail";
 import { QueuesPage } from "./pages/queues";
 import { FailuresPage } from "./pages/failures";
 import { AlertsPage } from "./pages/alerts";
+import { AuditPage } from "./pages/audit";
 import { IdSearch } from "./components/id-search";
 
 const NAV: Array<{ label: string; href: string; pages: Route["page"][] }> = [
@@ -20,6 +21,7 @@ const NAV: Array<{ label: string; href: string; pages: Route["page"][] }> = [
   { label: "Queues", href: href.queues(), pages: ["queues"] },
   { label: "Failures", href: href.failures(), pages: ["failures"] },
   { label: "Alerts", href: href.alerts(), pages: ["alerts"] },
+  { label: "Audit", href: href.audit(), pages: ["audit"] },
 ];
 
 export function App() {
@@ -124,6 +126,8 @@ function Page({ route }: { route: Route }) {
       return <FailuresPage key={route.queue ?? ""} queue={route.queue} />;
     case "alerts":
       return <AlertsPage />;
+    case "audit":
+      return <AuditPage />;
     default:
       return (
         <section>

@@ -15,6 +15,7 @@ export type Route =
   | { page: "queues" }
   | { page: "failures"; queue?: string }
   | { page: "alerts" }
+  | { page: "audit" }
   | { page: "not-found"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -32,6 +33,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "runs" && parts.length === 2) return { page: "run", id: parts[1] };
   if (parts.length === 1 && parts[0] === "queues") return { page: "queues" };
   if (parts.length === 1 && parts[0] === "alerts") return { page: "alerts" };
+  if (parts.length === 1 && parts[0] === "audit") return { page: "audit" };
   if (parts.length === 1 && parts[0] === "failures") return { page: "failures", queue: params.get("queue") ?? undefined };
   return { page: "not-found", path };
 }
@@ -46,6 +48,7 @@ export const href = {
   run: (id: string) => `#/runs/${encodeURIComponent(id)}`,
   queues: () => "#/queues",
   alerts: () => "#/alerts",
+  audit: () => "#/audit",
   failures: (queue?: string) => (queue ? `#/failures?queue=${encodeURIComponent(queue)}` : "#/failures"),
 };
 

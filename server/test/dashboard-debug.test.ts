@@ -358,6 +358,12 @@ describe("dashboard for debugging", () => {
     await shoot("overview-stats");
   });
 
+  it("an audit page says why it shows nothing on a server that requires no API keys", async () => {
+    await page.goto(`${server.httpUrl}/#/audit`);
+    await expect.poll(() => page.locator("main").textContent()).toContain("requires no API keys, so it serves no AdminService");
+    expect(await page.locator("table.audit-table").count()).toBe(0);
+  });
+
   it("fits a narrow window: nothing but the tables' own scroll areas is wider than it", async () => {
     const narrow = await page.context().newPage();
     await narrow.setViewportSize({ width: 390, height: 800 });

@@ -330,4 +330,33 @@ describe("dashboard with an API token", () => {
     expect(p.url()).not.toContain("e2e-secret-token");
     await ctx.close();
   });
+  it("an audit page: every change made through the API, newest first, filtered by namespace, linking to its job", async () => {
+    const authorised = createChimeClient({ baseUrl: secured.grpcUrl, token: "e2e-secret-token" });
+    const audited = await authorised.createJob({ namespace: "audited", name: "audited-job", queue: "e2e", schedule: { every: "1h" } });
+    await authorised.updateJob(audited.id, { labels: { reviewed: "yes" } });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const p = await newPage(ctx);
+    await p.goto(`${secured.httpUrl}/#/audit`);
+    await p.getByLabel("Token", { exact: true }).fill("e2e-secret-token");
+    await p.keyboard.press("Enter");
+    const rows = p.locator("table.audit-table tbody tr");
+    // Newest first: the update, then the create; the other tests' changes below.
+    await expect.poll(() => rows.first().getAttribute("data-action"), { timeout: 5000 }).toBe("UpdateJob");
+    expect(await rows.nth(1).getAttribute("data-action")).toBe("CreateJob");
+    expect(await rows.count()).toBeGreaterThan(2);
+    const newest = await rows.first().textContent();
+    expect(newest).toContain(`job/${audited.id}`);
+    expect(newest).toContain("audited");
+    expect(newest).toContain("127.0.0.1");
+    await p.getByLabel("Namespace").fill("audited");
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-action")))).toEqual(["UpdateJob", "CreateJob"]);
+    for (const scheme of ["light", "dark"] as const) {
+      await p.emulateMedia({ colorScheme: scheme });
+      await p.screenshot({ path: path.join(SHOTS, `audit-${scheme}.png`), fullPage: true });
+    }
+    await rows.first().getByRole("link").click();
+    await p.waitForURL(new RegExp(`#/jobs/${audited.id}$`));
+    await ctx.close();
+  });
 });
