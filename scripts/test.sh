@@ -21,6 +21,10 @@ if [[ ! -x "${CHIME_TEST_CHROMIUM:-/usr/bin/chromium}" ]]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# The metrics test checks /metrics with promtool (Debian's package, unpacked: scripts/promtool.sh).
+CHIME_TEST_PROMTOOL="$(bash scripts/promtool.sh)"
+export CHIME_TEST_PROMTOOL
+
 # The tests reach Postgres through its maintenance database "postgres" (they create
 # one database per test file), so derive that from DATABASE_URL when it is set.
 if [[ -n "${DATABASE_URL:-}" && -z "${CHIME_TEST_POSTGRES_URL:-}" ]]; then

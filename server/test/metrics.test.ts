@@ -1,4 +1,7 @@
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Worker } from "@chime/sdk";
@@ -96,6 +99,20 @@ describe("/metrics", () => {
     expect(exported.get("process_cpu_seconds_total")?.type).toBe("counter");
     expect(exported.has("nodejs_eventloop_lag_seconds")).toBe(true);
     expect([...exported.keys()].filter((name) => !/^(chime|process|nodejs)_/.test(name))).toEqual([]);
+  });
+
+  it("passes promtool check metrics, but for the three gauges prom-client's default Node.js metrics name *_total", async () => {
+    // scripts/test.sh (npm test) fetches promtool; run it once when calling vitest directly.
+    const promtool = process.env.CHIME_TEST_PROMTOOL ?? fileURLToPath(new URL("../../.chime/promtool/usr/bin/promtool", import.meta.url));
+    expect(existsSync(promtool), `no promtool at ${promtool}: run bash scripts/promtool.sh (npm test does)`).toBe(true);
+    await fixture.chime.createJob({ name: "promtool", queue: "promtool-q", schedule: { every: "1h" } });
+    const text = await (await fetch(`${fixture.server.httpUrl}/metrics`)).text();
+    const checked = spawnSync(promtool, ["check", "metrics"], { input: text, encoding: "utf8" });
+    const findings = `${checked.stdout}${checked.stderr}`.split("\n").filter(Boolean);
+    // Their names are the ones Node.js dashboards look for, so they stay as prom-client has them.
+    const defaults = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+    expect(findings.filter((line) => !defaults.some((name) => line.startsWith(`${name} non-counter metrics should not have "_total" suffix`)))).toEqual([]);
+    expect(checked.error).toBeUndefined();
   });
 
   it("counts RPCs by method and code, and reads queues and active runs when scraped", async () => {
