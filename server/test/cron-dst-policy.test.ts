@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { ConnectError, Code } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { BadRequestSchema, JobSchema, toSchedule, type PreviewedTime, type ScheduleSpec } from "@chime/sdk";
+import { BadRequestSchema, JobSchema, ScheduleEventReason, toSchedule, type Job, type PreviewedTime, type ScheduleSpec } from "@chime/sdk";
 import { DstAdjustment, DstGapPolicy, DstRepeatPolicy, type Schedule } from "@chime/sdk/gen/schedule_pb";
+import { readMetric } from "./helpers/metrics.js";
 import { useTestServer } from "./helpers/test-server.js";
 
 const fixture = useTestServer();
@@ -91,5 +92,31 @@ describe("DST policy of cron schedules through the server", () => {
     const written: string[] = [];
     for await (const found of fixture.chime.listJobs({ namePrefix: "dst-bad" })) written.push(found.id);
     expect(written).toEqual([]);
+  });
+});
+
+describe("a skipped gap time before a job's first fire", () => {
+  // 00:00 EST on 2026-03-08, the day New York skips 02:00-02:59: the job's first fire is the
+  // next day's 02:30, and today's 02:30 (in the gap, SKIP) is dropped when the job is planned.
+  const dstDay = new Date("2026-03-08T05:00:00Z");
+  const clocked = useTestServer({ CHIME_ROLES: "api" }, { now: () => dstDay });
+
+  it("is recorded as a DST_SKIPPED schedule event by CreateJob, BatchCreateJobs and UpdateJob, and counted", async () => {
+    const skip = { cron: "30 2 * * *", timeZone: zone, dstGap: "skip" } as const;
+    const created = await clocked.chime.createJob({ name: "gap-created", queue: "q", schedule: skip });
+    expect(timestampDate(created.nextRunTime!).toISOString()).toBe("2026-03-09T06:30:00.000Z");
+    const [result] = await clocked.chime.batchCreateJobs([{ name: "gap-batched", queue: "q", schedule: skip }]);
+    expect(result.case).toBe("created");
+    const batched = result.value as Job;
+    const updated = await clocked.chime.createJob({ name: "gap-updated", queue: "q", schedule: { cron: "0 12 * * *", timeZone: zone } });
+    await clocked.chime.updateJob(updated.id, { schedule: skip });
+    const shifted = await clocked.chime.createJob({ name: "gap-shifted", queue: "q", schedule: { cron: "30 2 * * *", timeZone: zone } });
+
+    const eventsOf = async (jobId: string) =>
+      (await clocked.chime.jobService.listScheduleEvents({ jobId })).events.map((e) => [ScheduleEventReason[e.reason], e.count, timestampDate(e.firstScheduledTime!).toISOString()]);
+    for (const job of [created, batched, updated]) expect(await eventsOf(job.id)).toEqual([["DST_SKIPPED", 1, "2026-03-08T07:30:00.000Z"]]);
+    // SHIFT fires the time (at 03:30 EDT): nothing to record.
+    expect(await eventsOf(shifted.id)).toEqual([]);
+    expect(await readMetric(clocked.server.httpUrl, "chime_schedule_events_total", { reason: "dst_skipped" })).toBe(3);
   });
 });

@@ -7,7 +7,7 @@ import { ScheduleEventReason } from "@chime/sdk/gen/watch_service_pb";
 import { DstAdjustment } from "@chime/sdk/gen/schedule_pb";
 import type pg from "pg";
 import { inTransaction } from "../db/pool.js";
-import { createJobStore, planNext, requireState } from "../jobs/job-store.js";
+import { createJobStore, dstSkippedEvents, planNext, requireState } from "../jobs/job-store.js";
 import { checkNamespaceFilter, validateJob, validateScheduleInput } from "../jobs/job-validation.js";
 import { previewSchedule } from "../jobs/schedule.js";
 import { activeRunCounts, cancelActiveRunsOfJob, cancelWrittenAheadRunsOfJob, createRunStore, type RunPageKey } from "../runs/run-store.js";
@@ -64,7 +64,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
   const mayFire = (job: Job) => {
     if (job.state === JobState.ACTIVE && job.nextRunTime) deps.onJobsChanged?.(toDate(job.nextRunTime));
   };
-  const jobs = createJobStore(pool);
+  const jobs = createJobStore(pool, deps.onScheduleEvents);
   const runs = createRunStore(pool);
   const validation = (rejectPastTimes: boolean) => ({ now: now(), maxPayloadBytes: deps.maxPayloadBytes, rejectPastTimes });
 
@@ -116,8 +116,9 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         }
         return field;
       });
-      const updated = await inTransaction(pool, (client) =>
-        jobs.modify(client, id, (current) => {
+      let events: ScheduleEventRecord[] = [];
+      const updated = await inTransaction(pool, async (client) => {
+        const modified = await jobs.modify(client, id, (current) => {
           const merged = clone(JobSchema, current);
           for (const field of fields) (merged as Record<string, unknown>)[field] = request.job![field];
           const job = validateJob(merged, validation(fields.includes("schedule")));
@@ -130,10 +131,15 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           }
           // A new schedule starts counting its runs (one-shots, max_runs) from zero.
           const plan = planNext(job, now(), createTime, 0);
+          events = dstSkippedEvents(id, plan);
           // A paused job stays paused; a completed job whose new schedule fires again is active again.
           return { job, state: current.state === JobState.PAUSED ? JobState.PAUSED : plan.state, next: plan.next, runCount: 0 };
-        }),
-      );
+        });
+        // The times its new schedule's first fire stepped over, recorded with the change.
+        await insertScheduleEvents(client, events, now());
+        return modified;
+      });
+      deps.onScheduleEvents?.(events);
       mayFire(updated);
       return { job: updated };
     },
@@ -183,7 +189,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
             : [];
           if (next) return { job: current, state: JobState.ACTIVE, next };
           const plan = planNext(current, at, context.createTime, context.runCount);
-          return { job: current, ...plan };
+          events.push(...dstSkippedEvents(id, plan));
+          return { job: current, state: plan.state, next: plan.next };
         });
         await insertScheduleEvents(client, events, at);
         return resumed;

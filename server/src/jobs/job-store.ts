@@ -1,5 +1,6 @@
 import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { AutoPauseSchema, JobSchema, JobState, type Job } from "@chime/sdk/gen/job_pb";
+import { ScheduleEventReason } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import { alreadyExists, failedPrecondition, notFound } from "../api/errors.js";
@@ -7,7 +8,9 @@ import { labelConditions, type LabelTerm } from "../api/label-selector.js";
 import { optionalTimestamp, toTimestamp } from "../util/time.js";
 import { createJobInsertBatcher } from "./create-batcher.js";
 import { insertJobs, type JobInsert } from "./job-insert.js";
-import { nextFireTime } from "./schedule.js";
+import { nextFire } from "./schedule.js";
+import type { FireSpan } from "../scheduler/fire-plan.js";
+import type { ScheduleEventRecord } from "../scheduler/schedule-events.js";
 import { specJson } from "./spec-json.js";
 
 export interface JobRow {
@@ -71,8 +74,9 @@ export function planInsert(job: Job, requestId: string, now: Date): JobInsert {
     job.schedule.kind.value.anchor = toTimestamp(now);
     after = now;
   }
-  const { state, next } = planNext(job, after, now, 0);
+  const { state, next, dstSkipped } = planNext(job, after, now, 0);
   return {
+    ...(dstSkipped ? { dst_skipped: { first: dstSkipped.first, last: dstSkipped.last, count: dstSkipped.count } } : {}),
     id: uuidv7(),
     namespace: job.namespace,
     name: job.name,
@@ -94,10 +98,23 @@ export function insertedJob(job: Job, row: JobInsert): Job {
   return withColumns(job, { ...row, run_count: 0, update_time: row.create_time });
 }
 
-/** The state and next fire time of a job whose schedule has produced `runCount` runs. */
-export function planNext(job: Job, after: Date, createTime: Date, runCount: number): { state: JobState; next: Date | null } {
-  const next = job.schedule ? nextFireTime(job.schedule, after, { createTime, runCount }) : undefined;
-  return next ? { state: JobState.ACTIVE, next } : { state: JobState.COMPLETED, next: null };
+/**
+ * The state and next fire time of a job whose schedule has produced `runCount` runs, and the
+ * cron times DST_GAP_POLICY_SKIP dropped on the way to it (recorded as a DST_SKIPPED
+ * schedule event by whoever stores the plan).
+ */
+export function planNext(job: Job, after: Date, createTime: Date, runCount: number): { state: JobState; next: Date | null; dstSkipped?: FireSpan } {
+  const step = job.schedule ? nextFire(job.schedule, after, { createTime, runCount }) : undefined;
+  const skipped = step?.skipped.map((time) => time.time) ?? [];
+  const dstSkipped = skipped.length > 0 ? { first: skipped[0], last: skipped[skipped.length - 1], count: skipped.length } : undefined;
+  const next = step?.fire?.time;
+  return next ? { state: JobState.ACTIVE, next, dstSkipped } : { state: JobState.COMPLETED, next: null, dstSkipped };
+}
+
+/** A plan's DST_SKIPPED schedule event, if it dropped any time. */
+export function dstSkippedEvents(jobId: string, plan: { dstSkipped?: FireSpan }): ScheduleEventRecord[] {
+  const span = plan.dstSkipped;
+  return span ? [{ jobId, reason: ScheduleEventReason.DST_SKIPPED, count: span.count, firstScheduledTime: span.first, lastScheduledTime: span.last }] : [];
 }
 
 export interface JobFilter {
@@ -122,8 +139,12 @@ function isUniqueViolation(error: unknown, constraint: string): boolean {
   return e.code === "23505" && e.constraint === constraint;
 }
 
-export function createJobStore(pool: pg.Pool) {
+/** `onScheduleEvents`: told of the schedule events stored with new jobs (for the metric). */
+export function createJobStore(pool: pg.Pool, onScheduleEvents?: (events: ScheduleEventRecord[]) => void) {
   const inserts = createJobInsertBatcher(pool);
+  const inserted = (row: JobInsert) => {
+    if (row.dst_skipped) onScheduleEvents?.(dstSkippedEvents(row.id, { dstSkipped: row.dst_skipped }));
+  };
 
   async function findByRequestId(namespace: string, requestId: string): Promise<Job | undefined> {
     const { rows } = await pool.query<JobRow>(
@@ -145,7 +166,10 @@ export function createJobStore(pool: pg.Pool) {
         if (existing) return existing;
       }
       const row = planInsert(job, requestId, now);
-      if (await inserts.insert(row)) return insertedJob(job, row);
+      if (await inserts.insert(row)) {
+        inserted(row);
+        return insertedJob(job, row);
+      }
       // Not inserted: a retry of a request already served returns its job; otherwise the name is taken.
       if (requestId) {
         const existing = await findByRequestId(job.namespace, requestId);
@@ -155,8 +179,10 @@ export function createJobStore(pool: pg.Pool) {
     },
 
     /** Inserts rows in one statement; returns the ids of those inserted (see insertJobs). */
-    insertMany(rows: JobInsert[]): Promise<Set<string>> {
-      return insertJobs(pool, rows);
+    async insertMany(rows: JobInsert[]): Promise<Set<string>> {
+      const ids = await insertJobs(pool, rows);
+      for (const row of rows) if (ids.has(row.id)) inserted(row);
+      return ids;
     },
 
     /** The jobs created with these (namespace, request id) keys, deleted or not, by `requestKey`. */

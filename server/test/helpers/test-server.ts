@@ -63,10 +63,10 @@ export interface ServerFixture {
  * Starts a test server (and an SDK client of it) before the file's tests and closes it after
  * them. The fields are set once the file's beforeAll hooks ran: read them inside tests.
  */
-export function useTestServer(env: Record<string, string> = {}): ServerFixture {
+export function useTestServer(env: Record<string, string> = {}, options: Parameters<typeof startTestServer>[1] = {}): ServerFixture {
   const fixture = {} as ServerFixture;
   beforeAll(async () => {
-    fixture.server = await startTestServer(env);
+    fixture.server = await startTestServer(env, options);
     fixture.chime = createChimeClient({ baseUrl: fixture.server.grpcUrl });
   });
   afterAll(async () => fixture.server?.close());
