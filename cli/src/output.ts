@@ -36,3 +36,9 @@ export function timeText(ts: Timestamp | undefined): string {
 export function enumText(names: Record<number, string>, value: number): string {
   return names[value] ?? String(value);
 }
+
+/** What a delete prints: `{ id, deleted: true }` as JSON, or a line. */
+export function printDeleted(id: string, format: OutputFormat): void {
+  if (format === "json") printJson({ id, deleted: true });
+  else process.stdout.write(`deleted ${id}\n`);
+}

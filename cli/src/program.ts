@@ -4,8 +4,10 @@ import { Command, Option } from "commander";
 import { ArgumentError } from "./exit-codes.js";
 import { addDstFlags, addJobFlags, dstOf, enumValues, jobChanges, newJobSpec, positiveInteger, repeatable, type JobFlags } from "./job-options.js";
 import { addAuditCommand, addKeyCommand } from "./admin-commands.js";
+import { addAlertCommand } from "./alert-commands.js";
+import { addStatsCommand } from "./stats-commands.js";
 import { addTlsFlags, tlsConnection, type TlsFlags } from "./tls-options.js";
-import { messageJson, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
+import { messageJson, printDeleted, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
 import { printJob, printJobs, printRun, printRunLogLines, printRuns } from "./render.js";
 import { watchCommand } from "./watch-command.js";
 
@@ -96,8 +98,7 @@ export function createProgram(): Command {
     .description("delete a job (its queued runs are cancelled)")
     .action(async (id: string) => {
       await connect().deleteJob(id);
-      if (output() === "json") printJson({ id, deleted: true });
-      else process.stdout.write(`deleted ${id}\n`);
+      printDeleted(id, output());
     });
 
   const run = program.command("run").description("read and cancel runs");
@@ -139,6 +140,8 @@ export function createProgram(): Command {
   program.addCommand(watchCommand(() => connect({ stream: true }), output));
   addKeyCommand(program, connect, output);
   addAuditCommand(program, connect, output);
+  addAlertCommand(program, connect, output);
+  addStatsCommand(program, connect, output);
 
   addDstFlags(
     program
