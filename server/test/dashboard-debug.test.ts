@@ -316,6 +316,54 @@ describe("dashboard for debugging", () => {
     }
   });
 
+  it("the alerts page creates a channel (its secret shown once) and a rule, says which field was refused, and deletes both", async () => {
+    await page.goto(`${server.httpUrl}/#/alerts`);
+    const channelForm = page.locator('details[data-form="channel"]');
+    await channelForm.locator("summary").click();
+    await channelForm.getByLabel("Name", { exact: true }).fill("pager");
+    await channelForm.getByLabel("Namespace", { exact: true }).fill("ops");
+    await channelForm.getByLabel("Kind", { exact: true }).selectOption({ label: "webhook (signed JSON)" });
+    await channelForm.getByLabel("URL", { exact: true }).fill("http://127.0.0.1:9/pager");
+    await channelForm.getByRole("button", { name: "Create channel" }).click();
+    const secret = channelForm.locator(".secret-once");
+    await expect.poll(() => secret.textContent()).toMatch(/^Signing secret of pager, shown this once: \S{32,}$/);
+    const created = (await chime.alertService.listAlertChannels({ namespace: "ops" })).channels.find((c) => c.name === "pager");
+    expect(created).toMatchObject({ namespace: "ops", kind: AlertChannelKind.WEBHOOK, url: "http://127.0.0.1:9/pager" });
+    await expect.poll(() => page.locator('tr[data-channel="pager"]').count()).toBe(1);
+
+    const ruleForm = page.locator('details[data-form="rule"]');
+    await ruleForm.locator("summary").click();
+    await ruleForm.getByLabel("Name", { exact: true }).fill("pager-stalled");
+    await ruleForm.getByLabel("Namespace", { exact: true }).fill("ops");
+    await ruleForm.getByLabel("Channel", { exact: true }).selectOption({ label: "pager (ops)" });
+    await ruleForm.getByLabel("When", { exact: true }).selectOption({ label: "runs waited with no worker" });
+    // The form's own check of a duration, then the server's of the queue, each naming the field.
+    await ruleForm.getByLabel("Stalled for", { exact: true }).fill("soon");
+    await ruleForm.getByRole("button", { name: "Create rule" }).click();
+    await expect.poll(() => ruleForm.locator(".error-summary").textContent()).toContain('Stalled for: "soon" is not a duration');
+    await ruleForm.getByLabel("Stalled for", { exact: true }).fill("2m");
+    await ruleForm.getByRole("button", { name: "Create rule" }).click();
+    await expect.poll(() => ruleForm.locator(".error-summary").textContent()).toContain("rule.queue: expected 1-64 letters, digits, _ or - for QUEUE_STALLED");
+    await ruleForm.getByLabel("Queue", { exact: true }).fill("exports");
+    await ruleForm.getByRole("button", { name: "Create rule" }).click();
+    const row = page.locator('table.rules-table tr[data-rule="pager-stalled"]');
+    await expect.poll(() => row.textContent()).toContain("queue exports");
+    expect(await row.textContent()).toContain("runs waited with no worker for over 2 minutes");
+    expect(await ruleForm.locator(".error-summary").count()).toBe(0);
+    const rule = (await chime.alertService.listAlertRules({ namespace: "ops" })).rules.find((r) => r.name === "pager-stalled");
+    expect(rule).toMatchObject({ channelId: created!.id, condition: AlertCondition.QUEUE_STALLED, queue: "exports", stallAfter: { seconds: 120n } });
+    await shoot("alerts-forms");
+
+    await row.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("group", { name: "Delete rule pager-stalled" }).getByRole("button").first().click();
+    await expect.poll(() => row.count()).toBe(0);
+    const channelRow = page.locator('tr[data-channel="pager"]');
+    await channelRow.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("group", { name: "Delete channel pager and its rules" }).getByRole("button").first().click();
+    await expect.poll(() => channelRow.count()).toBe(0);
+    expect((await chime.alertService.listAlertChannels({ namespace: "ops" })).channels.map((c) => c.name)).not.toContain("pager");
+  });
+
   it("the jobs list shows each job's last run and cron schedules in words", async () => {
     await chime.createJob({ name: "weekday-digest", queue: QUEUE, schedule: { cron: "0 30 9 * * 1-5", timeZone: "Europe/Paris" } });
     await page.goto(`${server.httpUrl}/#/jobs`);

@@ -7,11 +7,12 @@ import {
   type AlertDelivery,
   type AlertRule,
 } from "@chime/sdk/gen/alert_service_pb";
-import { alerts } from "../api";
-import { Empty, ErrorNote, TimeCell } from "../components/bits";
+import { alerts, errorMessage } from "../api";
+import { ConfirmButton, Empty, ErrorNote, TimeCell } from "../components/bits";
+import { NewChannelForm, NewRuleForm } from "../components/alert-forms";
 import { TableHead } from "../components/table-head";
 import { durationMs, durationInWords, toDate } from "../format";
-import { useLoad, useNow } from "../hooks";
+import { useLoad, useNow, useToast } from "../hooks";
 import { href } from "../router";
 import "../debug-pages.css";
 
@@ -78,8 +79,8 @@ export function AlertsPage() {
       {data.loading && !data.data && <p className="muted">Loading…</p>}
       {data.data && (
         <>
-          <Channels channels={data.data.channels} now={now} />
-          <Rules rules={data.data.rules} channels={channels} />
+          <Channels channels={data.data.channels} now={now} changed={data.reload} />
+          <Rules rules={data.data.rules} channels={channels} changed={data.reload} />
           <Deliveries deliveries={data.data.deliveries} rules={rules} channels={channels} now={now} />
         </>
       )}
@@ -87,13 +88,28 @@ export function AlertsPage() {
   );
 }
 
-function Channels({ channels, now }: { channels: AlertChannel[]; now: number }) {
+/** Deletes through `remove`, then reloads the page's data; a refusal is a toast. */
+function useDelete(changed: () => void) {
+  const toast = useToast();
+  return (what: string, remove: () => Promise<unknown>) => {
+    remove().then(
+      () => {
+        toast(`${what} deleted`);
+        changed();
+      },
+      (error: unknown) => toast(`${what} not deleted: ${errorMessage(error)}`, "error"),
+    );
+  };
+}
+
+function Channels({ channels, now, changed }: { channels: AlertChannel[]; now: number; changed: () => void }) {
+  const remove = useDelete(changed);
   return (
     <div className="panel">
       <h2 id="channels-title">Channels</h2>
       <div className="table-wrap">
         <table className="table channels-table" aria-labelledby="channels-title">
-          <TableHead columns={["Name", "Namespace", "Kind", "URL", "Created"]} />
+          <TableHead columns={["Name", "Namespace", "Kind", "URL", "Created", ""]} />
           <tbody>
             {channels.map((c) => (
               <tr key={c.id} data-channel={c.name}>
@@ -106,23 +122,28 @@ function Channels({ channels, now }: { channels: AlertChannel[]; now: number }) 
                 <td>
                   <TimeCell date={toDate(c.createTime)} now={now} />
                 </td>
+                <td>
+                  <ConfirmButton label="Delete" confirmLabel={`Delete channel ${c.name} and its rules`} onConfirm={() => remove("Channel", () => alerts.deleteAlertChannel({ id: c.id }))} />
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       </div>
-      {channels.length === 0 && <Empty>No channels. Create them with AlertService.CreateAlertChannel.</Empty>}
+      {channels.length === 0 && <Empty>No channels yet.</Empty>}
+      <NewChannelForm onCreated={changed} />
     </div>
   );
 }
 
-function Rules({ rules, channels }: { rules: AlertRule[]; channels: Map<string, AlertChannel> }) {
+function Rules({ rules, channels, changed }: { rules: AlertRule[]; channels: Map<string, AlertChannel>; changed: () => void }) {
+  const remove = useDelete(changed);
   return (
     <div className="panel">
       <h2 id="rules-title">Rules</h2>
       <div className="table-wrap">
         <table className="table rules-table" aria-labelledby="rules-title">
-          <TableHead columns={["Name", "Namespace", "When", "Jobs", "Channel", ["At most one per", "events meanwhile are counted into the next notification"]]} />
+          <TableHead columns={["Name", "Namespace", "When", "Jobs", "Channel", ["At most one per", "events meanwhile are counted into the next notification"], ""]} />
           <tbody>
             {rules.map((r) => (
               <tr key={r.id} data-rule={r.name}>
@@ -150,12 +171,16 @@ function Rules({ rules, channels }: { rules: AlertRule[]; channels: Map<string, 
                 </td>
                 <td>{channels.get(r.channelId)?.name ?? <span className="muted">deleted</span>}</td>
                 <td>{durationInWords(durationMs(r.minInterval) ?? DEFAULT_MIN_INTERVAL_MS)}</td>
+                <td>
+                  <ConfirmButton label="Delete" confirmLabel={`Delete rule ${r.name}`} onConfirm={() => remove("Rule", () => alerts.deleteAlertRule({ id: r.id }))} />
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       </div>
-      {rules.length === 0 && <Empty>No rules. Create them with AlertService.CreateAlertRule.</Empty>}
+      {rules.length === 0 && <Empty>No rules yet.</Empty>}
+      <NewRuleForm channels={[...channels.values()]} onCreated={changed} />
     </div>
   );
 }
