@@ -13,6 +13,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // global.gc, for tests that check memory stays flat (validation.fuzz.test.ts) after full collections.
+    execArgv: ["--expose-gc"],
     maxWorkers: 2,
   },
 });

@@ -151,7 +151,10 @@ describe("alerts", () => {
     expect(await code(alerts().createAlertRule({ rule }))).toMatch(/^InvalidArgument: rule\.threshold: expected 2 to 1000/);
     expect(await code(alerts().createAlertRule({ rule: { ...rule, threshold: 2, minInterval: { nanos: 5 } } }))).toMatch(/^InvalidArgument: rule\.min_interval/);
     expect(await code(alerts().createAlertRule({ rule: { ...rule, threshold: 2, labelSelector: "a b=c" } }))).toMatch(/^InvalidArgument: rule\.label_selector/);
-    expect(await code(alerts().createAlertRule({ rule: { ...rule, threshold: 2, namespace: "elsewhere" } }))).toMatch(/^InvalidArgument: rule\.channel_id: no alert channel/);
+    // A channel or job the rule's namespace has not is NOT_FOUND (a rule cannot reach across namespaces).
+    expect(await code(alerts().createAlertRule({ rule: { ...rule, threshold: 2, namespace: "elsewhere" } }))).toMatch(/^NotFound: rule\.channel_id: no alert channel/);
+    const elsewhere = await fixture.chime.createJob({ namespace: "elsewhere", name: "not-default", queue: "nobody-q", schedule: { every: "1h" } });
+    expect(await code(alerts().createAlertRule({ rule: { ...rule, threshold: 2, jobId: elsewhere.id } }))).toMatch(/^NotFound: rule\.job_id: no job .* in namespace "default"/);
     expect(await code(alerts().createAlertRule({ rule: { ...rule, threshold: 2, jobId: "nope" } }))).toMatch(/^InvalidArgument: rule\.job_id/);
     expect((await alerts().listAlertRules({})).rules.filter((r) => r.name === "r")).toEqual([]);
     expect(await code(alerts().deleteAlertRule({ id: "00000000-0000-4000-8000-000000000000" }))).toMatch(/^NotFound/);

@@ -4,16 +4,21 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { AdminService, ApiKeyRole } from "@chime/sdk/gen/admin_service_pb";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
-import { AlertService } from "@chime/sdk/gen/alert_service_pb";
+import { AlertChannelKind, AlertCondition, AlertService } from "@chime/sdk/gen/alert_service_pb";
 import { StatsService } from "@chime/sdk/gen/stats_service_pb";
+import { natsLayout } from "@chime/sdk";
+import { connect } from "@nats-io/transport-node";
+import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
+import { TEST_NATS_URL } from "./helpers/env.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 
 /**
  * The authorization matrix: every RPC and stream × caller (no key, a wrong one, an expired
  * one, a revoked one, reader, writer and admin keys of namespace teamA, CHIME_API_TOKEN) ×
  * a target in the key's own namespace or in another's, on gRPC and on Connect. Each cell's
- * code is what the roles say: another namespace's job or run is NOT_FOUND, naming another
- * namespace is PERMISSION_DENIED, a missing role is PERMISSION_DENIED, a bad key UNAUTHENTICATED.
+ * code is what the roles say: another namespace's job, run, alert channel or alert rule is
+ * NOT_FOUND, naming another namespace is PERMISSION_DENIED, a missing role is
+ * PERMISSION_DENIED, a bad key UNAUTHENTICATED.
  */
 
 const ROOT = "root-token-for-tests";
@@ -21,7 +26,13 @@ const ROOT = "root-token-for-tests";
 const OK = 0 as Code;
 const JOB = { queue: "q", schedule: { kind: { case: "cron" as const, value: { expression: "0 0 1 1 *" } } } };
 
-type Clients = { jobs: Client<typeof JobService>; watch: Client<typeof WatchService>; admin: Client<typeof AdminService> };
+type Clients = {
+  jobs: Client<typeof JobService>;
+  watch: Client<typeof WatchService>;
+  admin: Client<typeof AdminService>;
+  alerts: Client<typeof AlertService>;
+  stats: Client<typeof StatsService>;
+};
 type Caller = "none" | "wrong" | "expired" | "revoked" | "reader" | "writer" | "admin" | "root";
 const CALLERS: Caller[] = ["none", "wrong", "expired", "revoked", "reader", "writer", "admin", "root"];
 const ROLE_OF: Partial<Record<Caller, ApiKeyRole>> = { reader: ApiKeyRole.READER, writer: ApiKeyRole.WRITER, admin: ApiKeyRole.ADMIN, root: ApiKeyRole.ADMIN };
@@ -32,6 +43,12 @@ let root: Clients;
 let jobA: string;
 let jobB: string;
 let runB: string;
+/** An ended run of teamB: WatchRunLogs of it ends at once for the callers it is served to. */
+let endedRunB: string;
+let channelA: string;
+let channelB: string;
+let ruleA: string;
+let ruleB: string;
 
 function clients(transport: (interceptors: Interceptor[]) => Transport, secret: string | undefined): Clients {
   const interceptors: Interceptor[] = secret
@@ -41,7 +58,13 @@ function clients(transport: (interceptors: Interceptor[]) => Transport, secret: 
       }]
     : [];
   const t = transport(interceptors);
-  return { jobs: createClient(JobService, t), watch: createClient(WatchService, t), admin: createClient(AdminService, t) };
+  return {
+    jobs: createClient(JobService, t),
+    watch: createClient(WatchService, t),
+    admin: createClient(AdminService, t),
+    alerts: createClient(AlertService, t),
+    stats: createClient(StatsService, t),
+  };
 }
 
 const grpcTransport = (interceptors: Interceptor[]) => createGrpcTransport({ baseUrl: server.grpcUrl, interceptors });
@@ -54,6 +77,23 @@ async function freshJob(namespace: string): Promise<string> {
 
 async function freshRun(namespace: string): Promise<string> {
   return (await root.jobs.triggerJob({ id: await freshJob(namespace) })).run!.id;
+}
+
+async function endedRun(namespace: string): Promise<string> {
+  const id = await freshRun(namespace);
+  await root.jobs.cancelRun({ id });
+  return id;
+}
+
+const unique = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2)}`;
+const CHANNEL = { kind: AlertChannelKind.WEBHOOK, url: "https://example.com/hook" };
+
+async function freshChannel(namespace: string): Promise<string> {
+  return (await root.alerts.createAlertChannel({ channel: { ...CHANNEL, name: unique("ch"), namespace } })).channel!.id;
+}
+
+async function freshRule(namespace: string, channelId: string): Promise<string> {
+  return (await root.alerts.createAlertRule({ rule: { name: unique("rule"), namespace, channelId, condition: AlertCondition.RUN_FAILED } })).rule!.id;
 }
 
 async function firstMessage(stream: AsyncIterable<unknown>): Promise<void> {
@@ -70,6 +110,8 @@ interface Cell {
   other: (c: Clients) => Promise<unknown>;
   /** What a key of teamA with the role gets for the other namespace's target. */
   otherCode: Code;
+  /** What a key of all namespaces gets for it (default OK): a rule cannot point across namespaces for anyone. */
+  rootOtherCode?: Code;
 }
 
 const cells: Cell[] = [
@@ -99,7 +141,20 @@ const cells: Cell[] = [
   { rpc: "PreviewSchedule", role: ApiKeyRole.READER, own: (c) => c.jobs.previewSchedule({ schedule: JOB.schedule, count: 1 }), other: (c) => c.jobs.previewSchedule({ schedule: JOB.schedule, count: 1 }), otherCode: OK },
   { rpc: "GetSchedulerStatus", role: ApiKeyRole.READER, own: (c) => c.jobs.getSchedulerStatus({}), other: (c) => c.jobs.getSchedulerStatus({}), otherCode: OK },
   { rpc: "WatchRuns", role: ApiKeyRole.READER, own: (c) => firstMessage(c.watch.watchRuns({})), other: (c) => firstMessage(c.watch.watchRuns({ namespace: "teamB" })), otherCode: Code.PermissionDenied },
+  { rpc: "WatchRunLogs", role: ApiKeyRole.READER, own: async (c) => firstMessage(c.watch.watchRunLogs({ runId: await endedRun("teamA") })), other: (c) => firstMessage(c.watch.watchRunLogs({ runId: endedRunB })), otherCode: Code.NotFound },
   { rpc: "WatchJob", role: ApiKeyRole.READER, own: (c) => firstMessage(c.watch.watchJob({ id: jobA })), other: (c) => firstMessage(c.watch.watchJob({ id: jobB })), otherCode: Code.NotFound },
+  { rpc: "CreateAlertChannel", role: ApiKeyRole.WRITER, own: (c) => c.alerts.createAlertChannel({ channel: { ...CHANNEL, name: unique("ch") } }), other: (c) => c.alerts.createAlertChannel({ channel: { ...CHANNEL, name: unique("ch"), namespace: "teamB" } }), otherCode: Code.PermissionDenied },
+  { rpc: "ListAlertChannels", role: ApiKeyRole.READER, own: (c) => c.alerts.listAlertChannels({}), other: (c) => c.alerts.listAlertChannels({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
+  { rpc: "DeleteAlertChannel", role: ApiKeyRole.WRITER, own: async (c) => c.alerts.deleteAlertChannel({ id: await freshChannel("teamA") }), other: async (c) => c.alerts.deleteAlertChannel({ id: await freshChannel("teamB") }), otherCode: Code.NotFound },
+  { rpc: "CreateAlertRule", role: ApiKeyRole.WRITER, own: (c) => c.alerts.createAlertRule({ rule: { name: unique("rule"), namespace: "teamA", channelId: channelA, jobId: jobA, condition: AlertCondition.RUN_FAILED } }), other: (c) => c.alerts.createAlertRule({ rule: { name: unique("rule"), namespace: "teamB", channelId: channelB, jobId: jobB, condition: AlertCondition.RUN_FAILED } }), otherCode: Code.PermissionDenied },
+  { rpc: "CreateAlertRule(channel)", role: ApiKeyRole.WRITER, own: (c) => c.alerts.createAlertRule({ rule: { name: unique("rule"), namespace: "teamA", channelId: channelA, condition: AlertCondition.RUN_ENDED } }), other: (c) => c.alerts.createAlertRule({ rule: { name: unique("rule"), namespace: "teamA", channelId: channelB, condition: AlertCondition.RUN_ENDED } }), otherCode: Code.NotFound, rootOtherCode: Code.NotFound },
+  { rpc: "CreateAlertRule(job)", role: ApiKeyRole.WRITER, own: (c) => c.alerts.createAlertRule({ rule: { name: unique("rule"), namespace: "teamA", channelId: channelA, jobId: jobA, condition: AlertCondition.RUN_ENDED } }), other: (c) => c.alerts.createAlertRule({ rule: { name: unique("rule"), namespace: "teamA", channelId: channelA, jobId: jobB, condition: AlertCondition.RUN_ENDED } }), otherCode: Code.NotFound, rootOtherCode: Code.NotFound },
+  { rpc: "ListAlertRules", role: ApiKeyRole.READER, own: (c) => c.alerts.listAlertRules({}), other: (c) => c.alerts.listAlertRules({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
+  { rpc: "DeleteAlertRule", role: ApiKeyRole.WRITER, own: async (c) => c.alerts.deleteAlertRule({ id: await freshRule("teamA", channelA) }), other: async (c) => c.alerts.deleteAlertRule({ id: await freshRule("teamB", channelB) }), otherCode: Code.NotFound },
+  { rpc: "ListAlertDeliveries", role: ApiKeyRole.READER, own: (c) => c.alerts.listAlertDeliveries({ ruleId: ruleA }), other: (c) => c.alerts.listAlertDeliveries({ ruleId: ruleB }), otherCode: Code.NotFound },
+  { rpc: "ListAlertDeliveries(namespace)", role: ApiKeyRole.READER, own: (c) => c.alerts.listAlertDeliveries({}), other: (c) => c.alerts.listAlertDeliveries({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
+  { rpc: "GetJobStats", role: ApiKeyRole.READER, own: (c) => c.stats.getJobStats({ jobId: jobA }), other: (c) => c.stats.getJobStats({ jobId: jobB }), otherCode: Code.NotFound },
+  { rpc: "GetQueueStats", role: ApiKeyRole.READER, own: (c) => c.stats.getQueueStats({ queue: "q" }), other: (c) => c.stats.getQueueStats({ queue: "q", namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "CreateApiKey", role: ApiKeyRole.ADMIN, own: (c) => c.admin.createApiKey({ name: "made", role: ApiKeyRole.READER }), other: (c) => c.admin.createApiKey({ name: "made", namespace: "teamB", role: ApiKeyRole.READER }), otherCode: Code.PermissionDenied },
   { rpc: "ListApiKeys", role: ApiKeyRole.ADMIN, own: (c) => c.admin.listApiKeys({}), other: (c) => c.admin.listApiKeys({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "GetNamespaceLimits", role: ApiKeyRole.ADMIN, own: (c) => c.admin.getNamespaceLimits({ namespace: "teamA" }), other: (c) => c.admin.getNamespaceLimits({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
@@ -117,7 +172,8 @@ function expected(cell: Cell, caller: Caller, target: "own" | "other"): Code {
   const role = ROLE_OF[caller];
   if (role === undefined) return Code.Unauthenticated;
   if (role < cell.role) return Code.PermissionDenied;
-  if (caller === "root" || target === "own") return OK;
+  if (target === "own") return OK;
+  if (caller === "root") return cell.rootOtherCode ?? OK;
   return cell.otherCode;
 }
 
@@ -148,6 +204,11 @@ beforeAll(async () => {
   jobA = await freshJob("teamA");
   jobB = await freshJob("teamB");
   runB = await freshRun("teamB");
+  endedRunB = await endedRun("teamB");
+  channelA = await freshChannel("teamA");
+  channelB = await freshChannel("teamB");
+  ruleA = await freshRule("teamA", channelA);
+  ruleB = await freshRule("teamB", channelB);
 });
 afterAll(async () => server?.close());
 
@@ -215,21 +276,63 @@ describe("what a key of one namespace sees", () => {
   });
 });
 
-describe("services across namespaces", () => {
-  it("serve AlertService and StatsService to keys of all namespaces only", async () => {
-    const as = (secret: string | undefined) => {
-      const t = grpcTransport(secret ? [(next) => (request) => {
-        request.header.set("authorization", `Bearer ${secret}`);
-        return next(request);
-      }] : []);
-      return { alerts: createClient(AlertService, t), stats: createClient(StatsService, t) };
-    };
-    const calls = (c: ReturnType<typeof as>) => [c.alerts.listAlertChannels({}), c.stats.getQueueStats({ queue: "q" })];
-    for (const caller of ["reader", "writer", "admin"] as const) {
-      expect(await Promise.all(calls(as(secrets[caller])).map(codeOf)), caller).toEqual([Code.PermissionDenied, Code.PermissionDenied]);
+describe("alerts and stats for a key of one namespace", () => {
+  it("lists only its namespace's channels, rules and deliveries, and creates in its namespace", async () => {
+    const writer = clients(grpcTransport, secrets.writer);
+    const reader = clients(grpcTransport, secrets.reader);
+    // A delivery of each namespace's rule, as the alert engine writes them.
+    for (const [ruleId, channelId] of [[ruleA, channelA], [ruleB, channelB]]) {
+      await server.pool.query(
+        "INSERT INTO alert_deliveries (rule_id, channel_id, state, event_count, payload, next_attempt_time) VALUES ($1, $2, 1, 1, '{}', now())",
+        [ruleId, channelId],
+      );
     }
-    expect(await Promise.all(calls(as(undefined)).map(codeOf))).toEqual([Code.Unauthenticated, Code.Unauthenticated]);
-    expect(await Promise.all(calls(as(ROOT)).map(codeOf))).toEqual([OK, OK]);
+    const created = (await writer.alerts.createAlertChannel({ channel: { ...CHANNEL, name: unique("own") } })).channel!;
+    expect(created.namespace).toBe("teamA");
+    const rule = (await writer.alerts.createAlertRule({ rule: { name: unique("own"), channelId: created.id, jobId: jobA, condition: AlertCondition.RUN_FAILED } })).rule!;
+    expect(rule.namespace).toBe("teamA");
+
+    const namespaces = <T extends { namespace: string }>(items: T[]) => new Set(items.map((i) => i.namespace));
+    const channels = (await reader.alerts.listAlertChannels({})).channels;
+    expect(channels.map((c) => c.id)).toContain(created.id);
+    expect(namespaces(channels)).toEqual(new Set(["teamA"]));
+    expect(namespaces((await reader.alerts.listAlertRules({})).rules)).toEqual(new Set(["teamA"]));
+    const ruleIds = (await reader.alerts.listAlertDeliveries({})).deliveries.map((d) => d.ruleId);
+    expect(ruleIds).toContain(ruleA);
+    expect(ruleIds).not.toContain(ruleB);
+    // The token sees every namespace's (the matrix made some in "default" too), or one's when it names it.
+    expect([...namespaces((await root.alerts.listAlertChannels({})).channels)]).toEqual(expect.arrayContaining(["teamA", "teamB"]));
+    expect([...namespaces((await root.alerts.listAlertRules({})).rules)]).toEqual(expect.arrayContaining(["teamA", "teamB"]));
+    expect((await root.alerts.listAlertDeliveries({})).deliveries.map((d) => d.ruleId)).toEqual(expect.arrayContaining([ruleA, ruleB]));
+    expect((await root.alerts.listAlertDeliveries({ namespace: "teamB" })).deliveries.map((d) => d.ruleId)).toEqual([ruleB]);
+  });
+
+  it("gets only its namespace's queue figures", async () => {
+    // One queued run of teamA and two of teamB on one queue name, and the queue's consumer
+    // (as a worker would create it), which counts all three.
+    const queue = "shared-q";
+    const runOn = async (namespace: string) => {
+      const { job } = await root.jobs.createJob({ job: { ...JOB, queue, name: unique("qs"), namespace } });
+      await root.jobs.triggerJob({ id: job!.id });
+    };
+    await runOn("teamA");
+    await runOn("teamB");
+    await runOn("teamB");
+    const layout = natsLayout(server.config.natsPrefix);
+    const nc = await connect({ servers: TEST_NATS_URL });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.consumers.add(layout.runsStream, { durable_name: layout.queueConsumer(queue), filter_subject: layout.runSubject(queue), ack_policy: AckPolicy.Explicit });
+    } finally {
+      await nc.close();
+    }
+    const all = await root.stats.getQueueStats({ queue });
+    expect([all.active?.queued, all.runsWaiting]).toEqual([3n, 3n]);
+    const teamB = await root.stats.getQueueStats({ queue, namespace: "teamB" });
+    expect(teamB.active?.queued).toBe(2n);
+    // A key of teamA: its run only, and none of the consumer's figures, which count teamB's too.
+    const own = await clients(grpcTransport, secrets.reader).stats.getQueueStats({ queue });
+    expect([own.active?.queued, own.runsWaiting, own.runsInFlight, own.pullRequests]).toEqual([1n, 0n, 0n, 0n]);
   });
 });
 

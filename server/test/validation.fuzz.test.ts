@@ -16,7 +16,8 @@ import { startTestServer, type TestServer } from "./helpers/test-server.js";
  * A corpus of malformed requests of every class (helpers/malformed-corpus.ts) sent as bytes
  * on gRPC, Connect proto, Connect JSON, gRPC-Web and Connect's GET form (for methods without
  * side effects): each answered INVALID_ARGUMENT naming
- * the field in the message and in a google.rpc.BadRequest detail.
+ * the field in the message and in a google.rpc.BadRequest detail; after it the server is
+ * healthy, and many more passes of the corpus leave its memory flat.
  * Thousands of random malformed CreateJob and UpdateJob requests over gRPC. Each one
  * must be answered INVALID_ARGUMENT with a message naming every field that was made
  * bad, nothing may be written, and the server must be healthy afterwards. BatchCreateJobs
@@ -463,49 +464,108 @@ describe("malformed requests, fuzzed", () => {
   });
 });
 
+/** Sends the whole corpus on every protocol it can be expressed in; answers the calls sent and those answered wrong. */
+async function sendCorpus(): Promise<{ sent: number; wrong: string[] }> {
+  const target = { grpcAddress: `127.0.0.1:${server.grpcPort}`, httpUrl: server.httpUrl };
+  const wrong: string[] = [];
+  let sent = 0;
+  for (const item of malformedCorpus()) {
+    const bodies = RAW_PROTOCOLS.flatMap((protocol) => {
+      if (GET_PROTOCOLS.has(protocol) && (item.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS || item.method.methodKind !== "unary")) return [];
+      const body = JSON_PROTOCOLS.has(protocol) ? item.json : item.binary;
+      return body === undefined ? [] : [{ protocol, body }];
+    });
+    await Promise.all(
+      bodies.map(async ({ protocol, body }) => {
+        sent += 1;
+        const error = await rawCall(target, protocol, requestOf(item.method, body));
+        const context = `${protocol} ${item.method.name} [${item.what}] -> ${error ? `${Code[error.code]}: ${error.rawMessage}` : "OK"}`;
+        const violations = error?.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations) ?? [];
+        if (
+          error?.code !== Code.InvalidArgument ||
+          !error.rawMessage.startsWith(item.field) ||
+          !violations.some((v) => v.field.startsWith(item.field)) ||
+          /RangeError|TypeError|Error:/.test(error.rawMessage)
+        ) {
+          wrong.push(`${context} (violations: ${violations.map((v) => v.field).join(", ")})`);
+        }
+      }),
+    );
+  }
+  return { sent, wrong };
+}
+
+/** The server's healthy: it serves health checks on both ports and a normal call on every protocol. */
+async function expectHealthy(): Promise<void> {
+  const target = { grpcAddress: `127.0.0.1:${server.grpcPort}`, httpUrl: server.httpUrl };
+  const health = createHealthClient(`127.0.0.1:${server.grpcPort}`);
+  try {
+    expect((await health.call("Check", { service: "" })).status).toBe("SERVING");
+  } finally {
+    health.close();
+  }
+  expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
+  const listJobs = JobService.methods.find((m) => m.name === "ListJobs")!;
+  expect(await rawCall(target, "gRPC", requestOf(listJobs, new Uint8Array([0x08, 0x01])))).toBeUndefined();
+  expect(await rawCall(target, "Connect JSON", requestOf(listJobs, '{"pageSize":1}'))).toBeUndefined();
+  expect(await rawCall(target, "Connect GET JSON", requestOf(listJobs, '{"pageSize":1}'))).toBeUndefined();
+  expect(await rawCall(target, "Connect GET proto", requestOf(listJobs, new Uint8Array([0x08, 0x01])))).toBeUndefined();
+}
+
+/**
+ * The test process's live memory (the server runs in it): V8's heap and the ArrayBuffers
+ * outside it (request bodies are Buffers), after full collections. vitest starts its workers
+ * with --expose-gc (vitest.config.ts).
+ */
+async function liveBytes(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error("global.gc is missing: run the tests with node --expose-gc (vitest.config.ts execArgv)");
+  for (let i = 0; i < 4; i += 1) {
+    gc();
+    // Let finalizers and sockets closed by the last calls settle between collections.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
+}
+
+/**
+ * The memory check: warm-up rounds of the corpus (the first connections, lazily compiled
+ * code, caches: a megabyte or two that levels off), then measured rounds of it, each sent
+ * twice at once, after which live memory may have grown by at most this much per call. A
+ * leak that keeps anything of each request (its body, its context, its error) costs more
+ * than that: keeping just the request bodies costs about 700 bytes a call.
+ */
+const WARM_UP_ROUNDS = 3;
+const MEASURED_ROUNDS = 8;
+const MAX_GROWTH_PER_CALL = 450;
+
 describe("malformed requests on every protocol", () => {
   it("answers each corpus request INVALID_ARGUMENT naming the field, in the message and a BadRequest detail, on every protocol", async () => {
     const before = await snapshot();
-    const target = { grpcAddress: `127.0.0.1:${server.grpcPort}`, httpUrl: server.httpUrl };
-    const wrong: string[] = [];
-    let sent = 0;
-    for (const item of malformedCorpus()) {
-      const bodies = RAW_PROTOCOLS.flatMap((protocol) => {
-        if (GET_PROTOCOLS.has(protocol) && (item.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS || item.method.methodKind !== "unary")) return [];
-        const body = JSON_PROTOCOLS.has(protocol) ? item.json : item.binary;
-        return body === undefined ? [] : [{ protocol, body }];
-      });
-      await Promise.all(
-        bodies.map(async ({ protocol, body }) => {
-          sent += 1;
-          const error = await rawCall(target, protocol, requestOf(item.method, body));
-          const context = `${protocol} ${item.method.name} [${item.what}] -> ${error ? `${Code[error.code]}: ${error.rawMessage}` : "OK"}`;
-          const violations = error?.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations) ?? [];
-          if (
-            error?.code !== Code.InvalidArgument ||
-            !error.rawMessage.startsWith(item.field) ||
-            !violations.some((v) => v.field.startsWith(item.field)) ||
-            /RangeError|TypeError|Error:/.test(error.rawMessage)
-          ) {
-            wrong.push(`${context} (violations: ${violations.map((v) => v.field).join(", ")})`);
-          }
-        }),
-      );
-    }
+    const { sent, wrong } = await sendCorpus();
     expect(wrong).toEqual([]);
     expect(sent).toBeGreaterThan(200);
     // Nothing was written, and the server still serves on both ports.
     expect((await snapshot()).counts).toEqual(before.counts);
-    const health = createHealthClient(`127.0.0.1:${server.grpcPort}`);
-    try {
-      expect((await health.call("Check", { service: "" })).status).toBe("SERVING");
-    } finally {
-      health.close();
-    }
-    expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
-    const listJobs = JobService.methods.find((m) => m.name === "ListJobs")!;
-    expect(await rawCall(target, "Connect JSON", requestOf(listJobs, '{"pageSize":1}'))).toBeUndefined();
-    expect(await rawCall(target, "Connect GET JSON", requestOf(listJobs, '{"pageSize":1}'))).toBeUndefined();
-    expect(await rawCall(target, "Connect GET proto", requestOf(listJobs, new Uint8Array([0x08, 0x01])))).toBeUndefined();
+    await expectHealthy();
   });
+
+  it("keeps memory flat over repeated corpus runs, and stays healthy", async () => {
+    // The previous test was the first warm-up round.
+    for (let round = 0; round < WARM_UP_ROUNDS; round += 1) await sendCorpus();
+    const baseline = await liveBytes();
+    let sent = 0;
+    for (let round = 0; round < MEASURED_ROUNDS; round += 1) {
+      for (const result of await Promise.all([sendCorpus(), sendCorpus()])) {
+        expect(result.wrong).toEqual([]);
+        sent += result.sent;
+      }
+    }
+    const growth = (await liveBytes()) - baseline;
+    console.log(`memory: ${sent} malformed calls after warming up, live memory ${growth >= 0 ? "+" : ""}${(growth / 1024).toFixed(0)} KiB (at most ${((sent * MAX_GROWTH_PER_CALL) / 1024).toFixed(0)} KiB)`);
+    expect(sent).toBeGreaterThan(MEASURED_ROUNDS * 400);
+    expect(growth).toBeLessThan(sent * MAX_GROWTH_PER_CALL);
+    await expectHealthy();
+  }, 300_000); // time enough on a loaded machine: this is about memory, not speed
 });

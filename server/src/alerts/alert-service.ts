@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   AlertChannelSchema,
   AlertDeliverySchema,
@@ -7,7 +7,7 @@ import {
   type AlertService,
 } from "@chime/sdk/gen/alert_service_pb";
 import type pg from "pg";
-import { alreadyExists, invalidArgument, notFound, requireId } from "../api/errors.js";
+import { alreadyExists, notFound, requireId } from "../api/errors.js";
 import { msToDuration, optionalTimestamp, toTimestamp } from "../util/time.js";
 import { validateChannel, validatePageSize, validateRule } from "./alert-validation.js";
 import { checkNamespaceFilter } from "../jobs/job-validation.js";
@@ -16,6 +16,7 @@ import {
   deleteRule,
   getChannel,
   insertChannel,
+  jobInNamespace,
   insertRule,
   listChannels,
   listDeliveries,
@@ -85,9 +86,15 @@ export function createAlertService(pool: pg.Pool): ServiceImpl<typeof AlertServi
     },
     async createAlertRule(request) {
       const rule = validateRule(request.rule);
+      // A channel or job of another namespace is NOT_FOUND, as one that does not exist: a
+      // rule cannot reach past its namespace (and, to a key of one namespace, that one's
+      // channels and jobs do not exist).
       const channel = await getChannel(pool, rule.channel_id);
       if (!channel || channel.namespace !== rule.namespace) {
-        throw invalidArgument(`rule.channel_id: no alert channel ${JSON.stringify(rule.channel_id)} in namespace ${JSON.stringify(rule.namespace)}`);
+        throw new ConnectError(`rule.channel_id: no alert channel ${JSON.stringify(rule.channel_id)} in namespace ${JSON.stringify(rule.namespace)}`, Code.NotFound);
+      }
+      if (rule.job_id && !(await jobInNamespace(pool, rule.job_id, rule.namespace))) {
+        throw new ConnectError(`rule.job_id: no job ${JSON.stringify(rule.job_id)} in namespace ${JSON.stringify(rule.namespace)}`, Code.NotFound);
       }
       const row = await insertRule(pool, rule);
       if (!row) throw alreadyExists(`rule.name: an alert rule named ${JSON.stringify(rule.name)} already exists in namespace ${JSON.stringify(rule.namespace)}`);
@@ -103,7 +110,8 @@ export function createAlertService(pool: pg.Pool): ServiceImpl<typeof AlertServi
     },
     async listAlertDeliveries(request) {
       const ruleId = request.ruleId ? requireId("rule_id", request.ruleId) : "";
-      return { deliveries: (await listDeliveries(pool, ruleId, validatePageSize(request.pageSize))).map(deliveryMessage) };
+      checkNamespaceFilter(request.namespace);
+      return { deliveries: (await listDeliveries(pool, ruleId, request.namespace, validatePageSize(request.pageSize))).map(deliveryMessage) };
     },
   };
 }

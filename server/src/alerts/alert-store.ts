@@ -95,11 +95,19 @@ export async function deleteRule(db: Queryable, id: string): Promise<boolean> {
   return ((await db.query("DELETE FROM alert_rules WHERE id = $1", [id])).rowCount ?? 0) > 0;
 }
 
-export async function listDeliveries(db: Queryable, ruleId: string, limit: number): Promise<DeliveryRow[]> {
+/** Whether a job (not deleted) of this namespace has this id: what a rule may name. */
+export async function jobInNamespace(db: Queryable, jobId: string, namespace: string): Promise<boolean> {
+  const { rowCount } = await db.query("SELECT 1 FROM jobs WHERE id = $1 AND namespace = $2 AND deleted_time IS NULL", [jobId, namespace]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Deliveries newest first, of one rule or every rule, of one namespace's rules or every namespace's ('' for all). */
+export async function listDeliveries(db: Queryable, ruleId: string, namespace: string, limit: number): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT id::text, rule_id, channel_id, state, event_count, payload, attempts, last_error, create_time, next_attempt_time, sent_time
-     FROM alert_deliveries WHERE ($1::uuid IS NULL OR rule_id = $1) ORDER BY id DESC LIMIT $2`,
-    [ruleId || null, limit],
+    `SELECT d.id::text, d.rule_id, d.channel_id, d.state, d.event_count, d.payload, d.attempts, d.last_error, d.create_time, d.next_attempt_time, d.sent_time
+     FROM alert_deliveries d JOIN alert_rules r ON r.id = d.rule_id
+     WHERE ($1::uuid IS NULL OR d.rule_id = $1) AND ($3 = '' OR r.namespace = $3) ORDER BY d.id DESC LIMIT $2`,
+    [ruleId || null, limit, namespace],
   );
   return rows;
 }

@@ -2,13 +2,16 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { AdminService } from "@chime/sdk/gen/admin_service_pb";
 import { JobService } from "@chime/sdk/gen/job_service_pb";
 import { WatchService } from "@chime/sdk/gen/watch_service_pb";
+import { AlertService } from "@chime/sdk/gen/alert_service_pb";
+import { StatsService } from "@chime/sdk/gen/stats_service_pb";
 import type pg from "pg";
 import type { DescService } from "@bufbuild/protobuf";
 import { createRateLimiter, defaultBurst, rateLimited, type RateLimit } from "./rate-limit.js";
 import { createAdminService } from "./admin-service.js";
 import { createApiKeyStore } from "./api-key-store.js";
 import { createAuthenticator, requireApiKey, type Authenticator } from "./authenticate.js";
-import { authorizeJobService, authorizeWatchService, operatorsOnly } from "./authorize.js";
+import { authorizeJobService, authorizeWatchService } from "./authorize.js";
+import { authorizeAlertService, authorizeStatsService } from "./authorize-alert-stats.js";
 import { auditJobService } from "./audit.js";
 import { createAuditLog } from "./audit-log.js";
 import { createNamespaceLimits } from "./namespace-limits.js";
@@ -24,8 +27,8 @@ export interface Auth {
   authenticate?: Authenticator;
   jobService(impl: ServiceImpl<typeof JobService>): ServiceImpl<typeof JobService>;
   watchService(impl: ServiceImpl<typeof WatchService>): ServiceImpl<typeof WatchService>;
-  /** Services across namespaces (alerts, stats): keys of all namespaces only, reads for readers, changes for writers. */
-  operatorService<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceImpl<S>;
+  alertService(impl: ServiceImpl<typeof AlertService>): ServiceImpl<typeof AlertService>;
+  statsService(impl: ServiceImpl<typeof StatsService>): ServiceImpl<typeof StatsService>;
   /** Served only when keys are required. */
   adminService?: ServiceImpl<typeof AdminService>;
 }
@@ -38,14 +41,15 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
       authenticate: undefined,
       jobService: (impl: ServiceImpl<typeof JobService>) => auditJobService(impl, audit),
       watchService: (impl) => impl,
-      operatorService: (_service, impl) => impl,
+      alertService: (impl) => impl,
+      statsService: (impl) => impl,
       adminService: undefined,
     };
   }
   const keys = createApiKeyStore(options.pool);
   const authenticate = createAuthenticator(options.apiToken, keys, options.now);
   const limits = createNamespaceLimits(options.pool);
-  // One limiter for both services: a namespace's calls share its bucket, under its own limit
+  // One limiter for every service a namespace's keys call: a namespace's calls share its bucket, under its own limit
   // (AdminService/SetNamespaceLimits) or CHIME_RATE_LIMIT.
   const limiter = createRateLimiter();
   const rateOf = async (namespace: string): Promise<RateLimit | undefined> => {
@@ -60,7 +64,10 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
       requireApiKey(JobService, limit(JobService, authorizeJobService(auditJobService(impl, audit), options.pool, limits)), authenticate),
     watchService: (impl: ServiceImpl<typeof WatchService>) =>
       requireApiKey(WatchService, limit(WatchService, authorizeWatchService(impl, options.pool)), authenticate),
-    operatorService: (service, impl) => requireApiKey(service, operatorsOnly(service, impl), authenticate),
+    alertService: (impl: ServiceImpl<typeof AlertService>) =>
+      requireApiKey(AlertService, limit(AlertService, authorizeAlertService(impl, options.pool)), authenticate),
+    statsService: (impl: ServiceImpl<typeof StatsService>) =>
+      requireApiKey(StatsService, limit(StatsService, authorizeStatsService(impl, options.pool)), authenticate),
     adminService: requireApiKey(AdminService, createAdminService({ keys, audit, limits, now: options.now }), authenticate),
   };
 }

@@ -4,7 +4,6 @@ import type { JobService } from "@chime/sdk/gen/job_service_pb";
 import type { WatchService } from "@chime/sdk/gen/watch_service_pb";
 import type pg from "pg";
 import type { DescService } from "@bufbuild/protobuf";
-import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { notFound, requireId } from "../api/errors.js";
 import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal } from "./principal.js";
 import { DEFAULT_NAMESPACE } from "../jobs/job-validation.js";
@@ -12,35 +11,56 @@ import type { NamespaceLimitStore } from "./namespace-limits.js";
 
 /**
  * Role and namespace checks of every JobService and WatchService call, inside requireApiKey
- * (which found the caller). A key for one namespace acts only there: calls without a
+ * (which found the caller); AlertService's and StatsService's, built on the same checks, are
+ * in authorize-alert-stats.ts. A key for one namespace acts only there: calls without a
  * namespace act in the key's, and another namespace's job or run is NOT_FOUND, exactly as
  * a job that does not exist, so its existence does not leak.
  */
 
 type Handler = (request: never, context: HandlerContext) => unknown;
 
-function callerOf(context: HandlerContext): Principal {
+export function callerOf(context: HandlerContext): Principal {
   const principal = principalOf(context);
   if (!principal) throw new ConnectError("no API key was checked for this call", Code.Internal);
   return principal;
 }
 
-/** Reads a job's or run's namespace, for keys of one namespace (NOT_FOUND when unknown or another's). */
-function namespaceChecks(pool: pg.Pool) {
-  const check = async (principal: Principal, what: "job" | "run", field: string, id: string) => {
+/** Where each kind of target's namespace is read, by its id. */
+const NAMESPACE_OF = {
+  job: "SELECT namespace FROM jobs WHERE id = $1 AND deleted_time IS NULL",
+  run: "SELECT j.namespace FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = $1",
+  "alert channel": "SELECT namespace FROM alert_channels WHERE id = $1",
+  "alert rule": "SELECT namespace FROM alert_rules WHERE id = $1",
+} as const;
+
+export type Owns = Record<"job" | "run" | "channel" | "rule", (principal: Principal, id: string, field?: string) => Promise<void>>;
+
+/** Reads a target's namespace, for keys of one namespace (NOT_FOUND when unknown or another's). */
+export function namespaceChecks(pool: pg.Pool): Owns {
+  const check = (what: keyof typeof NAMESPACE_OF) => async (principal: Principal, id: string, field = "id") => {
     if (principal.namespace === undefined) return;
     const valid = requireId(field, id);
-    const sql =
-      what === "job"
-        ? "SELECT namespace FROM jobs WHERE id = $1 AND deleted_time IS NULL"
-        : "SELECT j.namespace FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = $1";
-    const { rows } = await pool.query<{ namespace: string }>(sql, [valid]);
+    const { rows } = await pool.query<{ namespace: string }>(NAMESPACE_OF[what], [valid]);
     if (!rows[0] || !seesNamespace(principal, rows[0].namespace)) throw notFound(what, id);
   };
-  return {
-    job: (principal: Principal, id: string, field = "id") => check(principal, "job", field, id),
-    run: (principal: Principal, id: string, field = "id") => check(principal, "run", field, id),
-  };
+  return { job: check("job"), run: check("run"), channel: check("alert channel"), rule: check("alert rule") };
+}
+
+type RequestOf<S extends DescService, M extends keyof ServiceImpl<S>> = ServiceImpl<S>[M] extends (request: infer R, context: HandlerContext) => unknown ? R : never;
+
+/**
+ * The checks of a service's unary methods: `as(role, method, before)` serves the method to
+ * callers with the role at least, after `before` (which may scope the request to the
+ * caller's namespace, or throw) has run.
+ */
+export function guarded<S extends DescService>(impl: ServiceImpl<S>) {
+  return <M extends keyof ServiceImpl<S>>(role: ApiKeyRole, method: M, before: (principal: Principal, request: RequestOf<S, M>) => Promise<void> | void) =>
+    (async (request: never, context: HandlerContext) => {
+      const principal = callerOf(context);
+      requireRole(principal, role, String(method));
+      await before(principal, request);
+      return (impl[method] as Handler)(request, context);
+    }) as ServiceImpl<S>[M];
 }
 
 /** Jobs a create call adds, per namespace (an unset namespace is "default", as validation makes it). */
@@ -52,17 +72,7 @@ function jobsAdded(jobs: Array<{ namespace: string } | undefined>): Map<string, 
 
 export function authorizeJobService(impl: ServiceImpl<typeof JobService>, pool: pg.Pool, limits: NamespaceLimitStore): ServiceImpl<typeof JobService> {
   const owns = namespaceChecks(pool);
-  const as = <M extends keyof ServiceImpl<typeof JobService>>(
-    role: ApiKeyRole,
-    method: M,
-    before: (principal: Principal, request: Parameters<ServiceImpl<typeof JobService>[M]>[0]) => Promise<void> | void,
-  ) =>
-    (async (request: never, context: HandlerContext) => {
-      const principal = callerOf(context);
-      requireRole(principal, role, method);
-      await before(principal, request);
-      return (impl[method] as Handler)(request, context);
-    }) as ServiceImpl<typeof JobService>[M];
+  const as = guarded<typeof JobService>(impl);
   const none = () => undefined;
   return {
     createJob: as(ApiKeyRole.WRITER, "createJob", async (p, request) => {
@@ -119,25 +129,4 @@ export function authorizeWatchService(impl: ServiceImpl<typeof WatchService>, po
       yield* impl.watchJob(request, context);
     },
   };
-}
-
-/**
- * A service whose answers span namespaces (alerts, statistics): only keys of all namespaces
- * may call it, a reader for side-effect-free methods and a writer for the others.
- */
-export function operatorsOnly<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceImpl<S> {
-  const sideEffectFree = new Set(service.methods.filter((m) => m.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS).map((m) => m.localName));
-  const wrapped: Record<string, unknown> = {};
-  for (const method of service.methods) {
-    const handler = (impl as Record<string, Handler | undefined>)[method.localName];
-    if (!handler) continue;
-    if (method.methodKind !== "unary") throw new Error(`${service.typeName}.${method.name}: operatorsOnly serves unary methods only`);
-    wrapped[method.localName] = async (request: never, context: HandlerContext) => {
-      const principal = callerOf(context);
-      if (principal.namespace !== undefined) throw new ConnectError(`${method.name} needs a key of all namespaces`, Code.PermissionDenied);
-      requireRole(principal, sideEffectFree.has(method.localName) ? ApiKeyRole.READER : ApiKeyRole.WRITER, method.name);
-      return handler(request, context);
-    };
-  }
-  return wrapped as ServiceImpl<S>;
 }

@@ -36,8 +36,8 @@ export const apiRole: ChimeService = {
       onScheduleEvents: (events) => countScheduleEvents(metrics, events),
     });
     serve(JobService, auth.jobService(jobService));
-    serve(AlertService, auth.operatorService(AlertService, createAlertService(pool)));
-    serve(StatsService, auth.operatorService(StatsService, createStatsService({ pool, js: jetStream.client, layout })));
+    serve(AlertService, auth.alertService(createAlertService(pool)));
+    serve(StatsService, auth.statsService(createStatsService({ pool, js: jetStream.client, layout })));
     if (auth.adminService) serve(AdminService, auth.adminService);
 
     // WatchService: one tail of the event tables per replica, fanned out to its streams.

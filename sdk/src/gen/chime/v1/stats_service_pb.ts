@@ -390,8 +390,8 @@ export type GetQueueStatsRequest = Message<"chime.v1.GetQueueStatsRequest"> & {
   window?: Duration | undefined;
 
   /**
-   * Only the runs of this namespace's jobs; empty: every namespace. The JetStream
-   * figures are the queue's, whatever the namespace.
+   * Only the runs of this namespace's jobs; empty: every namespace (a key of one
+   * namespace: its own). The JetStream figures are the queue's, whatever the namespace.
    *
    * @generated from field: string namespace = 3;
    */
@@ -420,8 +420,8 @@ export type GetQueueStatsRequestJson = {
   window?: DurationJson;
 
   /**
-   * Only the runs of this namespace's jobs; empty: every namespace. The JetStream
-   * figures are the queue's, whatever the namespace.
+   * Only the runs of this namespace's jobs; empty: every namespace (a key of one
+   * namespace: its own). The JetStream figures are the queue's, whatever the namespace.
    *
    * @generated from field: string namespace = 3;
    */
@@ -465,21 +465,22 @@ export type GetQueueStatsResponse = Message<"chime.v1.GetQueueStatsResponse"> & 
   /**
    * The queue's JetStream consumer now: runs not yet delivered, delivered and
    * not yet acknowledged, and pull requests of idle workers. Zero when no
-   * worker ever consumed the queue.
+   * worker ever consumed the queue. Zero too for a key of one namespace: the
+   * consumer is shared by every namespace's runs on the queue.
    *
    * @generated from field: int64 runs_waiting = 4;
    */
   runsWaiting: bigint;
 
   /**
-   * Runs delivered to a worker and not yet acknowledged.
+   * Runs delivered to a worker and not yet acknowledged (zero for a key of one namespace).
    *
    * @generated from field: int64 runs_in_flight = 5;
    */
   runsInFlight: bigint;
 
   /**
-   * Pull requests of idle workers waiting for a run.
+   * Pull requests of idle workers waiting for a run (zero for a key of one namespace).
    *
    * @generated from field: int64 pull_requests = 6;
    */
@@ -516,21 +517,22 @@ export type GetQueueStatsResponseJson = {
   /**
    * The queue's JetStream consumer now: runs not yet delivered, delivered and
    * not yet acknowledged, and pull requests of idle workers. Zero when no
-   * worker ever consumed the queue.
+   * worker ever consumed the queue. Zero too for a key of one namespace: the
+   * consumer is shared by every namespace's runs on the queue.
    *
    * @generated from field: int64 runs_waiting = 4;
    */
   runsWaiting?: string;
 
   /**
-   * Runs delivered to a worker and not yet acknowledged.
+   * Runs delivered to a worker and not yet acknowledged (zero for a key of one namespace).
    *
    * @generated from field: int64 runs_in_flight = 5;
    */
   runsInFlight?: string;
 
   /**
-   * Pull requests of idle workers waiting for a run.
+   * Pull requests of idle workers waiting for a run (zero for a key of one namespace).
    *
    * @generated from field: int64 pull_requests = 6;
    */
@@ -546,12 +548,14 @@ export const GetQueueStatsResponseSchema: GenMessage<GetQueueStatsResponse, {jso
 
 /**
  * Run statistics computed by the server, for the dashboard, the CLI and users alike.
+ * Readers may call it; a key of one namespace gets only its namespace's figures.
  *
  * @generated from service chime.v1.StatsService
  */
 export const StatsService: GenService<{
   /**
    * One job's runs scheduled within a window, computed from its runs (exact percentiles).
+   * Another namespace's job is NOT_FOUND to a key of one namespace.
    *
    * @generated from rpc chime.v1.StatsService.GetJobStats
    */
