@@ -176,11 +176,12 @@ export function addAlertCommand(program: Command, connect: () => ChimeClient, ou
     .command("deliveries")
     .description("the notifications raised and how sending them went, newest first")
     .option("--rule <id>", "only this rule's")
+    .option("--namespace <namespace>", "only this namespace's rules'", "")
     .option("--limit <n>", "at most this many (up to 1000)", "100")
-    .action(async (flags: { rule?: string; limit: string }) => {
+    .action(async (flags: { rule?: string; namespace: string; limit: string }) => {
       const limit = positiveInteger("--limit", flags.limit);
       if (limit > 1000) throw new ArgumentError(`--limit: ${limit} is more than 1000`);
-      const { deliveries } = await connect().alertService.listAlertDeliveries({ ruleId: flags.rule ?? "", pageSize: limit });
+      const { deliveries } = await connect().alertService.listAlertDeliveries({ ruleId: flags.rule ?? "", namespace: flags.namespace, pageSize: limit });
       if (output() === "json") printJson(deliveries.map((d) => messageJson(AlertDeliverySchema, d)));
       else printTable(DELIVERY_HEADERS, deliveries.map(deliveryRow));
     });

@@ -76,7 +76,8 @@ describe("chime alert", () => {
     expect(sent).toMatchObject({ ruleId: rule.id, channelId: channel.id, eventCount: 1, attempts: 1 });
     expect(JSON.stringify(sent.payload)).toContain("disk full");
     expect(receiver.received).toHaveLength(1);
-    const table = await chime(["alert", "deliveries"]);
+    expect(await json(["alert", "deliveries", "--namespace", "elsewhere"])).toEqual([]);
+    const table = await chime(["alert", "deliveries", "--namespace", "ops"]);
     expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+CREATED\s+RULE\s+STATE\s+EVENTS\s+ATTEMPTS\s+SENT\s+LAST ERROR$/);
     expect(table.stdout).toMatch(new RegExp(`\\s${rule.id as string}\\s+SENT\\s+1\\s+1\\s`));
 
