@@ -36,7 +36,7 @@ const jobExists = async (id: string) => (await pool.query("SELECT 1 FROM jobs WH
 
 describe("run retention and the job row lock", () => {
   it("keeps a job whose row a writer holds while it inserts a run, and deletes it once it has no run", async () => {
-    const pruner = createRunPruner({ pool, retentionMs: 86_400_000 });
+    const pruner = createRunPruner({ pool, defaultRetentionMs: 86_400_000 });
     const contested = await completedJobWithOldRun();
     const alone = await completedJobWithOldRun();
 

@@ -30,7 +30,7 @@ export interface Auth {
   adminService?: ServiceImpl<typeof AdminService>;
 }
 
-export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date; rateLimit?: RateLimit }): Auth {
+export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date; rateLimit?: RateLimit; eventRetentionMs: number }): Auth {
   // Every change JobService makes is audited, with keys or without (then by "anonymous").
   const audit = createAuditLog(options.pool);
   if (!options.apiToken) {
@@ -61,6 +61,6 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
     watchService: (impl: ServiceImpl<typeof WatchService>) =>
       requireApiKey(WatchService, limit(WatchService, authorizeWatchService(impl, options.pool)), authenticate),
     operatorService: (service, impl) => requireApiKey(service, operatorsOnly(service, impl), authenticate),
-    adminService: requireApiKey(AdminService, createAdminService({ keys, audit, limits, now: options.now }), authenticate),
+    adminService: requireApiKey(AdminService, createAdminService({ keys, audit, limits, now: options.now, eventRetentionMs: options.eventRetentionMs }), authenticate),
   };
 }
