@@ -15,7 +15,7 @@ export function createNamespaceLimits(pool: pg.Pool, maxAgeMs = 1000, now: () =>
     async get(namespace: string): Promise<NamespaceLimits> {
       const cached = cache.get(namespace);
       if (cached && now() - cached.at < maxAgeMs) return cached.limits;
-      const { rows } = await pool.query<{ calls_per_second: number; call_burst: number; max_jobs: string; run_retention_ms: string }>(
+      const { rows } = await pool.query<{ calls_per_second: number; call_burst: number; max_jobs: string; run_retention_ms: number }>(
         "SELECT calls_per_second, call_burst, max_jobs, run_retention_ms FROM namespace_limits WHERE namespace = $1",
         [namespace],
       );
@@ -26,7 +26,7 @@ export function createNamespaceLimits(pool: pg.Pool, maxAgeMs = 1000, now: () =>
             callsPerSecond: row.calls_per_second,
             callBurst: row.call_burst,
             maxJobs: BigInt(row.max_jobs),
-            runRetention: row.run_retention_ms === "0" ? undefined : msToDuration(Number(row.run_retention_ms)),
+            runRetention: row.run_retention_ms === 0 ? undefined : msToDuration(row.run_retention_ms),
           })
         : none(namespace);
       cache.set(namespace, { limits, at: now() });

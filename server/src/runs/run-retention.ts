@@ -73,13 +73,13 @@ export function createRunPruner(options: RunPrunerOptions) {
  * jobs_run_retention index, which holds only the jobs that set one.
  */
 async function smallestRetentionInForce(pool: pg.Pool, defaultRetentionMs: number): Promise<number | null> {
-  const { rows } = await pool.query<{ ms: string | null }>(
+  const { rows } = await pool.query<{ ms: number | null }>(
     `SELECT least(nullif($1::bigint, 0),
                   (SELECT min(run_retention_ms) FROM namespace_limits WHERE run_retention_ms > 0),
                   (SELECT min(run_retention_ms) FROM jobs WHERE run_retention_ms IS NOT NULL)) AS ms`,
     [defaultRetentionMs],
   );
-  return rows[0].ms === null ? null : Number(rows[0].ms);
+  return rows[0].ms;
 }
 
 /**
