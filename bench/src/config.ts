@@ -1,6 +1,6 @@
 import type { Results } from "./results.js";
 
-export const WORKLOADS = ["burst", "steady", "cron", "api", "scale", "failover", "watch"] as const;
+export const WORKLOADS = ["burst", "steady", "cron", "api", "scale", "failover", "watch", "prune"] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 export const SYSTEMS = ["chime", "graphile-worker", "pg-boss"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
@@ -23,6 +23,9 @@ export interface Sizes {
   watchSubscribers: number;
   watchRate: number;
   watchSeconds: number;
+  /** Old finished runs the prune workload inserts, and its steady rate (jobs/s, for steadySeconds). */
+  pruneRuns: number;
+  pruneRate: number;
 }
 
 export const FULL: Sizes = {
@@ -42,6 +45,8 @@ export const FULL: Sizes = {
   watchSubscribers: 1000,
   watchRate: 2000,
   watchSeconds: 20,
+  pruneRuns: 1_000_000,
+  pruneRate: 1000,
 };
 
 /** The shortest steady window that may report a rate as held. */
@@ -65,6 +70,8 @@ export const QUICK: Sizes = {
   watchSubscribers: 1000,
   watchRate: 2000,
   watchSeconds: 8,
+  pruneRuns: 100_000,
+  pruneRate: 1000,
 };
 
 export interface BenchContext {

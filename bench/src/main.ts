@@ -3,12 +3,13 @@
  *
  * Options:
  *   --quick                  small sizes (about 10 minutes on a quiet machine: steady windows stay 30 s)
- *   --only=burst,steady,...  workloads to run (burst, steady, cron, api, scale, failover, watch)
+ *   --only=burst,steady,...  workloads to run (burst, steady, cron, api, scale, failover, watch, prune)
  *   --systems=chime,pg-boss  systems to run (chime, graphile-worker, pg-boss)
  *   --chime-consumer=auto    auto (SDK Worker when the SDK has one), worker, or raw (JetStream pull consumer)
  *   --cpu-prof               V8 CPU profiles of every Chime server into bench/results/prof/
  *   --out=DIR                where results go (default bench/results)
- *   --steady-seconds=D       D of the steady and cron workloads (default 60 full, 30 quick; steady never under 30)
+ *   --steady-seconds=D       D of the steady, cron and prune workloads (default 60 full, 30 quick; steady never under 30)
+ *   --prune-runs=N           old finished runs the prune workload inserts (default 1,000,000 full, 100,000 quick)
  *   --worker-concurrency=N   force the SDK Worker's concurrency (default: the Worker's own default, as the README's Worker runs)
  *   --chime-ingest-process   burst and steady: run Chime's ingest role in a second server process (CHIME_ROLES)
  *
@@ -36,6 +37,7 @@ import { cronFleet } from "./workloads/cron.js";
 import { failover } from "./workloads/failover.js";
 import { scale } from "./workloads/scale.js";
 import { steady } from "./workloads/steady.js";
+import { prune } from "./workloads/prune.js";
 import { watch } from "./workloads/watch.js";
 
 const RUNNERS: Record<WorkloadName, (ctx: BenchContext) => Promise<void>> = {
@@ -46,6 +48,7 @@ const RUNNERS: Record<WorkloadName, (ctx: BenchContext) => Promise<void>> = {
   scale,
   failover,
   watch,
+  prune,
 };
 
 function parseArgs(argv: string[]) {
@@ -55,7 +58,7 @@ function parseArgs(argv: string[]) {
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
     options.set(m[1], m[2] ?? "true");
   }
-  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out", "steady-seconds", "worker-concurrency", "chime-ingest-process"];
+  const known = ["quick", "only", "systems", "chime-consumer", "cpu-prof", "out", "steady-seconds", "worker-concurrency", "chime-ingest-process", "prune-runs"];
   for (const key of options.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key} (known: ${known.map((k) => `--${k}`).join(", ")})`);
   const list = <T extends string>(key: string, all: readonly T[]): T[] => {
     const value = options.get(key);
@@ -70,6 +73,8 @@ function parseArgs(argv: string[]) {
   const concurrency = options.get("worker-concurrency");
   if (concurrency !== undefined && !(Number.isInteger(Number(concurrency)) && Number(concurrency) >= 1)) throw new Error("--worker-concurrency: a positive integer");
   if (!["auto", "worker", "raw"].includes(consumer)) throw new Error("--chime-consumer: auto, worker or raw");
+  const pruneRuns = options.get("prune-runs");
+  if (pruneRuns !== undefined && !(Number.isInteger(Number(pruneRuns)) && Number(pruneRuns) >= 1)) throw new Error("--prune-runs: a positive integer");
   return {
     quick: options.has("quick"),
     workloads: list("only", WORKLOADS),
@@ -80,6 +85,7 @@ function parseArgs(argv: string[]) {
     steadySeconds: options.has("steady-seconds") ? Number(options.get("steady-seconds")) : undefined,
     workerConcurrency: options.has("worker-concurrency") ? Number(options.get("worker-concurrency")) : undefined,
     chimeIngestProcess: options.has("chime-ingest-process"),
+    pruneRuns: pruneRuns === undefined ? undefined : Number(pruneRuns),
   };
 }
 
@@ -99,7 +105,11 @@ async function main(): Promise<void> {
   const results = new Results();
   const ctx: BenchContext = {
     quick: args.quick,
-    sizes: { ...(args.quick ? QUICK : FULL), ...(args.steadySeconds ? { steadySeconds: args.steadySeconds, cronSeconds: args.steadySeconds } : {}) },
+    sizes: {
+      ...(args.quick ? QUICK : FULL),
+      ...(args.steadySeconds ? { steadySeconds: args.steadySeconds, cronSeconds: args.steadySeconds } : {}),
+      ...(args.pruneRuns ? { pruneRuns: args.pruneRuns } : {}),
+    },
     systems: args.systems,
     results,
     chimeConsumer: args.chimeConsumer,

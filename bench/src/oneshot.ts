@@ -27,6 +27,8 @@ export interface OneShotPlan {
    * finished, and start the table-statistics window there (see cost.ts).
    */
   measureCost?: boolean;
+  /** Called at T0, as the first jobs fall due (prune: starts the prune). */
+  atT0?: () => void;
 }
 
 export interface OneShotOutcome {
@@ -49,6 +51,18 @@ export interface OneShotOutcome {
   dispatch?: { runs: number; dispatched: number; p50: number; p99: number; max: number };
   /** With measureCost: the CPU window, and whether its end was "every run finished" as the database tells (else the last handler start). */
   cost?: CostWindow & { doneFromDatabase: boolean; insertStatsSettled: boolean };
+}
+
+/** An outcome's start lags, lost and duplicated runs and (Chime) dispatch lags, as result figures. */
+export function lagFigures(o: OneShotOutcome): Record<string, number> {
+  return {
+    lagP50Ms: o.lag.p50,
+    lagP99Ms: o.lag.p99,
+    lagMaxMs: o.lag.max,
+    lost: o.lost,
+    duplicated: o.duplicated,
+    ...(o.dispatch ? { dispatchLagP50Ms: o.dispatch.p50, dispatchLagP99Ms: o.dispatch.p99 } : {}),
+  };
 }
 
 /** Rows per second each system's bulk insert reaches, refined as the run goes (sets T0's margin). */
@@ -83,7 +97,8 @@ export interface OneShotSession {
   close(): Promise<void>;
 }
 
-export async function openOneShotSession(ctx: BenchContext, system: SystemName, workload: string): Promise<OneShotSession> {
+/** `env`: Chime server settings of the workload's own, on top of the benchmark's. */
+export async function openOneShotSession(ctx: BenchContext, system: SystemName, workload: string, env: Record<string, string> = {}): Promise<OneShotSession> {
   let db: BenchDatabase | undefined;
   let server: ChimeProcess | undefined;
   /** The second server process when ingestion runs apart (--chime-ingest-process). */
@@ -108,10 +123,10 @@ export async function openOneShotSession(ctx: BenchContext, system: SystemName, 
       prefix = benchPrefix(workload);
       if (ctx.chimeIngestProcess) {
         const others = CHIME_SETTINGS.CHIME_ROLES.split(",").filter((role) => role !== "ingest").join(",");
-        server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir, env: { CHIME_ROLES: others } });
-        ingest = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir, serverId: `${workload}-ingest`, env: { CHIME_ROLES: "ingest" } });
+        server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir, env: { ...env, CHIME_ROLES: others } });
+        ingest = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir, serverId: `${workload}-ingest`, env: { ...env, CHIME_ROLES: "ingest" } });
       } else {
-        server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir });
+        server = await startChime({ databaseUrl: db.url, prefix, cpuProfDir: ctx.cpuProfDir, env });
       }
       consumer = await startConsumer({ kind: chimeConsumerKind(ctx.chimeConsumer), natsUrl: NATS_URL, prefix, queue: QUEUE, concurrency: ctx.workerConcurrency });
     } else if (system === "graphile-worker") {
@@ -181,6 +196,7 @@ export async function runOneShot(session: OneShotSession, plan: OneShotPlan): Pr
     await meter.begin();
   }
   await sleepUntil(t0);
+  plan.atT0?.();
 
   const lastDue = t0 + offsetMs(plan.jobs - 1, plan.rate);
   let abortedAtMs: number | undefined;

@@ -245,6 +245,7 @@ export function markdownReport(ctx: BenchContext, machine: Machine, startedAt: D
     scale: "5. Scale — many stored recurring jobs (Chime only)",
     failover: "6. Failover — kill -9 the leader (Chime only)",
     watch: "7. Watch fan-out (Chime only)",
+    prune: "8. Prune — dispatch while run retention deletes a backlog (Chime only)",
   };
   for (const [workload, title] of Object.entries(titles)) {
     const t = table(ctx, workload);

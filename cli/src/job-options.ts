@@ -24,6 +24,7 @@ export interface JobFlags {
   httpUrl?: string;
   httpMethod?: string;
   pauseAfterFailures?: string;
+  runRetention?: string;
 }
 
 const OVERLAP = ["allow", "skip", "buffer_one", "cancel_previous"] as const;
@@ -64,7 +65,8 @@ export function addJobFlags(command: Command): Command {
     .option("--misfire <policy>", `runs missed during downtime: ${MISFIRE.join(", ")}`)
     .option("--http-url <url>", "run as an http job: the built-in executor calls this URL")
     .option("--http-method <method>", "method of the http job (default POST)")
-    .option("--pause-after-failures <n>", "pause the job after n failed runs in a row (0: never)");
+    .option("--pause-after-failures <n>", "pause the job after n failed runs in a row (0: never)")
+    .option("--run-retention <duration>", "keep finished runs this long, e.g. 90d (0: the namespace's or server's retention)");
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -156,6 +158,8 @@ export function jobChanges(flags: JobFlags): Partial<JobSpec> {
   if (flags.pauseAfterFailures !== undefined) {
     spec.pauseAfterFailures = flags.pauseAfterFailures === "0" ? 0 : positiveInteger("--pause-after-failures", flags.pauseAfterFailures);
   }
+  // "0" clears the job's own retention (the job inherits again).
+  if (flags.runRetention !== undefined) spec.runRetention = flags.runRetention === "0" ? 0 : checkedDuration("--run-retention", flags.runRetention);
   return spec;
 }
 

@@ -50,6 +50,9 @@ describe("chime job and chime run", () => {
     expect(await json(["job", "resume", id])).toMatchObject({ state: "JOB_STATE_ACTIVE" });
     expect(await json(["job", "update", id, "--pause-after-failures", "3"])).toMatchObject({ pauseAfterFailures: 3 });
     expect(await chime(["job", "update", id, "--pause-after-failures", "-1"])).toMatchObject({ code: 3, stderr: 'chime: --pause-after-failures: "-1" is not a positive integer\n' });
+    expect(await json(["job", "update", id, "--run-retention", "10d"])).toMatchObject({ runRetention: "864000s" });
+    expect(await json(["job", "update", id, "--run-retention", "0"])).not.toHaveProperty("runRetention");
+    expect(await chime(["job", "update", id, "--run-retention", "soon"])).toMatchObject({ code: 3, stderr: 'chime: --run-retention: "soon" is not a duration (e.g. 500ms, 5s, 1m30s, 2h)\n' });
 
     const run = await json(["job", "trigger", id]);
     expect(run).toMatchObject({ jobId: id, state: "RUN_STATE_QUEUED", trigger: "RUN_TRIGGER_MANUAL" });

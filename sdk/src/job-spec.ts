@@ -34,6 +34,11 @@ export interface JobSpec {
   misfireWindow?: DurationSpec;
   /** A run dispatched this long after its time is recorded as a LATE schedule event (unset: not recorded). */
   maxLag?: DurationSpec;
+  /**
+   * How long finished runs are kept after they end (at least the server's event retention);
+   * unset: the namespace's retention, else the server's.
+   */
+  runRetention?: DurationSpec;
   /** keepHeaders: response headers recorded in the run's log with the status and a body excerpt. */
   http?: { method?: string; url: string; headers?: Record<string, string>; body?: string; keepHeaders?: string[] };
   /** Pause the job after this many consecutive failed runs (0 or unset: never). */
@@ -68,6 +73,7 @@ export const SPEC_FIELD_PATHS: Record<keyof JobSpec, string> = {
   misfire: "misfire_policy",
   misfireWindow: "misfire_window",
   maxLag: "max_lag",
+  runRetention: "run_retention",
   http: "http",
   pauseAfterFailures: "pause_after_failures",
 };
@@ -98,6 +104,7 @@ export function toJob(spec: Partial<JobSpec>, id = ""): Job {
     misfirePolicy: spec.misfire ? MISFIRE[spec.misfire] : MisfirePolicy.UNSPECIFIED,
     misfireWindow: optionalDuration(spec.misfireWindow),
     maxLag: optionalDuration(spec.maxLag),
+    runRetention: optionalDuration(spec.runRetention),
     pauseAfterFailures: spec.pauseAfterFailures ?? 0,
     http: spec.http ? create(HttpRequestSchema, { ...spec.http, method: spec.http.method ?? "", headers: spec.http.headers ?? {}, body: spec.http.body ?? "", keepHeaders: spec.http.keepHeaders ?? [] }) : undefined,
   });

@@ -88,6 +88,7 @@ describe("plainJob", () => {
         misfireWindow: 120_000,
         pauseAfterFailures: 3,
         maxLag: 5000,
+        runRetention: 864_000_000,
         http: { method: "POST", url: "https://example.com/hook", headers: { "x-a": "1" }, body: "{}", keepHeaders: ["x-request-id"] },
       },
     ],

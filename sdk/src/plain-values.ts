@@ -176,6 +176,7 @@ export function plainJob(job: Job): PlainJob {
   put(plain, "misfire", enumName(MisfirePolicy, job.misfirePolicy));
   put(plain, "misfireWindow", msOf(job.misfireWindow));
   put(plain, "maxLag", msOf(job.maxLag));
+  put(plain, "runRetention", msOf(job.runRetention));
   if (job.http) {
     const { method, url, headers, body, keepHeaders } = job.http;
     plain.http = {

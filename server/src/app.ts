@@ -99,7 +99,7 @@ export async function startChimeServer(config: ChimeConfig, options: ChimeServer
     publisher,
     cancelSignal,
     // CHIME_API_TOKEN: every RPC of both stacks needs an API key (health, reflection and /healthz do not).
-    auth: createAuth({ apiToken: config.apiToken, pool, now, rateLimit: config.rateLimit }),
+    auth: createAuth({ apiToken: config.apiToken, pool, now, rateLimit: config.rateLimit, eventRetentionMs: config.eventRetentionMs }),
     shutdownSignal: shutdown.signal,
     endStreams: () => shutdown.abort(),
     // Every service is served the same way: authorized, hardened (deadline, error codes), observed (metrics, request log).

@@ -271,6 +271,10 @@ const badTimeouts = fc.oneof(
   fc.oneof(fc.integer({ min: -DAY * 10, max: -1000 }), fc.integer({ min: 7 * DAY + 1000, max: DAY * 1000 })).map((ms) =>
     mutation("misfire_window", ["misfire_window"], "job.misfire_window", `misfire_window ${ms}`, (job) => void (job.misfireWindow = seconds(ms))),
   ),
+  // Negative, shorter than the event retention (the default, 7 days), or longer than 3650 days.
+  fc.oneof(fc.integer({ min: -DAY * 10, max: -1000 }), fc.integer({ min: 1000, max: 7 * DAY - 1000 }), fc.integer({ min: 3651 * DAY, max: DAY * 100_000 })).map((ms) =>
+    mutation("run_retention", ["run_retention"], "job.run_retention", `run_retention ${ms}`, (job) => void (job.runRetention = seconds(ms))),
+  ),
 );
 
 const unknownEnum = (min: number) => fc.oneof(fc.integer({ min, max: 2 ** 31 - 1 }), fc.integer({ min: -(2 ** 31), max: -1 }));

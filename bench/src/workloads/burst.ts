@@ -1,6 +1,6 @@
 import type { BenchContext } from "../config.js";
 import { COST_CLASSES } from "../cost.js";
-import { openOneShotSession, runOneShot, type OneShotSession } from "../oneshot.js";
+import { lagFigures, openOneShotSession, runOneShot, type OneShotSession } from "../oneshot.js";
 import { log } from "../util.js";
 
 /** Workload 1: N one-shot jobs all due at the same instant T; drain time and start lag, and what each run cost. */
@@ -20,12 +20,7 @@ export async function burst(ctx: BenchContext): Promise<void> {
         figures: {
           drainMs: o.drainMs,
           throughputPerSec: o.received / (Math.max(1, o.drainMs) / 1000),
-          lagP50Ms: o.lag.p50,
-          lagP99Ms: o.lag.p99,
-          lagMaxMs: o.lag.max,
-          lost: o.lost,
-          duplicated: o.duplicated,
-          ...(o.dispatch ? { dispatchLagP50Ms: o.dispatch.p50, dispatchLagP99Ms: o.dispatch.p99 } : {}),
+          ...lagFigures(o),
           insertSeconds: o.insertSeconds,
           insertPerSec: n / o.insertSeconds,
           setupOverrunMs: o.setupOverrunMs,

@@ -176,6 +176,8 @@ function Definition({ job, now }: { job: Job; now: number }) {
         {MISFIRE_NAMES[job.misfirePolicy]}
         {job.misfireWindow && `, window ${formatMs(durationMs(job.misfireWindow))}`}
       </dd>
+      <dt>Run retention</dt>
+      <dd>{job.runRetention ? formatMs(durationMs(job.runRetention)) : "namespace or server default"}</dd>
       {job.http && (
         <>
           <dt>HTTP request</dt>

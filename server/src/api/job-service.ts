@@ -38,6 +38,7 @@ const UPDATABLE_FIELDS = {
   http: "http",
   pause_after_failures: "pauseAfterFailures",
   max_lag: "maxLag",
+  run_retention: "runRetention",
 } as const satisfies Record<string, keyof Job>;
 
 const MAX_PREVIEW = 100;
@@ -45,6 +46,8 @@ const MAX_PREVIEW = 100;
 export interface JobServiceDeps {
   pool: pg.Pool;
   maxPayloadBytes: number;
+  /** CHIME_EVENT_RETENTION_MS: a job's run_retention may not be shorter. */
+  eventRetentionMs: number;
   /** The time source; tests substitute a controllable clock. */
   now?: () => Date;
   /** Called after a change that may make a job fire at `nextRunTime`, earlier than before (wakes the scheduler). */
@@ -66,7 +69,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
   };
   const jobs = createJobStore(pool, deps.onScheduleEvents);
   const runs = createRunStore(pool);
-  const validation = (rejectPastTimes: boolean) => ({ now: now(), maxPayloadBytes: deps.maxPayloadBytes, rejectPastTimes });
+  const validation = (rejectPastTimes: boolean) => ({ now: now(), maxPayloadBytes: deps.maxPayloadBytes, rejectPastTimes, eventRetentionMs: deps.eventRetentionMs });
 
   return {
     async createJob(request) {

@@ -299,6 +299,7 @@ function jobField(w: Writer, field: number, job: Job | undefined): void {
   httpField(w, 14, job.http);
   int32Field(w, 15, job.pauseAfterFailures);
   timeField(w, 16, job.maxLag);
+  timeField(w, 17, job.runRetention);
   int32Field(w, 20, job.state);
   timeField(w, 21, job.nextRunTime);
   int64Field(w, 22, job.runCount);

@@ -6,7 +6,7 @@ import { pageSize } from "../api/page-token.js";
 import { caller } from "./audit.js";
 import type { AuditLog } from "./audit-log.js";
 import type { NamespaceLimitStore } from "./namespace-limits.js";
-import { checkNamespaceFilter, QUEUE_PATTERN } from "../jobs/job-validation.js";
+import { checkNamespaceFilter, checkRunRetention, QUEUE_PATTERN } from "../jobs/job-validation.js";
 import { toDate } from "../util/time.js";
 import type { ApiKeyStore } from "./api-key-store.js";
 import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal } from "./principal.js";
@@ -16,7 +16,14 @@ import { principalOf, requireRole, scopeNamespace, seesNamespace, type Principal
  * manages only that namespace's keys (another namespace's key is NOT_FOUND), and only an
  * all-namespaces admin makes all-namespaces keys.
  */
-export function createAdminService(deps: { keys: ApiKeyStore; audit: AuditLog; limits: NamespaceLimitStore; now: () => Date }): ServiceImpl<typeof AdminService> {
+export function createAdminService(deps: {
+  keys: ApiKeyStore;
+  audit: AuditLog;
+  limits: NamespaceLimitStore;
+  now: () => Date;
+  /** CHIME_EVENT_RETENTION_MS: a namespace's run_retention may not be shorter. */
+  eventRetentionMs: number;
+}): ServiceImpl<typeof AdminService> {
   const record = (context: HandlerContext, action: string, key: ApiKey) =>
     deps.audit.record([{ ...caller(context), action, target: `api_key/${key.id}`, namespace: key.namespace }]);
   const admin = (context: HandlerContext, action: string): Principal => {
@@ -71,6 +78,7 @@ export function createAdminService(deps: { keys: ApiKeyStore; audit: AuditLog; l
       if (!Number.isFinite(limits.callsPerSecond) || limits.callsPerSecond < 0) violations.add("limits.calls_per_second", "expected 0 (none) or more");
       if (limits.callBurst < 0) violations.add("limits.call_burst", "expected 0 (one second's worth) or more");
       if (limits.maxJobs < 0n) violations.add("limits.max_jobs", "expected 0 (none) or more");
+      limits.runRetention = checkRunRetention(limits.runRetention, deps.eventRetentionMs, "limits.run_retention", violations);
       violations.throwIfAny();
       const stored = await deps.limits.set(limits);
       await deps.audit.record([{ ...caller(context), action: "SetNamespaceLimits", target: `namespace/${limits.namespace}`, namespace: limits.namespace }]);

@@ -33,7 +33,7 @@ export interface Auth {
   adminService?: ServiceImpl<typeof AdminService>;
 }
 
-export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date; rateLimit?: RateLimit }): Auth {
+export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date; rateLimit?: RateLimit; eventRetentionMs: number }): Auth {
   // Every change JobService makes is audited, with keys or without (then by "anonymous").
   const audit = createAuditLog(options.pool);
   if (!options.apiToken) {
@@ -68,6 +68,6 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
       requireApiKey(AlertService, limit(AlertService, authorizeAlertService(impl, options.pool)), authenticate),
     statsService: (impl: ServiceImpl<typeof StatsService>) =>
       requireApiKey(StatsService, limit(StatsService, authorizeStatsService(impl, options.pool)), authenticate),
-    adminService: requireApiKey(AdminService, createAdminService({ keys, audit, limits, now: options.now }), authenticate),
+    adminService: requireApiKey(AdminService, createAdminService({ keys, audit, limits, now: options.now, eventRetentionMs: options.eventRetentionMs }), authenticate),
   };
 }

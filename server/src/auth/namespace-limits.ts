@@ -2,6 +2,7 @@ import type pg from "pg";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { NamespaceLimitsSchema, type NamespaceLimits } from "@chime/sdk/gen/admin_service_pb";
+import { durationToMs, msToDuration } from "../util/time.js";
 
 /**
  * Per-namespace limits (table namespace_limits), read through a cache: every call of a
@@ -14,12 +15,19 @@ export function createNamespaceLimits(pool: pg.Pool, maxAgeMs = 1000, now: () =>
     async get(namespace: string): Promise<NamespaceLimits> {
       const cached = cache.get(namespace);
       if (cached && now() - cached.at < maxAgeMs) return cached.limits;
-      const { rows } = await pool.query<{ calls_per_second: number; call_burst: number; max_jobs: string }>(
-        "SELECT calls_per_second, call_burst, max_jobs FROM namespace_limits WHERE namespace = $1",
+      const { rows } = await pool.query<{ calls_per_second: number; call_burst: number; max_jobs: string; run_retention_ms: number }>(
+        "SELECT calls_per_second, call_burst, max_jobs, run_retention_ms FROM namespace_limits WHERE namespace = $1",
         [namespace],
       );
-      const limits = rows[0]
-        ? create(NamespaceLimitsSchema, { namespace, callsPerSecond: rows[0].calls_per_second, callBurst: rows[0].call_burst, maxJobs: BigInt(rows[0].max_jobs) })
+      const row = rows[0];
+      const limits = row
+        ? create(NamespaceLimitsSchema, {
+            namespace,
+            callsPerSecond: row.calls_per_second,
+            callBurst: row.call_burst,
+            maxJobs: BigInt(row.max_jobs),
+            runRetention: row.run_retention_ms === 0 ? undefined : msToDuration(row.run_retention_ms),
+          })
         : none(namespace);
       cache.set(namespace, { limits, at: now() });
       return limits;
@@ -42,9 +50,9 @@ export function createNamespaceLimits(pool: pg.Pool, maxAgeMs = 1000, now: () =>
 
     async set(limits: NamespaceLimits): Promise<NamespaceLimits> {
       await pool.query(
-        `INSERT INTO namespace_limits (namespace, calls_per_second, call_burst, max_jobs) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (namespace) DO UPDATE SET calls_per_second = $2, call_burst = $3, max_jobs = $4`,
-        [limits.namespace, limits.callsPerSecond, limits.callBurst, String(limits.maxJobs)],
+        `INSERT INTO namespace_limits (namespace, calls_per_second, call_burst, max_jobs, run_retention_ms) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (namespace) DO UPDATE SET calls_per_second = $2, call_burst = $3, max_jobs = $4, run_retention_ms = $5`,
+        [limits.namespace, limits.callsPerSecond, limits.callBurst, String(limits.maxJobs), limits.runRetention ? durationToMs(limits.runRetention) : 0],
       );
       cache.set(limits.namespace, { limits, at: now() });
       return limits;

@@ -27,7 +27,10 @@ export function startBackgroundWork(options: {
   pool: pg.Pool;
   allowlist: Allowlist;
   intervalMs: number;
-  /** CHIME_RUN_RETENTION_MS (0: keep runs) and how often to prune (CHIME_EVENT_PRUNE_INTERVAL_MS). */
+  /**
+   * CHIME_RUN_RETENTION_MS (0: keep runs, unless a namespace or job sets a retention) and
+   * how often to prune (CHIME_EVENT_PRUNE_INTERVAL_MS).
+   */
   runRetentionMs: number;
   pruneIntervalMs: number;
   logger: Logger;
@@ -47,16 +50,16 @@ export function startBackgroundWork(options: {
     ["queue stats", createQueueStatsRollup(pool, options.metrics)],
     ["queue stats pruning", atMostEvery(ROLLUP_PRUNE_EVERY_MS, () => pruneQueueStats(pool))],
   ];
-  if (options.runRetentionMs > 0) {
-    const runPruner = createRunPruner({ pool, retentionMs: options.runRetentionMs });
-    steps.push([
-      "run retention",
-      atMostEvery(options.pruneIntervalMs, async () => {
-        const deleted = await runPruner.pass();
-        if (deleted.runs > 0) logger.info(deleted, "deleted runs past the retention");
-      }),
-    ]);
-  }
+  // Always a step: a namespace or a job may set a retention while the server keeps runs;
+  // a pass with none in force costs one indexed query.
+  const runPruner = createRunPruner({ pool, defaultRetentionMs: options.runRetentionMs });
+  steps.push([
+    "run retention",
+    atMostEvery(options.pruneIntervalMs, async () => {
+      const deleted = await runPruner.pass();
+      if (deleted.runs > 0) logger.info(deleted, "deleted runs past their retention");
+    }),
+  ]);
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;

@@ -71,6 +71,8 @@ export interface ValidationOptions {
   maxPayloadBytes: number;
   /** Reject an `at` time or end_time in the past (on create, and on update of the schedule). */
   rejectPastTimes: boolean;
+  /** CHIME_EVENT_RETENTION_MS: the least run_retention a job may set (checkRunRetention). */
+  eventRetentionMs: number;
 }
 
 /**
@@ -126,6 +128,7 @@ export function validateJob(input: Job | undefined, options: ValidationOptions, 
     job.maxLag = durationOrDefault(job.maxLag, 0, LIMITS.maxLagMs, `${field}.max_lag`, violations);
     if (durationToMs(job.maxLag) === 0) job.maxLag = undefined;
   }
+  job.runRetention = checkRunRetention(job.runRetention, options.eventRetentionMs, `${field}.run_retention`, violations);
 
   if (!(job.overlapPolicy in OverlapPolicy)) violations.add(`${field}.overlap_policy`, `unknown value ${job.overlapPolicy}`);
   else if (job.overlapPolicy === OverlapPolicy.UNSPECIFIED) job.overlapPolicy = OverlapPolicy.ALLOW;
@@ -300,6 +303,31 @@ function validateHttp(job: Job, options: ValidationOptions, field: string, viola
   if (Buffer.byteLength(http.body) > options.maxPayloadBytes) {
     violations.add(`${field}.body`, `exceeds the limit of ${options.maxPayloadBytes} bytes`);
   }
+}
+
+/** The longest run retention (as CHIME_RUN_RETENTION_MS's): ten years. */
+export const MAX_RUN_RETENTION_MS = 3650 * 86_400_000;
+
+/**
+ * Checks a run retention override (Job.run_retention, NamespaceLimits.run_retention) and
+ * returns it, or undefined for unset or zero: inherit. It may not be shorter than the event
+ * retention, for the reason CHIME_RUN_RETENTION_MS may not (config.ts): a run's events must
+ * be pruned before the run, so that `event_retention.pruned_through` is past every event a
+ * deleted run had (its QUEUED, RUNNING and end events live in its row) and a resume token
+ * from before still gets OUT_OF_RANGE rather than a silent gap.
+ */
+export function checkRunRetention(value: Duration | undefined, eventRetentionMs: number, field: string, violations: FieldViolations): Duration | undefined {
+  if (!value || (value.seconds === 0n && value.nanos === 0)) return undefined;
+  if (!validDuration(value)) {
+    violations.add(field, "is not a valid duration");
+    return value;
+  }
+  const ms = durationToMs(value);
+  if (ms < 0) violations.add(field, "must not be negative");
+  else if (ms < eventRetentionMs) {
+    violations.add(field, `must be at least the event retention, ${eventRetentionMs / 1000}s (CHIME_EVENT_RETENTION_MS): a run outlives its events`);
+  } else if (ms > MAX_RUN_RETENTION_MS) violations.add(field, `must be at most ${MAX_RUN_RETENTION_MS / 1000}s`);
+  return value;
 }
 
 /** Validates an optional duration within (0, max]; an unset or zero one becomes the default. */

@@ -24,6 +24,7 @@ export function specJson(job: Job): JsonObject {
   if (job.http) spec.http = httpJson(job.http);
   if (job.pauseAfterFailures !== 0) spec.pauseAfterFailures = job.pauseAfterFailures;
   if (job.maxLag) spec.maxLag = durationJson(job.maxLag);
+  if (job.runRetention) spec.runRetention = durationJson(job.runRetention);
   return spec;
 }
 

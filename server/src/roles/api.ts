@@ -29,6 +29,7 @@ export const apiRole: ChimeService = {
     const jobService = createJobService({
       pool,
       maxPayloadBytes: config.maxPayloadBytes,
+      eventRetentionMs: config.eventRetentionMs,
       now,
       onJobsChanged: jobsChanged,
       dispatch: (runs) => publisher.publish(runs, "trigger"),

@@ -81,6 +81,7 @@ export function jobArbitrary({ jsonSafe }: { jsonSafe: boolean }): fc.Arbitrary<
       misfireWindow: duration,
       http: fc.record({ method: text, url: text, headers: stringMap, body: text, keepHeaders: fc.array(text, { maxLength: 2 }) }, { requiredKeys: [] }),
       pauseAfterFailures: int32,
+      runRetention: duration,
       state: fc.integer({ min: 0, max: 3 }),
       nextRunTime: time,
       runCount: int64,
