@@ -6,7 +6,7 @@ export default defineConfig({
   // "@chime/source"); the processes they spawn run the compiled dist/ (global setup builds it).
   ssr: { resolve: { conditions: ["@chime/source", ...defaultServerConditions] } },
   test: {
-    include: ["server/**/*.test.ts", "sdk/**/*.test.ts", "cli/**/*.test.ts", "examples/**/*.test.ts"],
+    include: ["server/**/*.test.ts", "sdk/**/*.test.ts", "cli/**/*.test.ts", "examples/**/*.test.ts", "dashboard/src/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     globalSetup: ["server/test/global-setup.ts"],
     // Integration tests talk to real Postgres, NATS and server processes.

@@ -107,7 +107,7 @@ export function App() {
 function Page({ route }: { route: Route }) {
   switch (route.page) {
     case "overview":
-      return <OverviewPage />;
+      return <OverviewPage range={route.range} namespace={route.namespace} />;
     case "jobs":
       return <JobsPage />;
     case "job":

@@ -179,10 +179,3 @@ export const MISFIRE_NAMES: Record<number, string> = {
   [MisfirePolicy.RUN_ONCE]: "run once",
   [MisfirePolicy.RUN_ALL]: "run all within the window",
 };
-
-/** The value at quantile q (0..1) of numbers, nearest rank; undefined when empty. */
-export function quantile(values: number[], q: number): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}

@@ -5,7 +5,7 @@ import { useEffect, useState } from "react";
  * none can collide with an RPC path.
  */
 export type Route =
-  | { page: "overview" }
+  | { page: "overview"; range?: string; namespace?: string }
   | { page: "jobs" }
   | { page: "job"; id: string }
   | { page: "new" }
@@ -22,7 +22,7 @@ export function parseRoute(hash: string): Route {
   const [path, query = ""] = hash.replace(/^#/, "").split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   const params = new URLSearchParams(query);
-  if (parts.length === 0) return { page: "overview" };
+  if (parts.length === 0) return { page: "overview", range: params.get("range") ?? undefined, namespace: params.get("namespace") ?? undefined };
   if (parts[0] === "jobs") {
     if (parts.length === 1) return { page: "jobs" };
     if (parts[1] === "new" && parts.length === 2) return { page: "new" };
@@ -39,7 +39,11 @@ export function parseRoute(hash: string): Route {
 }
 
 export const href = {
-  overview: () => "#/",
+  /** The overview, with its range (e.g. "6h") and namespace filter when set. */
+  overview: (view: { range?: string; namespace?: string } = {}) => {
+    const query = new URLSearchParams(Object.entries(view).filter((e): e is [string, string] => Boolean(e[1]))).toString();
+    return query ? `#/?${query}` : "#/";
+  },
   jobs: () => "#/jobs",
   job: (id: string) => `#/jobs/${encodeURIComponent(id)}`,
   newJob: () => "#/jobs/new",

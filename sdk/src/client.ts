@@ -112,7 +112,7 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
     alertService: createClient(AlertService, transport),
     /** The generated AdminService client: API keys, namespace limits and the audit log. */
     adminService: createClient(AdminService, transport),
-    /** The generated StatsService client: run stats of a job or a queue over a window. */
+    /** The generated StatsService client: run stats of a job or a queue over a window, and run ends over time (getRunSeries). */
     statsService: createClient(StatsService, transport),
     /** The generated WatchService client, e.g. for WatchRunLogs (watchRuns and watchJob below reconnect on their own). */
     watchService: createClient(WatchService, transport),

@@ -112,6 +112,8 @@ interface Cell {
   otherCode: Code;
   /** What a key of all namespaces gets for it (default OK): a rule cannot point across namespaces for anyone. */
   rootOtherCode?: Code;
+  /** Only for keys of all namespaces: a key of one namespace, whatever its role, is PERMISSION_DENIED. */
+  allNamespacesOnly?: true;
 }
 
 const cells: Cell[] = [
@@ -155,8 +157,11 @@ const cells: Cell[] = [
   { rpc: "ListAlertDeliveries(namespace)", role: ApiKeyRole.READER, own: (c) => c.alerts.listAlertDeliveries({}), other: (c) => c.alerts.listAlertDeliveries({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "GetJobStats", role: ApiKeyRole.READER, own: (c) => c.stats.getJobStats({ jobId: jobA }), other: (c) => c.stats.getJobStats({ jobId: jobB }), otherCode: Code.NotFound },
   { rpc: "GetQueueStats", role: ApiKeyRole.READER, own: (c) => c.stats.getQueueStats({ queue: "q" }), other: (c) => c.stats.getQueueStats({ queue: "q", namespace: "teamB" }), otherCode: Code.PermissionDenied },
+  { rpc: "GetRunSeries", role: ApiKeyRole.READER, own: (c) => c.stats.getRunSeries({}), other: (c) => c.stats.getRunSeries({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "CreateApiKey", role: ApiKeyRole.ADMIN, own: (c) => c.admin.createApiKey({ name: "made", role: ApiKeyRole.READER }), other: (c) => c.admin.createApiKey({ name: "made", namespace: "teamB", role: ApiKeyRole.READER }), otherCode: Code.PermissionDenied },
   { rpc: "ListApiKeys", role: ApiKeyRole.ADMIN, own: (c) => c.admin.listApiKeys({}), other: (c) => c.admin.listApiKeys({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
+  // Limits govern a namespace's keys: set by an operator, never by the namespace's own admin. Zero limits: none.
+  { rpc: "SetNamespaceLimits", role: ApiKeyRole.ADMIN, allNamespacesOnly: true, own: (c) => c.admin.setNamespaceLimits({ limits: { namespace: "teamA" } }), other: (c) => c.admin.setNamespaceLimits({ limits: { namespace: "teamB" } }), otherCode: Code.PermissionDenied },
   { rpc: "GetNamespaceLimits", role: ApiKeyRole.ADMIN, own: (c) => c.admin.getNamespaceLimits({ namespace: "teamA" }), other: (c) => c.admin.getNamespaceLimits({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "ListAuditEntries", role: ApiKeyRole.ADMIN, own: (c) => c.admin.listAuditEntries({}), other: (c) => c.admin.listAuditEntries({ namespace: "teamB" }), otherCode: Code.PermissionDenied },
   { rpc: "RevokeApiKey", role: ApiKeyRole.ADMIN, own: async (c) => {
@@ -172,6 +177,7 @@ function expected(cell: Cell, caller: Caller, target: "own" | "other"): Code {
   const role = ROLE_OF[caller];
   if (role === undefined) return Code.Unauthenticated;
   if (role < cell.role) return Code.PermissionDenied;
+  if (cell.allNamespacesOnly && caller !== "root") return Code.PermissionDenied;
   if (target === "own") return OK;
   if (caller === "root") return cell.rootOtherCode ?? OK;
   return cell.otherCode;
@@ -211,6 +217,14 @@ beforeAll(async () => {
   ruleB = await freshRule("teamB", channelB);
 });
 afterAll(async () => server?.close());
+
+describe("the authorization matrix", () => {
+  it("has a row for every RPC and stream of every service a key reaches", () => {
+    const served = [JobService, WatchService, AdminService, AlertService, StatsService].flatMap((service) => service.methods.map((method) => method.name));
+    expect(cells.map((cell) => cell.rpc).sort()).toEqual(expect.arrayContaining(served.sort()));
+    expect(served.filter((name) => !cells.some((cell) => cell.rpc === name))).toEqual([]);
+  });
+});
 
 describe.each([
   ["gRPC", () => grpcTransport],

@@ -393,7 +393,7 @@ describe("dashboard for debugging", () => {
     await shoot("job-stats");
   });
 
-  it("the overview's cards come from the server's queue stats", async () => {
+  it("the overview's cards come from the server's stats (the run series over the hour, the queues now)", async () => {
     await page.goto(`${server.httpUrl}/#/`);
     // Succeeded: the flaky and the slow run. Failed: disk-filler's three and nightly-import's two.
     await expect.poll(() => page.getByTestId("stat-failed").locator(".stat-value").textContent(), { timeout: 15_000 }).toBe("5");
@@ -423,6 +423,14 @@ describe("dashboard for debugging", () => {
         await narrow.emulateMedia({ colorScheme: scheme });
         await narrow.screenshot({ path: path.join(SHOTS, `${name}-narrow-${scheme}.png`), fullPage: true });
       }
+    }
+    // The overview's range picker and its charts' axis labels (a week's, the widest) fit too.
+    await narrow.goto(`${server.httpUrl}/#/?range=7d`);
+    await narrow.getByTestId("time-axis").first().locator("span").first().waitFor();
+    expect(await narrow.evaluate(() => document.documentElement.scrollWidth), "overview").toBeLessThanOrEqual(390);
+    for (const scheme of ["light", "dark"] as const) {
+      await narrow.emulateMedia({ colorScheme: scheme });
+      await narrow.screenshot({ path: path.join(SHOTS, `overview-narrow-${scheme}.png`), fullPage: true });
     }
     await narrow.close();
   });

@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createChimeClient } from "@chime/sdk";
+import { createChimeClient, RunState } from "@chime/sdk";
+import { databaseMinute, writePastEnds, type PastEnd } from "./helpers/rollup-history.js";
 import { startTestServer, type TestServer } from "./helpers/test-server.js";
 import { waitFor } from "./helpers/wait.js";
 import { startTcpProxy } from "./helpers/tcp-proxy.js";
@@ -24,6 +25,7 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DIST = path.join(ROOT, "dashboard/dist");
 const SHOTS = path.join(ROOT, "test-output/screenshots");
 const CHROMIUM = process.env.CHIME_TEST_CHROMIUM ?? "/usr/bin/chromium";
+const MIN = 60_000;
 
 let server: TestServer;
 let browser: Browser;
@@ -241,10 +243,65 @@ describe("dashboard", () => {
     expect(labels).toEqual({ suite: "dashboard" });
   });
 
-  it("shows the overview with the scheduler leader", async () => {
-    await page.goto(`${server.httpUrl}/#/`);
+  it("shows the overview from the server's run series: a namespace's known counts, a range picker kept in the URL, time axes", async () => {
+    const minute = await databaseMinute(server.pool);
+    const ago = (minutes: number, seconds = 0) => new Date(minute - minutes * MIN + seconds * 1000);
+    const ends: PastEnd[] = [];
+    // An hour of history in "default" (the README's picture): a few dozen runs a minute, some failing, slower at times.
+    for (let m = 1; m <= 58; m++) {
+      const n = 24 + Math.round(12 * Math.sin(m / 6)) + ((m * 7) % 9);
+      for (let k = 0; k < n; k++) {
+        const state = k % (11 + (m % 7)) === 3 || (m > 40 && m < 44 && k % 4 === 0) ? RunState.FAILED : RunState.SUCCEEDED;
+        const durationMs = 20 + ((k * 37 + m * 11) % (100 + 25 * m));
+        ends.push({ queue: "reports", state, end: ago(m, k), durationMs, lagMs: 2 + ((k * 13) % (m % 9 === 0 ? 400 : 15 + m)) });
+      }
+    }
+    // Namespace overview-ns: 4 successes 2 minutes ago; 3 successes, a failure and a timeout 3 hours ago.
+    for (let k = 0; k < 4; k++) ends.push({ queue: "ov-q", namespace: "overview-ns", state: RunState.SUCCEEDED, end: ago(2, k), durationMs: 40, lagMs: 4 });
+    for (let k = 0; k < 3; k++) ends.push({ queue: "ov-q", namespace: "overview-ns", state: RunState.SUCCEEDED, end: ago(180, k), durationMs: 40, lagMs: 4 });
+    ends.push({ queue: "ov-q", namespace: "overview-ns", state: RunState.FAILED, end: ago(180, 5), durationMs: 900, lagMs: 4 });
+    ends.push({ queue: "ov-q", namespace: "overview-ns", state: RunState.TIMED_OUT, end: ago(180, 6), durationMs: 5000, lagMs: 4 });
+    await writePastEnds(server.pool, ends);
+
+    const value = (id: string) => page.getByTestId(id).locator(".stat-value").textContent();
+    const axis = () => page.getByTestId("time-axis").first().locator("span").allTextContents();
+    await page.goto(`${server.httpUrl}/#/?namespace=overview-ns`);
+    await expect.poll(() => value("stat-succeeded"), { timeout: 5000 }).toBe("4");
+    expect(await value("stat-failed")).toBe("0");
+    expect(await value("stat-success-rate")).toBe("100 %");
+    expect(await value("stat-lag-p50")).toBe("5 ms");
+    expect(await page.getByRole("radio", { name: "the last 1 h" }).isChecked()).toBe(true);
+    expect(await page.getByTestId("server-stats").getAttribute("data-bucket-ms")).toBe(String(MIN));
+    // An hour in 1-minute bars, labelled every 10 minutes of local time.
+    expect(await page.locator(".chart").first().locator("svg rect").count()).toBeGreaterThan(0);
+    const hourTicks = await axis();
+    expect(hourTicks.length).toBeGreaterThanOrEqual(5);
+    for (const label of hourTicks) expect(label).toMatch(/^\d\d:\d0$/);
+
+    // Six hours: the failure and the timeout 3 hours ago come into the window, in 10-minute bars with hourly labels.
+    await page.getByRole("radio", { name: "the last 6 h" }).check();
+    await page.waitForURL(/#\/\?range=6h&namespace=overview-ns$/);
+    await expect.poll(() => value("stat-succeeded")).toBe("7");
+    expect(await value("stat-failed")).toBe("2");
+    expect(await value("stat-success-rate")).toBe("77.8 %");
+    await expect.poll(() => page.getByTestId("server-stats").getAttribute("data-bucket-ms")).toBe(String(10 * MIN));
+    await expect.poll(async () => (await axis()).every((label) => /^\d\d:00$/.test(label))).toBe(true);
+    expect((await axis()).length).toBeGreaterThanOrEqual(5);
+
+    // A reload keeps the range and the namespace.
+    await page.reload();
+    await expect.poll(() => value("stat-succeeded"), { timeout: 5000 }).toBe("7");
+    expect(await page.getByRole("radio", { name: "the last 6 h" }).isChecked()).toBe(true);
+    expect(await page.getByLabel("Namespace", { exact: true }).inputValue()).toBe("overview-ns");
+
+    // Every namespace over the hour: the history above and the runs the earlier tests ended.
+    await page.getByLabel("Namespace", { exact: true }).fill("");
+    await page.waitForURL(/#\/\?range=6h$/);
+    await page.getByRole("radio", { name: "the last 1 h" }).check();
+    await page.waitForURL(/#\/$/);
+    const laidOut = ends.filter((e) => e.namespace === undefined && e.state === RunState.SUCCEEDED).length + 4;
+    await expect.poll(async () => Number(await value("stat-succeeded"))).toBeGreaterThanOrEqual(laidOut);
     await expect.poll(() => page.getByTestId("leader-id").textContent(), { timeout: 5000 }).toContain(server.config.serverId);
-    await expect.poll(() => page.locator(".chart svg rect").count()).toBeGreaterThan(0);
     await shoot("overview");
   });
 

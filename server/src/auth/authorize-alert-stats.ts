@@ -51,6 +51,10 @@ export function authorizeStatsService(impl: ServiceImpl<typeof StatsService>, po
   const as = guarded<typeof StatsService>(impl);
   return {
     getJobStats: as(ApiKeyRole.READER, "getJobStats", (p, request) => owns.job(p, request.jobId, "job_id")),
+    // The series is summed from the per-namespace rollups: a key of one namespace gets its own.
+    getRunSeries: as(ApiKeyRole.READER, "getRunSeries", (p, request) => {
+      request.namespace = scopeNamespace(p, request.namespace);
+    }),
     async getQueueStats(request, context: HandlerContext) {
       const principal = callerOf(context);
       requireRole(principal, ApiKeyRole.READER, "getQueueStats");

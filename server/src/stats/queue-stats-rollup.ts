@@ -7,7 +7,7 @@ import { bucketOf, emptyBuckets } from "./histogram.js";
 /** Rollup rows older than this are deleted (the longest window GetQueueStats serves). */
 export const ROLLUP_RETENTION_DAYS = 31;
 
-interface MinuteRow {
+export interface MinuteRow {
   queue: string;
   namespace: string;
   minute: Date;
@@ -55,6 +55,25 @@ export function rollUp(ended: readonly EndedRun[]): MinuteRow[] {
   return [...rows.values()];
 }
 
+/** Adds rolled-up rows into queue_stats_minutes (the rollup's write; tests use it to lay out history). */
+export async function writeMinuteRows(client: pg.ClientBase, rows: readonly MinuteRow[]): Promise<number> {
+  for (const row of rows) {
+    await client.query(
+      `INSERT INTO queue_stats_minutes AS q (queue, minute, namespace, succeeded, failed, cancelled, timed_out, duration_buckets, lag_buckets)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (queue, minute, namespace) DO UPDATE SET
+         succeeded = q.succeeded + EXCLUDED.succeeded,
+         failed = q.failed + EXCLUDED.failed,
+         cancelled = q.cancelled + EXCLUDED.cancelled,
+         timed_out = q.timed_out + EXCLUDED.timed_out,
+         duration_buckets = (SELECT array_agg(a + b ORDER BY i) FROM unnest(q.duration_buckets, EXCLUDED.duration_buckets) WITH ORDINALITY AS t (a, b, i)),
+         lag_buckets = (SELECT array_agg(a + b ORDER BY i) FROM unnest(q.lag_buckets, EXCLUDED.lag_buckets) WITH ORDINALITY AS t (a, b, i))`,
+      [row.queue, row.minute, row.namespace, row.counts.succeeded, row.counts.failed, row.counts.cancelled, row.counts.timed_out, row.durations, row.lags],
+    );
+  }
+  return rows.length;
+}
+
 /**
  * Keeps queue_stats_minutes up to date: a consumer of the run event log, so every run end
  * is counted exactly once, a few rows per pass whatever the number of runs.
@@ -75,23 +94,7 @@ export function createQueueStatsRollup(pool: pg.Pool, metrics: Pick<Metrics, "ru
         metrics.runStartLag.observe({ queue: run.queue }, times.lagMs / 1000);
       }
     },
-    write: async (client, rows) => {
-      for (const row of rows) {
-        await client.query(
-          `INSERT INTO queue_stats_minutes AS q (queue, minute, namespace, succeeded, failed, cancelled, timed_out, duration_buckets, lag_buckets)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT (queue, minute, namespace) DO UPDATE SET
-             succeeded = q.succeeded + EXCLUDED.succeeded,
-             failed = q.failed + EXCLUDED.failed,
-             cancelled = q.cancelled + EXCLUDED.cancelled,
-             timed_out = q.timed_out + EXCLUDED.timed_out,
-             duration_buckets = (SELECT array_agg(a + b ORDER BY i) FROM unnest(q.duration_buckets, EXCLUDED.duration_buckets) WITH ORDINALITY AS t (a, b, i)),
-             lag_buckets = (SELECT array_agg(a + b ORDER BY i) FROM unnest(q.lag_buckets, EXCLUDED.lag_buckets) WITH ORDINALITY AS t (a, b, i))`,
-          [row.queue, row.minute, row.namespace, row.counts.succeeded, row.counts.failed, row.counts.cancelled, row.counts.timed_out, row.durations, row.lags],
-        );
-      }
-      return rows.length;
-    },
+    write: writeMinuteRows,
   });
 }
 

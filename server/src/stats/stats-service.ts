@@ -1,54 +1,16 @@
 import { create } from "@bufbuild/protobuf";
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type pg from "pg";
 import type { NatsLayout } from "@chime/sdk";
-import { ActiveRunCountsSchema, EndedRunStatsSchema, type StatsService } from "@chime/sdk/gen/stats_service_pb";
+import { ActiveRunCountsSchema, type StatsService } from "@chime/sdk/gen/stats_service_pb";
 import { invalidArgument, notFound, requireId } from "../api/errors.js";
 import { checkNamespaceFilter, QUEUE_PATTERN } from "../jobs/job-validation.js";
 import { readQueueConsumer } from "../nats/queue-consumers.js";
-import { durationToMs, msToDuration, toTimestamp } from "../util/time.js";
+import { toTimestamp } from "../util/time.js";
+import { endedStats, QUANTILES, windowMs, type Counts } from "./ended-stats.js";
 import { addBuckets, emptyBuckets, quantileMs } from "./histogram.js";
-import { ROLLUP_RETENTION_DAYS } from "./queue-stats-rollup.js";
-
-const DEFAULT_WINDOW_MS = 3_600_000;
-/** As far back as the queue rollups are kept. */
-const MAX_WINDOW_MS = ROLLUP_RETENTION_DAYS * 86_400_000;
-const QUANTILES = [0.5, 0.9, 0.99] as const;
-
-function windowMs(window: Duration | undefined, minMs: number): number {
-  if (!window) return DEFAULT_WINDOW_MS;
-  const ms = durationToMs(window);
-  if (!(ms >= minMs && ms <= MAX_WINDOW_MS)) throw invalidArgument(`window: expected ${minMs / 1000}s to 31 days`);
-  return ms;
-}
-
-interface Counts {
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  timed_out: number;
-}
-
-/** EndedRunStats from counts and the three quantiles (ms, undefined when nothing started) of durations and lags. */
-function endedStats(counts: Counts, durations: Array<number | undefined>, lags: Array<number | undefined>) {
-  const decided = counts.succeeded + counts.failed + counts.timed_out;
-  const duration = (ms: number | undefined) => (ms === undefined ? undefined : msToDuration(Math.round(ms)));
-  return create(EndedRunStatsSchema, {
-    succeeded: BigInt(counts.succeeded),
-    failed: BigInt(counts.failed),
-    cancelled: BigInt(counts.cancelled),
-    timedOut: BigInt(counts.timed_out),
-    successRate: decided === 0 ? 0 : counts.succeeded / decided,
-    durationP50: duration(durations[0]),
-    durationP90: duration(durations[1]),
-    durationP99: duration(durations[2]),
-    startLagP50: duration(lags[0]),
-    startLagP90: duration(lags[1]),
-    startLagP99: duration(lags[2]),
-  });
-}
+import { getRunSeries } from "./run-series.js";
 
 function activeCounts(rows: Array<{ state: number; count: string }>) {
   const of = (state: number) => BigInt(rows.find((r) => r.state === state)?.count ?? 0);
@@ -59,7 +21,8 @@ function activeCounts(rows: Array<{ state: number; count: string }>) {
  * Stats the server computes. A job's come from its runs through the (job_id,
  * scheduled_time) index, with exact percentiles; a queue's from the per-minute rollups
  * (stats/queue-stats-rollup.ts), a few rows per minute of the window whatever the number
- * of runs, with percentiles as bucket bounds.
+ * of runs, with percentiles as bucket bounds; a series of buckets from the same rollups
+ * (run-series.ts).
  */
 export function createStatsService(deps: { pool: pg.Pool; js: () => JetStreamClient | undefined; layout: NatsLayout }): ServiceImpl<typeof StatsService> {
   const { pool } = deps;
@@ -130,5 +93,7 @@ export function createStatsService(deps: { pool: pg.Pool; js: () => JetStreamCli
         pullRequests: BigInt(consumer?.pullRequests ?? 0),
       };
     },
+
+    getRunSeries: (request) => getRunSeries(pool, request),
   };
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chime/v1/stats_service.proto.
  */
 export const file_chime_v1_stats_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGltZS92MS9zdGF0c19zZXJ2aWNlLnByb3RvEghjaGltZS52MSKXAwoNRW5kZWRSdW5TdGF0cxIRCglzdWNjZWVkZWQYASABKAMSDgoGZmFpbGVkGAIgASgDEhEKCWNhbmNlbGxlZBgDIAEoAxIRCgl0aW1lZF9vdXQYBCABKAMSFAoMc3VjY2Vzc19yYXRlGAUgASgBEi8KDGR1cmF0aW9uX3A1MBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxkdXJhdGlvbl9wOTAYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMZHVyYXRpb25fcDk5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXN0YXJ0X2xhZ19wNTAYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMAoNc3RhcnRfbGFnX3A5MBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1zdGFydF9sYWdfcDk5GAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkYKD0FjdGl2ZVJ1bkNvdW50cxIOCgZxdWV1ZWQYASABKAMSDwoHcnVubmluZxgCIAEoAxISCgpyZXRyeV93YWl0GAMgASgDIk8KEkdldEpvYlN0YXRzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSKQoGd2luZG93GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIpoBChNHZXRKb2JTdGF0c1Jlc3BvbnNlEjAKDHdpbmRvd19zdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoFZW5kZWQYAiABKAsyFy5jaGltZS52MS5FbmRlZFJ1blN0YXRzEikKBmFjdGl2ZRgDIAEoCzIZLmNoaW1lLnYxLkFjdGl2ZVJ1bkNvdW50cyJjChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIpCgZ3aW5kb3cYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJbmFtZXNwYWNlGAMgASgJIuEBChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USMAoMd2luZG93X3N0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgVlbmRlZBgCIAEoCzIXLmNoaW1lLnYxLkVuZGVkUnVuU3RhdHMSKQoGYWN0aXZlGAMgASgLMhkuY2hpbWUudjEuQWN0aXZlUnVuQ291bnRzEhQKDHJ1bnNfd2FpdGluZxgEIAEoAxIWCg5ydW5zX2luX2ZsaWdodBgFIAEoAxIVCg1wdWxsX3JlcXVlc3RzGAYgASgDMrYBCgxTdGF0c1NlcnZpY2USTwoLR2V0Sm9iU3RhdHMSHC5jaGltZS52MS5HZXRKb2JTdGF0c1JlcXVlc3QaHS5jaGltZS52MS5HZXRKb2JTdGF0c1Jlc3BvbnNlIgOQAgESVQoNR2V0UXVldWVTdGF0cxIeLmNoaW1lLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uY2hpbWUudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChxjaGltZS92MS9zdGF0c19zZXJ2aWNlLnByb3RvEghjaGltZS52MSKXAwoNRW5kZWRSdW5TdGF0cxIRCglzdWNjZWVkZWQYASABKAMSDgoGZmFpbGVkGAIgASgDEhEKCWNhbmNlbGxlZBgDIAEoAxIRCgl0aW1lZF9vdXQYBCABKAMSFAoMc3VjY2Vzc19yYXRlGAUgASgBEi8KDGR1cmF0aW9uX3A1MBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxkdXJhdGlvbl9wOTAYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMZHVyYXRpb25fcDk5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXN0YXJ0X2xhZ19wNTAYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMAoNc3RhcnRfbGFnX3A5MBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1zdGFydF9sYWdfcDk5GAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkYKD0FjdGl2ZVJ1bkNvdW50cxIOCgZxdWV1ZWQYASABKAMSDwoHcnVubmluZxgCIAEoAxISCgpyZXRyeV93YWl0GAMgASgDIk8KEkdldEpvYlN0YXRzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSKQoGd2luZG93GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIpoBChNHZXRKb2JTdGF0c1Jlc3BvbnNlEjAKDHdpbmRvd19zdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoFZW5kZWQYAiABKAsyFy5jaGltZS52MS5FbmRlZFJ1blN0YXRzEikKBmFjdGl2ZRgDIAEoCzIZLmNoaW1lLnYxLkFjdGl2ZVJ1bkNvdW50cyJjChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIpCgZ3aW5kb3cYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJbmFtZXNwYWNlGAMgASgJIuEBChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USMAoMd2luZG93X3N0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgVlbmRlZBgCIAEoCzIXLmNoaW1lLnYxLkVuZGVkUnVuU3RhdHMSKQoGYWN0aXZlGAMgASgLMhkuY2hpbWUudjEuQWN0aXZlUnVuQ291bnRzEhQKDHJ1bnNfd2FpdGluZxgEIAEoAxIWCg5ydW5zX2luX2ZsaWdodBgFIAEoAxIVCg1wdWxsX3JlcXVlc3RzGAYgASgDIpMBChNHZXRSdW5TZXJpZXNSZXF1ZXN0EikKBndpbmRvdxgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgluYW1lc3BhY2UYAiABKAkSDQoFcXVldWUYAyABKAkSLwoMYnVja2V0X3dpZHRoGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIv0BChRHZXRSdW5TZXJpZXNSZXNwb25zZRIwCgx3aW5kb3dfc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDGJ1Y2tldF93aWR0aBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgdidWNrZXRzGAQgAygLMhkuY2hpbWUudjEuUnVuU2VyaWVzQnVja2V0EiYKBXRvdGFsGAUgASgLMhcuY2hpbWUudjEuRW5kZWRSdW5TdGF0cyJpCg9SdW5TZXJpZXNCdWNrZXQSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoFZW5kZWQYAiABKAsyFy5jaGltZS52MS5FbmRlZFJ1blN0YXRzMooCCgxTdGF0c1NlcnZpY2USTwoLR2V0Sm9iU3RhdHMSHC5jaGltZS52MS5HZXRKb2JTdGF0c1JlcXVlc3QaHS5jaGltZS52MS5HZXRKb2JTdGF0c1Jlc3BvbnNlIgOQAgESVQoNR2V0UXVldWVTdGF0cxIeLmNoaW1lLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uY2hpbWUudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlIgOQAgESUgoMR2V0UnVuU2VyaWVzEh0uY2hpbWUudjEuR2V0UnVuU2VyaWVzUmVxdWVzdBoeLmNoaW1lLnYxLkdldFJ1blNlcmllc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Runs of a window that have ended, and how long they took.
@@ -547,6 +547,233 @@ export const GetQueueStatsResponseSchema: GenMessage<GetQueueStatsResponse, {jso
   messageDesc(file_chime_v1_stats_service, 5);
 
 /**
+ * Which runs, over which window, in buckets of which width.
+ *
+ * @generated from message chime.v1.GetRunSeriesRequest
+ */
+export type GetRunSeriesRequest = Message<"chime.v1.GetRunSeriesRequest"> & {
+  /**
+   * How far back from now, by whole minutes of the runs' end times (default 1 h,
+   * 1 min to 31 days).
+   *
+   * @generated from field: google.protobuf.Duration window = 1;
+   */
+  window?: Duration | undefined;
+
+  /**
+   * Only the runs of this namespace's jobs; empty: every namespace.
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
+
+  /**
+   * Only the runs of this queue (1-64 letters, digits, _ or -); empty: every queue.
+   *
+   * @generated from field: string queue = 3;
+   */
+  queue: string;
+
+  /**
+   * Each bucket's width, whole minutes, at most the window and at most 1,440 buckets.
+   * Unset: the first of 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h and 1 day that makes
+   * at most 60 buckets.
+   *
+   * @generated from field: google.protobuf.Duration bucket_width = 4;
+   */
+  bucketWidth?: Duration | undefined;
+};
+
+/**
+ * Which runs, over which window, in buckets of which width.
+ *
+ * @generated from message chime.v1.GetRunSeriesRequest
+ */
+export type GetRunSeriesRequestJson = {
+  /**
+   * How far back from now, by whole minutes of the runs' end times (default 1 h,
+   * 1 min to 31 days).
+   *
+   * @generated from field: google.protobuf.Duration window = 1;
+   */
+  window?: DurationJson;
+
+  /**
+   * Only the runs of this namespace's jobs; empty: every namespace.
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace?: string;
+
+  /**
+   * Only the runs of this queue (1-64 letters, digits, _ or -); empty: every queue.
+   *
+   * @generated from field: string queue = 3;
+   */
+  queue?: string;
+
+  /**
+   * Each bucket's width, whole minutes, at most the window and at most 1,440 buckets.
+   * Unset: the first of 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h and 1 day that makes
+   * at most 60 buckets.
+   *
+   * @generated from field: google.protobuf.Duration bucket_width = 4;
+   */
+  bucketWidth?: DurationJson;
+};
+
+/**
+ * Describes the message chime.v1.GetRunSeriesRequest.
+ * Use `create(GetRunSeriesRequestSchema)` to create a new message.
+ */
+export const GetRunSeriesRequestSchema: GenMessage<GetRunSeriesRequest, {jsonType: GetRunSeriesRequestJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_stats_service, 6);
+
+/**
+ * The runs that ended in each bucket of the window.
+ *
+ * @generated from message chime.v1.GetRunSeriesResponse
+ */
+export type GetRunSeriesResponse = Message<"chime.v1.GetRunSeriesResponse"> & {
+  /**
+   * The first bucket's start: now minus the window, rounded down to a multiple of the
+   * bucket width since the Unix epoch (so buckets keep their edges from one call to the next).
+   *
+   * @generated from field: google.protobuf.Timestamp window_start = 1;
+   */
+  windowStart?: Timestamp | undefined;
+
+  /**
+   * Now, by Postgres' clock: the end of the last bucket's counting so far.
+   *
+   * @generated from field: google.protobuf.Timestamp window_end = 2;
+   */
+  windowEnd?: Timestamp | undefined;
+
+  /**
+   * Each bucket's width.
+   *
+   * @generated from field: google.protobuf.Duration bucket_width = 3;
+   */
+  bucketWidth?: Duration | undefined;
+
+  /**
+   * Every bucket from window_start on, oldest first, the one now falls in last (still
+   * filling); a bucket in which no run ended is there with zero counts.
+   *
+   * @generated from field: repeated chime.v1.RunSeriesBucket buckets = 4;
+   */
+  buckets: RunSeriesBucket[];
+
+  /**
+   * The whole window's figures (all buckets together).
+   *
+   * @generated from field: chime.v1.EndedRunStats total = 5;
+   */
+  total?: EndedRunStats | undefined;
+};
+
+/**
+ * The runs that ended in each bucket of the window.
+ *
+ * @generated from message chime.v1.GetRunSeriesResponse
+ */
+export type GetRunSeriesResponseJson = {
+  /**
+   * The first bucket's start: now minus the window, rounded down to a multiple of the
+   * bucket width since the Unix epoch (so buckets keep their edges from one call to the next).
+   *
+   * @generated from field: google.protobuf.Timestamp window_start = 1;
+   */
+  windowStart?: TimestampJson;
+
+  /**
+   * Now, by Postgres' clock: the end of the last bucket's counting so far.
+   *
+   * @generated from field: google.protobuf.Timestamp window_end = 2;
+   */
+  windowEnd?: TimestampJson;
+
+  /**
+   * Each bucket's width.
+   *
+   * @generated from field: google.protobuf.Duration bucket_width = 3;
+   */
+  bucketWidth?: DurationJson;
+
+  /**
+   * Every bucket from window_start on, oldest first, the one now falls in last (still
+   * filling); a bucket in which no run ended is there with zero counts.
+   *
+   * @generated from field: repeated chime.v1.RunSeriesBucket buckets = 4;
+   */
+  buckets?: RunSeriesBucketJson[];
+
+  /**
+   * The whole window's figures (all buckets together).
+   *
+   * @generated from field: chime.v1.EndedRunStats total = 5;
+   */
+  total?: EndedRunStatsJson;
+};
+
+/**
+ * Describes the message chime.v1.GetRunSeriesResponse.
+ * Use `create(GetRunSeriesResponseSchema)` to create a new message.
+ */
+export const GetRunSeriesResponseSchema: GenMessage<GetRunSeriesResponse, {jsonType: GetRunSeriesResponseJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_stats_service, 7);
+
+/**
+ * The runs that ended within one bucket.
+ *
+ * @generated from message chime.v1.RunSeriesBucket
+ */
+export type RunSeriesBucket = Message<"chime.v1.RunSeriesBucket"> & {
+  /**
+   * The bucket's start; it ends bucket_width later.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Counts by outcome, success rate, and percentiles as histogram bucket bounds.
+   *
+   * @generated from field: chime.v1.EndedRunStats ended = 2;
+   */
+  ended?: EndedRunStats | undefined;
+};
+
+/**
+ * The runs that ended within one bucket.
+ *
+ * @generated from message chime.v1.RunSeriesBucket
+ */
+export type RunSeriesBucketJson = {
+  /**
+   * The bucket's start; it ends bucket_width later.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: TimestampJson;
+
+  /**
+   * Counts by outcome, success rate, and percentiles as histogram bucket bounds.
+   *
+   * @generated from field: chime.v1.EndedRunStats ended = 2;
+   */
+  ended?: EndedRunStatsJson;
+};
+
+/**
+ * Describes the message chime.v1.RunSeriesBucket.
+ * Use `create(RunSeriesBucketSchema)` to create a new message.
+ */
+export const RunSeriesBucketSchema: GenMessage<RunSeriesBucket, {jsonType: RunSeriesBucketJson}> = /*@__PURE__*/
+  messageDesc(file_chime_v1_stats_service, 8);
+
+/**
  * Run statistics computed by the server, for the dashboard, the CLI and users alike.
  * Readers may call it; a key of one namespace gets only its namespace's figures.
  *
@@ -574,6 +801,18 @@ export const StatsService: GenService<{
     methodKind: "unary";
     input: typeof GetQueueStatsRequestSchema;
     output: typeof GetQueueStatsResponseSchema;
+  },
+  /**
+   * Ended runs over a window as a time series of equal buckets, from the same per-minute
+   * rollups as GetQueueStats (every queue, or one; every namespace, or one): a few rows
+   * per minute of the window, whatever the number of runs.
+   *
+   * @generated from rpc chime.v1.StatsService.GetRunSeries
+   */
+  getRunSeries: {
+    methodKind: "unary";
+    input: typeof GetRunSeriesRequestSchema;
+    output: typeof GetRunSeriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chime_v1_stats_service, 0);
