@@ -320,7 +320,7 @@ export class Worker {
     void this.watchCancels(this.watcher);
     for await (const runId of await this.kv.keys()) if (!this.cancelled.has(runId)) this.cancelled.set(runId, Date.now());
     this.cancelTtlMs = (await this.kv.status()).ttl;
-    this.handbacks = await Handbacks.open(this.js, this.layout.handbackBucket, (error) =>
+    this.handbacks = await Handbacks.open(this.js, this.layout.handbackBucket, this.namespace, (error) =>
       this.logger.warn({ err: String(error) }, "no hand-back bucket (a server older than this worker): a run handed back at a stop will have spent an attempt"),
     );
     if (this.cancelTtlMs > 0) {
