@@ -6,7 +6,9 @@ import type { Logger } from "../logger.js";
  * Moves runs published before subjects carried the namespace. Those wait on
  * `<prefix>.runs.<queue>`, which no consumer of this version takes (workers filter on
  * `<prefix>.runs.<namespace>.<queue>`); a message of the work queue is never dropped, so
- * they would wait for ever. Each is published again on its namespace's subject (the
+ * they would wait for ever. The reconciler would not save them: it republishes only runs with
+ * no recorded dispatch, and a republish under the run id within JetStream's 10-minute
+ * duplicate window is dropped. Each is published again on its namespace's subject (the
  * namespace is in the RunAssignment) and then deleted: a crash in between leaves both, and the
  * second move's publish is a duplicate JetStream drops (its message id is the old message's
  * sequence, not the run id, which the run's first publish may hold in the dedup window).
