@@ -173,6 +173,9 @@ describe("NATS permissions per namespace (docs/deployment.md)", () => {
     await expect(
       thief.nc.request(`$JS.API.CONSUMER.DURABLE.CREATE.${layout.runsStream}.${layout.queueConsumer("team-b", QUEUE)}`, JSON.stringify({ stream_name: layout.runsStream, config: { durable_name: layout.queueConsumer("team-b", QUEUE), filter_subject: layout.runSubject("team-a", QUEUE), ack_policy: "explicit" } })),
     ).rejects.toThrow(refused);
+    // No reading the runs stream's messages, by sequence or by subject.
+    await expect(thiefJsm.streams.getMessage(layout.runsStream, { seq: 1 })).rejects.toThrow(refused);
+    await expect(thiefJsm.direct.getMessage(layout.runsStream, { last_by_subj: layout.runSubject("team-a", QUEUE) })).rejects.toThrow(refused);
     // team-a's consumer: no info, no pull, no ack.
     await expect(thiefJsm.consumers.info(layout.runsStream, aConsumer)).rejects.toThrow(refused);
     await expect(thief.nc.request(`$JS.API.CONSUMER.MSG.NEXT.${layout.runsStream}.${aConsumer}`, JSON.stringify({ batch: 1, expires: 1_000_000_000 }))).rejects.toThrow(refused);
