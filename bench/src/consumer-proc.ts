@@ -86,11 +86,11 @@ async function startChimeRaw(): Promise<string> {
   const nc = await connect({ servers: spec.natsUrl!, name: "chime-bench-raw-consumer" });
   const layout = sdk.natsLayout(spec.prefix!);
   const jsm = await jetstreamManager(nc);
-  const durable = `${layout.queueConsumer(spec.queue)}`;
+  const durable = `${layout.queueConsumer(undefined, spec.queue)}`;
   await jsm.consumers
     .add(layout.runsStream, {
       durable_name: durable,
-      filter_subject: layout.runSubject(spec.queue),
+      filter_subject: layout.queueFilter(undefined, spec.queue),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       max_ack_pending: 20_000,

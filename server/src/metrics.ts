@@ -83,7 +83,7 @@ export function createMetrics() {
     }),
     statusRejected: new Counter({
       name: "chime_status_updates_rejected_total",
-      help: "Worker status updates dropped, by reason (stale attempt, run ended, unknown run, invalid).",
+      help: "Worker status updates dropped, by reason (stale attempt, run ended, unknown run, wrong namespace, invalid).",
       labelNames: ["reason"],
       registers: [registry],
     }),

@@ -1,5 +1,5 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { readQueueConsumers, type QueueConsumerStats } from "./nats/queue-consumers.js";
+import { queueFigures, readQueueConsumers, type QueueConsumerStats } from "./nats/queue-consumers.js";
 import type pg from "pg";
 import { Gauge, type Registry } from "prom-client";
 import type { NatsLayout } from "@chime/sdk";
@@ -69,7 +69,9 @@ export function registerScrapedMetrics(
       registers: [registry],
       async collect() {
         this.reset();
-        for (const q of (await queueStats()) ?? []) this.set({ queue: q.queue }, pick(q));
+        // A queue served per namespace has a consumer per namespace: its series is their sum.
+        const consumers = (await queueStats()) ?? [];
+        for (const queue of new Set(consumers.map((c) => c.queue))) this.set({ queue }, pick(queueFigures(consumers, queue)!));
       },
     });
   queueGauge("chime_queue_runs_waiting", "Runs in a queue's JetStream consumer not yet delivered to any worker.", (q) => q.waiting);

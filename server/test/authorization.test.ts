@@ -336,7 +336,7 @@ describe("alerts and stats for a key of one namespace", () => {
     const nc = await connect({ servers: TEST_NATS_URL });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.consumers.add(layout.runsStream, { durable_name: layout.queueConsumer(queue), filter_subject: layout.runSubject(queue), ack_policy: AckPolicy.Explicit });
+      await jsm.consumers.add(layout.runsStream, { durable_name: layout.queueConsumer(undefined, queue), filter_subject: layout.queueFilter(undefined, queue), ack_policy: AckPolicy.Explicit });
     } finally {
       await nc.close();
     }

@@ -151,7 +151,7 @@ describe("queue stall alerts", () => {
     const nc = await connect({ servers: TEST_NATS_URL });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.consumers.add(layout.runsStream, { durable_name: layout.queueConsumer("left-q"), filter_subject: layout.runSubject("left-q"), ack_policy: AckPolicy.Explicit });
+      await jsm.consumers.add(layout.runsStream, { durable_name: layout.queueConsumer(undefined, "left-q"), filter_subject: layout.queueFilter(undefined, "left-q"), ack_policy: AckPolicy.Explicit });
     } finally {
       await nc.close();
     }

@@ -102,7 +102,7 @@ describe("cancellation", () => {
     try {
       const jsm = await jetstreamManager(nc);
       await waitFor("the message to be acked", async () => {
-        const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer("cancel-queued"));
+        const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(undefined, "cancel-queued"));
         return info.delivered.consumer_seq === 1 && info.num_pending === 0 && info.num_ack_pending === 0;
       });
     } finally {

@@ -63,7 +63,7 @@ it("a run acked while its consumer's leader is being re-elected is not run again
   await probe.stop(0);
   admin = await connect({ servers: cluster.urls });
   const jsm = await jetstreamManager(admin);
-  const consumerLeader = nodeIndex((await jsm.consumers.info(layout.runsStream, layout.queueConsumer(QUEUE))).cluster?.leader);
+  const consumerLeader = nodeIndex((await jsm.consumers.info(layout.runsStream, layout.queueConsumer(undefined, QUEUE))).cluster?.leader);
   expect(consumerLeader).toBeGreaterThanOrEqual(0);
   // Its reports must reach JetStream at once, so its acks fall in the leaderless window: the
   // events stream is led from another node (a leader stepdown moves it off if need be).
@@ -105,6 +105,6 @@ it("a run acked while its consumer's leader is being re-elected is not run again
   const counts = [...executions.values()];
   expect({ runs: counts.length, ranTwice: counts.filter((n) => n > 1).length }).toEqual({ runs: RUNS, ranTwice: 0 });
   // And no delivery is left in the work queue.
-  const { num_pending, num_ack_pending } = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(QUEUE));
+  const { num_pending, num_ack_pending } = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(undefined, QUEUE));
   expect({ num_pending, num_ack_pending }).toEqual({ num_pending: 0, num_ack_pending: 0 });
 });

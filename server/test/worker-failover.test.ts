@@ -71,7 +71,7 @@ it("redelivers the runs of a worker killed with SIGKILL to another worker, losin
     const stale = create(RunStatusBatchSchema, {
       updates: [{ runId: victim, jobId: runs[1].jobId, attempt: 1, state: RunState.FAILED, error: "late news from a dead worker", time: timestampFromDate(new Date()), workerId: "A" }],
     });
-    await jetstream(nc).publish(natsLayout(server.config.natsPrefix).eventSubject(QUEUE), toBinary(RunStatusBatchSchema, stale));
+    await jetstream(nc).publish(natsLayout(server.config.natsPrefix).eventSubject(undefined, QUEUE), toBinary(RunStatusBatchSchema, stale));
   } finally {
     await nc.close();
   }

@@ -87,6 +87,25 @@ it("rejects updates of unknown runs and keeps going", async () => {
   expect((await fixture.chime.getRun(run.id)).state).toBe(RunState.RUNNING);
 });
 
+it("refuses an update whose events subject names another namespace than its run's job, in the same batch as ones it accepts", async () => {
+  const run = await queuedRun("claimed-namespace");
+  const other = await queuedRun("claimed-namespace-2");
+  const { accepted, rejected } = await ingestUpdates(
+    fixture.server.pool,
+    [
+      update(run.id, run.jobId, 1, RunState.SUCCEEDED), // from team-b's subject: the run is in "default"
+      update(other.id, other.jobId, 1, RunState.RUNNING), // from "default"'s subject
+      update(other.id, other.jobId, 1, RunState.SUCCEEDED), // from a subject of every namespace
+    ],
+    undefined,
+    ["team-b", "default", undefined],
+  );
+  expect(accepted).toHaveLength(2);
+  expect(Object.fromEntries(rejected)).toEqual({ wrong_namespace: 1 });
+  expect((await fixture.chime.getRun(run.id)).state).toBe(RunState.QUEUED);
+  expect((await fixture.chime.getRun(other.id)).state).toBe(RunState.SUCCEEDED);
+});
+
 it("takes an implied start from the ending update's start_time", async () => {
   const run = await queuedRun("start-time");
   const startedAt = new Date(Date.now() - 2000);

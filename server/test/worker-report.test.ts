@@ -69,13 +69,13 @@ async function publishRuns(layout: NatsLayout, count: number, fields: MessageIni
   const js = jetstream(nc);
   for (const runId of ids) {
     const assignment = create(RunAssignmentSchema, { runId, jobId: randomUUID(), jobName: "report", namespace: "default", queue: QUEUE, ...fields });
-    await js.publish(layout.runSubject(QUEUE), encodeRunAssignment(assignment), { msgID: runId });
+    await js.publish(layout.runSubject(assignment.namespace, QUEUE), encodeRunAssignment(assignment), { msgID: runId });
   }
   return ids;
 }
 
 const consumerState = async (layout: NatsLayout) => {
-  const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(QUEUE));
+  const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(undefined, QUEUE));
   return { pending: info.num_pending, unacked: info.num_ack_pending };
 };
 
@@ -127,7 +127,7 @@ it("a run whose report takes longer than the ack wait is not redelivered: it is 
   // JetStream would hand the runs out again after 1 s without a heartbeat; the reports keep
   // retrying for 10 s before they give up, so the path is restored in between.
   await new Promise((resolve) => setTimeout(resolve, 1800));
-  const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(QUEUE));
+  const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(undefined, QUEUE));
   expect({ redelivered: info.num_redelivered, unacked: info.num_ack_pending }).toEqual({ redelivered: 0, unacked: 2 });
   await restoreEvents();
   await waitFor("the runs to be acked", async () => (await consumerState(layout)).unacked === 0, { timeoutMs: 10_000 });
@@ -148,7 +148,7 @@ it("stop() waits for the reports it has started, and returns once their runs are
   const stopping = worker.stop(1000).then(() => (stopped = true));
   // With no handler running, stop() has nothing left to wait for but the reports: it must
   // still be waiting well after its other steps (a few round trips) are done.
-  await waitFor("the worker to stop pulling", async () => (await jsm.consumers.info(layout.runsStream, layout.queueConsumer(QUEUE))).num_waiting === 0);
+  await waitFor("the worker to stop pulling", async () => (await jsm.consumers.info(layout.runsStream, layout.queueConsumer(undefined, QUEUE))).num_waiting === 0);
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(stopped).toBe(false);
 
@@ -243,7 +243,7 @@ it("a redelivery of a run the worker already ended is acked without running its 
   await waitFor("the run to end", async () => (await endsByRun(prefix)).has(id) && (await consumerState(layout)).unacked === 0, { timeoutMs: 10_000 });
   // The same run delivered again, as JetStream does when an ack was lost with its consumer leader.
   const assignment = create(RunAssignmentSchema, { runId: id, jobId: randomUUID(), jobName: "report", namespace: "default", queue: QUEUE });
-  await jetstream(nc).publish(layout.runSubject(QUEUE), encodeRunAssignment(assignment), { msgID: `${id}-again` });
+  await jetstream(nc).publish(layout.runSubject("default", QUEUE), encodeRunAssignment(assignment), { msgID: `${id}-again` });
   await waitFor("the second delivery to be acked", async () => {
     const state = await consumerState(layout);
     return state.pending === 0 && state.unacked === 0;

@@ -176,10 +176,10 @@ describe("bad messages", () => {
   it("terminates a run message it cannot decode, without calling the handler", async () => {
     const layout = natsLayout(server.config.natsPrefix);
     const before = calls.length;
-    await jetstream(nc).publish(layout.runSubject(QUEUE), new Uint8Array([0xff, 0xff, 0xff, 0x01]));
+    await jetstream(nc).publish(layout.runSubject("default", QUEUE), new Uint8Array([0xff, 0xff, 0xff, 0x01]));
     const jsm = await jetstreamManager(nc);
     await waitFor("the bad message to be terminated", async () => {
-      const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(QUEUE));
+      const info = await jsm.consumers.info(layout.runsStream, layout.queueConsumer(undefined, QUEUE));
       return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.consumer_seq > 0;
     });
     await new Promise((resolve) => setTimeout(resolve, 300));

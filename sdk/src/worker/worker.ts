@@ -5,6 +5,7 @@ import {
   DeliverPolicy,
   jetstream,
   jetstreamManager,
+  JetStreamApiError,
   type Consumer,
   type ConsumerConfig,
   type ConsumerMessages,
@@ -94,6 +95,15 @@ export interface WorkerOptions {
   prefix?: string;
   queue: string;
   /**
+   * Serve only this namespace's runs of the queue (its own durable consumer, filtered on
+   * `<prefix>.runs.<namespace>.<queue>`, reporting on `<prefix>.events.<namespace>.<queue>`),
+   * so that NATS permissions can keep the worker to its namespace (docs/deployment.md).
+   * Unset: the queue's runs of every namespace, through one consumer per queue. A JetStream
+   * work queue refuses overlapping consumers, so workers with and without a namespace cannot
+   * serve the same queue: start() fails naming the conflict.
+   */
+  namespace?: string;
+  /**
    * Handlers running at once (default 32). A slot is held only while its handler runs: the
    * report (status stored, then ack) goes on in the background, so short handlers reach
    * thousands of runs per second with the default; raise it for handlers that mostly wait.
@@ -162,6 +172,8 @@ type Outcome =
   | { kind: "aborted"; reason: unknown };
 
 const MAX_ERROR_CHARS = 4096;
+/** What a queue or namespace name may be (the server's job validation allows the same). */
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 const consoleLogger: WorkerLogger = {
   debug: () => undefined,
@@ -169,6 +181,9 @@ const consoleLogger: WorkerLogger = {
   warn: (fields, message) => console.warn(JSON.stringify({ level: "warn", msg: message, ...fields })),
   error: (fields, message) => console.error(JSON.stringify({ level: "error", msg: message, ...fields })),
 };
+
+/** JetStream's "filtered consumer not unique on workqueue stream". */
+const isOverlap = (error: unknown) => error instanceof JetStreamApiError && error.code === 10100;
 
 /** The fields of a RunStatusUpdate that depend on how the attempt went. */
 type UpdateFields = Pick<Partial<RunStatusUpdate>, "error" | "output" | "retryTime" | "attemptState" | "startTime" | "logLines">;
@@ -195,7 +210,9 @@ const NO_LOG_LINES: RunLogLine[] = [];
  */
 export class Worker {
   readonly workerId: string;
-  private readonly options: Required<Omit<WorkerOptions, "natsUrl" | "natsOptions" | "connection" | "logger" | "workerId">>;
+  private readonly options: Required<Omit<WorkerOptions, "natsUrl" | "natsOptions" | "connection" | "logger" | "workerId" | "namespace">>;
+  /** The namespace served; undefined: every namespace. */
+  private readonly namespace: string | undefined;
   private readonly logger: WorkerLogger;
   private readonly layout: NatsLayout;
   private nc?: NatsConnection;
@@ -236,7 +253,12 @@ export class Worker {
 
   constructor(private readonly init: WorkerOptions) {
     if (!init.natsUrl && !init.connection) throw new Error("Worker: natsUrl or connection is required");
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(init.queue ?? "")) throw new Error(`Worker: queue ${JSON.stringify(init.queue)} is not a valid queue name`);
+    // Queue and namespace are subject tokens: these characters keep them single, wildcard-free ones.
+    if (!NAME.test(init.queue ?? "")) throw new Error(`Worker: queue ${JSON.stringify(init.queue)} is not a valid queue name (1-64 letters, digits, _ or -)`);
+    if (init.namespace !== undefined && !NAME.test(init.namespace)) {
+      throw new Error(`Worker: namespace ${JSON.stringify(init.namespace)} is not a valid namespace (1-64 letters, digits, _ or -)`);
+    }
+    this.namespace = init.namespace;
     if (typeof init.handler !== "function") throw new Error("Worker: handler is required");
     const concurrency = Math.max(1, Math.floor(init.concurrency ?? 32));
     this.options = {
@@ -291,14 +313,14 @@ export class Worker {
     const jsm = await jetstreamManager(this.nc);
     this.js = jetstream(this.nc);
     await this.ensureConsumer(jsm);
-    this.consumer = await this.js.consumers.get(this.layout.runsStream, this.layout.queueConsumer(this.options.queue));
+    this.consumer = await this.js.consumers.get(this.layout.runsStream, this.layout.queueConsumer(this.namespace, this.options.queue));
     this.kv = await new Kvm(this.js).open(this.layout.cancelBucket);
     // The watch starts before the listing, so a cancellation put in between is seen by one of them.
     this.watcher = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
     void this.watchCancels(this.watcher);
     for await (const runId of await this.kv.keys()) if (!this.cancelled.has(runId)) this.cancelled.set(runId, Date.now());
     this.cancelTtlMs = (await this.kv.status()).ttl;
-    this.handbacks = await Handbacks.open(this.js, this.layout.handbackBucket, (error) =>
+    this.handbacks = await Handbacks.open(this.js, this.layout.handbackBucket, this.namespace, (error) =>
       this.logger.warn({ err: String(error) }, "no hand-back bucket (a server older than this worker): a run handed back at a stop will have spent an attempt"),
     );
     if (this.cancelTtlMs > 0) {
@@ -307,19 +329,19 @@ export class Worker {
     }
     this.status = createStatusPublisher({
       js: this.js,
-      subject: this.layout.eventSubject(this.options.queue),
+      subject: this.layout.eventSubject(this.namespace, this.options.queue),
       flushMs: this.options.statusFlushMs,
       maxBatch: this.options.statusBatchSize,
     });
     this.pulling = this.pullLoop();
-    this.logger.info({ queue: this.options.queue, workerId: this.workerId, concurrency: this.options.concurrency }, "worker started");
+    this.logger.info({ queue: this.options.queue, namespace: this.namespace, workerId: this.workerId, concurrency: this.options.concurrency }, "worker started");
   }
 
   private async ensureConsumer(jsm: JetStreamManager): Promise<void> {
-    const name = this.layout.queueConsumer(this.options.queue);
+    const name = this.layout.queueConsumer(this.namespace, this.options.queue);
     const config: Partial<ConsumerConfig> = {
       durable_name: name,
-      filter_subject: this.layout.runSubject(this.options.queue),
+      filter_subject: this.layout.queueFilter(this.namespace, this.options.queue),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(this.options.ackWaitMs),
@@ -335,18 +357,46 @@ export class Worker {
     try {
       const existing = await jsm.consumers.info(this.layout.runsStream, name);
       const c = existing.config;
-      if (c.ack_wait !== config.ack_wait || c.max_deliver !== config.max_deliver || c.max_ack_pending !== config.max_ack_pending) {
+      // A consumer of every namespace made before subjects carried the namespace filters on
+      // `<prefix>.runs.<queue>`: it moves to the new subjects (the leader moves the runs left there).
+      if (c.filter_subject !== config.filter_subject || c.ack_wait !== config.ack_wait || c.max_deliver !== config.max_deliver || c.max_ack_pending !== config.max_ack_pending) {
         await jsm.consumers.update(this.layout.runsStream, name, {
+          filter_subject: config.filter_subject,
           ack_wait: config.ack_wait,
           max_deliver: config.max_deliver,
           max_ack_pending: config.max_ack_pending,
         });
       }
     } catch (error) {
+      if (isOverlap(error)) throw await this.overlapError(jsm, config.filter_subject!, error);
       if (!/not found/i.test((error as Error).message)) throw error;
       // Several workers may race to create it; the same configuration is accepted twice.
-      await jsm.consumers.add(this.layout.runsStream, config);
+      try {
+        await jsm.consumers.add(this.layout.runsStream, config);
+      } catch (addError) {
+        throw isOverlap(addError) ? await this.overlapError(jsm, config.filter_subject!, addError) : addError;
+      }
     }
+  }
+
+  /** The work queue refused our consumer: name the consumers of the queue already there, where the listing is allowed. */
+  private async overlapError(jsm: JetStreamManager, filter: string, cause: unknown): Promise<Error> {
+    const others: string[] = [];
+    try {
+      for await (const info of jsm.consumers.list(this.layout.runsStream)) {
+        const taken = this.layout.parseQueueFilter(info.config.filter_subject);
+        if (taken?.queue === this.options.queue && !taken.legacy) others.push(`${info.name} (${info.config.filter_subject})`);
+      }
+    } catch {
+      // A worker kept to its namespace may not list the stream's consumers: the message says less.
+    }
+    const mine = this.namespace === undefined ? "of every namespace" : `of namespace ${JSON.stringify(this.namespace)}`;
+    return new Error(
+      `Worker: cannot consume queue ${JSON.stringify(this.options.queue)} ${mine} (filter ${filter}): another consumer of ${this.layout.runsStream} ` +
+        `takes an overlapping subject${others.length ? `: ${others.join(", ")}` : ""}. A JetStream work queue refuses overlapping consumers, so workers ` +
+        "with a namespace and workers without one (every namespace) cannot serve the same queue; delete the other consumer once its workers are gone.",
+      { cause },
+    );
   }
 
   private async watchCancels(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {

@@ -3,7 +3,7 @@ import type pg from "pg";
 import type { NatsLayout } from "@chime/sdk";
 import { AlertCondition } from "@chime/sdk/gen/alert_service_pb";
 import { inTransaction } from "../db/pool.js";
-import { readQueueConsumers, readUnconsumedQueue } from "../nats/queue-consumers.js";
+import { queueFigures, readQueueConsumers, readUnconsumedQueue, type QueueConsumerStats } from "../nats/queue-consumers.js";
 import { enqueue, listRules, ruleEvent } from "./alert-store.js";
 import { judgeStall, type StallState } from "./queue-stall.js";
 
@@ -12,8 +12,9 @@ const STALL_LOCK = 0x43_48_53_54; // "CHST"
 
 /**
  * Judges the queues of QUEUE_STALLED rules (alerts/queue-stall.ts) from one read of the runs
- * stream's consumers, the figures GetQueueStats and /metrics show (a queue without one, that
- * no worker ever consumed, by the runs on its subject), on the database's clock.
+ * stream's consumers, the figures GetQueueStats shows for the rule's namespace (the consumer
+ * serving the namespace's runs of the queue; for a queue no worker ever consumed, the
+ * namespace's runs on its subject), on the database's clock.
  * It runs behind the scheduler (events/background-work.ts) and writes only its own table and
  * the alert deliveries: the scheduler and the ingester never wait for it. Returns the
  * notifications it raised.
@@ -25,9 +26,12 @@ export function createQueueStallWatch(pool: pg.Pool, js: () => JetStreamClient |
     const jetStream = js();
     const consumers = await readQueueConsumers(jetStream, layout);
     if (!jetStream || !consumers) return 0;
-    const byQueue = new Map(consumers.map((stats) => [stats.queue, stats]));
-    for (const queue of new Set(rules.map((rule) => rule.queue))) {
-      if (!byQueue.has(queue)) byQueue.set(queue, await readUnconsumedQueue(jetStream, layout, queue));
+    const figures = new Map<string, QueueConsumerStats>();
+    const keyOf = (namespace: string, queue: string) => `${namespace}/${queue}`;
+    for (const rule of rules) {
+      const key = keyOf(rule.namespace, rule.queue);
+      if (figures.has(key)) continue;
+      figures.set(key, queueFigures(consumers, rule.queue, rule.namespace) ?? (await readUnconsumedQueue(jetStream, layout, rule.queue, rule.namespace)));
     }
     return inTransaction(pool, async (db) => {
       const lock = await db.query<{ locked: boolean; now: Date }>("SELECT pg_try_advisory_xact_lock($1) AS locked, now()", [STALL_LOCK]);
@@ -38,7 +42,7 @@ export function createQueueStallWatch(pool: pg.Pool, js: () => JetStreamClient |
       let raised = 0;
       for (const rule of rules) {
         const previous = stalls.get(rule.id);
-        const { next, notice } = judgeStall(previous, byQueue.get(rule.queue), now, rule.stall_after_ms);
+        const { next, notice } = judgeStall(previous, figures.get(keyOf(rule.namespace, rule.queue)), now, rule.stall_after_ms);
         if (!next) {
           if (previous) await db.query("DELETE FROM queue_stalls WHERE rule_id = $1", [rule.id]);
         } else if (!previous || previous.notified !== next.notified) {

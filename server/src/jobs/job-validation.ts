@@ -46,6 +46,7 @@ const LIMITS = {
 } as const;
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
+/** Queues and namespaces: each is one NATS subject token of the run subjects (no `.`, `*`, `>` or whitespace). */
 export const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Whether a header value holds a control character other than horizontal tab, which RFC 9110 forbids. */
 function hasControlCharacter(value: string): boolean {

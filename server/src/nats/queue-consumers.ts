@@ -1,9 +1,11 @@
-import { JetStreamApiCodes, JetStreamApiError, type ConsumerInfo, type JetStreamClient } from "@nats-io/jetstream";
+import type { ConsumerInfo, JetStreamClient } from "@nats-io/jetstream";
 import type { NatsLayout } from "@chime/sdk";
 
-/** A queue's durable JetStream consumer, as its workers share it. */
+/** A queue's durable JetStream consumer, as its workers share it (or the sum of several). */
 export interface QueueConsumerStats {
   queue: string;
+  /** The namespace a consumer serves; undefined: every namespace (or a sum over consumers). */
+  namespace?: string;
   /** Runs not yet delivered to any worker. */
   waiting: number;
   /** Delivered and not yet acknowledged. */
@@ -12,45 +14,58 @@ export interface QueueConsumerStats {
   pullRequests: number;
 }
 
-const statsOf = (queue: string, info: ConsumerInfo): QueueConsumerStats => ({
+const statsOf = (queue: string, namespace: string | undefined, info: ConsumerInfo): QueueConsumerStats => ({
   queue,
+  ...(namespace === undefined ? {} : { namespace }),
   waiting: info.num_pending,
   inFlight: info.num_ack_pending,
   pullRequests: info.num_waiting,
 });
 
-/** Every queue consumer of the runs stream (one per queue a worker ever consumed); undefined before JetStream is reached. */
+/**
+ * Every queue consumer of the runs stream (per queue, or per namespace and queue, as workers
+ * made them), known by its filter subject rather than its name; undefined before JetStream is
+ * reached.
+ */
 export async function readQueueConsumers(js: JetStreamClient | undefined, layout: NatsLayout): Promise<QueueConsumerStats[] | undefined> {
   if (!js) return undefined;
   const jsm = await js.jetstreamManager();
-  const prefix = layout.queueConsumer("");
   const stats: QueueConsumerStats[] = [];
   for await (const info of jsm.consumers.list(layout.runsStream)) {
-    if (info.name.startsWith(prefix)) stats.push(statsOf(info.name.slice(prefix.length), info));
+    const taken = layout.parseQueueFilter(info.config.filter_subject);
+    if (taken) stats.push(statsOf(taken.queue, taken.namespace, info));
   }
   return stats;
 }
 
-/** One queue's consumer; zeros when no worker ever consumed the queue. */
-export async function readQueueConsumer(js: JetStreamClient, layout: NatsLayout, queue: string): Promise<QueueConsumerStats> {
-  const jsm = await js.jetstreamManager();
-  try {
-    return statsOf(queue, await jsm.consumers.info(layout.runsStream, layout.queueConsumer(queue)));
-  } catch (error) {
-    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound) {
-      return { queue, waiting: 0, inFlight: 0, pullRequests: 0 };
-    }
-    throw error;
-  }
+/**
+ * A queue's figures from a listing of consumers: for a namespace, those of the consumer that
+ * serves it (its own, or else the queue's consumer of every namespace, whose figures count
+ * every namespace's runs); for no namespace, the sum over the queue's consumers. Undefined
+ * when no consumer serves it.
+ */
+export function queueFigures(consumers: QueueConsumerStats[], queue: string, namespace?: string): QueueConsumerStats | undefined {
+  const ofQueue = consumers.filter((c) => c.queue === queue);
+  const chosen = namespace ? [ofQueue.find((c) => c.namespace === namespace) ?? ofQueue.find((c) => c.namespace === undefined)].filter((c) => c !== undefined) : ofQueue;
+  if (chosen.length === 0) return undefined;
+  const sum = (pick: (c: QueueConsumerStats) => number) => chosen.reduce((total, c) => total + pick(c), 0);
+  return { queue, ...(namespace ? { namespace } : {}), waiting: sum((c) => c.waiting), inFlight: sum((c) => c.inFlight), pullRequests: sum((c) => c.pullRequests) };
+}
+
+/** One queue's figures (of a namespace, or of all); zeros when no worker ever consumed it. */
+export async function readQueueConsumer(js: JetStreamClient, layout: NatsLayout, queue: string, namespace?: string): Promise<QueueConsumerStats> {
+  const consumers = (await readQueueConsumers(js, layout)) ?? [];
+  return queueFigures(consumers, queue, namespace) ?? { queue, waiting: 0, inFlight: 0, pullRequests: 0 };
 }
 
 /**
  * A queue no worker ever consumed has no consumer to read: its waiting runs are the messages
- * on its subject of the runs stream (a work queue: a message stays until a consumer acks it).
+ * on its subjects of the runs stream (a work queue: a message stays until a consumer acks it),
+ * one namespace's or every namespace's.
  */
-export async function readUnconsumedQueue(js: JetStreamClient, layout: NatsLayout, queue: string): Promise<QueueConsumerStats> {
+export async function readUnconsumedQueue(js: JetStreamClient, layout: NatsLayout, queue: string, namespace?: string): Promise<QueueConsumerStats> {
   const jsm = await js.jetstreamManager();
-  const subject = layout.runSubject(queue);
-  const info = await jsm.streams.info(layout.runsStream, { subjects_filter: subject });
-  return { queue, waiting: info.state.subjects?.[subject] ?? 0, inFlight: 0, pullRequests: 0 };
+  const info = await jsm.streams.info(layout.runsStream, { subjects_filter: layout.queueFilter(namespace || undefined, queue) });
+  const waiting = Object.values(info.state.subjects ?? {}).reduce((total, count) => total + count, 0);
+  return { queue, ...(namespace ? { namespace } : {}), waiting, inFlight: 0, pullRequests: 0 };
 }

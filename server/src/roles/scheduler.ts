@@ -1,4 +1,5 @@
 import { startBackgroundWork } from "../events/background-work.js";
+import { moveLegacyRuns } from "../nats/legacy-runs.js";
 import { startScheduler } from "../scheduler/scheduler.js";
 import type { ChimeService } from "./service.js";
 
@@ -31,6 +32,10 @@ export const schedulerRole: ChimeService = {
       logger,
       afterCommit: options.afterDispatchCommit,
       signalCancel: (runIds) => cancelSignal.signal(runIds),
+      moveLegacyRuns: async () => {
+        const js = jetStream.client();
+        return js ? moveLegacyRuns(js, layout, logger) : 0;
+      },
     });
     links.scheduler = scheduler;
     const background = startBackgroundWork({

@@ -32,7 +32,7 @@ export function startMaxDeliveriesWatch(options: { ready: Promise<unknown>; conn
     const batch = create(RunStatusBatchSchema, {
       updates: [{ runId: assignment.runId, jobId: assignment.jobId, attempt: advisory.deliveries, state: RunState.FAILED, error, time: timestampFromDate(new Date()), workerId: "jetstream" }],
     });
-    await js.publish(options.layout.eventSubject(assignment.queue), encodeRunStatusBatch(batch));
+    await js.publish(options.layout.eventSubject(assignment.namespace || undefined, assignment.queue), encodeRunStatusBatch(batch));
     await jsm.streams.deleteMessage(advisory.stream, advisory.stream_seq, false);
     options.logger.warn({ runId: assignment.runId, deliveries: advisory.deliveries }, "run message reached max deliveries; run failed");
   };

@@ -103,9 +103,12 @@ export interface UndispatchedRow extends JobRow {
   scheduled_time: Date;
 }
 
+/** Why ingestion refused a report: the lifecycle's reasons, no such run, or a subject of another namespace. */
+export type ReportRejection = Rejection | "unknown_run" | "wrong_namespace";
+
 export interface ReportOutcome {
   accepted: RunStatusUpdate[];
-  rejected: Map<Rejection | "unknown_run", number>;
+  rejected: Map<ReportRejection, number>;
 }
 
 /**
@@ -217,10 +220,14 @@ const INSTANTS_AS_TEXT = {
     oid === pg.types.builtins.TIMESTAMPTZ ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
-/** Locks the selected runs in id order (two transactions locking overlapping sets cannot deadlock). */
-async function lockRuns(client: pg.PoolClient, selection: string, params: unknown[]): Promise<RunRecord[]> {
+/**
+ * Locks the selected runs in id order (two transactions locking overlapping sets cannot
+ * deadlock); `withNamespace` adds each run's job namespace (a primary-key lookup per run).
+ */
+async function lockRuns(client: pg.PoolClient, selection: string, params: unknown[], withNamespace = false): Promise<RunRecord[]> {
+  const namespace = withNamespace ? ", (SELECT j.namespace FROM jobs j WHERE j.id = runs.job_id) AS namespace" : "";
   const { rows } = await client.query<RunRecord>({
-    text: `SELECT ${RECORD_COLUMNS} FROM runs WHERE ${selection} ORDER BY id FOR UPDATE`,
+    text: `SELECT ${RECORD_COLUMNS}${namespace} FROM runs WHERE ${selection} ORDER BY id FOR UPDATE`,
     values: params,
     types: INSTANTS_AS_TEXT,
   });
@@ -310,15 +317,36 @@ async function applyInputs(
 
 /**
  * Applies workers' status reports (in the order given) in the caller's transaction, with
- * attempt fencing; what is refused is counted by reason.
+ * attempt fencing; what is refused is counted by reason. `claimed[i]`, when set, is the
+ * namespace whose events subject brought update i: a report for a run of another namespace
+ * is refused (a worker kept to one namespace by NATS permissions cannot end another's runs).
  */
-export async function applyReports(client: pg.PoolClient, updates: RunStatusUpdate[], now = new Date()): Promise<ReportOutcome> {
-  const rejected = new Map<Rejection | "unknown_run", number>();
+export async function applyReports(
+  client: pg.PoolClient,
+  updates: RunStatusUpdate[],
+  now = new Date(),
+  claimed: readonly (string | undefined)[] = [],
+): Promise<ReportOutcome> {
+  const rejected = new Map<ReportRejection, number>();
   const accepted: RunStatusUpdate[] = [];
   if (updates.length === 0) return { accepted, rejected };
+  const checked = claimed.some((namespace) => namespace !== undefined);
   const inputs = updates.map((update) => ({ runId: update.runId.toLowerCase(), input: { kind: "report" as const, update } }));
-  const locked = await lockRuns(client, "id = ANY($1::uuid[])", [[...new Set(inputs.map((i) => i.runId))]]);
-  const outcomes = await applyInputs(client, locked, inputs, now);
+  let locked = await lockRuns(client, "id = ANY($1::uuid[])", [[...new Set(inputs.map((i) => i.runId))]], checked);
+  const outcomes: (ReportRejection | undefined)[] = new Array(updates.length).fill(undefined);
+  let admitted = inputs.map((input, i) => ({ ...input, i }));
+  if (checked) {
+    const namespaces = new Map(locked.map((run) => [run.id, (run as RunRecord & { namespace: string }).namespace]));
+    admitted = admitted.filter(({ runId, i }) => {
+      const wrong = claimed[i] !== undefined && namespaces.has(runId) && namespaces.get(runId) !== claimed[i];
+      if (wrong) outcomes[i] = "wrong_namespace";
+      return !wrong;
+    });
+    // The namespace was only for this check: the written rows are the records alone.
+    locked = locked.map(({ namespace: _namespace, ...run }: RunRecord & { namespace?: string }) => run);
+  }
+  const applied = await applyInputs(client, locked, admitted, now);
+  applied.forEach((reason, k) => (outcomes[admitted[k].i] = reason));
   outcomes.forEach((reason, i) => {
     if (reason) rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
     else accepted.push(updates[i]);

@@ -13,37 +13,49 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface Decoded {
   updates: RunStatusUpdate[];
+  /** Per update, the namespace its message's subject names (undefined: a subject of every namespace). */
+  claimed: (string | undefined)[];
   invalid: number;
 }
 
-function decode(messages: JsMsg[], logger: Logger): { good: JsMsg[]; decoded: Decoded } {
+function decode(messages: JsMsg[], layout: NatsLayout, logger: Logger): { good: JsMsg[]; decoded: Decoded } {
   const good: JsMsg[] = [];
   const updates: RunStatusUpdate[] = [];
+  const claimed: (string | undefined)[] = [];
   let invalid = 0;
   for (const msg of messages) {
     try {
       const batch = decodeRunStatusBatch(msg.data);
       good.push(msg);
+      const namespace = layout.eventNamespace(msg.subject);
       for (const u of batch.updates) {
-        if (UUID.test(u.runId) && u.attempt >= 1 && REPORTABLE_STATES.has(u.state)) updates.push(u);
-        else invalid++;
+        if (UUID.test(u.runId) && u.attempt >= 1 && REPORTABLE_STATES.has(u.state)) {
+          updates.push(u);
+          claimed.push(namespace);
+        } else invalid++;
       }
     } catch (error) {
       logger.warn({ err: error, seq: msg.seq }, "cannot decode a RunStatusBatch; dropping it");
       msg.term(); // no reason: "+TERM reason" needs NATS 2.11
     }
   }
-  return { good, decoded: { updates, invalid } };
+  return { good, decoded: { updates, claimed, invalid } };
 }
 
 /**
- * Applies a list of workers' updates (in order) in one transaction; see run-store applyReports.
- * The log lines of the accepted ones are stored in the same transaction (none: no statement).
+ * Applies a list of workers' updates (in order) in one transaction; see run-store applyReports
+ * (`claimed`: the namespace of each update's events subject, if it names one). The log lines
+ * of the accepted ones are stored in the same transaction (none: no statement).
  */
-export function ingestUpdates(pool: pg.Pool, updates: RunStatusUpdate[], logLimits: RunLogLimits = DEFAULT_RUN_LOG_LIMITS): Promise<ReportOutcome> {
+export function ingestUpdates(
+  pool: pg.Pool,
+  updates: RunStatusUpdate[],
+  logLimits: RunLogLimits = DEFAULT_RUN_LOG_LIMITS,
+  claimed: readonly (string | undefined)[] = [],
+): Promise<ReportOutcome> {
   if (updates.length === 0) return Promise.resolve({ accepted: [], rejected: new Map() });
   return inTransaction(pool, async (client) => {
-    const outcome = await applyReports(client, updates);
+    const outcome = await applyReports(client, updates, new Date(), claimed);
     await appendRunLogs(client, outcome.accepted, logLimits);
     return outcome;
   });
@@ -74,10 +86,10 @@ export function startStatusIngest(options: StatusIngestOptions) {
   let notify: (() => void) | undefined;
 
   async function ingest(batch: JsMsg[]): Promise<void> {
-    const { good, decoded } = decode(batch, logger);
+    const { good, decoded } = decode(batch, options.layout, logger);
     if (decoded.invalid) metrics.statusRejected.inc({ reason: "invalid" }, decoded.invalid);
     try {
-      const { accepted, rejected } = await ingestUpdates(options.pool, decoded.updates);
+      const { accepted, rejected } = await ingestUpdates(options.pool, decoded.updates, DEFAULT_RUN_LOG_LIMITS, decoded.claimed);
       for (const msg of good) msg.ack();
       for (const u of accepted) metrics.statusIngested.inc({ state: RunState[u.state] });
       for (const [reason, count] of rejected) metrics.statusRejected.inc({ reason }, count);

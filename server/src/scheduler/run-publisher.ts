@@ -133,7 +133,7 @@ export function createRunPublisher(options: {
       }
       const outcomes = await nats.publish(
         runs.map((run) => ({
-          subject: options.layout.runSubject(run.job.queue),
+          subject: options.layout.runSubject(run.job.namespace, run.job.queue),
           data: encodeAssignment(run),
           msgId: run.id,
         })),

@@ -42,6 +42,8 @@ export interface SchedulerOptions {
   afterCommit?: (runIds: string[]) => void;
   /** Tells workers, after commit, about runs cancelled by CANCEL_PREVIOUS (passed to the dispatcher). */
   signalCancel?: (runIds: string[]) => Promise<void>;
+  /** Moves runs left on the subjects of before namespaces (nats/legacy-runs.ts); the leader calls it with each reconcile pass. */
+  moveLegacyRuns?: () => Promise<number>;
 }
 
 /**
@@ -176,6 +178,7 @@ export function startScheduler(options: SchedulerOptions) {
   const reconcile = async (epoch: number) => {
     const republished = await reconciler.pass(epoch);
     if (republished) logger.info({ republished }, "reconciler published runs that were never confirmed");
+    await options.moveLegacyRuns?.();
   };
   const prune = async (epoch: number) => {
     const deleted = await pruner.pass(epoch);

@@ -83,7 +83,7 @@ export function createStatsService(deps: { pool: pg.Pool; js: () => JetStreamCli
         [request.queue, request.namespace],
       );
       const js = deps.js();
-      const consumer = js ? await readQueueConsumer(js, deps.layout, request.queue) : undefined;
+      const consumer = js ? await readQueueConsumer(js, deps.layout, request.queue, request.namespace || undefined) : undefined;
       return {
         windowStart: toTimestamp(rows[0].window_start),
         ended: endedStats(counts, QUANTILES.map((q) => quantileMs(durations, q)), QUANTILES.map((q) => quantileMs(lags, q))),
