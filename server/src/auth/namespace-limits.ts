@@ -2,6 +2,7 @@ import type pg from "pg";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { NamespaceLimitsSchema, type NamespaceLimits } from "@chime/sdk/gen/admin_service_pb";
+import { defaultBurst, type BucketLimit } from "../util/token-bucket.js";
 
 /**
  * Per-namespace limits (table namespace_limits), read through a cache: every call of a
@@ -14,12 +15,20 @@ export function createNamespaceLimits(pool: pg.Pool, maxAgeMs = 1000, now: () =>
     async get(namespace: string): Promise<NamespaceLimits> {
       const cached = cache.get(namespace);
       if (cached && now() - cached.at < maxAgeMs) return cached.limits;
-      const { rows } = await pool.query<{ calls_per_second: number; call_burst: number; max_jobs: string }>(
-        "SELECT calls_per_second, call_burst, max_jobs FROM namespace_limits WHERE namespace = $1",
+      const { rows } = await pool.query<{ calls_per_second: number; call_burst: number; max_jobs: string; runs_per_second: number; run_burst: number }>(
+        "SELECT calls_per_second, call_burst, max_jobs, runs_per_second, run_burst FROM namespace_limits WHERE namespace = $1",
         [namespace],
       );
-      const limits = rows[0]
-        ? create(NamespaceLimitsSchema, { namespace, callsPerSecond: rows[0].calls_per_second, callBurst: rows[0].call_burst, maxJobs: BigInt(rows[0].max_jobs) })
+      const row = rows[0];
+      const limits = row
+        ? create(NamespaceLimitsSchema, {
+            namespace,
+            callsPerSecond: row.calls_per_second,
+            callBurst: row.call_burst,
+            maxJobs: BigInt(row.max_jobs),
+            runsPerSecond: row.runs_per_second,
+            runBurst: row.run_burst,
+          })
         : none(namespace);
       cache.set(namespace, { limits, at: now() });
       return limits;
@@ -42,14 +51,25 @@ export function createNamespaceLimits(pool: pg.Pool, maxAgeMs = 1000, now: () =>
 
     async set(limits: NamespaceLimits): Promise<NamespaceLimits> {
       await pool.query(
-        `INSERT INTO namespace_limits (namespace, calls_per_second, call_burst, max_jobs) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (namespace) DO UPDATE SET calls_per_second = $2, call_burst = $3, max_jobs = $4`,
-        [limits.namespace, limits.callsPerSecond, limits.callBurst, String(limits.maxJobs)],
+        `INSERT INTO namespace_limits (namespace, calls_per_second, call_burst, max_jobs, runs_per_second, run_burst) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (namespace) DO UPDATE SET calls_per_second = $2, call_burst = $3, max_jobs = $4, runs_per_second = $5, run_burst = $6`,
+        [limits.namespace, limits.callsPerSecond, limits.callBurst, String(limits.maxJobs), limits.runsPerSecond, limits.runBurst],
       );
       cache.set(limits.namespace, { limits, at: now() });
       return limits;
     },
   };
+}
+
+/**
+ * The namespaces whose fires are rate-limited (runs_per_second above 0), for the scheduler's
+ * leader: their rate and bucket size (run_burst, else one second's worth).
+ */
+export async function readFireRates(pool: pg.Pool): Promise<Map<string, BucketLimit>> {
+  const { rows } = await pool.query<{ namespace: string; runs_per_second: number; run_burst: number }>(
+    "SELECT namespace, runs_per_second, run_burst FROM namespace_limits WHERE runs_per_second > 0",
+  );
+  return new Map(rows.map((r) => [r.namespace, { perSecond: r.runs_per_second, burst: r.run_burst || defaultBurst(r.runs_per_second) }]));
 }
 
 export type NamespaceLimitStore = ReturnType<typeof createNamespaceLimits>;
