@@ -142,7 +142,8 @@ export function createDispatcher(options: DispatcherOptions) {
            FOR UPDATE SKIP LOCKED`,
           [horizon, options.batchSize, limited],
         );
-        // Each rate-limited namespace's oldest due jobs, as many as it has tokens and one more.
+        // Each rate-limited namespace's oldest jobs within the horizon (those not due yet are
+        // held back below), as many as it has tokens and one more.
         const limitedRows = claims.length === 0 ? [] : (await client.query<DueRow>(
           `SELECT j.* FROM unnest($1::text[], $2::int[]) AS c(namespace, claim)
            CROSS JOIN LATERAL (
@@ -164,7 +165,8 @@ export function createDispatcher(options: DispatcherOptions) {
           // published, so the rate holds at dispatch.
           const rateLimited = rate.tokens(row.namespace) !== Infinity;
           if ((dependsOnActive || rateLimited) && row.next_run_time > now) {
-            // Whether it fires depends on the runs active at its fire time: not before then.
+            // Whether it fires depends on the runs active (or the tokens left) at its fire time:
+            // not before then.
             if (!heldBack || row.next_run_time < heldBack) heldBack = row.next_run_time;
             continue;
           }

@@ -138,7 +138,8 @@ export function startScheduler(options: SchedulerOptions) {
         // Caught up: sleep until the next due time while this batch is being published
         // (waiting for its publish first would add a round of acks to the next run's lag).
         // Fires waiting for their namespace's tokens are due already: the next due time is
-        // another's, or theirs once their tokens come (`throttled.until`).
+        // another's, or theirs once their tokens come (`throttled.until`). (Meanwhile a due job
+        // the pass skipped, locked by an API call, waits for that wakeup or the call's own.)
         const earliest = await dispatcher.earliestDue(result.throttled ? result.passTime : undefined);
         const now = options.now().getTime();
         // A job held back until its fire time (it may not be prepared ahead) is the earliest
