@@ -59,6 +59,12 @@ export function createMetrics() {
       help: "Fire times dropped by a misfire or overlap policy.",
       registers: [registry],
     }),
+    firesThrottled: new Counter({
+      name: "chime_fires_throttled_total",
+      help: "Fires that waited for their namespace's tokens (NamespaceLimits.runs_per_second), counted once each when they fire, by namespace.",
+      labelNames: ["namespace"],
+      registers: [registry],
+    }),
     scheduleEvents: new Counter({
       name: "chime_schedule_events_total",
       help: "Schedule events recorded (fire decisions that did not produce an on-time run), by reason.",

@@ -78,6 +78,8 @@ export function createAdminService(deps: {
       if (!Number.isFinite(limits.callsPerSecond) || limits.callsPerSecond < 0) violations.add("limits.calls_per_second", "expected 0 (none) or more");
       if (limits.callBurst < 0) violations.add("limits.call_burst", "expected 0 (one second's worth) or more");
       if (limits.maxJobs < 0n) violations.add("limits.max_jobs", "expected 0 (none) or more");
+      if (!Number.isFinite(limits.runsPerSecond) || limits.runsPerSecond < 0) violations.add("limits.runs_per_second", "expected 0 (none) or more");
+      if (limits.runBurst < 0) violations.add("limits.run_burst", "expected 0 (one second's worth) or more");
       limits.runRetention = checkRunRetention(limits.runRetention, deps.eventRetentionMs, "limits.run_retention", violations);
       violations.throwIfAny();
       const stored = await deps.limits.set(limits);

@@ -3,14 +3,12 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { RetryInfoSchema } from "@chime/sdk";
 import { msToDuration } from "../util/time.js";
+import { defaultBurst, msUntil, refill, type Bucket, type BucketLimit } from "../util/token-bucket.js";
 import { principalOf } from "./principal.js";
 import { beforeEach } from "./before-each.js";
 
 /** Calls per second a namespace may make, and how many at once after a quiet spell (CHIME_RATE_LIMIT). */
-export interface RateLimit {
-  perSecond: number;
-  burst: number;
-}
+export type RateLimit = BucketLimit;
 
 /** Parses "rate[,burst]" ("50", "0.5,10"); the burst defaults to one second's worth (at least 1). */
 export function parseRateLimit(raw: string): RateLimit | undefined {
@@ -28,19 +26,16 @@ export function parseRateLimit(raw: string): RateLimit | undefined {
  * (ms) when the namespace has no token left under its limit, or undefined when the call may go.
  */
 export function createRateLimiter(now: () => number = () => performance.now()) {
-  const buckets = new Map<string, { tokens: number; at: number }>();
+  const buckets = new Map<string, Bucket>();
   return {
     take(namespace: string, limit: RateLimit): number | undefined {
-      const t = now();
-      const bucket = buckets.get(namespace) ?? { tokens: limit.burst, at: t };
-      bucket.tokens = Math.min(limit.burst, bucket.tokens + ((t - bucket.at) / 1000) * limit.perSecond);
-      bucket.at = t;
+      const bucket = refill(buckets.get(namespace), limit, now());
       buckets.set(namespace, bucket);
       if (bucket.tokens >= 1) {
         bucket.tokens -= 1;
         return undefined;
       }
-      return Math.ceil(((1 - bucket.tokens) / limit.perSecond) * 1000);
+      return msUntil(bucket, limit, 1);
     },
   };
 }
@@ -72,9 +67,4 @@ export function rateLimited<S extends DescService>(
     ]);
   };
   return beforeEach(service, impl, check);
-}
-
-/** A bucket's size when none is set: one second's worth of calls, at least one. */
-export function defaultBurst(perSecond: number): number {
-  return Math.max(1, Math.ceil(perSecond));
 }

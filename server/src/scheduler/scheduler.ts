@@ -9,6 +9,7 @@ import { createReconciler } from "./reconciler.js";
 import { createReleaseQueue, type ReleaseQueue } from "./release-queue.js";
 import type { RunPublisher } from "./run-publisher.js";
 import { createWakeupListener } from "./wakeup.js";
+import { readFireRates } from "../auth/namespace-limits.js";
 
 /** Dispatched batches whose publish may be in flight at once. */
 const MAX_BATCHES_PUBLISHING = 4;
@@ -61,7 +62,7 @@ export function startScheduler(options: SchedulerOptions) {
     clockSkew: options.clockSkew,
     logger,
   });
-  const dispatcher = createDispatcher({ ...options, maxFiresPerPass: 1000 });
+  const dispatcher = createDispatcher({ ...options, maxFiresPerPass: 1000, fireRates: () => readFireRates(options.pool) });
   const reconciler = createReconciler({
     pool: options.pool,
     publisher: options.publisher,
@@ -138,13 +139,16 @@ export function startScheduler(options: SchedulerOptions) {
         if (result.full) continue;
         // Caught up: sleep until the next due time while this batch is being published
         // (waiting for its publish first would add a round of acks to the next run's lag).
-        const earliest = await dispatcher.earliestDue();
+        // Fires waiting for their namespace's tokens are due already: the next due time is
+        // another's, or theirs once their tokens come (`throttled.until`). (Meanwhile a due job
+        // the pass skipped, locked by an API call, waits for that wakeup or the call's own.)
+        const earliest = await dispatcher.earliestDue(result.throttled ? result.passTime : undefined);
         const now = options.now().getTime();
         // A job held back until its fire time (it may not be prepared ahead) is the earliest
         // only when nothing else is within the lookahead.
         let wakeAt = earliest ? wakeTimeFor(earliest.getTime()) : Infinity;
         if (result.heldBack && wakeAt <= now) wakeAt = Math.max(wakeAt, result.heldBack.getTime());
-        const until = Math.min(wakeAt, now + options.maxIdleMs);
+        const until = Math.min(wakeAt, now + options.maxIdleMs, result.throttled?.until ?? Infinity);
         // A due job that the pass skipped (locked by an API call) is retried after a short pause.
         await sleep(Math.max(until, now + (result.created === 0 && earliest && !result.heldBack ? 5 : 0)), signal);
       } catch (error) {
