@@ -47,6 +47,7 @@ export function printJob(job: Job, format: OutputFormat): void {
     ["namespace", job.namespace],
     ["labels", Object.entries(job.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-"],
     ["payload", job.payload ? JSON.stringify(job.payload) : "-"],
+    ...(job.runRetention ? [["run retention", `${Number(job.runRetention.seconds)}s (finished runs kept after they end)`] as [string, string]] : []),
     ...(job.autoPause ? [["paused by", `${job.autoPause.failureStreak} failed runs in a row (last ${job.autoPause.lastRunId})`] as [string, string]] : []),
   ]);
 }

@@ -51,6 +51,7 @@ describe("chime job and chime run", () => {
     expect(await json(["job", "update", id, "--pause-after-failures", "3"])).toMatchObject({ pauseAfterFailures: 3 });
     expect(await chime(["job", "update", id, "--pause-after-failures", "-1"])).toMatchObject({ code: 3, stderr: 'chime: --pause-after-failures: "-1" is not a positive integer\n' });
     expect(await json(["job", "update", id, "--run-retention", "10d"])).toMatchObject({ runRetention: "864000s" });
+    expect((await chime(["job", "get", id])).stdout).toMatch(/^run retention:\s+864000s \(finished runs kept after they end\)$/m);
     expect(await json(["job", "update", id, "--run-retention", "0"])).not.toHaveProperty("runRetention");
     expect(await chime(["job", "update", id, "--run-retention", "soon"])).toMatchObject({ code: 3, stderr: 'chime: --run-retention: "soon" is not a duration (e.g. 500ms, 5s, 1m30s, 2h)\n' });
 

@@ -104,20 +104,21 @@ it("holds a flooding namespace to its fire rate without delaying another's fires
   );
   expect(missed).toEqual([]);
 
-  // teamA's fires at no more than its rate. Tokens are taken when a pass decides its fires
-  // (the runs' create_time is that transaction's time): no second holds more decisions than the
-  // burst and a second's worth, plus a token for the milliseconds between the leader's clock and
-  // the transaction's. Publishes follow their decision by a publish round trip, later when the
-  // process is busy (here with the flood's own BatchCreateJobs): by JetStream's time, no second
-  // holds more than one more second's worth. Unlimited, the 2,000 would go out in a second or two.
+  // teamA's fires at no more than its rate, judged over 5-second windows: the burst and five
+  // seconds' worth, plus a second's worth for the skew between a token's time and what is
+  // recorded (the runs' create_time is their transaction's start; a publish follows its decision
+  // by a round trip, later when the process is busy with the flood's own BatchCreateJobs), plus
+  // one more burst for a leader that lost and regained its lease on a loaded machine (a new
+  // leader starts with full buckets). Unlimited, the 2,000 would go out within a second or two.
+  const bound = 2 * BURST + 6 * RATE;
   const { rows: decided } = await db.query<{ at: Date }>(
     "SELECT r.create_time AS at FROM runs r JOIN jobs j ON j.id = r.job_id WHERE j.namespace = 'teamA'",
   );
-  expect(busiestSecond(decided.map((r) => r.at.getTime()))).toBeLessThanOrEqual(BURST + RATE + 1);
+  expect(busiestWindow(decided.map((r) => r.at.getTime()), 5000)).toBeLessThanOrEqual(bound);
   const publishes = (await readRunPublishes(server.config.natsPrefix)).filter((p) => p.run.namespace === "teamA");
   expect(publishes).toHaveLength(FLOOD);
   expect(new Set(publishes.map((p) => p.run.runId)).size).toBe(FLOOD);
-  expect(busiestSecond(publishes.map((p) => p.storedAt.getTime()))).toBeLessThanOrEqual(BURST + 2 * RATE);
+  expect(busiestWindow(publishes.map((p) => p.storedAt.getTime()), 5000)).toBeLessThanOrEqual(bound);
 
   // teamB fired every second of the flood, each run published within the bound of its time.
   await waitFor("teamB's dispatches to be recorded", async () =>
@@ -140,12 +141,12 @@ it("holds a flooding namespace to its fire rate without delaying another's fires
   expect(await readMetric(server.httpUrl, "chime_fires_throttled_total", { namespace: "teamB" })).toBe(0);
 });
 
-/** The most of `times` (ms) that fall in any one second. */
-function busiestSecond(times: number[]): number {
+/** The most of `times` (ms) within any `windowMs`. */
+function busiestWindow(times: number[], windowMs: number): number {
   const sorted = [...times].sort((a, b) => a - b);
   let busiest = 0;
   for (let first = 0, last = 0; first < sorted.length; first++) {
-    while (last < sorted.length && sorted[last] < sorted[first] + 1000) last++;
+    while (last < sorted.length && sorted[last] < sorted[first] + windowMs) last++;
     busiest = Math.max(busiest, last - first);
   }
   return busiest;
