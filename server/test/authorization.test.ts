@@ -366,9 +366,14 @@ describe("the audit log", () => {
     const admin = clients(grpcTransport, secrets.admin);
     const key = (await admin.admin.createApiKey({ name: "audited key", role: ApiKeyRole.READER })).apiKey!;
     await admin.admin.revokeApiKey({ id: key.id });
+    const { channel } = await writer.alerts.createAlertChannel({ channel: { name: "audited-hook", kind: AlertChannelKind.WEBHOOK, url: "https://hooks.example.com/a" } });
+    const { rule } = await writer.alerts.createAlertRule({ rule: { name: "audited-rule", channelId: channel!.id, condition: AlertCondition.RUN_FAILED } });
+    await writer.alerts.deleteAlertRule({ id: rule!.id });
+    await writer.alerts.deleteAlertChannel({ id: channel!.id });
 
     const { entries } = await admin.admin.listAuditEntries({ pageSize: 1000 });
-    const since = entries.filter((e) => e.target === `job/${created.id}` || e.target === `job/${batched.id}` || e.target === `run/${run.id}` || e.target === `api_key/${key.id}`);
+    const targets = [`job/${created.id}`, `job/${batched.id}`, `run/${run.id}`, `api_key/${key.id}`, `alert_channel/${channel!.id}`, `alert_rule/${rule!.id}`];
+    const since = entries.filter((e) => targets.includes(e.target));
     expect(since.map((e) => `${e.action} ${e.target}`).reverse()).toEqual([
       `CreateJob job/${created.id}`,
       `BatchCreateJobs job/${batched.id}`,
@@ -380,6 +385,10 @@ describe("the audit log", () => {
       `DeleteJob job/${batched.id}`,
       `CreateApiKey api_key/${key.id}`,
       `RevokeApiKey api_key/${key.id}`,
+      `CreateAlertChannel alert_channel/${channel!.id}`,
+      `CreateAlertRule alert_rule/${rule!.id}`,
+      `DeleteAlertRule alert_rule/${rule!.id}`,
+      `DeleteAlertChannel alert_channel/${channel!.id}`,
     ]);
     for (const entry of since) {
       expect(entry.namespace).toBe("teamA");

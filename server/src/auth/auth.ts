@@ -13,7 +13,7 @@ import { createApiKeyStore } from "./api-key-store.js";
 import { createAuthenticator, requireApiKey, type Authenticator } from "./authenticate.js";
 import { authorizeJobService, authorizeWatchService } from "./authorize.js";
 import { authorizeAlertService, authorizeStatsService } from "./authorize-alert-stats.js";
-import { auditJobService } from "./audit.js";
+import { auditAlertService, auditJobService } from "./audit.js";
 import { createAuditLog } from "./audit-log.js";
 import { createNamespaceLimits } from "./namespace-limits.js";
 
@@ -35,14 +35,14 @@ export interface Auth {
 }
 
 export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () => Date; rateLimit?: RateLimit; eventRetentionMs: number }): Auth {
-  // Every change JobService makes is audited, with keys or without (then by "anonymous").
+  // Every change JobService and AlertService make is audited, with keys or without (then by "anonymous").
   const audit = createAuditLog(options.pool);
   if (!options.apiToken) {
     return {
       authenticate: undefined,
       jobService: (impl: ServiceImpl<typeof JobService>) => auditJobService(impl, audit),
       watchService: (impl) => impl,
-      alertService: (impl) => impl,
+      alertService: (impl) => auditAlertService(impl, audit, options.pool),
       statsService: (impl) => impl,
       adminService: undefined,
     };
@@ -66,7 +66,7 @@ export function createAuth(options: { apiToken: string; pool: pg.Pool; now: () =
     watchService: (impl: ServiceImpl<typeof WatchService>) =>
       requireApiKey(WatchService, limit(WatchService, authorizeWatchService(impl, options.pool)), authenticate),
     alertService: (impl: ServiceImpl<typeof AlertService>) =>
-      requireApiKey(AlertService, limit(AlertService, authorizeAlertService(impl, options.pool)), authenticate),
+      requireApiKey(AlertService, limit(AlertService, authorizeAlertService(auditAlertService(impl, audit, options.pool), options.pool)), authenticate),
     statsService: (impl: ServiceImpl<typeof StatsService>) =>
       requireApiKey(StatsService, limit(StatsService, authorizeStatsService(impl, options.pool)), authenticate),
     adminService: requireApiKey(AdminService, createAdminService({ keys, audit, limits, now: options.now, eventRetentionMs: options.eventRetentionMs }), authenticate),
