@@ -330,28 +330,43 @@ export async function applyReports(
   const rejected = new Map<ReportRejection, number>();
   const accepted: RunStatusUpdate[] = [];
   if (updates.length === 0) return { accepted, rejected };
-  const checked = claimed.some((namespace) => namespace !== undefined);
   const inputs = updates.map((update) => ({ runId: update.runId.toLowerCase(), input: { kind: "report" as const, update } }));
-  let locked = await lockRuns(client, "id = ANY($1::uuid[])", [[...new Set(inputs.map((i) => i.runId))]], checked);
-  const outcomes: (ReportRejection | undefined)[] = new Array(updates.length).fill(undefined);
-  let admitted = inputs.map((input, i) => ({ ...input, i }));
-  if (checked) {
-    const namespaces = new Map(locked.map((run) => [run.id, (run as RunRecord & { namespace: string }).namespace]));
-    admitted = admitted.filter(({ runId, i }) => {
-      const wrong = claimed[i] !== undefined && namespaces.has(runId) && namespaces.get(runId) !== claimed[i];
-      if (wrong) outcomes[i] = "wrong_namespace";
-      return !wrong;
-    });
-    // The namespace was only for this check: the written rows are the records alone.
-    locked = locked.map(({ namespace: _namespace, ...run }: RunRecord & { namespace?: string }) => run);
-  }
-  const applied = await applyInputs(client, locked, admitted, now);
-  applied.forEach((reason, k) => (outcomes[admitted[k].i] = reason));
+  const runIds = [...new Set(inputs.map((i) => i.runId))];
+  // Most batches come from subjects of every namespace: they skip the check and its lookups.
+  const outcomes = claimed.some((namespace) => namespace !== undefined)
+    ? await applyNamespaceChecked(client, inputs, claimed, runIds, now)
+    : await applyInputs(client, await lockRuns(client, "id = ANY($1::uuid[])", [runIds]), inputs, now);
   outcomes.forEach((reason, i) => {
     if (reason) rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
     else accepted.push(updates[i]);
   });
   return { accepted, rejected };
+}
+
+/**
+ * applyInputs for reports some of which name the namespace their subject claims: a report
+ * for a run of another namespace is refused ("wrong_namespace") before the lifecycle sees it.
+ */
+async function applyNamespaceChecked(
+  client: pg.PoolClient,
+  inputs: Array<{ runId: string; input: { kind: "report"; update: RunStatusUpdate } }>,
+  claimed: readonly (string | undefined)[],
+  runIds: string[],
+  now: Date,
+): Promise<(ReportRejection | undefined)[]> {
+  const withNamespace = (await lockRuns(client, "id = ANY($1::uuid[])", [runIds], true)) as Array<RunRecord & { namespace: string }>;
+  const namespaces = new Map(withNamespace.map((run) => [run.id, run.namespace]));
+  const outcomes: (ReportRejection | undefined)[] = new Array(inputs.length).fill(undefined);
+  const admitted: number[] = [];
+  inputs.forEach(({ runId }, i) => {
+    if (claimed[i] !== undefined && namespaces.has(runId) && namespaces.get(runId) !== claimed[i]) outcomes[i] = "wrong_namespace";
+    else admitted.push(i);
+  });
+  // The namespace was only for this check: the written rows are the records alone.
+  const locked = withNamespace.map(({ namespace: _namespace, ...run }) => run);
+  const applied = await applyInputs(client, locked, admitted.map((i) => inputs[i]), now);
+  applied.forEach((reason, k) => (outcomes[admitted[k]] = reason));
+  return outcomes;
 }
 
 /** Cancels the selected active runs (see the lifecycle); returns the ids it cancelled or flagged, for the cancel signal. */
