@@ -247,7 +247,7 @@ describe("dashboard for debugging", () => {
     await page.goto(`${server.httpUrl}/#/queues`);
     await page.getByRole("link", { name: "Failures on debug-q" }).click();
     await page.waitForURL(/#\/failures\?queue=debug-q$/);
-    expect(await page.getByLabel("Queue").inputValue()).toBe("debug-q");
+    await expect.poll(() => page.getByLabel("Queue", { exact: true }).inputValue()).toBe("debug-q");
     const rows = page.locator("table.failures-table tbody tr");
     const count = page.getByTestId("failures-count");
     // disk-filler's run and its retry (namespace ops), nightly-import's (default).
@@ -256,19 +256,19 @@ describe("dashboard for debugging", () => {
     expect(await page.locator(`tr[data-run-id="${oldFailure}"] .error-cell`).textContent()).toBe("disk full (attempt 1)");
     await shoot("failures");
 
-    await page.getByLabel("Namespace").selectOption("ops");
+    await page.getByLabel("Namespace", { exact: true }).selectOption("ops");
     await expect.poll(() => count.textContent()).toBe("2 failed runs");
     expect(new Set(await rows.locator("td:nth-child(2)").allTextContents())).toEqual(new Set(["disk-filler"]));
-    await page.getByLabel("Namespace").selectOption("");
-    await page.getByLabel("Scheduled").selectOption({ label: "last hour" });
+    await page.getByLabel("Namespace", { exact: true }).selectOption("");
+    await page.getByLabel("Scheduled", { exact: true }).selectOption({ label: "last hour" });
     await expect.poll(() => count.textContent()).toBe("2 failed runs");
     expect(await page.locator(`tr[data-run-id="${oldFailure}"]`).count()).toBe(0);
-    await page.getByLabel("Scheduled").selectOption({ label: "last 6 hours" });
+    await page.getByLabel("Scheduled", { exact: true }).selectOption({ label: "last 6 hours" });
     await expect.poll(() => count.textContent()).toBe("3 failed runs");
-    await page.getByLabel("Queue").selectOption("orphan-q");
+    await page.getByLabel("Queue", { exact: true }).selectOption("orphan-q");
     await expect.poll(() => count.textContent()).toBe("0 failed runs");
     expect(await page.locator(".empty").textContent()).toBe("No failed runs match.");
-    await page.getByLabel("Queue").selectOption("");
+    await page.getByLabel("Queue", { exact: true }).selectOption("");
     await page.getByRole("link", { name: `Run ${failedRun}` }).click();
     await page.waitForURL(new RegExp(`#/runs/${failedRun}$`));
   });
