@@ -1,7 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACK, ackSubjectOf, confirmAck, nakPayload } from "./confirmed-ack.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ACK, AckConfirmer, ackSubjectOf, nakPayload } from "./confirmed-ack.js";
 
 const NATS_URL = process.env.CHIME_TEST_NATS_URL ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const STREAM = `CONFIRMACK_${process.pid}_${Date.now().toString(36)}`.toUpperCase();
@@ -22,10 +22,21 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe("confirmAck", () => {
+/** A confirmer closed after the test, so its reply subscription and sweep end with it. */
+const confirmers: AckConfirmer[] = [];
+function confirmer(options: ConstructorParameters<typeof AckConfirmer>[1]): AckConfirmer {
+  const made = new AckConfirmer(nc, options);
+  confirmers.push(made);
+  return made;
+}
+afterEach(() => {
+  for (const c of confirmers.splice(0)) c.close();
+});
+
+describe("AckConfirmer", () => {
   it("tries again while nobody answers (a consumer leader being elected) and resolves once one does", async () => {
     const reply = createInbox();
-    const confirming = confirmAck(nc, reply, ACK, { withinMs: 10_000, firstPauseMs: 50 });
+    const confirming = confirmer({ withinMs: 10_000, firstPauseMs: 50 }).confirm(reply, ACK);
     await sleep(400);
     // The new leader: it takes the ack and answers.
     const seen: string[] = [];
@@ -41,7 +52,7 @@ describe("confirmAck", () => {
 
   it("gives up once its time is spent", async () => {
     const startedAt = Date.now();
-    expect(await confirmAck(nc, createInbox(), ACK, { withinMs: 600, firstPauseMs: 50 })).toBe(false);
+    expect(await confirmer({ withinMs: 600, firstPauseMs: 50 }).confirm(createInbox(), ACK)).toBe(false);
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(300);
   });
 
@@ -50,8 +61,9 @@ describe("confirmAck", () => {
     await js.publish(`${SUBJECT}.ack`, "one");
     const msg = await (await js.consumers.get(STREAM, "c")).next({ expires: 5000 });
     expect(msg).not.toBeNull();
-    expect(await confirmAck(nc, ackSubjectOf(msg!), ACK, { withinMs: 5000 })).toBe(true);
-    expect(await confirmAck(nc, ackSubjectOf(msg!), ACK, { withinMs: 5000 })).toBe(true);
+    const acks = confirmer({ withinMs: 5000 });
+    expect(await acks.confirm(ackSubjectOf(msg!), ACK)).toBe(true);
+    expect(await acks.confirm(ackSubjectOf(msg!), ACK)).toBe(true);
     expect((await (await jetstreamManager(nc)).streams.info(STREAM)).state.messages).toBe(0);
   });
 
@@ -62,11 +74,50 @@ describe("confirmAck", () => {
     const first = await consumer.next({ expires: 5000 });
     expect(first?.string()).toBe("two");
     const nakedAt = Date.now();
-    expect(await confirmAck(nc, ackSubjectOf(first!), nakPayload(1500), { withinMs: 5000 })).toBe(true);
+    expect(await confirmer({ withinMs: 5000 }).confirm(ackSubjectOf(first!), nakPayload(1500))).toBe(true);
     const again = await consumer.next({ expires: 5000 });
     expect(again?.string()).toBe("two");
     expect(again!.info.deliveryCount).toBe(2);
     expect(Date.now() - nakedAt).toBeGreaterThanOrEqual(1400);
     again!.ack();
+  });
+
+  it("tries again when an answer does not come within the try's timeout", async () => {
+    const reply = createInbox();
+    const tries: number[] = [];
+    // A leader that lets the first try go unanswered, then answers.
+    const leader = nc.subscribe(reply, { callback: (_, msg) => {
+        tries.push(Date.now());
+        if (tries.length > 1) msg.respond();
+      } });
+    await nc.flush();
+    expect(await confirmer({ withinMs: 5000, tryTimeoutMs: 300, firstPauseMs: 50 }).confirm(reply, ACK)).toBe(true);
+    expect(tries).toHaveLength(2);
+    expect(tries[1] - tries[0]).toBeGreaterThanOrEqual(300);
+    leader.unsubscribe();
+  });
+
+  it("confirms a thousand deliveries acked at once, each exactly where it was sent, and the work queue is empty after", async () => {
+    const js = jetstream(nc);
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => js.publish(`${SUBJECT}.many`, String(i))));
+    const consumer = await js.consumers.get(STREAM, "c");
+    const messages = [];
+    for await (const msg of await consumer.fetch({ max_messages: 1000, expires: 5000 })) {
+      messages.push(msg);
+      if (messages.length === 1000) break;
+    }
+    expect(messages).toHaveLength(1000);
+    const acks = confirmer({ withinMs: 5000 });
+    expect(new Set(await Promise.all(messages.map((m) => acks.confirm(ackSubjectOf(m), ACK))))).toEqual(new Set([true]));
+    expect((await (await jetstreamManager(nc)).streams.info(STREAM)).state.messages).toBe(0);
+  });
+
+  it("settles what is waiting as unconfirmed when closed, and confirms nothing after", async () => {
+    const acks = confirmer({ withinMs: 10_000, firstPauseMs: 50 });
+    const waiting = acks.confirm(createInbox(), ACK); // nobody answers
+    await sleep(100);
+    acks.close();
+    expect(await waiting).toBe(false);
+    expect(await acks.confirm(createInbox(), ACK)).toBe(false);
   });
 });

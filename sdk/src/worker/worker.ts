@@ -24,7 +24,7 @@ import { natsLayout, type NatsLayout } from "../nats-layout.js";
 import { DEFAULT_RUN_LOG_LIMITS, type RunLogLimits } from "../run-log-bounds.js";
 import { decodeRunAssignment } from "../wire/run-assignment.js";
 import { backoffOf, retryDelayMs, type Backoff } from "./backoff.js";
-import { ACK, ackSubjectOf, confirmAck, nakPayload } from "./confirmed-ack.js";
+import { ACK, AckConfirmer, ackSubjectOf, nakPayload } from "./confirmed-ack.js";
 import { EndedRuns } from "./ended-runs.js";
 import { Handbacks } from "./handbacks.js";
 import { AttemptTimeoutError, DeliverySupersededError, isRetryable, RunCancelledError, WorkerStoppingError } from "./errors.js";
@@ -222,6 +222,8 @@ export class Worker {
   private handbacks?: Handbacks;
   private consumer?: Consumer;
   private status?: StatusPublisher;
+  /** Acks and naks, each tried until JetStream confirms it. */
+  private acks?: AckConfirmer;
   private watcher?: QueuedIterator<KvWatchEntry>;
   private readonly held = new Map<string, Held>();
   /** Run ids in the cancel bucket (value: when they were put), kept from a watch instead of a lookup per run. */
@@ -310,6 +312,7 @@ export class Worker {
       this.nc = await connect({ ...this.init.natsOptions, servers: this.init.natsUrl!, name: `chime-worker-${this.workerId}`, maxReconnectAttempts: -1, noAsyncTraces: true });
       this.ownsConnection = true;
     }
+    this.acks = new AckConfirmer(this.nc, this.ackTiming());
     const jsm = await jetstreamManager(this.nc);
     this.js = jetstream(this.nc);
     await this.ensureConsumer(jsm);
@@ -586,7 +589,7 @@ export class Worker {
     if (this.endedRuns.has(assignment.runId)) {
       release();
       this.logger.info({ runId: assignment.runId, seq: msg.seq, deliveryCount: msg.info.deliveryCount, queue: this.options.queue }, "redelivery of a run this worker ended; acked without running it");
-      await confirmAck(this.nc!, ackSubjectOf(msg), ACK, this.ackTiming());
+      await this.acks!.confirm(ackSubjectOf(msg), ACK);
       return;
     }
     const deliveries = msg.info.deliveryCount;
@@ -685,7 +688,7 @@ export class Worker {
     // Every ack here ends the run (a retry naks): it is over once its status is stored.
     if (then === "ack") this.endedRuns.add(update.runId);
     const payload = then === "ack" ? ACK : nakPayload(then.nakMs);
-    const confirmed = await confirmAck(this.nc!, ackSubjectOf(msg), payload, this.ackTiming());
+    const confirmed = await this.acks!.confirm(ackSubjectOf(msg), payload);
     if (!confirmed && !this.nc!.isClosed()) {
       this.logger.warn({ runId: update.runId, attempt: update.attempt, queue: this.options.queue }, `JetStream did not confirm the ${then === "ack" ? "ack" : "nak"} within the ack wait; the run may be redelivered`);
     }
@@ -843,6 +846,7 @@ export class Worker {
     this.watcher?.stop();
     clearInterval(this.pruneTimer);
     for (const held of this.held.values()) held.abort.abort(new WorkerStoppingError());
+    this.acks?.close();
     // close() ends the socket without a round trip; a bounded wait all the same. A connection
     // the caller owns is left to the caller.
     if (this.ownsConnection && this.nc && !this.nc.isClosed()) await Promise.race([this.nc.close().catch(() => undefined), sleep(1000)]);
@@ -867,6 +871,7 @@ export class Worker {
       // Every report started goes on to its ack (or nak): nothing the handlers did is dropped.
       while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
       await this.status?.drain();
+      this.acks?.close();
       this.heartbeats.stop();
       this.stalls.stop();
       this.watcher?.stop();
