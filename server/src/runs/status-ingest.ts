@@ -91,7 +91,10 @@ export function startStatusIngest(options: StatusIngestOptions) {
     try {
       const { accepted, rejected } = await ingestUpdates(options.pool, decoded.updates, DEFAULT_RUN_LOG_LIMITS, decoded.claimed);
       for (const msg of good) msg.ack();
-      for (const u of accepted) metrics.statusIngested.inc({ state: RunState[u.state] });
+      // One increment per state, not per update: each labelled call hashes its labels.
+      const byState = new Map<RunState, number>();
+      for (const u of accepted) byState.set(u.state, (byState.get(u.state) ?? 0) + 1);
+      for (const [state, count] of byState) metrics.statusIngested.inc({ state: RunState[state] }, count);
       for (const [reason, count] of rejected) metrics.statusRejected.inc({ reason }, count);
       if (rejected.size) logger.debug({ rejected: Object.fromEntries(rejected) }, "status updates rejected");
     } catch (error) {

@@ -85,14 +85,23 @@ export function createQueueStatsRollup(pool: pg.Pool, metrics: Pick<Metrics, "ru
     prepare: async (ended) => rollUp(ended),
     // The same run ends, as metrics: each counted by the one process that consumed it.
     committed: (ended) => {
+      // Counted per (queue, state) and observed through each queue's child: a labelled
+      // call per run would hash its labels three times a run.
+      const ends = new Map<string, { queue: string; state: RunState; count: number }>();
+      const children = new Map<string, { duration: ReturnType<Metrics["runDuration"]["labels"]>; lag: ReturnType<Metrics["runStartLag"]["labels"]> }>();
       for (const run of ended) {
-        const state = RunState[run.state];
-        metrics.runsEnded.inc({ queue: run.queue, state });
+        const key = `${run.queue}\u0000${run.state}`;
+        const end = ends.get(key);
+        if (end) end.count++;
+        else ends.set(key, { queue: run.queue, state: run.state, count: 1 });
         const times = startedTimes(run);
         if (!times) continue;
-        metrics.runDuration.observe({ queue: run.queue }, times.durationMs / 1000);
-        metrics.runStartLag.observe({ queue: run.queue }, times.lagMs / 1000);
+        let child = children.get(run.queue);
+        if (!child) children.set(run.queue, (child = { duration: metrics.runDuration.labels({ queue: run.queue }), lag: metrics.runStartLag.labels({ queue: run.queue }) }));
+        child.duration.observe(times.durationMs / 1000);
+        child.lag.observe(times.lagMs / 1000);
       }
+      for (const { queue, state, count } of ends.values()) metrics.runsEnded.inc({ queue, state: RunState[state] }, count);
     },
     write: writeMinuteRows,
   });
