@@ -5,6 +5,7 @@ import { ArgumentError } from "./exit-codes.js";
 import { addDstFlags, addJobFlags, dstOf, enumValues, jobChanges, newJobSpec, positiveInteger, repeatable, type JobFlags } from "./job-options.js";
 import { addAuditCommand, addKeyCommand } from "./admin-commands.js";
 import { addAlertCommand } from "./alert-commands.js";
+import { addNamespaceCommand } from "./namespace-commands.js";
 import { addStatsCommand } from "./stats-commands.js";
 import { addTlsFlags, tlsConnection, type TlsFlags } from "./tls-options.js";
 import { messageJson, printDeleted, printFields, printJson, printTable, timeText, type OutputFormat } from "./output.js";
@@ -140,6 +141,7 @@ export function createProgram(): Command {
   program.addCommand(watchCommand(() => connect({ stream: true }), output));
   addKeyCommand(program, connect, output);
   addAuditCommand(program, connect, output);
+  addNamespaceCommand(program, connect, output);
   addAlertCommand(program, connect, output);
   addStatsCommand(program, connect, output);
 

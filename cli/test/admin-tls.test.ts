@@ -129,3 +129,50 @@ describe("chime key and chime audit", () => {
     expect(denied.stderr).toMatch(/^chime: PermissionDenied: /);
   });
 });
+
+/** A namespace's limits as the CLI prints them in JSON: every field, zeros included. */
+const limits = (namespace: string, set: Record<string, unknown> = {}) => ({ namespace, callsPerSecond: 0, callBurst: 0, maxJobs: "0", runsPerSecond: 0, runBurst: 0, ...set });
+
+describe("chime namespace", () => {
+  it("shows a namespace's limits and changes the ones given, keeping the others", async () => {
+    expect(await json(["namespace", "limits", "teamL"])).toEqual(limits("teamL"));
+    expect(await json(["namespace", "set-limits", "teamL", "--max-jobs", "5", "--runs-per-second", "2.5", "--run-retention", "14d"])).toEqual(
+      limits("teamL", { maxJobs: "5", runsPerSecond: 2.5, runRetention: "1209600s" }),
+    );
+    // Only --call-burst given: the quota, fire rate and retention stay.
+    expect(await json(["namespace", "set-limits", "teamL", "--call-burst", "10", "--calls-per-second", "0.5"])).toEqual(
+      limits("teamL", { callsPerSecond: 0.5, callBurst: 10, maxJobs: "5", runsPerSecond: 2.5, runRetention: "1209600s" }),
+    );
+    // 0 removes a limit.
+    expect(await json(["namespace", "set-limits", "teamL", "--max-jobs", "0", "--run-retention", "0"])).toEqual(limits("teamL", { callsPerSecond: 0.5, callBurst: 10, runsPerSecond: 2.5 }));
+    const table = await chime(["namespace", "limits", "teamL", "--token", ROOT]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^max jobs:\s+no limit$/m);
+    expect(table.stdout).toMatch(/^runs per second:\s+2\.5$/m);
+    expect(table.stdout).toMatch(/^run retention:\s+CHIME_RUN_RETENTION_MS \(server default\)$/m);
+  });
+
+  it("refuses a bad value naming its flag, and changes nothing", async () => {
+    const args = ["--token", ROOT];
+    await json(["namespace", "set-limits", "teamM", "--max-jobs", "7"]);
+    expect(await chime(["namespace", "set-limits", "teamM", "--max-jobs", "-1", ...args])).toMatchObject({
+      code: 3,
+      stderr: 'chime: --max-jobs: "-1" is not a whole number of 0 or more (0: no limit)\n',
+    });
+    expect(await chime(["namespace", "set-limits", "teamM", "--runs-per-second", "2", "--run-retention", "soon", ...args])).toMatchObject({
+      code: 3,
+      stderr: 'chime: --run-retention: "soon" is not a duration (e.g. 14d, 36h; 0: the server\'s default)\n',
+    });
+    expect(await chime(["namespace", "set-limits", "teamM", ...args])).toMatchObject({ code: 3, stderr: expect.stringMatching(/^chime: give at least one of --calls-per-second/) });
+    // Below the server's event retention: the server names the field.
+    const short = await chime(["namespace", "set-limits", "teamM", "--run-retention", "1m", ...args]);
+    expect(short.code).toBe(3);
+    expect(short.stderr).toMatch(/^chime: InvalidArgument: limits\.run_retention/);
+    expect(await json(["namespace", "limits", "teamM"])).toEqual(limits("teamM", { maxJobs: "7" }));
+    // Limits are an all-namespaces admin's: a namespace's own admin may not set them.
+    const admin = (await json(["key", "create", "--namespace", "teamM", "--role", "admin"])) as Record<string, string>;
+    const denied = await chime(["namespace", "set-limits", "teamM", "--max-jobs", "100", "--token", admin.secret!]);
+    expect(denied.code).toBe(6);
+    expect(denied.stderr).toMatch(/^chime: PermissionDenied: /);
+  });
+});
