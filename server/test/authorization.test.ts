@@ -347,6 +347,27 @@ describe("alerts and stats for a key of one namespace", () => {
     // A key of teamA: its run only, and none of the consumer's figures, which count teamB's too.
     const own = await clients(grpcTransport, secrets.reader).stats.getQueueStats({ queue });
     expect([own.active?.queued, own.runsWaiting, own.runsInFlight, own.pullRequests]).toEqual([1n, 0n, 0n, 0n]);
+
+    // On a queue whose workers are teamA's own (a consumer of teamA's subject, as a Worker
+    // with `namespace` makes it), the key gets that consumer's figures: teamA's runs alone.
+    const ownQueue = "team-a-own-q";
+    for (const namespace of ["teamA", "teamA", "teamB"]) {
+      const { job } = await root.jobs.createJob({ job: { ...JOB, queue: ownQueue, name: unique("qo"), namespace } });
+      await root.jobs.triggerJob({ id: job!.id });
+    }
+    const nc2 = await connect({ servers: TEST_NATS_URL });
+    try {
+      const jsm = await jetstreamManager(nc2);
+      await jsm.consumers.add(layout.runsStream, { durable_name: layout.queueConsumer("teamA", ownQueue), filter_subject: layout.queueFilter("teamA", ownQueue), ack_policy: AckPolicy.Explicit });
+    } finally {
+      await nc2.close();
+    }
+    const ownConsumer = await clients(grpcTransport, secrets.reader).stats.getQueueStats({ queue: ownQueue });
+    expect([ownConsumer.active?.queued, ownConsumer.runsWaiting]).toEqual([2n, 2n]);
+    // A key of teamB, whose runs on that queue have no consumer of their own, gets none of teamA's.
+    const readerB = (await root.admin.createApiKey({ name: unique("reader-b"), namespace: "teamB", role: ApiKeyRole.READER })).secret;
+    const other = await clients(grpcTransport, readerB).stats.getQueueStats({ queue: ownQueue });
+    expect([other.active?.queued, other.runsWaiting]).toEqual([1n, 0n]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -72,6 +72,11 @@ describe("failure-streak auto-pause", () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
+    // Stopped however the test ends, before the pool closes (the test awaits it on success).
+    onTestFinished(async () => {
+      racing = false;
+      await rivalLoop.catch(() => undefined);
+    });
 
     const messages: WatchJobMessage[] = [];
     const controller = new AbortController();
@@ -130,8 +135,10 @@ describe("failure-streak auto-pause", () => {
     expect(pausedAgain.autoPause?.lastRunId).toBe(second[2]);
     await waitFor("the second notification", () => (bodiesOf("paused").length === 2 ? true : undefined));
     expect(bodiesOf("paused")[1].pause).toEqual({ failure_streak: 3, last_run_id: second[2] });
-    const deliveries = (await alerts().listAlertDeliveries({ ruleId: rule!.id })).deliveries;
-    expect(deliveries.map((d) => d.state)).toEqual([AlertDeliveryState.SENT, AlertDeliveryState.SENT]);
+    // The receiver has the body before the sender records the delivery as sent.
+    await expect
+      .poll(async () => (await alerts().listAlertDeliveries({ ruleId: rule!.id })).deliveries.map((d) => d.state), { timeout: 10_000 })
+      .toEqual([AlertDeliveryState.SENT, AlertDeliveryState.SENT]);
 
     await waitFor("the second job event", () => messages.filter((m) => m.kind === "jobChange" && m.change.kind === JobChangeKind.AUTO_PAUSED).length === 2);
     controller.abort();

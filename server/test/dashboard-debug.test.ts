@@ -400,9 +400,10 @@ describe("dashboard for debugging", () => {
     expect(await page.getByTestId("stat-succeeded").locator(".stat-value").textContent()).toBe("2");
     expect(await page.getByTestId("stat-success-rate").locator(".stat-value").textContent()).toBe("28.6 %");
     // stranded-sync's two runs, queued on a queue no worker consumes.
-    expect(await page.getByTestId("stat-active").locator(".stat-value").textContent()).toBe("2");
-    expect(await page.getByTestId("stat-waiting").locator(".stat-value").textContent()).toBe("2");
-    expect(await page.getByTestId("overview-unconsumed").textContent()).toContain("1 queue has runs waiting and no worker");
+    // The queue cards come from another call than the run series: they may still be loading.
+    await expect.poll(() => page.getByTestId("stat-active").locator(".stat-value").textContent(), { timeout: 15_000 }).toBe("2");
+    await expect.poll(() => page.getByTestId("stat-waiting").locator(".stat-value").textContent(), { timeout: 15_000 }).toBe("2");
+    await expect.poll(() => page.getByTestId("overview-unconsumed").textContent(), { timeout: 15_000 }).toContain("1 queue has runs waiting and no worker");
     await shoot("overview-stats");
   });
 

@@ -40,22 +40,23 @@ export async function readQueueConsumers(js: JetStreamClient | undefined, layout
 
 /**
  * A queue's figures from a listing of consumers: for a namespace, those of the consumer that
- * serves it (its own, or else the queue's consumer of every namespace, whose figures count
- * every namespace's runs); for no namespace, the sum over the queue's consumers. Undefined
- * when no consumer serves it.
+ * serves it (its own, or else, unless `ownOnly`, the queue's consumer of every namespace,
+ * whose figures count every namespace's runs); for no namespace, the sum over the queue's
+ * consumers. Undefined when no consumer serves it.
  */
-export function queueFigures(consumers: QueueConsumerStats[], queue: string, namespace?: string): QueueConsumerStats | undefined {
+export function queueFigures(consumers: QueueConsumerStats[], queue: string, namespace?: string, ownOnly = false): QueueConsumerStats | undefined {
   const ofQueue = consumers.filter((c) => c.queue === queue);
-  const chosen = namespace ? [ofQueue.find((c) => c.namespace === namespace) ?? ofQueue.find((c) => c.namespace === undefined)].filter((c) => c !== undefined) : ofQueue;
+  const serving = (c: QueueConsumerStats) => c.namespace === namespace || (!ownOnly && c.namespace === undefined);
+  const chosen = namespace ? [ofQueue.find((c) => c.namespace === namespace) ?? ofQueue.find(serving)].filter((c) => c !== undefined) : ofQueue;
   if (chosen.length === 0) return undefined;
   const sum = (pick: (c: QueueConsumerStats) => number) => chosen.reduce((total, c) => total + pick(c), 0);
   return { queue, ...(namespace ? { namespace } : {}), waiting: sum((c) => c.waiting), inFlight: sum((c) => c.inFlight), pullRequests: sum((c) => c.pullRequests) };
 }
 
-/** One queue's figures (of a namespace, or of all); zeros when no worker ever consumed it. */
-export async function readQueueConsumer(js: JetStreamClient, layout: NatsLayout, queue: string, namespace?: string): Promise<QueueConsumerStats> {
+/** One queue's figures (of a namespace, or of all; `ownOnly` as queueFigures); zeros when no worker ever consumed it. */
+export async function readQueueConsumer(js: JetStreamClient, layout: NatsLayout, queue: string, namespace?: string, ownOnly = false): Promise<QueueConsumerStats> {
   const consumers = (await readQueueConsumers(js, layout)) ?? [];
-  return queueFigures(consumers, queue, namespace) ?? { queue, waiting: 0, inFlight: 0, pullRequests: 0 };
+  return queueFigures(consumers, queue, namespace, ownOnly) ?? { queue, waiting: 0, inFlight: 0, pullRequests: 0 };
 }
 
 /**

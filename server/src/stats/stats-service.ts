@@ -5,6 +5,7 @@ import type pg from "pg";
 import type { NatsLayout } from "@chime/sdk";
 import { ActiveRunCountsSchema, type StatsService } from "@chime/sdk/gen/stats_service_pb";
 import { invalidArgument, notFound, requireId } from "../api/errors.js";
+import { principalOf } from "../auth/principal.js";
 import { checkNamespaceFilter, QUEUE_PATTERN } from "../jobs/job-validation.js";
 import { readQueueConsumer } from "../nats/queue-consumers.js";
 import { toTimestamp } from "../util/time.js";
@@ -55,7 +56,7 @@ export function createStatsService(deps: { pool: pg.Pool; js: () => JetStreamCli
       };
     },
 
-    async getQueueStats(request) {
+    async getQueueStats(request, context) {
       if (!QUEUE_PATTERN.test(request.queue)) throw invalidArgument("queue: expected 1-64 letters, digits, _ or -");
       checkNamespaceFilter(request.namespace);
       const ms = windowMs(request.window, 60_000);
@@ -83,7 +84,10 @@ export function createStatsService(deps: { pool: pg.Pool; js: () => JetStreamCli
         [request.queue, request.namespace],
       );
       const js = deps.js();
-      const consumer = js ? await readQueueConsumer(js, deps.layout, request.queue, request.namespace || undefined) : undefined;
+      // A key of one namespace reads only its namespace's own consumer (namespaced workers):
+      // the queue's consumer of every namespace counts the other tenants' runs too.
+      const ownOnly = principalOf(context)?.namespace !== undefined;
+      const consumer = js ? await readQueueConsumer(js, deps.layout, request.queue, request.namespace || undefined, ownOnly) : undefined;
       return {
         windowStart: toTimestamp(rows[0].window_start),
         ended: endedStats(counts, QUANTILES.map((q) => quantileMs(durations, q)), QUANTILES.map((q) => quantileMs(lags, q))),

@@ -391,7 +391,8 @@ export type GetQueueStatsRequest = Message<"chime.v1.GetQueueStatsRequest"> & {
 
   /**
    * Only the runs of this namespace's jobs; empty: every namespace (a key of one
-   * namespace: its own). The JetStream figures are the queue's, whatever the namespace.
+   * namespace: its own). The JetStream figures are then the namespace's own consumer's
+   * (workers with a namespace), else the queue's consumer of every namespace.
    *
    * @generated from field: string namespace = 3;
    */
@@ -421,7 +422,8 @@ export type GetQueueStatsRequestJson = {
 
   /**
    * Only the runs of this namespace's jobs; empty: every namespace (a key of one
-   * namespace: its own). The JetStream figures are the queue's, whatever the namespace.
+   * namespace: its own). The JetStream figures are then the namespace's own consumer's
+   * (workers with a namespace), else the queue's consumer of every namespace.
    *
    * @generated from field: string namespace = 3;
    */
@@ -465,22 +467,23 @@ export type GetQueueStatsResponse = Message<"chime.v1.GetQueueStatsResponse"> & 
   /**
    * The queue's JetStream consumer now: runs not yet delivered, delivered and
    * not yet acknowledged, and pull requests of idle workers. Zero when no
-   * worker ever consumed the queue. Zero too for a key of one namespace: the
-   * consumer is shared by every namespace's runs on the queue.
+   * worker ever consumed the queue. For a key of one namespace, its namespace's
+   * own consumer's only (workers with a namespace): zero where the queue has only
+   * a consumer of every namespace, whose figures count the other namespaces' runs.
    *
    * @generated from field: int64 runs_waiting = 4;
    */
   runsWaiting: bigint;
 
   /**
-   * Runs delivered to a worker and not yet acknowledged (zero for a key of one namespace).
+   * Runs delivered to a worker and not yet acknowledged (a key of one namespace: as runs_waiting).
    *
    * @generated from field: int64 runs_in_flight = 5;
    */
   runsInFlight: bigint;
 
   /**
-   * Pull requests of idle workers waiting for a run (zero for a key of one namespace).
+   * Pull requests of idle workers waiting for a run (a key of one namespace: as runs_waiting).
    *
    * @generated from field: int64 pull_requests = 6;
    */
@@ -517,22 +520,23 @@ export type GetQueueStatsResponseJson = {
   /**
    * The queue's JetStream consumer now: runs not yet delivered, delivered and
    * not yet acknowledged, and pull requests of idle workers. Zero when no
-   * worker ever consumed the queue. Zero too for a key of one namespace: the
-   * consumer is shared by every namespace's runs on the queue.
+   * worker ever consumed the queue. For a key of one namespace, its namespace's
+   * own consumer's only (workers with a namespace): zero where the queue has only
+   * a consumer of every namespace, whose figures count the other namespaces' runs.
    *
    * @generated from field: int64 runs_waiting = 4;
    */
   runsWaiting?: string;
 
   /**
-   * Runs delivered to a worker and not yet acknowledged (zero for a key of one namespace).
+   * Runs delivered to a worker and not yet acknowledged (a key of one namespace: as runs_waiting).
    *
    * @generated from field: int64 runs_in_flight = 5;
    */
   runsInFlight?: string;
 
   /**
-   * Pull requests of idle workers waiting for a run (zero for a key of one namespace).
+   * Pull requests of idle workers waiting for a run (a key of one namespace: as runs_waiting).
    *
    * @generated from field: int64 pull_requests = 6;
    */
