@@ -99,7 +99,8 @@ export async function runScenario(scenario: Scenario, index: number, postgres: C
     return verdict;
   } finally {
     await cluster.close();
-    rmSync(dir, { recursive: true, force: true });
+    // CHAOS_KEEP=1 keeps the scenario's directory (workers.jsonl: every handler start and end) to look into.
+    if (!process.env.CHAOS_KEEP) rmSync(dir, { recursive: true, force: true });
   }
 }
 
