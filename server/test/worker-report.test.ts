@@ -251,3 +251,26 @@ it("a redelivery of a run the worker already ended is acked without running its 
   expect(started).toEqual([id]);
   expect((await endsByRun(prefix)).get(id)).toEqual([{ state: RunState.SUCCEEDED, attempt: 1, workerId: "w" }]);
 });
+
+it("a second delivery of a run whose status is still being stored waits for that report, then is acked without running", async () => {
+  const { prefix, layout, restoreEvents } = await brokenStatusPath();
+  const started: string[] = [];
+  await startWorker(prefix, 2, (run) => started.push(run.runId));
+  const [id] = await publishRuns(layout, 1);
+  await waitFor("the handler to end", () => started.length === 1);
+  // The same run sent again as a first delivery while its report waits, as a NATS server
+  // killed with SIGKILL does when it loses its consumer's state of the last deliveries.
+  const assignment = create(RunAssignmentSchema, { runId: id, jobId: randomUUID(), jobName: "report", namespace: "default", queue: QUEUE });
+  await jetstream(nc).publish(layout.runSubject("default", QUEUE), encodeRunAssignment(assignment), { msgID: `${id}-lost-state` });
+  await waitFor("the copy to be delivered", async () => (await consumerState(layout)).unacked === 2);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(started).toEqual([id]);
+
+  await restoreEvents();
+  await waitFor("both deliveries to be acked", async () => {
+    const state = await consumerState(layout);
+    return state.pending === 0 && state.unacked === 0;
+  }, { timeoutMs: 15_000 });
+  expect(started).toEqual([id]);
+  expect((await endsByRun(prefix)).get(id)).toEqual([{ state: RunState.SUCCEEDED, attempt: 1, workerId: "w" }]);
+});

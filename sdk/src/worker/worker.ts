@@ -236,6 +236,8 @@ export class Worker {
   private readonly stalls: StallWatch;
   /** Runs this worker ended, so that a redelivery of one is acked, not run again. */
   private readonly endedRuns: EndedRuns;
+  /** Runs whose ending status is being stored, with the publish (a second delivery waits for it). */
+  private readonly storing = new Map<string, Promise<void>>();
   /** Delivered runs waiting for a free slot, oldest first. */
   private readonly buffered: JsMsg[] = [];
   /** One per run from its slot's start to its report's end. */
@@ -586,6 +588,11 @@ export class Worker {
       msg.term(); // no reason: "+TERM reason" needs NATS 2.11
       return;
     }
+    // Another delivery of a run whose status this worker is storing right now (NATS lost its
+    // consumer state and sent the run again): what that report decides comes first. The wait
+    // holds this slot, at most the status publisher's time, and only in that rare case.
+    const storing = this.storing.get(assignment.runId);
+    if (storing) await storing.catch(() => undefined);
     if (this.endedRuns.has(assignment.runId)) {
       release();
       this.logger.info({ runId: assignment.runId, seq: msg.seq, deliveryCount: msg.info.deliveryCount, queue: this.options.queue }, "redelivery of a run this worker ended; acked without running it");
@@ -684,7 +691,13 @@ export class Worker {
    * run may then be redelivered, and the server refuses that attempt's result.
    */
   private async finish(msg: JsMsg, update: RunStatusUpdate, then: "ack" | { nakMs: number }): Promise<void> {
-    await this.status!.publish(update);
+    const storing = this.status!.publish(update);
+    this.storing.set(update.runId, storing);
+    try {
+      await storing;
+    } finally {
+      if (this.storing.get(update.runId) === storing) this.storing.delete(update.runId);
+    }
     // Every ack here ends the run (a retry naks): it is over once its status is stored.
     if (then === "ack") this.endedRuns.add(update.runId);
     const payload = then === "ack" ? ACK : nakPayload(then.nakMs);
