@@ -79,6 +79,13 @@ const consumerState = async (layout: NatsLayout) => {
   return { pending: info.num_pending, unacked: info.num_ack_pending };
 };
 
+/** Waits until the queue's consumer has nothing left to deliver and nothing unacked. */
+const untilAllAcked = (layout: NatsLayout, what: string, timeoutMs: number) =>
+  waitFor(what, async () => {
+    const state = await consumerState(layout);
+    return state.pending === 0 && state.unacked === 0;
+  }, { timeoutMs });
+
 /** The updates stored for each run that end it. */
 async function endsByRun(prefix: string) {
   const ends = new Map<string, { state: RunState; attempt: number; workerId: string }[]>();
@@ -244,10 +251,7 @@ it("a redelivery of a run the worker already ended is acked without running its 
   // The same run delivered again, as JetStream does when an ack was lost with its consumer leader.
   const assignment = create(RunAssignmentSchema, { runId: id, jobId: randomUUID(), jobName: "report", namespace: "default", queue: QUEUE });
   await jetstream(nc).publish(layout.runSubject("default", QUEUE), encodeRunAssignment(assignment), { msgID: `${id}-again` });
-  await waitFor("the second delivery to be acked", async () => {
-    const state = await consumerState(layout);
-    return state.pending === 0 && state.unacked === 0;
-  }, { timeoutMs: 10_000 });
+  await untilAllAcked(layout, "the second delivery to be acked", 10_000);
   expect(started).toEqual([id]);
   expect((await endsByRun(prefix)).get(id)).toEqual([{ state: RunState.SUCCEEDED, attempt: 1, workerId: "w" }]);
 });
@@ -267,10 +271,7 @@ it("a second delivery of a run whose status is still being stored waits for that
   expect(started).toEqual([id]);
 
   await restoreEvents();
-  await waitFor("both deliveries to be acked", async () => {
-    const state = await consumerState(layout);
-    return state.pending === 0 && state.unacked === 0;
-  }, { timeoutMs: 15_000 });
+  await untilAllAcked(layout, "both deliveries to be acked", 15_000);
   expect(started).toEqual([id]);
   expect((await endsByRun(prefix)).get(id)).toEqual([{ state: RunState.SUCCEEDED, attempt: 1, workerId: "w" }]);
 });
