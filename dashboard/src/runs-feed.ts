@@ -108,6 +108,16 @@ export function subscribeRuns(filter: FeedFilter, handlers: FeedHandlers): () =>
     }
   };
 
+  /** Merges the latest runs into the feed (newer events win over them). */
+  const seed = (attemptSignal: AbortSignal) =>
+    listLatest(filter, attemptSignal).then(
+      (latest) => {
+        for (const row of latest) merge(row);
+        publish();
+      },
+      () => undefined,
+    );
+
   const poll = async () => {
     let failures = 0;
     handlers.status({ mode: "poll", connection: "connecting" });
@@ -144,16 +154,18 @@ export function subscribeRuns(filter: FeedFilter, handlers: FeedHandlers): () =>
         );
         // Fill the feed with the latest runs while the stream opens (first connection, or a
         // resume whose token the server may no longer hold); newer events win over them.
-        const seeding = listLatest(filter, attempt.signal).then(
-          (latest) => {
-            for (const row of latest) merge(row);
-            publish();
-          },
-          () => undefined,
-        );
+        const seeding = seed(attempt.signal);
+        let registered = false;
         for await (const message of stream) {
           failures = 0;
           handlers.status({ mode: "watch", connection: "live" });
+          if (!registered) {
+            // The stream's first message says the server is following it: a change made after
+            // the seed's list was read but before the stream began is in neither, so the list is
+            // read once more (a run page would otherwise wait for the run's next change).
+            registered = true;
+            void seed(attempt.signal);
+          }
           if (message.kind.case !== "event") continue;
           const event = message.kind.value;
           resumeToken = event.resumeToken || resumeToken;
