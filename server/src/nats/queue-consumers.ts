@@ -46,8 +46,8 @@ export async function readQueueConsumers(js: JetStreamClient | undefined, layout
  */
 export function queueFigures(consumers: QueueConsumerStats[], queue: string, namespace?: string, ownOnly = false): QueueConsumerStats | undefined {
   const ofQueue = consumers.filter((c) => c.queue === queue);
-  const serving = (c: QueueConsumerStats) => c.namespace === namespace || (!ownOnly && c.namespace === undefined);
-  const chosen = namespace ? [ofQueue.find((c) => c.namespace === namespace) ?? ofQueue.find(serving)].filter((c) => c !== undefined) : ofQueue;
+  const own = () => ofQueue.find((c) => c.namespace === namespace) ?? (ownOnly ? undefined : ofQueue.find((c) => c.namespace === undefined));
+  const chosen = namespace ? [own()].filter((c) => c !== undefined) : ofQueue;
   if (chosen.length === 0) return undefined;
   const sum = (pick: (c: QueueConsumerStats) => number) => chosen.reduce((total, c) => total + pick(c), 0);
   return { queue, ...(namespace ? { namespace } : {}), waiting: sum((c) => c.waiting), inFlight: sum((c) => c.inFlight), pullRequests: sum((c) => c.pullRequests) };
