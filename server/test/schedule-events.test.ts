@@ -154,7 +154,7 @@ describe("schedule events through a real server", () => {
     expect((await chime.jobService.getJob({ id: job!.id })).job?.maxLag?.seconds).toBe(2n);
   });
 
-  it("an outage of the only server: SKIP records one MISSED event for the span, RUN_ONCE MISSED and one CAUGHT_UP", async () => {
+  it("an outage of the only server: SKIP records one MISSED event for the span, RUN_ONCE MISSED and one CAUGHT_UP, a one-off run late nothing", async () => {
     const db = await createTestDatabase();
     cleanups.push(() => db.drop());
     const first = await server({}, db);
@@ -164,10 +164,14 @@ describe("schedule events through a real server", () => {
     const skip = await chime.createJob({ name: "outage-skip", queue: "m", schedule: { cron: "* * * * * *" }, misfire: "skip" });
     const once = await chime.createJob({ name: "outage-once", queue: "m", schedule: { cron: "* * * * * *" }, misfire: "run_once" });
     await waitFor("first runs", async () => ((await first.pool.query("SELECT DISTINCT job_id FROM runs")).rowCount === 2 ? true : undefined));
+    // A one-off due during the outage: it runs late, and that alone is no schedule event.
+    const oneOff = await chime.createJob({ name: "outage-one-off", queue: "m", schedule: { at: new Date(Date.now() + 1500) }, misfire: "run_once" });
     await first.stop();
     await sleep(4000);
     const second = await server({ CHIME_NATS_PREFIX: prefix }, db);
     await waitFor("the outage decided", async () => ((await storedEvents(second, once.id)).length >= 2 ? true : undefined), { timeoutMs: 15_000 });
+    await waitFor("the one-off's late run", async () => ((await second.pool.query("SELECT 1 FROM runs WHERE job_id = $1", [oneOff.id])).rowCount === 1 ? true : undefined));
+    expect(await storedEvents(second, oneOff.id)).toEqual([]);
     const again = createChimeClient({ baseUrl: second.grpcUrl });
     await again.pauseJob(skip.id);
     await again.pauseJob(once.id);

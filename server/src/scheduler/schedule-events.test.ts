@@ -18,6 +18,11 @@ function perSecond(fields: Partial<Omit<Job, "$typeName" | "$unknown">> = {}): J
   });
 }
 
+/** A job that fires once, at 10:00:00. */
+function oneOff(fields: Partial<Omit<Job, "$typeName" | "$unknown">> = {}): Job {
+  return perSecond({ schedule: toSchedule({ at: new Date("2026-03-01T10:00:00Z") }), ...fields });
+}
+
 /** The events of one pass, as [reason, count, first, last] (times as seconds past 10:00:00). */
 function eventsOf(job: Job, nextRunTime: string, now: string, active: ActiveRuns = { active: 0, held: 0 }) {
   const at = new Date(`2026-03-01T10:${now}Z`);
@@ -58,6 +63,11 @@ describe("scheduleEventsOf: which decision yields which event", () => {
     { name: "max_lag 1 s, fired 3 s late (within the threshold): late", job: perSecond({ maxLag: msToDuration(1000) }), next: "00:00", now: "00:03.100", events: [["LATE", 3, 0, 2]] },
     { name: "max_lag 1 s, on time: nothing", job: perSecond({ maxLag: msToDuration(1000) }), next: "00:00", now: "00:00.900", events: [] },
     { name: "max_lag 1 s, a catch-up run is caught up, not late", job: perSecond({ maxLag: msToDuration(1000) }), next: "00:00", now: "01:00.500", events: [["MISSED", 60, 0, 59], ["CAUGHT_UP", 1, 60, 60]] },
+    { name: "one-off (at) claimed 60 s late: it runs, and nothing is recorded", job: oneOff(), next: "00:00", now: "01:00.500", events: [] },
+    { name: "one-off (immediate) claimed 60 s late: nothing recorded", job: perSecond({ schedule: toSchedule("immediate") }), next: "00:00", now: "01:00.500", events: [] },
+    { name: "one-off claimed 60 s late under RUN_ALL: nothing recorded", job: oneOff({ misfirePolicy: MisfirePolicy.RUN_ALL }), next: "00:00", now: "00:09.500", events: [] },
+    { name: "one-off claimed 60 s late under SKIP: missed, as before", job: oneOff({ misfirePolicy: MisfirePolicy.SKIP }), next: "00:00", now: "01:00.500", events: [["MISSED", 1, 0, 0]] },
+    { name: "one-off with max_lag 1 s claimed 60 s late: late", job: oneOff({ maxLag: msToDuration(1000) }), next: "00:00", now: "01:00.500", events: [["LATE", 1, 0, 0]] },
   ];
   for (const c of cases) {
     it(c.name, () => expect(eventsOf(c.job, c.next, c.now, c.active)).toEqual(c.events));

@@ -20,11 +20,15 @@ export interface ScheduleEventRecord {
  * The schedule events of one job's fire plan made at `now`: every time the plan did not fire
  * on time, coalesced by reason (one event per reason and pass, with the count and the first
  * and last time). A plan whose times all fire on time yields none, so an on-time pass writes
- * nothing. Pure.
+ * nothing. A one-off job (immediate, at) fired after a misfire is not CAUGHT_UP: its only time
+ * runs, as it asked, so nothing was decided that its run does not show (scheduled time against
+ * start); a burst that outruns the scheduler would otherwise write a row per job just when the
+ * leader is busiest. With a max_lag it is LATE instead, as any run past it is. Pure.
  */
 export function scheduleEventsOf(job: Job, plan: FirePlan, now: Date): ScheduleEventRecord[] {
+  const catchUpCount = isOneOff(job) ? 0 : plan.catchUps;
   // The common case, checked without allocating: every candidate fires on time.
-  if (!plan.missed && !plan.dstSkipped && plan.catchUps === 0 && plan.fires.length === plan.candidates.length && !job.maxLag && !plan.fires.some((f) => f.held)) {
+  if (!plan.missed && !plan.dstSkipped && catchUpCount === 0 && plan.fires.length === plan.candidates.length && !job.maxLag && !plan.fires.some((f) => f.held)) {
     return NO_EVENTS;
   }
   const events: ScheduleEventRecord[] = [];
@@ -33,7 +37,7 @@ export function scheduleEventsOf(job: Job, plan: FirePlan, now: Date): ScheduleE
   };
   add(ScheduleEventReason.MISSED, plan.missed);
   const fired = new Set(plan.fires.map((f) => f.scheduledTime.getTime()));
-  const catchUps = plan.candidates.slice(0, plan.catchUps);
+  const catchUps = plan.candidates.slice(0, catchUpCount);
   add(ScheduleEventReason.CAUGHT_UP, spanOf(catchUps.filter((t) => fired.has(t.getTime()))));
   add(ScheduleEventReason.OVERLAP_SKIPPED, spanOf(plan.candidates.filter((t) => !fired.has(t.getTime()))));
   add(ScheduleEventReason.BUFFERED, spanOf(plan.fires.filter((f) => f.held).map((f) => f.scheduledTime)));
@@ -54,6 +58,12 @@ export function countScheduleEvents(metrics: Metrics, events: ScheduleEventRecor
 }
 
 const NO_EVENTS: ScheduleEventRecord[] = [];
+
+/** A schedule with one time only: it fires once and the job completes. */
+function isOneOff(job: Job): boolean {
+  const kind = job.schedule?.kind.case;
+  return kind === "immediate" || kind === "at";
+}
 
 /** A reason as a metric label: "overlap_skipped", "missed", ... */
 export function scheduleEventReasonName(reason: ScheduleEventReason): string {

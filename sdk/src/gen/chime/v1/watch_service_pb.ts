@@ -1002,7 +1002,9 @@ export enum ScheduleEventReason {
   MISSED = 3,
 
   /**
-   * Missed and fired late as a catch-up run (RUN_ONCE, RUN_ALL).
+   * Missed and fired late as a catch-up run (RUN_ONCE, RUN_ALL) of a recurring schedule (cron,
+   * interval). A one-off job's only time runs however late it is claimed, as it asked, and is
+   * not recorded: its run shows the scheduled time and the start (LATE past a max_lag).
    *
    * @generated from enum value: SCHEDULE_EVENT_REASON_CAUGHT_UP = 4;
    */
