@@ -1,4 +1,4 @@
-import { benchPrefix, deleteNatsPrefix, QUEUE, startChime, templateSpec, type ChimeProcess } from "./chime.js";
+import { benchPrefix, deleteNatsPrefix, QUEUE, startChime, type ChimeProcess } from "./chime.js";
 import type { BenchContext } from "./config.js";
 import { chimeConsumerKind, startConsumer, type Consumer } from "./consumer.js";
 import { freshDatabase, NATS_URL, type BenchDatabase } from "./pg.js";
@@ -8,7 +8,6 @@ export interface ChimeSession {
   db: BenchDatabase;
   prefix: string;
   servers: ChimeProcess[];
-  spec: object;
   consumer?: Consumer;
   startConsumer(instances?: number): Promise<Consumer>;
   close(): Promise<void>;
@@ -22,7 +21,6 @@ export async function openChimeSession(ctx: BenchContext, workload: string, opti
     db,
     prefix,
     servers,
-    spec: {},
     async startConsumer(instances = 1) {
       session.consumer = await startConsumer({
         kind: chimeConsumerKind(ctx.chimeConsumer),
@@ -47,7 +45,6 @@ export async function openChimeSession(ctx: BenchContext, workload: string, opti
     for (let i = 1; i < (options.servers ?? 1); i++) {
       servers.push(await startChime({ databaseUrl: db.url, prefix, serverId: `${workload}-${String.fromCharCode(97 + i)}`, env: options.env, cpuProfDir: ctx.cpuProfDir }));
     }
-    session.spec = await templateSpec(servers[0].grpcUrl, db.url);
     return session;
   } catch (error) {
     await session.close();

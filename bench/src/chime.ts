@@ -157,24 +157,6 @@ export function benchPrefix(workload: string): string {
   return `bench_${workload.slice(0, 8)}_${randomId(6)}`;
 }
 
-/**
- * Creates one job through the API (so validation fills every default) and returns its
- * stored spec; bulk inserts copy it with their own schedule.
- */
-export async function templateSpec(grpcUrl: string, databaseUrl: string): Promise<object> {
-  const client = createChimeClient({ baseUrl: grpcUrl, timeoutMs: 10_000 });
-  const job = await client.createJob({ name: `bench-template-${randomId(4)}`, queue: QUEUE, schedule: { at: new Date(Date.now() + 365 * 86_400_000) } });
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    const { rows } = await db.query<{ spec: object }>("SELECT spec FROM jobs WHERE id = $1", [job.id]);
-    await client.deleteJob(job.id);
-    return rows[0].spec;
-  } finally {
-    await db.end();
-  }
-}
-
 /** Jobs per BatchCreateJobs call (the contract's maximum) and calls in flight at once. */
 export const BATCH_CREATE_SIZE = 1000;
 export const BATCH_CREATE_IN_FLIGHT = 4;
@@ -211,60 +193,6 @@ export async function createChimeJobs(grpcUrl: string, namePrefix: string, from:
   );
   if (refused > 0) throw new Error(`BatchCreateJobs refused ${refused} of ${to - from} jobs (first: ${firstRefusal})`);
   return (performance.now() - started) / 1000;
-}
-
-/** SQL expression: an ISO-8601 UTC string with milliseconds, as proto JSON writes timestamps. */
-const isoOf = (expr: string) => `to_char((${expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-export interface BulkJobs {
-  /** Names are `${namePrefix}${i}` for i in [from, to). */
-  namePrefix: string;
-  from: number;
-  to: number;
-  /** SQL (over the integer `g`) of the schedule object, e.g. a one-shot `at`. */
-  scheduleSql: string;
-  /** SQL (over `g`) of the first fire time. */
-  nextRunSql: string;
-  params?: unknown[];
-}
-
-/**
- * Inserts jobs straight into a Chime database in one statement per 100k rows, copying the
- * template spec with each row's own schedule, then wakes the scheduler leader (NOTIFY).
- * This is the row shape of server/src/jobs/job-store.ts (specOf, JOB_COLUMNS).
- */
-export async function insertChimeJobs(databaseUrl: string, spec: object, jobs: BulkJobs): Promise<number> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  const started = performance.now();
-  try {
-    const chunk = 100_000;
-    for (let from = jobs.from; from < jobs.to; from += chunk) {
-      const to = Math.min(jobs.to, from + chunk);
-      const params = [spec, from, to - 1, ...(jobs.params ?? [])];
-      await db.query(
-        `INSERT INTO jobs (id, namespace, name, queue, labels, spec, state, next_run_time, run_count, create_time, update_time)
-         SELECT gen_random_uuid(), 'default', '${jobs.namePrefix}' || g, '${QUEUE}', '{}'::jsonb,
-                jsonb_set($1::jsonb, '{schedule}', ${jobs.scheduleSql}), 1, ${jobs.nextRunSql}, 0, now(), now()
-         FROM generate_series($2::int, $3::int) AS g`,
-        params,
-      );
-    }
-    await db.query("SELECT pg_notify('chime_jobs_changed', '')");
-  } finally {
-    await db.end();
-  }
-  return (performance.now() - started) / 1000;
-}
-
-/** Schedule SQL of a one-shot job at the time given by `timeExpr`. */
-export function atScheduleSql(timeExpr: string): string {
-  return `jsonb_build_object('at', jsonb_build_object('time', ${isoOf(timeExpr)}))`;
-}
-
-/** Schedule SQL of a cron job (UTC). */
-export function cronScheduleSql(expressionExpr: string): string {
-  return `jsonb_build_object('cron', jsonb_build_object('expression', ${expressionExpr}, 'timeZone', 'UTC'))`;
 }
 
 /** Dispatch lag (scheduled_time → dispatch_time, i.e. the JetStream publish ack) of the runs in a window, from the run rows. */

@@ -143,7 +143,7 @@ async function main(): Promise<void> {
           args.workerConcurrency !== undefined ? `concurrency forced to ${args.workerConcurrency} with --worker-concurrency` : `the Worker's defaults (${describeWorkerDefaults()})`
         }; no-op handler; handler start = when the handler is called`
       : `minimal JetStream pull consumer (records receipt time and acks)${sdkWorkerAvailable() ? " — forced with --chime-consumer=raw" : " — the SDK has no Worker yet"}`;
-  results.settings["Chime insert"] = `burst, steady and cron jobs through the SDK client's BatchCreateJobs (${BATCH_CREATE_SIZE} jobs a call, ${BATCH_CREATE_IN_FLIGHT} calls in flight); scale (a million stored jobs), failover and watch still insert by SQL`;
+  results.settings["Chime insert"] = `every workload's jobs through the SDK client's BatchCreateJobs (${BATCH_CREATE_SIZE} jobs a call, ${BATCH_CREATE_IN_FLIGHT} calls in flight), but prune's backlog of finished runs 40 days old and their jobs, by SQL (no API makes a run in the past)`;
   results.settings["graphile-worker"] = { version: await packageVersion("graphile-worker"), ...GRAPHILE_SETTINGS, pollIntervalNote: "pollInterval 100 ms: future-dated jobs are found by polling" };
   results.settings["pg-boss"] = { version: await packageVersion("pg-boss"), ...PGBOSS_SETTINGS, pollIntervalNote: "pollingIntervalSeconds 0.5 is pg-boss's minimum; burstWhenBatchFull fetches again at once after a full batch" };
   for (const [k, v] of Object.entries(results.settings)) log(`setting ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);

@@ -1,13 +1,17 @@
-import { createChimeJobs, cronScheduleSql, dispatchLag } from "../chime.js";
+import type { ScheduleSpec } from "@chime/sdk";
+import { createChimeJobs, dispatchLag } from "../chime.js";
 import { openChimeSession, type ChimeSession } from "../chime-session.js";
 import type { BenchContext } from "../config.js";
 import { analyzeRecurring } from "../recurring.js";
 import { log, nowMs, sleepUntil } from "../util.js";
 
-const iso = (expr: string) => `to_char((${expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-/** SQL of an every-second cron schedule that ends just before `$5` (ms), for the workloads that insert by SQL (failover, watch). */
-export const everySecondUntil = `${cronScheduleSql("'* * * * * *'").slice(0, -1)}, 'endTime', ${iso("to_timestamp(($5::float8 - 500) / 1000.0)")})`;
+/**
+ * An every-second cron schedule firing from `from` (ms, a whole second) until just before
+ * `to`: its start time holds the first fire back to `from` however early the job is created.
+ */
+export function everySecondUntil(from: number, to: number): ScheduleSpec {
+  return { cron: "* * * * * *", timeZone: "UTC", startTime: new Date(from - 500), endTime: new Date(to - 500) };
+}
 
 /** Workload 3 (Chime only): a fleet of every-second cron jobs for D seconds. */
 export async function cronFleet(ctx: BenchContext): Promise<void> {
@@ -23,12 +27,7 @@ export async function cronFleet(ctx: BenchContext): Promise<void> {
     // startTime holds every job's first fire back to the window's first second.
     const from = Math.ceil((nowMs() + 2500 + 1.5 * jobs) / 1000) * 1000;
     const to = from + seconds * 1000;
-    const insertSeconds = await createChimeJobs(session.servers[0].grpcUrl, "c-", 0, jobs, () => ({
-      cron: "* * * * * *",
-      timeZone: "UTC",
-      startTime: new Date(from - 500),
-      endTime: new Date(to - 500),
-    }));
+    const insertSeconds = await createChimeJobs(session.servers[0].grpcUrl, "c-", 0, jobs, () => everySecondUntil(from, to));
     log(`cron: created ${jobs} jobs in ${insertSeconds.toFixed(1)} s${nowMs() > from ? ` — ${((nowMs() - from) / 1000).toFixed(1)} s into the window: its first fires are late` : ""}`);
     await sleepUntil(from);
     await consumer.waitFor(jobs * seconds, { idleMs: 5000, deadlineMs: to + 30_000 });

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { insertChimeJobs } from "../chime.js";
+import { createChimeJobs } from "../chime.js";
 import { openChimeSession, type ChimeSession } from "../chime-session.js";
 import type { BenchContext } from "../config.js";
 import { analyzeRecurring } from "../recurring.js";
@@ -23,14 +23,7 @@ export async function failover(ctx: BenchContext): Promise<void> {
     const consumer = await session.startConsumer(2);
     const from = Math.ceil((nowMs() + 2500) / 1000) * 1000;
     const to = from + (warmup + after + 1) * 1000;
-    await insertChimeJobs(session.db.url, session.spec, {
-      namePrefix: "f-",
-      from: 0,
-      to: jobs,
-      scheduleSql: everySecondUntil,
-      nextRunSql: "to_timestamp($4::float8 / 1000.0)",
-      params: [from, to],
-    });
+    await createChimeJobs(session.servers[0].grpcUrl, "f-", 0, jobs, () => everySecondUntil(from, to));
     await sleepUntil(from + warmup * 1000 + 300);
     const db = new pg.Client({ connectionString: session.db.url });
     await db.connect();

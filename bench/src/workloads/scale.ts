@@ -1,12 +1,15 @@
-import { cpuShare, dispatchLag, insertChimeJobs, procSample } from "../chime.js";
+import type { ScheduleSpec } from "@chime/sdk";
+import { cpuShare, createChimeJobs, dispatchLag, procSample } from "../chime.js";
 import { openChimeSession, type ChimeSession } from "../chime-session.js";
 import type { BenchContext } from "../config.js";
 import { admin, relationSize } from "../pg.js";
 import { log, nowMs, sleep, sleepUntil, summarize } from "../util.js";
 
-/** Cron expression (hourly, at the minute and second of `t`) and fire time, as SQL over `t`. */
-const hourlyAt = (t: string) =>
-  `jsonb_build_object('cron', jsonb_build_object('expression', extract(second FROM ${t})::int || ' ' || extract(minute FROM ${t})::int || ' * * * *', 'timeZone', 'UTC'))`;
+/** An hourly cron job at the minute and second of `ms` (a whole second), held back until then by its start time. */
+function hourlyAt(ms: number): ScheduleSpec {
+  const t = new Date(ms);
+  return { cron: `${t.getUTCSeconds()} ${t.getUTCMinutes()} * * * *`, timeZone: "UTC", startTime: new Date(ms - 500) };
+}
 
 /**
  * Workload 5 (Chime only): many stored recurring jobs (hourly cron, fire times spread over
@@ -29,29 +32,15 @@ export async function scale(ctx: BenchContext): Promise<void> {
       session = await openChimeSession(ctx, "scale");
       const url = session.db.url;
       const base = Math.ceil(Date.now() / 1000) * 1000 + 600_000;
-      const bgTime = "to_timestamp(($4::float8 + floor(g * 3600.0 / $5::float8) * 1000) / 1000.0)";
-      const insertSeconds = await insertChimeJobs(url, session.spec, {
-        namePrefix: "s-",
-        from: 0,
-        to: background,
-        scheduleSql: hourlyAt(bgTime),
-        nextRunSql: bgTime,
-        params: [base, background],
-      });
+      const grpcUrl = session.servers[0].grpcUrl;
+      const insertSeconds = await createChimeJobs(grpcUrl, "s-", 0, background, (g) => hourlyAt(base + Math.floor((g * 3600) / background) * 1000));
       log(`scale: inserted ${background} jobs in ${insertSeconds.toFixed(1)} s`);
       // A table this size would have been vacuumed and analysed by autovacuum in steady state.
       await admin((c) => c.query("VACUUM ANALYZE jobs"), url);
       const consumer = await session.startConsumer();
-      const windowFrom = Math.ceil((nowMs() + 2500 + scaleIdleSeconds * 1000) / 1000) * 1000;
-      const probeTime = `to_timestamp(($4::float8 + mod(g, $5::int) * 1000) / 1000.0)`;
-      await insertChimeJobs(url, session.spec, {
-        namePrefix: "p-",
-        from: 0,
-        to: probes,
-        scheduleSql: hourlyAt(probeTime),
-        nextRunSql: probeTime,
-        params: [windowFrom, windowSeconds],
-      });
+      // 1.5 ms a job of margin for creating the probes, as the cron workload allows.
+      const windowFrom = Math.ceil((nowMs() + 2500 + 1.5 * probes + scaleIdleSeconds * 1000) / 1000) * 1000;
+      await createChimeJobs(grpcUrl, "p-", 0, probes, (g) => hourlyAt(windowFrom + (g % windowSeconds) * 1000));
       const leader = session.servers[0];
       await sleep(1500);
       const idleFrom = procSample(leader.pid);

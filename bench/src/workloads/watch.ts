@@ -3,7 +3,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { WatchService } from "@chime/sdk";
 import pg from "pg";
-import { insertChimeJobs, procSample, QUEUE } from "../chime.js";
+import { createChimeJobs, procSample, QUEUE } from "../chime.js";
 import { openChimeSession, type ChimeSession } from "../chime-session.js";
 import type { BenchContext } from "../config.js";
 import { log, nowMs, sleep, sleepUntil, summarize } from "../util.js";
@@ -44,14 +44,7 @@ export async function watch(ctx: BenchContext): Promise<void> {
     const consumer = await session.startConsumer();
     const from = Math.ceil((nowMs() + 4000) / 1000) * 1000;
     const to = from + seconds * 1000;
-    await insertChimeJobs(session.db.url, session.spec, {
-      namePrefix: "w-",
-      from: 0,
-      to: jobs,
-      scheduleSql: everySecondUntil,
-      nextRunSql: "to_timestamp($4::float8 / 1000.0)",
-      params: [from, to],
-    });
+    await createChimeJobs(session.servers[0].grpcUrl, "w-", 0, jobs, () => everySecondUntil(from, to));
     const db = new pg.Client({ connectionString: session.db.url });
     await db.connect();
     const ids = (await db.query<{ id: string }>("SELECT id FROM jobs WHERE name LIKE 'w-%' ORDER BY name")).rows.map((r) => r.id);
