@@ -3,7 +3,7 @@ import { create, equals, fromBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { JobSchema, RunAssignmentSchema, toSchedule } from "@chime/sdk";
 import { msToDuration } from "../util/time.js";
-import { createDeferredDispatchRecorder, encodeAssignment, type AckedRuns } from "./run-publisher.js";
+import { createDeferredDispatchRecorder, encodeAssignment, longestRecordWaitMs, type AckedRuns } from "./run-publisher.js";
 
 const job = create(JobSchema, {
   id: "0190f5a0-0000-7000-8000-000000000001",
@@ -48,9 +48,9 @@ describe("deferred dispatch recorder", () => {
   beforeEach(() => void vi.useFakeTimers());
   afterEach(() => void vi.useRealTimers());
 
-  it("settles each publish at once and writes the runs acknowledged within its delay with one write, after it", async () => {
+  it("settles each publish at once and writes each run once its delay is over, never younger", async () => {
     const writes: string[][] = [];
-    const record = createDeferredDispatchRecorder({ delayMs: 1000, write: async (rows) => void writes.push(rows.map((r) => r.id)), onError: () => undefined });
+    const record = createDeferredDispatchRecorder({ delayMs: 1000, write: async (rows) => void writes.push(rows.map((r) => r.id)), onError: () => undefined, now: Date.now });
     await record(acked("a", 2));
     await vi.advanceTimersByTimeAsync(600);
     await record(acked("b", 3));
@@ -58,11 +58,41 @@ describe("deferred dispatch recorder", () => {
     await vi.advanceTimersByTimeAsync(399);
     expect(writes).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(writes).toEqual([["a0", "a1", "b0", "b1", "b2"]]);
+    // b's runs were published 400 ms ago: their workers may not have reported yet.
+    expect(writes).toEqual([["a0", "a1"]]);
+    await vi.advanceTimersByTimeAsync(599);
+    expect(writes).toEqual([["a0", "a1"]]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(writes).toEqual([["a0", "a1"], ["b0", "b1", "b2"]]);
     // A later publish starts a new delay.
     await record(acked("c", 1));
-    await vi.advanceTimersByTimeAsync(1000);
-    expect(writes).toEqual([["a0", "a1", "b0", "b1", "b2"], ["c0"]]);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(writes).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(writes).toEqual([["a0", "a1"], ["b0", "b1", "b2"], ["c0"]]);
+  });
+
+  it("under a steady stream of publishes writes at most every half delay, each run aged between one and one and a half delays", async () => {
+    const published = new Map<string, number>();
+    const writes: { at: number; ages: number[] }[] = [];
+    const record = createDeferredDispatchRecorder({
+      delayMs: 1000,
+      write: async (rows) => void writes.push({ at: Date.now(), ages: rows.map((r) => Date.now() - published.get(r.id)!) }),
+      onError: () => undefined,
+      now: Date.now,
+    });
+    for (let pass = 0; pass < 40; pass++) {
+      const runs = acked(`p${pass}-`, 10);
+      for (const run of runs) published.set(run.id, Date.now());
+      await record(runs);
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(writes.flatMap((w) => w.ages)).toHaveLength(400);
+    const ages = writes.flatMap((w) => w.ages);
+    expect(Math.min(...ages)).toBeGreaterThanOrEqual(1000);
+    expect(Math.max(...ages)).toBeLessThanOrEqual(longestRecordWaitMs(1000));
+    for (let i = 1; i < writes.length; i++) expect(writes[i].at - writes[i - 1].at).toBeGreaterThanOrEqual(500);
   });
 
   it("writes at once past its memory bound, and reports a failed write without failing the publish", async () => {
@@ -72,7 +102,7 @@ describe("deferred dispatch recorder", () => {
     expect(writes).toEqual([100_000]);
 
     const errors: unknown[] = [];
-    const failing = createDeferredDispatchRecorder({ delayMs: 10, write: () => Promise.reject(new Error("fenced out")), onError: (e) => errors.push(e) });
+    const failing = createDeferredDispatchRecorder({ delayMs: 10, write: () => Promise.reject(new Error("fenced out")), onError: (e) => errors.push(e), now: Date.now });
     await expect(failing(acked("x", 1))).resolves.toBeUndefined();
     await vi.advanceTimersByTimeAsync(10);
     expect(errors.map((e) => (e as Error).message)).toEqual(["fenced out"]);

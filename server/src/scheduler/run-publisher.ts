@@ -66,38 +66,76 @@ export type RecordDispatch = (acked: AckedRuns) => Promise<void>;
 const MAX_DEFERRED = 100_000;
 
 /**
- * Records dispatches late and only where still needed: acknowledged runs wait `delayMs`,
- * then one `write` (for the leader, one fenced statement) sets the dispatch time of those
- * that still have none. A worker that takes a run meanwhile confirms its dispatch with its
- * first report (the message's stream timestamp, written with the status update: see
- * RunStatusUpdate.dispatch_time), so a run picked up at once costs no write of its own for
- * its dispatch; only runs left waiting in the queue are written here.
+ * Records dispatches late and only where still needed: each acknowledged run waits at least
+ * `delayMs`, then one `write` (for the leader, one fenced statement) sets the dispatch time of
+ * those that still have none. A worker that takes a run meanwhile confirms its dispatch with
+ * its first report (the message's stream timestamp, written with the status update: see
+ * RunStatusUpdate.dispatch_time), so a run picked up within the delay costs no write of its
+ * own for its dispatch; only runs left waiting in the queue are written here. A write takes
+ * every run whose delay is over and none younger (a run published just before a write would
+ * be written before its worker could report it: a second write of its row, and a wait on the
+ * ingester's lock of it); writes come at most every half delay, so a run waits at most one and
+ * a half (`longestRecordWaitMs`).
  *
  * It resolves at once: a publish never waits for its record. A write that fails is logged
  * by `onError`; its runs stay in the outbox, the reconciler (whose grace period is longer
- * than `delayMs`) publishes them again, and JetStream drops the duplicate inside its window.
+ * than the longest wait) publishes them again, and JetStream drops the duplicate inside its
+ * window.
  */
 export function createDeferredDispatchRecorder(options: {
   delayMs: number;
   write: (acked: AckedRuns) => Promise<void>;
   onError: (error: unknown) => void;
+  /** A monotonic clock in ms (tests: the fake timers' Date.now): a wall clock step must not hold or hurry records. */
+  now?: () => number;
 }): RecordDispatch {
-  let pending: AckedRuns = [];
+  const now = options.now ?? (() => performance.now());
+  /** Runs by publish, oldest first, each with the time its delay is over (on `now`'s clock). */
+  const waiting: Array<{ runs: AckedRuns; dueAt: number }> = [];
+  let count = 0;
   let timer: NodeJS.Timeout | undefined;
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    const rows = pending;
-    pending = [];
-    options.write(rows).catch(options.onError);
+  const write = (rows: AckedRuns) => {
+    if (rows.length > 0) options.write(rows).catch(options.onError);
   };
+  const arm = (at: number) => {
+    timer = setTimeout(flushDue, Math.max(0, Math.ceil(at - now())));
+  };
+  function flushDue() {
+    timer = undefined;
+    const at = now();
+    const rows: AckedRuns = [];
+    while (waiting.length > 0 && waiting[0].dueAt <= at) {
+      const { runs } = waiting.shift()!;
+      count -= runs.length;
+      for (const run of runs) rows.push(run);
+    }
+    // A timer may fire a little early (it counts from the event loop's cached time): then
+    // nothing is due yet and it is armed again for the oldest.
+    if (waiting.length === 0 && rows.length === 0) return;
+    if (rows.length === 0) arm(waiting[0].dueAt);
+    else {
+      write(rows);
+      if (waiting.length > 0) arm(Math.max(waiting[0].dueAt, at + options.delayMs / 2));
+    }
+  }
   return (acked) => {
-    for (const run of acked) pending.push(run);
-    if (pending.length >= MAX_DEFERRED) flush();
-    else timer ??= setTimeout(flush, options.delayMs);
+    if (acked.length === 0) return Promise.resolve();
+    waiting.push({ runs: acked, dueAt: now() + options.delayMs });
+    count += acked.length;
+    if (count >= MAX_DEFERRED) {
+      // Past the memory bound: everything now, the young runs too.
+      clearTimeout(timer);
+      timer = undefined;
+      const rows = waiting.splice(0).flatMap((w) => w.runs);
+      count = 0;
+      write(rows);
+    } else if (!timer) arm(waiting[0].dueAt);
     return Promise.resolve();
   };
 }
+
+/** The longest a run waits in a deferred dispatch recorder of `delayMs`: the reconciler's grace is longer. */
+export const longestRecordWaitMs = (delayMs: number): number => delayMs * 1.5;
 
 /**
  * Publishes runs to JetStream (as one batch, awaiting every ack) with the run id as

@@ -7,7 +7,7 @@ import { FencedOut, LeaderElector, type Leadership } from "./leader-elector.js";
 import { createEventPruner } from "./event-pruner.js";
 import { createReconciler } from "./reconciler.js";
 import { createReleaseQueue, type ReleaseQueue } from "./release-queue.js";
-import type { RunPublisher } from "./run-publisher.js";
+import { longestRecordWaitMs, type RunPublisher } from "./run-publisher.js";
 import { createWakeupListener } from "./wakeup.js";
 import { readFireRates } from "../auth/namespace-limits.js";
 
@@ -67,7 +67,7 @@ export function startScheduler(options: SchedulerOptions) {
     pool: options.pool,
     publisher: options.publisher,
     // Longer than the leader's deferred dispatch records wait, so the reconciler leaves them be.
-    graceMs: Math.max(options.dispatchRecordDelayMs + 1000, options.reconcileIntervalMs),
+    graceMs: Math.max(longestRecordWaitMs(options.dispatchRecordDelayMs) + 1000, options.reconcileIntervalMs),
     batchSize: options.batchSize,
   });
   const pruner = createEventPruner({ pool: options.pool, retentionMs: options.eventRetentionMs });
