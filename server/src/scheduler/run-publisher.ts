@@ -109,14 +109,11 @@ export function createDeferredDispatchRecorder(options: {
       count -= runs.length;
       for (const run of runs) rows.push(run);
     }
-    // A timer may fire a little early (it counts from the event loop's cached time): then
-    // nothing is due yet and it is armed again for the oldest.
-    if (waiting.length === 0 && rows.length === 0) return;
-    if (rows.length === 0) arm(waiting[0].dueAt);
-    else {
-      write(rows);
-      if (waiting.length > 0) arm(Math.max(waiting[0].dueAt, at + options.delayMs / 2));
-    }
+    write(rows);
+    // After a write the next comes half a delay later at the soonest. A timer may also fire a
+    // little early (it counts from the event loop's cached time), nothing due yet: it is armed
+    // again for the oldest.
+    if (waiting.length > 0) arm(rows.length > 0 ? Math.max(waiting[0].dueAt, at + options.delayMs / 2) : waiting[0].dueAt);
   }
   return (acked) => {
     if (acked.length === 0) return Promise.resolve();
