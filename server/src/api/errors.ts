@@ -28,10 +28,14 @@ const FIELD_PROBLEM = /^([A-Za-z_][\w.]*(?:\[[^\]]*\][\w.]*)*): (.*)$/s;
  * can show each beside its field without parsing the message.
  */
 export function invalidArgument(message: string): ConnectError {
-  const fieldViolations = message.split("; ").map((problem) => {
+  const fieldViolations: { field: string; description: string }[] = [];
+  for (const problem of message.split("; ")) {
     const match = FIELD_PROBLEM.exec(problem);
-    return match ? { field: match[1], description: match[2] } : { field: "", description: problem };
-  });
+    const previous = fieldViolations[fieldViolations.length - 1];
+    // A part naming no field after one that did is that problem's own "; " (a library's text).
+    if (!match && previous?.field) previous.description += `; ${problem}`;
+    else fieldViolations.push(match ? { field: match[1], description: match[2] } : { field: "", description: problem });
+  }
   return new ConnectError(message, Code.InvalidArgument, undefined, [{ desc: BadRequestSchema, value: { fieldViolations } }]);
 }
 

@@ -18,7 +18,7 @@ import { offsetAt, transitionBetween } from "../util/zone-offset.js";
 export function parseCron(expression: string, timeZone: string, currentDate: Date = new Date()) {
   const fields = expression.trim().split(/\s+/).filter(Boolean);
   if (fields.length !== 5 && fields.length !== 6) {
-    throw new Error(`expected 5 fields, or 6 with seconds first; got ${fields.length}`);
+    throw new Error(`expected 5 fields, or 6 with seconds first, got ${fields.length}`);
   }
   // cron-parser reads H as a value hashed from a seed, random when none is given: the
   // job's fire times would change at every computation. Not supported.
