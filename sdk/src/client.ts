@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { withCallDefaults } from "./call-defaults.js";
+import { createJobCoalescer } from "./create-coalescer.js";
 import { withChimeErrors } from "./errors.js";
 import { plainValueFacade } from "./plain-facade.js";
 import type { Job, JobState } from "./gen/chime/v1/job_pb.js";
@@ -29,6 +30,12 @@ export interface ChimeClientOptions {
    * public one), and the client certificate and key a server with mTLS asks for (PEM).
    */
   tls?: ClientTlsOptions;
+  /**
+   * createJob calls made in the same turn of the event loop go to the server together, as
+   * one BatchCreateJobs call of up to this many jobs (default 32); each caller still gets
+   * its own job or CreateJob's error. 1 sends every createJob as its own CreateJob call.
+   */
+  createBatchSize?: number;
 }
 
 export interface ClientTlsOptions {
@@ -75,6 +82,10 @@ export type BatchJobSpec = JobSpec & { requestId?: string };
  */
 export type BatchCreateResult = Exclude<BatchCreateJobsResult["result"], { case: undefined }>;
 
+/** The most jobs one BatchCreateJobs call takes (its proto comment). */
+const MAX_BATCH_JOBS = 1000;
+const DEFAULT_CREATE_BATCH_SIZE = 32;
+
 export type ChimeClient = ReturnType<typeof createChimeClientOn>;
 
 /**
@@ -100,6 +111,17 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
     ? withCallDefaults(options.transport, options)
     : grpcTransport({ baseUrl: options.baseUrl, interceptors, ...(options.timeoutMs === undefined ? {} : { defaultTimeoutMs: options.timeoutMs }) }));
   const jobService: Client<typeof JobService> = createClient(JobService, transport);
+  const createBatchSize = options.createBatchSize ?? DEFAULT_CREATE_BATCH_SIZE;
+  if (!Number.isInteger(createBatchSize) || createBatchSize < 1 || createBatchSize > MAX_BATCH_JOBS) {
+    throw new RangeError(`createBatchSize: expected an integer from 1 to ${MAX_BATCH_JOBS}, got ${createBatchSize}`);
+  }
+  const coalescedCreate = createJobCoalescer(
+    {
+      single: async (request) => (await jobService.createJob(request)).job!,
+      batch: async (jobs) => (await jobService.batchCreateJobs({ jobs })).results,
+    },
+    createBatchSize,
+  );
   const watchTargets = (baseUrls: string[] | undefined): WatchTargets =>
     baseUrls?.length
       ? { transports: baseUrls.map((baseUrl) => ({ baseUrl, transport: withChimeErrors(grpcTransport({ baseUrl, interceptors })) })) }
@@ -117,10 +139,12 @@ export function createChimeClientOn(options: ChimeClientOptions, createGrpcTrans
     /** The generated WatchService client, e.g. for WatchRunLogs (watchRuns and watchJob below reconnect on their own). */
     watchService: createClient(WatchService, transport),
 
-    /** Creates a job; with a requestId, a retried call returns the job the first one created. */
+    /**
+     * Creates a job; with a requestId, a retried call returns the job the first one created.
+     * Calls made together share one BatchCreateJobs call (options.createBatchSize).
+     */
     async createJob(spec: JobSpec, requestOptions: { requestId?: string } = {}): Promise<Job> {
-      const { job } = await jobService.createJob({ job: toJob(spec), requestId: requestOptions.requestId ?? "" });
-      return job!;
+      return coalescedCreate({ job: toJob(spec), requestId: requestOptions.requestId ?? "" });
     },
 
     /**

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { BatchCreateJobsRequestSchema, JobState, RunState, toJob } from "@chime/sdk";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { BatchCreateJobsRequestSchema, ChimeError, createChimeClient, JobState, RunState, toJob } from "@chime/sdk";
 import { codeOf } from "./helpers/error-code.js";
 import { useTestServer } from "./helpers/test-server.js";
 import { waitFor } from "./helpers/wait.js";
@@ -147,6 +148,45 @@ describe("JobService through the SDK over HTTP/2", () => {
     let stored = 0;
     for await (const job of fixture.chime.listJobs({ queue: "burst" })) stored += job.name.startsWith("burst-") ? 1 : 0;
     expect(stored).toBe(250);
+  });
+
+  it("sends concurrent createJob calls as BatchCreateJobs calls, each caller getting CreateJob's answer", async () => {
+    // Counts the RPCs the client makes, on a gRPC transport of its own to the same server.
+    const methods: string[] = [];
+    const counted = createGrpcTransport({ baseUrl: fixture.server.grpcUrl, interceptors: [(next) => (req) => (methods.push(req.method.name), next(req))] });
+    const chime = createChimeClient({ baseUrl: fixture.server.grpcUrl, transport: counted, createBatchSize: 20 });
+    const alone = createChimeClient({ baseUrl: fixture.server.grpcUrl, createBatchSize: 1 });
+    const spec = (name: string) => ({ name, queue: "coalesced", schedule: { every: "1h" } }) as const;
+    const invalid = { name: "coalesced-bad", queue: "coalesced", schedule: { cron: "not a cron" } } as const;
+    await alone.createJob(spec("coalesced-taken"));
+    const asError = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as ChimeError);
+
+    const calls = [
+      ...Array.from({ length: 48 }, (_, i) => chime.createJob(spec(`coalesced-${i}`))),
+      chime.createJob(invalid),
+      chime.createJob(spec("coalesced-taken")),
+    ];
+    const results = await Promise.allSettled(calls);
+    const jobs = results.slice(0, 48).map((r) => (r.status === "fulfilled" ? r.value.name : `rejected: ${String((r as PromiseRejectedResult).reason)}`));
+    expect(jobs).toEqual(Array.from({ length: 48 }, (_, i) => `coalesced-${i}`));
+    // 50 calls in batches of at most 20, then the two the batches refused, each alone.
+    expect(methods.filter((m) => m === "BatchCreateJobs")).toHaveLength(3);
+    expect(methods.filter((m) => m === "CreateJob")).toHaveLength(2);
+
+    // The refused ones got what CreateJob alone answers: code, message and field violations.
+    const [badError, takenError] = await Promise.all([asError(calls[48]), asError(calls[49])]);
+    for (const [got, again] of [
+      [badError, await asError(alone.createJob(invalid))],
+      [takenError, await asError(alone.createJob(spec("coalesced-taken")))],
+    ] as const) {
+      expect(got, "a refused call").toBeInstanceOf(ChimeError);
+      expect({ code: got!.code, message: got!.rawMessage, fields: got!.fieldViolations }).toEqual({ code: again!.code, message: again!.rawMessage, fields: again!.fieldViolations });
+    }
+    expect(badError!.code).toBe(Code.InvalidArgument);
+    expect(badError!.fieldViolations.map((v) => v.field)).toEqual(["job.schedule.cron.expression"]);
+    expect(takenError!.code).toBe(Code.AlreadyExists);
+    const stored = await fixture.server.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE queue = 'coalesced'");
+    expect(stored.rows[0].n).toBe(49);
   });
 
   it("previews upcoming fire times", async () => {
