@@ -2,6 +2,7 @@ import type { BenchContext, SystemName } from "./config.js";
 import type { Machine } from "./machine.js";
 import type { Result, TargetCheck } from "./results.js";
 import { highestHeld } from "./workloads/steady.js";
+import { SDK_DEFAULTS_NOTE } from "./workloads/api.js";
 import { fmt } from "./util.js";
 
 const PEERS: SystemName[] = ["graphile-worker", "pg-boss"];
@@ -170,7 +171,7 @@ export function checkTargets(ctx: BenchContext): TargetCheck[] {
   {
     // The SDK client as a user gets it (its defaults); the other clients are reported beside it.
     const rows = R.of("api", "chime");
-    const r = rows.find((row) => row.notes[0]?.startsWith("client: SDK createChimeClient with its defaults")) ?? rows[0];
+    const r = rows.find((row) => row.notes[0]?.startsWith(SDK_DEFAULTS_NOTE)) ?? rows[0];
     const v = num(r, "createdPerSec");
     const client = r?.notes[0]?.match(/^client: ([^;(]+)/)?.[1]?.trim();
     add(

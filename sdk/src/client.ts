@@ -82,8 +82,8 @@ export type BatchJobSpec = JobSpec & { requestId?: string };
  */
 export type BatchCreateResult = Exclude<BatchCreateJobsResult["result"], { case: undefined }>;
 
-/** The most jobs one BatchCreateJobs call takes (its proto comment). */
-const MAX_BATCH_JOBS = 1000;
+/** The most jobs one BatchCreateJobs call takes (its proto comment); the server refuses more. */
+export const MAX_BATCH_JOBS = 1000;
 const DEFAULT_CREATE_BATCH_SIZE = 32;
 
 export type ChimeClient = ReturnType<typeof createChimeClientOn>;

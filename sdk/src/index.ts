@@ -7,6 +7,7 @@ export {
   type RunFilter,
   type BatchJobSpec,
   type BatchCreateResult,
+  MAX_BATCH_JOBS,
 } from "./client.js";
 export { watchRuns, watchJob, isFinalWatchError, type WatchRunsFilter, type WatchOptions, type WatchJobMessage, type WatchTargets } from "./watch.js";
 export { toJob, SPEC_FIELD_PATHS, type JobSpec, type RetrySpec } from "./job-spec.js";

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { MAX_BATCH_JOBS } from "@chime/sdk";
 import { JobState, type Job } from "@chime/sdk/gen/job_pb";
 import type { BatchCreateJobsRequest, BatchCreateJobsResultSchema } from "@chime/sdk/gen/job_service_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -9,7 +10,6 @@ import { toDate } from "../util/time.js";
 import { invalidArgument } from "./errors.js";
 import { validateRequestId } from "./request-id.js";
 
-export const MAX_BATCH_JOBS = 1000;
 
 type ResultInit = MessageInitShape<typeof BatchCreateJobsResultSchema>;
 
